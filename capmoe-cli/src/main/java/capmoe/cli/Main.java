@@ -1,0 +1,29 @@
+package capmoe.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code ./capmoe} command line. Each subcommand lives in its own file. */
+@Command(name = "capmoe", mixinStandardHelpOptions = true, version = "capmoe 0.1.0",
+        description = "Capacity-aware Mixture-of-Experts inference: beat the straggler effect.",
+        subcommands = {
+                CommandLine.HelpCommand.class,
+        })
+public final class Main implements Runnable {
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns the exit code (tests call this). */
+    public static int run(String... args) {
+        return new CommandLine(new Main())
+                .setExecutionExceptionHandler(new CleanErrors())
+                .execute(args);
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+}

@@ -1,0 +1,11 @@
+package capmoe.routing;
+
+/**
+ * The kept (token, expert) pairs after gating and a capacity policy, in CSR form by token:
+ * token t's pairs are indices {@code offsets[t] .. offsets[t+1]-1} of {@code expertIds} and
+ * {@code weights}, experts ascending. A token may keep 0 experts (the residual carries it) or,
+ * under Expanded Drop, more than top_k.
+ */
+public record Routing(int tokens, int experts, int[] offsets, int[] expertIds, float[] weights,
+                      RoutingStats stats) {
+}
