@@ -13,13 +13,21 @@ import java.util.List;
 final class GoldenCases {
     private GoldenCases() { }
 
-    static List<GoldenCase> load() {
+    private static List<GoldenCase> cached;
+
+    /** The cases, read once per test JVM (the file is 5 MB). */
+    static synchronized List<GoldenCase> load() {
+        if (cached == null) cached = read();
+        return cached;
+    }
+
+    private static List<GoldenCase> read() {
         Path file = Shared.require("fixtures/routing/cases.json");
         try {
             JsonNode cases = new ObjectMapper().readTree(file.toFile()).get("cases");
             List<GoldenCase> out = new ArrayList<>();
             for (int i = 0; i < cases.size(); i++) out.add(parse("case " + i, cases.get(i)));
-            return out;
+            return List.copyOf(out);
         } catch (IOException e) {
             throw new AssertionError("cannot read " + file + ": " + e.getMessage(), e);
         }
