@@ -8,6 +8,8 @@ import picocli.CommandLine.Command;
         description = "Capacity-aware Mixture-of-Experts inference: beat the straggler effect.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                DemoCommand.class,
+                RouteCommand.class,
         })
 public final class Main implements Runnable {
 
