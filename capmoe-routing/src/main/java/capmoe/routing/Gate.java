@@ -7,14 +7,26 @@ package capmoe.routing;
 final class Gate {
     private Gate() { }
 
+    /** SIMD when jdk.incubator.vector is in the boot layer (capmoe always adds it); plain loops otherwise. */
+    static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
+            && !Boolean.getBoolean("capmoe.routing.scalar");
+
     /** Gate scores from router logits: softmax for the softmax families, sigmoid for DeepSeek-V3. */
     static void scores(Gating gating, float[] logits, int tokens, int experts, float[] out) {
         if (gating instanceof Gating.SigmoidGroupLimited) {
+            if (VECTOR) {
+                VectorGate.sigmoid(logits, out, tokens * experts);
+                return;
+            }
             for (int i = 0, n = tokens * experts; i < n; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-logits[i])));
             return;
         }
         for (int t = 0; t < tokens; t++) {
             int row = t * experts;
+            if (VECTOR) {
+                VectorGate.softmaxRow(logits, out, row, experts);
+                continue;
+            }
             float max = Float.NEGATIVE_INFINITY;
             for (int e = 0; e < experts; e++) max = Math.max(max, logits[row + e]);
             float sum = 0f;
@@ -29,44 +41,56 @@ final class Gate {
 
     /**
      * Top-k choice per token into {@code topIdx[t*k .. t*k+k-1]}, best first. {@code sel} is a
-     * scratch row of E floats and {@code groupScore} one of n_group floats.
+     * scratch row of E floats and {@code groupScore} / {@code groupIdx} rows of n_group.
      */
     static void select(Gating gating, float[] scores, int tokens, int experts, int k, int[] topIdx,
-                       float[] sel, float[] groupScore, int[] groupIdx) {
-        float[] bias = gating instanceof Gating.SigmoidGroupLimited g ? g.eScoreCorrectionBias() : null; // a copy, once per call
+                       float[] sel, float[] groupScore, int[] groupIdx, float[] kth) {
+        // one type test per call, not per token: the per-token loops stay small and hot
+        switch (gating) {
+            case Gating.Softmax s -> {
+                for (int t = 0; t < tokens; t++) topK(scores, t * experts, experts, k, topIdx, t * k, kth);
+            }
+            case Gating.SoftmaxGroupLimited g -> selectV2(g, scores, tokens, experts, k, topIdx, sel, groupScore, groupIdx, kth);
+            case Gating.SigmoidGroupLimited g -> selectV3(g, scores, tokens, experts, k, topIdx, sel, groupScore, groupIdx, kth);
+        }
+    }
+
+    /** DeepSeek-V2: group score = max softmax score in the group. */
+    private static void selectV2(Gating.SoftmaxGroupLimited g, float[] scores, int tokens, int experts, int k, int[] topIdx,
+                                 float[] sel, float[] groupScore, int[] groupIdx, float[] kth) {
+        int size = experts / g.nGroup();
         for (int t = 0; t < tokens; t++) {
             int row = t * experts;
-            switch (gating) {
-                case Gating.Softmax s -> topK(scores, row, experts, k, topIdx, t * k);
-                case Gating.SoftmaxGroupLimited g -> {
-                    // DeepSeek-V2: group score = max softmax score in the group.
-                    int size = experts / g.nGroup();
-                    for (int gi = 0; gi < g.nGroup(); gi++) {
-                        float m = Float.NEGATIVE_INFINITY;
-                        for (int j = 0; j < size; j++) m = Math.max(m, scores[row + gi * size + j]);
-                        groupScore[gi] = m;
-                    }
-                    maskGroups(scores, row, experts, g.nGroup(), g.topkGroup(), groupScore, groupIdx, sel);
-                    topK(sel, 0, experts, k, topIdx, t * k);
-                }
-                case Gating.SigmoidGroupLimited g -> {
-                    // DeepSeek-V3: choice on score + bias; group score = sum of its top-2 biased scores.
-                    for (int e = 0; e < experts; e++) sel[e] = scores[row + e] + bias[e];
-                    int size = experts / g.nGroup();
-                    if (g.nGroup() > 1) {
-                        for (int gi = 0; gi < g.nGroup(); gi++) {
-                            float a = Float.NEGATIVE_INFINITY, b = Float.NEGATIVE_INFINITY;
-                            for (int j = 0; j < size; j++) {
-                                float v = sel[gi * size + j];
-                                if (v > a) { b = a; a = v; } else if (v > b) b = v;
-                            }
-                            groupScore[gi] = a + b;
-                        }
-                        maskGroups(sel, 0, experts, g.nGroup(), g.topkGroup(), groupScore, groupIdx, sel);
-                    }
-                    topK(sel, 0, experts, k, topIdx, t * k);
-                }
+            for (int gi = 0; gi < g.nGroup(); gi++) {
+                float m = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < size; j++) m = Math.max(m, scores[row + gi * size + j]);
+                groupScore[gi] = m;
             }
+            maskGroups(scores, row, experts, g.nGroup(), g.topkGroup(), groupScore, groupIdx, sel, kth);
+            topK(sel, 0, experts, k, topIdx, t * k, kth);
+        }
+    }
+
+    /** DeepSeek-V3: choice on score + bias; group score = sum of its top-2 biased scores. */
+    private static void selectV3(Gating.SigmoidGroupLimited g, float[] scores, int tokens, int experts, int k, int[] topIdx,
+                                 float[] sel, float[] groupScore, int[] groupIdx, float[] kth) {
+        float[] bias = g.eScoreCorrectionBias(); // a copy, once per call
+        int size = experts / g.nGroup();
+        for (int t = 0; t < tokens; t++) {
+            int row = t * experts;
+            for (int e = 0; e < experts; e++) sel[e] = scores[row + e] + bias[e];
+            if (g.nGroup() > 1) {
+                for (int gi = 0; gi < g.nGroup(); gi++) {
+                    float a = Float.NEGATIVE_INFINITY, b = Float.NEGATIVE_INFINITY;
+                    for (int j = 0; j < size; j++) {
+                        float v = sel[gi * size + j];
+                        if (v > a) { b = a; a = v; } else if (v > b) b = v;
+                    }
+                    groupScore[gi] = a + b;
+                }
+                maskGroups(sel, 0, experts, g.nGroup(), g.topkGroup(), groupScore, groupIdx, sel, kth);
+            }
+            topK(sel, 0, experts, k, topIdx, t * k, kth);
         }
     }
 
@@ -76,8 +100,8 @@ final class Gate {
      * scores are negative). {@code src} and {@code dst} may be the same array when row == 0.
      */
     private static void maskGroups(float[] src, int row, int experts, int nGroup, int topkGroup,
-                                   float[] groupScore, int[] groupIdx, float[] dst) {
-        topK(groupScore, 0, nGroup, topkGroup, groupIdx, 0);
+                                   float[] groupScore, int[] groupIdx, float[] dst, float[] kth) {
+        topK(groupScore, 0, nGroup, topkGroup, groupIdx, 0, kth);
         int size = experts / nGroup;
         for (int gi = 0; gi < nGroup; gi++) {
             boolean kept = false;
@@ -89,19 +113,26 @@ final class Gate {
         }
     }
 
-    /** Indices of the k largest of {@code v[from .. from+n)} (relative), best first; ties: lower index first. */
-    static void topK(float[] v, int from, int n, int k, int[] out, int outFrom) {
+    /**
+     * Indices of the k largest of {@code v[from .. from+n)} (relative), best first; ties: lower
+     * index first. {@code vals} is scratch of at least k floats.
+     */
+    static void topK(float[] v, int from, int n, int k, int[] out, int outFrom, float[] vals) {
         int filled = 0;
+        float kth = Float.NEGATIVE_INFINITY; // the k-th best so far, in a register: most values stop here
         for (int i = 0; i < n; i++) {
             float x = v[from + i];
-            if (filled == k && !(x > v[from + out[outFrom + k - 1]])) continue;
+            if (filled == k && !(x > kth)) continue;
             int pos = filled < k ? filled++ : k - 1;
             // shift smaller entries down; strict '>' keeps the earlier index ahead on ties
-            while (pos > 0 && x > v[from + out[outFrom + pos - 1]]) {
+            while (pos > 0 && x > vals[pos - 1]) {
+                vals[pos] = vals[pos - 1];
                 out[outFrom + pos] = out[outFrom + pos - 1];
                 pos--;
             }
+            vals[pos] = x;
             out[outFrom + pos] = i;
+            if (filled == k) kth = vals[k - 1];
         }
     }
 }

@@ -40,9 +40,12 @@ public final class Router {
     private final float[] sel;
     private final float[] groupScore;
     private final int[] groupIdx;
+    private final float[] kth;
     private final int[] count;
     private final int[] offset;
     private final int[] extraIdx;
+    private final int[] chosen;
+    private int stamp;
 
     /**
      * @param placement which device hosts each expert; {@code null} means one device holding all
@@ -96,9 +99,11 @@ public final class Router {
         this.sel = new float[experts];
         this.groupScore = new float[nGroup];
         this.groupIdx = new int[nGroup];
+        this.kth = new float[Math.max(topK, nGroup)];
         this.count = new int[Math.max(experts, placement.devices())];
         this.offset = new int[Math.max(experts, placement.devices()) + 1];
         this.extraIdx = new int[Math.max(extras, 1)];
+        this.chosen = new int[experts];
     }
 
     public RouterConfig config() { return config; }
@@ -170,7 +175,7 @@ public final class Router {
 
     private Routing routeScores(int tokens, int[] tokenOrigin) {
         int k = topK, E = experts;
-        Gate.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx);
+        Gate.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth);
 
         if (policy instanceof Policy.ExpandedOrigin && tokenOrigin != null) {
             if (tokenOrigin.length != tokens) {
@@ -196,8 +201,9 @@ public final class Router {
                 keep[n++] = true;
             }
             if (localExperts != null) {
+                markTopK(t);
                 for (int e : localExperts) {
-                    if (inTopK(t, e)) continue;
+                    if (inTopK(e)) continue;
                     candExpert[n] = e;
                     candScore[n] = scores[row + e];
                     keep[n++] = true;
@@ -205,6 +211,7 @@ public final class Router {
             } else if (extras > 0) {
                 int origin = tokenOrigin != null ? tokenOrigin[t]
                         : (int) ((long) t * placement.devices() / Math.max(tokens, 1));
+                markTopK(t);
                 int m = originExtras(t, deviceExperts[origin]);
                 for (int j = 0; j < m; j++) {
                     int e = extraIdx[j];
@@ -246,16 +253,22 @@ public final class Router {
         return output(tokens, loadBefore, capacity);
     }
 
-    private boolean inTopK(int t, int e) {
-        for (int j = 0, base = t * topK; j < topK; j++) if (topIdx[base + j] == e) return true;
-        return false;
+    /** Marks token t's top-k in {@code chosen} (a stamp per token avoids clearing it). */
+    private void markTopK(int t) {
+        if (++stamp == Integer.MAX_VALUE) {
+            java.util.Arrays.fill(chosen, 0);
+            stamp = 1;
+        }
+        for (int j = 0, base = t * topK; j < topK; j++) chosen[topIdx[base + j]] = stamp;
     }
+
+    private boolean inTopK(int e) { return chosen[e] == stamp; }
 
     /** The m highest-scored experts of the origin device not already in the token's top-k, into extraIdx. */
     private int originExtras(int t, int[] deviceList) {
         int m = 0, row = t * experts;
         for (int e : deviceList) {
-            if (inTopK(t, e)) continue;
+            if (inTopK(e)) continue;
             float x = scores[row + e];
             if (m == extras && !(x > scores[row + extraIdx[m - 1]])) continue;
             int pos = m < extras ? m++ : m - 1;
@@ -341,7 +354,7 @@ public final class Router {
     /**
      * Drops the {@code drop} lowest-scored pairs of pairs[base..base+size). Keys pack the score's
      * order-preserving bits above the inverted pair index, so one primitive sort ranks by score
-     * and, on equal scores, keeps the earlier token.
+     * and, on equal scores, keeps the earlier token; a selection (not a full sort) finds them.
      */
     private void dropLowest(int base, int size, int drop) {
         for (int i = 0; i < size; i++) {
@@ -350,7 +363,7 @@ public final class Router {
             bits ^= (bits >> 31) & 0x7FFFFFFF; // negative floats: flip to keep the order
             keys[i] = ((long) bits << 32) | (Integer.MAX_VALUE - p);
         }
-        Arrays.sort(keys, 0, size);
+        Select.smallestFirst(keys, size, drop);
         for (int i = 0; i < drop; i++) keep[Integer.MAX_VALUE - (int) keys[i]] = false;
     }
 
