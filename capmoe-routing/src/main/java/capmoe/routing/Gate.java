@@ -13,30 +13,30 @@ final class Gate {
 
     /** Gate scores from router logits: softmax for the softmax families, sigmoid for DeepSeek-V3. */
     static void scores(Gating gating, float[] logits, int tokens, int experts, float[] out) {
-        if (gating instanceof Gating.SigmoidGroupLimited) {
-            if (VECTOR) {
-                VectorGate.sigmoid(logits, out, tokens * experts);
-                return;
-            }
-            for (int i = 0, n = tokens * experts; i < n; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-logits[i])));
-            return;
+        boolean sigmoid = gating instanceof Gating.SigmoidGroupLimited;
+        if (VECTOR) {
+            if (sigmoid) VectorGate.sigmoid(logits, out, tokens * experts);
+            else for (int t = 0; t < tokens; t++) VectorGate.softmaxRow(logits, out, t * experts, experts);
+        } else {
+            if (sigmoid) sigmoidScalar(logits, out, tokens * experts);
+            else for (int t = 0; t < tokens; t++) softmaxRowScalar(logits, out, t * experts, experts);
         }
-        for (int t = 0; t < tokens; t++) {
-            int row = t * experts;
-            if (VECTOR) {
-                VectorGate.softmaxRow(logits, out, row, experts);
-                continue;
-            }
-            float max = Float.NEGATIVE_INFINITY;
-            for (int e = 0; e < experts; e++) max = Math.max(max, logits[row + e]);
-            float sum = 0f;
-            for (int e = 0; e < experts; e++) {
-                float v = (float) Math.exp(logits[row + e] - max);
-                out[row + e] = v;
-                sum += v;
-            }
-            for (int e = 0; e < experts; e++) out[row + e] /= sum;
+    }
+
+    static void softmaxRowScalar(float[] logits, float[] out, int row, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int e = 0; e < n; e++) max = Math.max(max, logits[row + e]);
+        float sum = 0f;
+        for (int e = 0; e < n; e++) {
+            float v = (float) Math.exp(logits[row + e] - max);
+            out[row + e] = v;
+            sum += v;
         }
+        for (int e = 0; e < n; e++) out[row + e] /= sum;
+    }
+
+    static void sigmoidScalar(float[] logits, float[] out, int n) {
+        for (int i = 0; i < n; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-logits[i])));
     }
 
     /**
