@@ -175,8 +175,6 @@ public final class Router {
 
     private Routing routeScores(int tokens, int[] tokenOrigin) {
         int k = topK, E = experts;
-        Gate.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth);
-
         if (policy instanceof Policy.ExpandedOrigin && tokenOrigin != null) {
             if (tokenOrigin.length != tokens) {
                 throw new IllegalArgumentException("token origins: " + tokenOrigin.length + " values for " + tokens + " tokens");
@@ -188,6 +186,8 @@ public final class Router {
                 }
             }
         }
+
+        Gate.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth);
 
         // candidates, CSR by token: the top-k first (best first), then the Expanded Drop extras
         int n = 0;
