@@ -1,18 +1,104 @@
 package capmoe.routing;
 
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
 /**
  * Gating + capacity policy for one MoE layer call. Thread-compatible: one Router per layer.
  * This is the entry point an engine uses: router logits in, kept (token, expert, weight) out.
+ *
+ * <p>Steps: (1) gate scores from the logits ({@link Gating}); (2) each token's top-k choice;
+ * (3) candidates = the top-k plus, for Expanded Drop, the extra experts; (4) the policy keeps a
+ * subset, ranking by the unbiased gate score; (5) kept weights = gate scores, divided by their sum
+ * over the token's KEPT experts when {@code normTopkProb} (+1e-20 for DeepSeek-V3, as HF), then
+ * multiplied by {@code routedScalingFactor}.
+ *
+ * <p>The hot path works on primitive arrays only; scratch buffers are reused between calls, the
+ * returned {@link Routing} owns fresh arrays. {@code random} draws from one seeded stream per
+ * Router, so the i-th call of a Router is reproducible for a seed.
  */
 public final class Router {
     private final RouterConfig config;
     private final Policy policy;
     private final Placement placement;
+    private final int experts;
+    private final int topK;
+    private final int[] localExperts;   // Expanded Drop's list, resolved against E
+    private final int extras;           // Expanded Drop: extra candidates per token at most
+    private final int[][] deviceExperts; // experts of each device, ascending
+    private final SplittableRandom random;
 
+    // scratch, grown on demand
+    private float[] scores = new float[0];
+    private int[] topIdx = new int[0];
+    private int[] candOff = new int[0];
+    private int[] candExpert = new int[0];
+    private float[] candScore = new float[0];
+    private boolean[] keep = new boolean[0];
+    private int[] pairs = new int[0];
+    private long[] keys = new long[0];
+    private final float[] sel;
+    private final float[] groupScore;
+    private final int[] groupIdx;
+    private final int[] count;
+    private final int[] offset;
+    private final int[] extraIdx;
+
+    /**
+     * @param placement which device hosts each expert; {@code null} means one device holding all
+     *                  experts. Its expert count must equal the config's.
+     */
     public Router(RouterConfig config, Policy policy, Placement placement) {
+        if (config == null) throw new IllegalArgumentException("router: config is missing");
+        if (policy == null) throw new IllegalArgumentException("router: policy is missing (use Policy.None for plain top-k)");
         this.config = config;
         this.policy = policy;
+        this.experts = config.experts();
+        this.topK = config.topK();
+        if (placement == null) placement = Placement.contiguous(experts, 1);
+        if (placement.experts() != experts) {
+            throw new IllegalArgumentException("placement covers " + placement.experts() + " experts but the router has "
+                    + experts + " (E must match)");
+        }
         this.placement = placement;
+        int[] perDevice = placement.expertsPerDevice();
+        this.deviceExperts = new int[placement.devices()][];
+        for (int d = 0; d < perDevice.length; d++) deviceExperts[d] = new int[perDevice[d]];
+        int[] fill = new int[placement.devices()];
+        for (int e = 0; e < experts; e++) deviceExperts[placement.device(e)][fill[placement.device(e)]++] = e;
+
+        switch (policy) {
+            case Policy.ExpandedDrop x -> {
+                localExperts = x.localExpertsFor(experts);
+                for (int id : localExperts) {
+                    if (id >= experts) {
+                        throw new IllegalArgumentException("policy '" + policy.label() + "': local expert " + id
+                                + " does not exist (E=" + experts + ", ids 0.." + (experts - 1) + ")");
+                    }
+                }
+                extras = localExperts.length;
+            }
+            case Policy.ExpandedOrigin x -> {
+                localExperts = null;
+                extras = Math.min(x.extrasFor(topK), experts);
+            }
+            default -> {
+                localExperts = null;
+                extras = 0;
+            }
+        }
+        this.random = new SplittableRandom(policy instanceof Policy.TokenDrop td ? td.seed() : 0L);
+        int nGroup = switch (config.gating()) {
+            case Gating.Softmax s -> 1;
+            case Gating.SoftmaxGroupLimited g -> g.nGroup();
+            case Gating.SigmoidGroupLimited g -> g.nGroup();
+        };
+        this.sel = new float[experts];
+        this.groupScore = new float[nGroup];
+        this.groupIdx = new int[nGroup];
+        this.count = new int[Math.max(experts, placement.devices())];
+        this.offset = new int[Math.max(experts, placement.devices()) + 1];
+        this.extraIdx = new int[Math.max(extras, 1)];
     }
 
     public RouterConfig config() { return config; }
@@ -21,11 +107,309 @@ public final class Router {
 
     /** Routes T tokens; router logits are row-major [tokens x experts]. Token t's origin device is t*D/T. */
     public Routing route(float[] routerLogits, int tokens) {
-        throw new UnsupportedOperationException("not implemented yet");
+        return route(routerLogits, tokens, null);
     }
 
     /** As {@link #route(float[], int)}, with an explicit origin device per token (for expanded_origin). */
     public Routing route(float[] routerLogits, int tokens, int[] tokenOrigin) {
-        throw new UnsupportedOperationException("not implemented yet");
+        checkShape("router logits", routerLogits, tokens);
+        for (int i = 0, n = tokens * experts; i < n; i++) {
+            float v = routerLogits[i];
+            if (Float.isNaN(v) || v == Float.POSITIVE_INFINITY) {
+                throw new IllegalArgumentException("router logits: " + v + " at token " + i / experts + ", expert " + i % experts);
+            }
+        }
+        grow(tokens);
+        Gate.scores(config.gating(), routerLogits, tokens, experts, scores);
+        return routeScores(tokens, tokenOrigin);
+    }
+
+    /**
+     * Routes T tokens from gate probabilities already computed (row-major [tokens x experts], each
+     * in [0, 1]: softmax probabilities, or sigmoid scores for DeepSeek-V3), e.g. the golden cases.
+     * The top-k choice follows the config's gating (group limits, bias) on these scores.
+     */
+    public Routing routeProbabilities(float[] probs, int tokens, int[] tokenOrigin) {
+        checkShape("probabilities", probs, tokens);
+        for (int i = 0, n = tokens * experts; i < n; i++) {
+            float v = probs[i];
+            if (!(v >= 0f && v <= 1f)) {
+                throw new IllegalArgumentException("probabilities: " + v + " at token " + i / experts + ", expert " + i % experts
+                        + " is not in [0, 1]" + (Float.isNaN(v) ? " (NaN)" : ""));
+            }
+        }
+        grow(tokens);
+        System.arraycopy(probs, 0, scores, 0, tokens * experts);
+        return routeScores(tokens, tokenOrigin);
+    }
+
+    private void checkShape(String what, float[] values, int tokens) {
+        if (tokens < 0) throw new IllegalArgumentException(what + ": token count " + tokens + " is negative");
+        if (values == null) throw new IllegalArgumentException(what + ": missing");
+        if ((long) tokens * experts != values.length) {
+            throw new IllegalArgumentException(what + ": " + values.length + " values, expected tokens x experts = "
+                    + tokens + " x " + experts + " = " + (long) tokens * experts);
+        }
+    }
+
+    private void grow(int tokens) {
+        int n = tokens * experts;
+        if (scores.length < n) scores = new float[n];
+        int nk = tokens * topK;
+        if (topIdx.length < nk) topIdx = new int[nk];
+        if (candOff.length < tokens + 1) candOff = new int[tokens + 1];
+        int nc = tokens * (topK + extras);
+        if (candExpert.length < nc) {
+            candExpert = new int[nc];
+            candScore = new float[nc];
+            keep = new boolean[nc];
+            pairs = new int[nc];
+            keys = new long[nc];
+        }
+    }
+
+    private Routing routeScores(int tokens, int[] tokenOrigin) {
+        int k = topK, E = experts;
+        Gate.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx);
+
+        if (policy instanceof Policy.ExpandedOrigin && tokenOrigin != null) {
+            if (tokenOrigin.length != tokens) {
+                throw new IllegalArgumentException("token origins: " + tokenOrigin.length + " values for " + tokens + " tokens");
+            }
+            for (int t = 0; t < tokens; t++) {
+                if (tokenOrigin[t] < 0 || tokenOrigin[t] >= placement.devices()) {
+                    throw new IllegalArgumentException("token origin of token " + t + " is device " + tokenOrigin[t]
+                            + ", outside 0.." + (placement.devices() - 1));
+                }
+            }
+        }
+
+        // candidates, CSR by token: the top-k first (best first), then the Expanded Drop extras
+        int n = 0;
+        for (int t = 0; t < tokens; t++) {
+            candOff[t] = n;
+            int row = t * E;
+            for (int j = 0; j < k; j++) {
+                int e = topIdx[t * k + j];
+                candExpert[n] = e;
+                candScore[n] = scores[row + e];
+                keep[n++] = true;
+            }
+            if (localExperts != null) {
+                for (int e : localExperts) {
+                    if (inTopK(t, e)) continue;
+                    candExpert[n] = e;
+                    candScore[n] = scores[row + e];
+                    keep[n++] = true;
+                }
+            } else if (extras > 0) {
+                int origin = tokenOrigin != null ? tokenOrigin[t]
+                        : (int) ((long) t * placement.devices() / Math.max(tokens, 1));
+                int m = originExtras(t, deviceExperts[origin]);
+                for (int j = 0; j < m; j++) {
+                    int e = extraIdx[j];
+                    candExpert[n] = e;
+                    candScore[n] = scores[row + e];
+                    keep[n++] = true;
+                }
+            }
+        }
+        candOff[tokens] = n;
+
+        int[] loadBefore = new int[E];
+        for (int i = 0, nk = tokens * k; i < nk; i++) loadBefore[topIdx[i]]++;
+
+        int capacity;
+        switch (policy) {
+            case Policy.None p -> capacity = PolicySpec.capacity(1.0, k, tokens, E);
+            case Policy.TokenDrop p -> {
+                capacity = PolicySpec.capacity(p.gamma(), k, tokens, E);
+                perExpertCapacity(n, capacity, p.scorer());
+            }
+            case Policy.ExpandedDrop p -> {
+                capacity = PolicySpec.capacity(p.gamma(), k, tokens, E);
+                perExpertCapacity(n, capacity, Scorer.SCORE);
+            }
+            case Policy.ExpandedOrigin p -> {
+                capacity = PolicySpec.capacity(p.gamma(), k, tokens, E);
+                perExpertCapacity(n, capacity, Scorer.SCORE);
+            }
+            case Policy.DeviceCapacity p -> {
+                capacity = PolicySpec.capacity(p.gamma(), k, tokens, E);
+                perDeviceCapacity(n, capacity);
+            }
+            case Policy.ExpertDrop p -> {
+                capacity = PolicySpec.capacity(1.0, k, tokens, E);
+                expertDrop(n, p.rho(), loadBefore);
+            }
+        }
+        return output(tokens, loadBefore, capacity);
+    }
+
+    private boolean inTopK(int t, int e) {
+        for (int j = 0, base = t * topK; j < topK; j++) if (topIdx[base + j] == e) return true;
+        return false;
+    }
+
+    /** The m highest-scored experts of the origin device not already in the token's top-k, into extraIdx. */
+    private int originExtras(int t, int[] deviceList) {
+        int m = 0, row = t * experts;
+        for (int e : deviceList) {
+            if (inTopK(t, e)) continue;
+            float x = scores[row + e];
+            if (m == extras && !(x > scores[row + extraIdx[m - 1]])) continue;
+            int pos = m < extras ? m++ : m - 1;
+            while (pos > 0 && x > scores[row + extraIdx[pos - 1]]) {
+                extraIdx[pos] = extraIdx[pos - 1];
+                pos--;
+            }
+            extraIdx[pos] = e;
+        }
+        return m;
+    }
+
+    /** Token Drop / Expanded Drop: an expert with more than C candidates keeps C, chosen by the scorer. */
+    private void perExpertCapacity(int n, int capacity, Scorer scorer) {
+        int E = experts;
+        Arrays.fill(count, 0, E, 0);
+        int max = 0;
+        for (int p = 0; p < n; p++) max = Math.max(max, ++count[candExpert[p]]);
+        if (max <= capacity) return;
+        bucket(n, E, false);
+        for (int e = 0; e < E; e++) {
+            int base = offset[e], size = offset[e + 1] - base;
+            if (size <= capacity) continue;
+            // pairs[base..) are in token order, since candidates are CSR by token
+            switch (scorer) {
+                case ORDER -> { for (int i = capacity; i < size; i++) keep[pairs[base + i]] = false; }
+                case REVERSE -> { for (int i = 0; i < size - capacity; i++) keep[pairs[base + i]] = false; }
+                case SCORE -> dropLowest(base, size, size - capacity);
+                case RANDOM -> {
+                    // partial Fisher-Yates: the first C slots become a uniform random C-subset
+                    for (int i = 0; i < capacity; i++) {
+                        int j = i + random.nextInt(size - i);
+                        int tmp = pairs[base + i];
+                        pairs[base + i] = pairs[base + j];
+                        pairs[base + j] = tmp;
+                    }
+                    for (int i = capacity; i < size; i++) keep[pairs[base + i]] = false;
+                }
+            }
+        }
+    }
+
+    /** Device-level capacity: device d with n_d experts keeps its n_d*C best-scored pairs. */
+    private void perDeviceCapacity(int n, int capacity) {
+        int D = placement.devices();
+        Arrays.fill(count, 0, D, 0);
+        for (int p = 0; p < n; p++) count[placement.device(candExpert[p])]++;
+        boolean over = false;
+        for (int d = 0; d < D; d++) over |= count[d] > (long) deviceExperts[d].length * capacity;
+        if (!over) return;
+        bucket(n, D, true);
+        for (int d = 0; d < D; d++) {
+            int base = offset[d], size = offset[d + 1] - base;
+            long limit = (long) deviceExperts[d].length * capacity;
+            if (size > limit) dropLowest(base, size, (int) (size - limit));
+        }
+    }
+
+    /** Baseline Expert Drop: the floor(rho*E) experts with the smallest top-k load are skipped. */
+    private void expertDrop(int n, double rho, int[] loadBefore) {
+        int E = experts;
+        int drop = (int) Math.floor(rho * E);
+        if (drop == 0) return;
+        long[] byLoad = new long[E];
+        for (int e = 0; e < E; e++) byLoad[e] = ((long) loadBefore[e] << 32) | e;
+        Arrays.sort(byLoad);
+        boolean[] dropped = new boolean[E];
+        for (int i = 0; i < drop; i++) dropped[(int) byLoad[i]] = true;
+        for (int p = 0; p < n; p++) if (dropped[candExpert[p]]) keep[p] = false;
+    }
+
+    /** Counting sort of candidate pairs by expert (or by device) into pairs[], token order kept. */
+    private void bucket(int n, int buckets, boolean byDevice) {
+        offset[0] = 0;
+        for (int b = 0; b < buckets; b++) offset[b + 1] = offset[b] + count[b];
+        for (int b = 0; b < buckets; b++) count[b] = offset[b];
+        for (int p = 0; p < n; p++) {
+            int b = byDevice ? placement.device(candExpert[p]) : candExpert[p];
+            pairs[count[b]++] = p;
+        }
+    }
+
+    /**
+     * Drops the {@code drop} lowest-scored pairs of pairs[base..base+size). Keys pack the score's
+     * order-preserving bits above the inverted pair index, so one primitive sort ranks by score
+     * and, on equal scores, keeps the earlier token.
+     */
+    private void dropLowest(int base, int size, int drop) {
+        for (int i = 0; i < size; i++) {
+            int p = pairs[base + i];
+            int bits = Float.floatToIntBits(candScore[p]);
+            bits ^= (bits >> 31) & 0x7FFFFFFF; // negative floats: flip to keep the order
+            keys[i] = ((long) bits << 32) | (Integer.MAX_VALUE - p);
+        }
+        Arrays.sort(keys, 0, size);
+        for (int i = 0; i < drop; i++) keep[Integer.MAX_VALUE - (int) keys[i]] = false;
+    }
+
+    private Routing output(int tokens, int[] loadBefore, int capacity) {
+        int E = experts;
+        int[] offsets = new int[tokens + 1];
+        int kept = 0;
+        for (int t = 0; t < tokens; t++) {
+            offsets[t] = kept;
+            for (int p = candOff[t]; p < candOff[t + 1]; p++) if (keep[p]) kept++;
+        }
+        offsets[tokens] = kept;
+
+        int[] expertIds = new int[kept];
+        float[] weights = new float[kept];
+        int[] loadAfter = new int[E];
+        long dropped = 0, added = 0;
+        int empty = 0;
+        float eps = config.gating() instanceof Gating.SigmoidGroupLimited ? 1e-20f : 0f;
+        float scale = (float) config.routedScalingFactor();
+        for (int t = 0; t < tokens; t++) {
+            int o = offsets[t], end = o;
+            float sum = 0f;
+            for (int p = candOff[t]; p < candOff[t + 1]; p++) {
+                boolean extra = p - candOff[t] >= topK;
+                if (!keep[p]) {
+                    if (!extra) dropped++;
+                    continue;
+                }
+                if (extra) added++;
+                int e = candExpert[p];
+                float w = candScore[p];
+                sum += w;
+                // insertion by expert id: a token has a handful of pairs
+                int pos = end++;
+                while (pos > o && expertIds[pos - 1] > e) {
+                    expertIds[pos] = expertIds[pos - 1];
+                    weights[pos] = weights[pos - 1];
+                    pos--;
+                }
+                expertIds[pos] = e;
+                weights[pos] = w;
+                loadAfter[e]++;
+            }
+            if (end == o) empty++;
+            if (config.normTopkProb()) {
+                float denom = sum + eps;
+                for (int i = o; i < end; i++) weights[i] = weights[i] / denom * scale;
+            } else {
+                for (int i = o; i < end; i++) weights[i] = weights[i] * scale;
+            }
+        }
+        int D = placement.devices();
+        int[] devBefore = new int[D], devAfter = new int[D];
+        for (int e = 0; e < E; e++) {
+            devBefore[placement.device(e)] += loadBefore[e];
+            devAfter[placement.device(e)] += loadAfter[e];
+        }
+        RoutingStats stats = new RoutingStats(capacity, loadBefore, loadAfter, devBefore, devAfter, dropped, added, empty);
+        return new Routing(tokens, E, offsets, expertIds, weights, stats);
     }
 }

@@ -8,4 +8,10 @@ package capmoe.routing;
  */
 public record Routing(int tokens, int experts, int[] offsets, int[] expertIds, float[] weights,
                       RoutingStats stats) {
+
+    /** Number of kept pairs of token t. */
+    public int keptCount(int token) { return offsets[token + 1] - offsets[token]; }
+
+    /** Total kept pairs. */
+    public int keptPairs() { return offsets[tokens]; }
 }

@@ -1,5 +1,71 @@
 package capmoe.routing;
 
-/** Loads before and after the policy; filled in by the routing library. */
-public record RoutingStats(int capacity, int[] loadBefore, int[] loadAfter) {
+/**
+ * What a policy did to one routing call.
+ *
+ * @param capacity             C = ceil(gamma*k*(T/E)) of the policy; for policies without a capacity
+ *                             ({@code none}, {@code expert_drop}) the balanced load ceil(k*T/E), i.e. C at gamma = 1
+ * @param loadBefore           (token, expert) pairs per expert under plain top-k routing
+ * @param loadAfter            kept pairs per expert after the policy
+ * @param deviceLoadBefore     {@code loadBefore} summed per device of the placement
+ * @param deviceLoadAfter      {@code loadAfter} summed per device
+ * @param droppedPairs         top-k pairs the policy removed
+ * @param addedPairs           kept pairs that were not in the token's top-k (Expanded Drop extras)
+ * @param tokensWithoutExperts tokens left with no expert at all (only the residual carries them)
+ */
+public record RoutingStats(int capacity, int[] loadBefore, int[] loadAfter,
+                           int[] deviceLoadBefore, int[] deviceLoadAfter,
+                           long droppedPairs, long addedPairs, int tokensWithoutExperts) {
+
+    /** Pairs under plain top-k: T * k. */
+    public long pairsBefore() { return sum(loadBefore); }
+
+    /** Pairs kept by the policy. */
+    public long pairsAfter() { return sum(loadAfter); }
+
+    /** droppedPairs / (T*k); 0 for an empty call. */
+    public double droppedFraction() {
+        long before = pairsBefore();
+        return before == 0 ? 0 : (double) droppedPairs / before;
+    }
+
+    public int maxExpertLoadBefore() { return max(loadBefore); }
+    public int maxExpertLoadAfter() { return max(loadAfter); }
+    public int maxDeviceLoadBefore() { return max(deviceLoadBefore); }
+    public int maxDeviceLoadAfter() { return max(deviceLoadAfter); }
+
+    /** Max over mean expert load under plain top-k (1 = perfectly balanced). */
+    public double expertImbalanceBefore() { return maxOverMean(loadBefore); }
+    public double expertImbalanceAfter() { return maxOverMean(loadAfter); }
+    public double deviceImbalanceBefore() { return maxOverMean(deviceLoadBefore); }
+    public double deviceImbalanceAfter() { return maxOverMean(deviceLoadAfter); }
+
+    /**
+     * Upper bound on the expert-parallel speedup of the MoE layer: its time is proportional to the
+     * most loaded device's load, so the bound is maxDeviceLoadBefore / maxDeviceLoadAfter
+     * (1 when nothing changed; infinite when the policy removed every pair).
+     */
+    public double speedupBound() {
+        int before = maxDeviceLoadBefore(), after = maxDeviceLoadAfter();
+        if (after == 0) return before == 0 ? 1.0 : Double.POSITIVE_INFINITY;
+        return (double) before / after;
+    }
+
+    /** max(load) / mean(load); 0 for an all-zero load. */
+    public static double maxOverMean(int[] load) {
+        long s = sum(load);
+        return s == 0 ? 0 : (double) max(load) * load.length / s;
+    }
+
+    private static long sum(int[] a) {
+        long s = 0;
+        for (int v : a) s += v;
+        return s;
+    }
+
+    private static int max(int[] a) {
+        int m = 0;
+        for (int v : a) m = Math.max(m, v);
+        return m;
+    }
 }
