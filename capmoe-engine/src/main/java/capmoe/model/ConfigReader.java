@@ -163,7 +163,8 @@ final class ConfigReader {
                 c.integer("decoder_sparse_step", 1), c.ints("mlp_only_layers"),
                 c.number("rms_norm_eps"), rope(c, maxPos), maxPos, bias,
                 c.bool("tie_word_embeddings", false),
-                c.integer("bos_token_id", -1), List.copyOf(eos), c.integer("pad_token_id", -1), ds);
+                c.integer("bos_token_id", -1), List.copyOf(eos), c.integer("pad_token_id", -1), ds,
+                c.text("dtype", c.text("torch_dtype", "float32")));
     }
 
     private static DeepSeekConfig deepseek(Keys c, String type) {

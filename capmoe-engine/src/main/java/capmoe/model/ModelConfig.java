@@ -14,6 +14,7 @@ import java.util.List;
  * @param sharedExpertIntermediateSize Qwen2-MoE shared expert width; 0 when the model has none
  * @param attentionBias     q/k/v projections carry a bias (Qwen2-MoE qkv_bias)
  * @param deepseek          the DeepSeek keys, null for other models
+ * @param dtype             the checkpoint's dtype ("dtype" / "torch_dtype"), e.g. bfloat16
  */
 public record ModelConfig(String modelType, int vocabSize, int hiddenSize, int numHiddenLayers,
                           int numAttentionHeads, int numKeyValueHeads, int headDim,
@@ -23,7 +24,7 @@ public record ModelConfig(String modelType, int vocabSize, int hiddenSize, int n
                           double rmsNormEps, RopeConfig rope, int maxPositionEmbeddings,
                           boolean attentionBias, boolean tieWordEmbeddings,
                           int bosTokenId, List<Integer> eosTokenIds, int padTokenId,
-                          DeepSeekConfig deepseek) {
+                          DeepSeekConfig deepseek, String dtype) {
 
     /** Reads {@code dir/config.json}; errors name the file and the key. */
     public static ModelConfig read(Path dir) {

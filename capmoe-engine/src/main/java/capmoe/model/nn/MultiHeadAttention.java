@@ -78,7 +78,7 @@ public final class MultiHeadAttention implements Attention {
                 w.matrix(prefix + "k_proj.weight", nkv, h, why),
                 w.matrix(prefix + "v_proj.weight", nkv, h, why),
                 w.matrix(prefix + "o_proj.weight", h, nq, why),
-                qb, kb, vb, qkNorm, qn, kn, c.rmsNormEps(), new RotaryEmbedding(c.rope(), d));
+                qb, kb, vb, qkNorm, qn, kn, c.rmsNormEps(), RotaryEmbedding.forModel(c, d));
     }
 
     @Override
