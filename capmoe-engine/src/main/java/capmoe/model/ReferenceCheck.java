@@ -37,7 +37,7 @@ public final class ReferenceCheck {
     private static final Pattern LAYER = Pattern.compile("model\\.layers\\.(\\d+)\\.");
 
     public static List<Result> run(CausalLM model, Path referenceFile) {
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             Map<String, Tensor> ref = SafeTensorsFile.open(referenceFile, arena).tensors();
             List<Result> results = new ArrayList<>();
             RunOptions options = RunOptions.defaults();
