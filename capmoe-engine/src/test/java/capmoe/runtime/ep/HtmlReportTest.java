@@ -36,8 +36,8 @@ class HtmlReportTest {
         // layer 0's straggler is device 0, layer 1's is device 1, in both runs
         assertTrue(html.contains("fill=\"#d62728\"><title>layer 0, device 0"));
         assertTrue(html.contains("fill=\"#d62728\"><title>layer 1, device 1"));
-        assertTrue(html.contains("layer 0, expert 0: 10 pairs (2.50x balanced)"));
-        assertTrue(html.contains("layer 0, expert 0: 5 pairs (1.25x balanced)"), "after the cap");
+        assertTrue(html.contains("layer 0, expert 0: 10 pairs (2.00x balanced)"));
+        assertTrue(html.contains("layer 0, expert 0: 5 pairs (1.00x balanced)"), "after the cap");
     }
 
     @Test
