@@ -55,14 +55,14 @@ public final class Tasks {
         List<Task> tasks = new ArrayList<>();
         for (String name : names) {
             switch (name) {
-                case "piqa" -> tasks.add(simple("piqa", dataDir.resolve("piqa/validation.jsonl"), PIQA, o, Tasks::piqa));
+                case "piqa" -> tasks.add(simple("piqa", dataDir.resolve("piqa/validation.jsonl"), PIQA, o, Tasks::piqa, true));
                 case "hellaswag" -> tasks.add(simple("hellaswag", dataDir.resolve("hellaswag/validation.jsonl"),
-                        HELLASWAG, o, Tasks::hellaswag));
+                        HELLASWAG, o, Tasks::hellaswag, true));
                 case "openbookqa" -> tasks.add(simple("openbookqa", dataDir.resolve("openbookqa/test.jsonl"),
-                        OPENBOOKQA, o, Tasks::openbookqa));
+                        OPENBOOKQA, o, Tasks::openbookqa, true));
                 case "arc_easy", "arc_challenge" -> tasks.add(simple(name, dataDir.resolve(name + "/test.jsonl"),
-                        ARC, o, Tasks::arc));
-                case "boolq" -> tasks.add(simple("boolq", dataDir.resolve("boolq/validation.jsonl"), BOOLQ, o, Tasks::boolq));
+                        ARC, o, Tasks::arc, true));
+                case "boolq" -> tasks.add(simple("boolq", dataDir.resolve("boolq/validation.jsonl"), BOOLQ, o, Tasks::boolq, false));
                 case "winogrande" -> tasks.add(winogrande(dataDir.resolve("winogrande/validation.jsonl"), o));
                 case "mmlu" -> tasks.addAll(mmlu(dataDir.resolve("mmlu"), null, o));
                 case "lambada_openai" -> tasks.add(lambada(dataDir.resolve("lambada_openai/test.jsonl"), o));
@@ -133,7 +133,8 @@ public final class Tasks {
 
     // ---- builders ---------------------------------------------------------------------------
 
-    private static Task.MultipleChoice simple(String name, Path file, String schema, Options o, Function<Jsonl.Item, Mc> format) {
+    private static Task.MultipleChoice simple(String name, Path file, String schema, Options o, Function<Jsonl.Item, Mc> format,
+                                              boolean accNorm) {
         List<Mc> all = map(Jsonl.read(file, schema), format);
         List<Mc> docs = limit(all, o.limit());
         Path train = file.resolveSibling("train.jsonl");
@@ -145,7 +146,7 @@ public final class Tasks {
             String prefix = o.fewshot() == 0 ? "" : fewshotPrefix("", sample(pool, doc, o.fewshot(), rnd, fromTrain));
             out.add(choicesAfter(prefix + doc.text(), doc));
         }
-        return new Task.MultipleChoice(name, out, true);
+        return new Task.MultipleChoice(name, out, accNorm);
     }
 
     /** Every choice continues the same context with target_delimiter " ". */
