@@ -100,14 +100,9 @@ public final class Evaluator {
             Task.Doc doc = task.docs().get(d);
             int choices = doc.contexts().size();
             double[] ll = new double[choices];
-            double[] llNorm = new double[choices];
-            for (int i = 0; i < choices; i++) {
-                ll[i] = lls.get(r++).logprob();
-                // acc_norm divides by the choice's length in UTF-8 bytes
-                llNorm[i] = ll[i] / doc.choiceTexts().get(i).getBytes(StandardCharsets.UTF_8).length;
-            }
+            for (int i = 0; i < choices; i++) ll[i] = lls.get(r++).logprob();
             acc[d] = argmax(ll) == doc.gold() ? 1 : 0;
-            accNorm[d] = argmax(llNorm) == doc.gold() ? 1 : 0;
+            accNorm[d] = argmaxPerByte(ll, doc.choiceTexts()) == doc.gold() ? 1 : 0;
         }
         Map<String, Double> metrics = new LinkedHashMap<>();
         Map<String, Double> stderrs = new LinkedHashMap<>();
@@ -230,7 +225,14 @@ public final class Evaluator {
         return encoded.computeIfAbsent(text, tokenizer::encode);
     }
 
-    private static int argmax(double[] xs) {
+    /** acc_norm's choice: the highest log-likelihood per UTF-8 byte of the choice text. */
+    static int argmaxPerByte(double[] ll, List<String> choiceTexts) {
+        double[] norm = new double[ll.length];
+        for (int i = 0; i < ll.length; i++) norm[i] = ll[i] / choiceTexts.get(i).getBytes(StandardCharsets.UTF_8).length;
+        return argmax(norm);
+    }
+
+    static int argmax(double[] xs) {
         int best = 0;
         for (int i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
         return best;
