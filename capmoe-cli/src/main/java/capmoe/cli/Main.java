@@ -8,6 +8,9 @@ import picocli.CommandLine.Command;
         description = "Capacity-aware Mixture-of-Experts inference: beat the straggler effect.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                InfoCommand.class,
+                CheckCommand.class,
+                GenerateCommand.class,
         })
 public final class Main implements Runnable {
 
