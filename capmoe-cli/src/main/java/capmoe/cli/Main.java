@@ -11,6 +11,7 @@ import picocli.CommandLine.Command;
                 InfoCommand.class,
                 CheckCommand.class,
                 GenerateCommand.class,
+                BenchCommand.class,
         })
 public final class Main implements Runnable {
 
