@@ -92,6 +92,15 @@ public final class LatentAttention implements Attention {
         if (d.qkRopeHeadDim() % 2 != 0) {
             throw new IllegalArgumentException("qk_rope_head_dim=" + d.qkRopeHeadDim() + " must be even (RoPE rotates pairs of dims)");
         }
+        // q_proj next to q_lora_rank set (or q_a_proj next to q_lora_rank null): the config contradicts the checkpoint
+        if (d.qLoraRank() == 0 && !w.has(prefix + "q_proj.weight") && w.has(prefix + "q_a_proj.weight")) {
+            throw new IllegalArgumentException("config says q_lora_rank=null (plain q_proj) but the checkpoint in " + w.dir()
+                    + " has tensor " + prefix + "q_a_proj.weight and no q_proj: set q_lora_rank to q_a_proj's first dimension");
+        }
+        if (d.qLoraRank() > 0 && !w.has(prefix + "q_a_proj.weight") && w.has(prefix + "q_proj.weight")) {
+            throw new IllegalArgumentException("config says q_lora_rank=" + d.qLoraRank() + " (q_a_proj -> q_b_proj) but the checkpoint in "
+                    + w.dir() + " has tensor " + prefix + "q_proj.weight and no q_a_proj: set q_lora_rank to null");
+        }
         boolean bias = c.attentionBias();
         Matrix qProj = null, qA = null, qB = null;
         float[] qABias = null, qANorm = null;
@@ -102,11 +111,6 @@ public final class LatentAttention implements Attention {
             qABias = bias ? w.vector(prefix + "q_a_proj.bias", d.qLoraRank(), why) : null;
             qANorm = w.vector(prefix + "q_a_layernorm.weight", d.qLoraRank(), why);
             qB = w.matrix(prefix + "q_b_proj.weight", n * qkHead, d.qLoraRank(), why);
-        }
-        // a q_proj next to q_a_proj (or the reverse) means q_lora_rank contradicts the checkpoint
-        if (d.qLoraRank() == 0 && w.has(prefix + "q_a_proj.weight")) {
-            throw new IllegalArgumentException("config says q_lora_rank=null but the checkpoint in " + w.dir() + " has tensor "
-                    + prefix + "q_a_proj.weight (set q_lora_rank to its first dimension)");
         }
         int kvAWidth = d.kvLoraRank() + d.qkRopeHeadDim();
         Matrix kvA = w.matrix(prefix + "kv_a_proj_with_mqa.weight", kvAWidth, h, why);
