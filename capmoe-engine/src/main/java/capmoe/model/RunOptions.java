@@ -3,11 +3,47 @@ package capmoe.model;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
 import capmoe.runtime.ExpertExecutor;
+import capmoe.runtime.LocalExpertExecutor;
 import capmoe.runtime.RoutingListener;
 
 /**
  * How to run the MoE layers: which capacity policy, which expert placement, who executes the
  * experts (local grouped matmul, or the expert-parallel runtime), and who watches the routing.
+ * A null placement means "every expert on one device" ({@code Placement.contiguous(E, 1)} for the
+ * layer's E), so that {@link #defaults()} needs no model.
  */
 public record RunOptions(Policy policy, Placement placement, ExpertExecutor executor, RoutingListener listener) {
+
+    public RunOptions {
+        if (policy == null) throw new IllegalArgumentException("policy must not be null (use new Policy.None())");
+        if (executor == null) throw new IllegalArgumentException("executor must not be null");
+        if (listener == null) listener = RoutingListener.NONE;
+    }
+
+    /** No capacity policy, one device, local grouped-matmul experts, no listener: plain HF semantics. */
+    public static RunOptions defaults() {
+        return new RunOptions(new Policy.None(), null, new LocalExpertExecutor(), RoutingListener.NONE);
+    }
+
+    /** {@link #defaults()} with a capacity policy. */
+    public static RunOptions of(Policy policy) {
+        return defaults().withPolicy(policy);
+    }
+
+    public RunOptions withPolicy(Policy p) { return new RunOptions(p, placement, executor, listener); }
+
+    public RunOptions withPlacement(Placement p) { return new RunOptions(policy, p, executor, listener); }
+
+    public RunOptions withExecutor(ExpertExecutor e) { return new RunOptions(policy, placement, e, listener); }
+
+    public RunOptions withListener(RoutingListener l) { return new RunOptions(policy, placement, executor, l); }
+
+    /** The placement for a layer of {@code experts} experts. */
+    public Placement placementFor(int experts) {
+        if (placement == null) return Placement.contiguous(experts, 1);
+        if (placement.experts() != experts) {
+            throw new IllegalArgumentException("placement is for " + placement.experts() + " experts but the layer has " + experts);
+        }
+        return placement;
+    }
 }

@@ -8,6 +8,20 @@ public interface Session {
      */
     float[][] append(int[][] tokens);
 
+    /**
+     * As {@link #append}, but returns only each sequence's last appended position [vocab] (what
+     * generation needs; skips the LM head for the other positions). Empty for a sequence given no tokens.
+     */
+    default float[][] appendLast(int[][] tokens) {
+        float[][] all = append(tokens);
+        float[][] last = new float[all.length][];
+        for (int b = 0; b < all.length; b++) {
+            int v = tokens[b].length == 0 ? 0 : all[b].length / tokens[b].length;
+            last[b] = java.util.Arrays.copyOfRange(all[b], all[b].length - v, all[b].length);
+        }
+        return last;
+    }
+
     /** Tokens held in the cache for sequence b. */
     int length(int b);
 }

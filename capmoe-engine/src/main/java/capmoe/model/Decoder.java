@@ -1,0 +1,169 @@
+package capmoe.model;
+
+import capmoe.kernels.MatMul;
+import capmoe.kernels.Matrix;
+import capmoe.kernels.RmsNorm;
+import capmoe.model.nn.Batch;
+import capmoe.model.nn.DecoderLayer;
+import capmoe.model.nn.Step;
+import capmoe.weights.Checkpoint;
+
+import java.util.List;
+
+/**
+ * The part every supported model shares: token embedding, the layer loop, final RMSNorm, LM head,
+ * batching and the KV-cached session. An architecture only supplies its layers (attention + MLP/MoE).
+ */
+public final class Decoder implements CausalLM {
+    private final ModelConfig config;
+    private final Checkpoint checkpoint;
+    private final Matrix embed;
+    private final List<DecoderLayer> layers;
+    private final float[] norm;
+    private final Matrix lmHead;
+
+    public Decoder(ModelConfig config, Checkpoint checkpoint, Matrix embed, List<DecoderLayer> layers, float[] norm, Matrix lmHead) {
+        this.config = config;
+        this.checkpoint = checkpoint;
+        this.embed = embed;
+        this.layers = List.copyOf(layers);
+        this.norm = norm;
+        this.lmHead = lmHead;
+    }
+
+    /**
+     * Loads the shared tensors (model.embed_tokens, model.norm, lm_head — tied to the embedding
+     * when tie_word_embeddings) around the given layers.
+     */
+    public static Decoder load(ModelConfig c, Checkpoint w, List<DecoderLayer> layers) {
+        String why = "vocab_size=" + c.vocabSize() + ", hidden_size=" + c.hiddenSize();
+        Matrix embed = w.matrix("model.embed_tokens.weight", c.vocabSize(), c.hiddenSize(), why);
+        Matrix head = c.tieWordEmbeddings() && !w.has("lm_head.weight") ? embed
+                : w.matrix("lm_head.weight", c.vocabSize(), c.hiddenSize(), why);
+        float[] norm = w.vector("model.norm.weight", c.hiddenSize(), why);
+        return new Decoder(c, w, embed, layers, norm, head);
+    }
+
+    @Override
+    public ModelConfig config() { return config; }
+
+    public List<DecoderLayer> layers() { return layers; }
+
+    public Checkpoint checkpoint() { return checkpoint; }
+
+    @Override
+    public float[][] forward(int[][] sequences, RunOptions options) {
+        return forward(sequences, options, Trace.NONE);
+    }
+
+    /** {@link #forward(int[][], RunOptions)} reporting activations to {@code trace}. */
+    public float[][] forward(int[][] sequences, RunOptions options, Trace trace) {
+        return new DecoderSession(sequences.length, options).append(sequences, trace, false);
+    }
+
+    @Override
+    public DecoderSession newSession(int batch, RunOptions options) {
+        return new DecoderSession(batch, options);
+    }
+
+    @Override
+    public void close() {
+        checkpoint.close();
+    }
+
+    /** A KV cache per layer for a batch of sequences. */
+    public final class DecoderSession implements Session {
+        private final RunOptions options;
+        private final Object[] caches;
+        private final int[] lengths;
+
+        DecoderSession(int batch, RunOptions options) {
+            this.options = options;
+            this.lengths = new int[batch];
+            this.caches = new Object[layers.size()];
+            for (int l = 0; l < caches.length; l++) caches[l] = layers.get(l).attention().newCache(batch);
+        }
+
+        @Override
+        public float[][] append(int[][] tokens) {
+            return append(tokens, Trace.NONE, false);
+        }
+
+        @Override
+        public float[][] appendLast(int[][] tokens) {
+            return append(tokens, Trace.NONE, true);
+        }
+
+        @Override
+        public int length(int b) { return lengths[b]; }
+
+        /** Logits per sequence: every appended position [n x vocab], or only the last one [vocab]. */
+        public float[][] append(int[][] tokens, Trace trace, boolean lastOnly) {
+            if (tokens.length != lengths.length) {
+                throw new IllegalArgumentException("session holds " + lengths.length + " sequences but " + tokens.length + " were given");
+            }
+            Batch batch = Batch.of(tokens, lengths);
+            float[] x = hidden(tokens, batch, trace);
+            int h = config.hiddenSize(), v = config.vocabSize();
+            float[][] logits = new float[tokens.length][];
+            if (lastOnly) {
+                int rows = 0;
+                for (int[] seq : tokens) if (seq.length > 0) rows++;
+                float[] last = new float[rows * h];
+                int r = 0;
+                for (int b = 0; b < tokens.length; b++) {
+                    if (tokens[b].length == 0) continue;
+                    System.arraycopy(x, (batch.start()[b + 1] - 1) * h, last, r++ * h, h);
+                }
+                float[] out = new float[rows * v];
+                MatMul.matmul(last, rows, lmHead, out);
+                r = 0;
+                for (int b = 0; b < tokens.length; b++) {
+                    logits[b] = tokens[b].length == 0 ? new float[0]
+                            : java.util.Arrays.copyOfRange(out, r * v, ++r * v);
+                }
+            } else {
+                float[] out = new float[batch.tokens() * v];
+                MatMul.matmul(x, batch.tokens(), lmHead, out);
+                for (int b = 0; b < tokens.length; b++) {
+                    logits[b] = java.util.Arrays.copyOfRange(out, batch.start()[b] * v, batch.start()[b + 1] * v);
+                }
+            }
+            for (int b = 0; b < tokens.length; b++) lengths[b] += tokens[b].length;
+            return logits;
+        }
+
+        /** The layer loop; returns the final-normed hidden states [tokens x hidden]. */
+        private float[] hidden(int[][] tokens, Batch batch, Trace trace) {
+            int t = batch.tokens(), h = config.hiddenSize();
+            float[] x = new float[t * h];
+            for (int b = 0; b < tokens.length; b++) {
+                for (int j = 0; j < tokens[b].length; j++) {
+                    int id = tokens[b][j];
+                    if (id < 0 || id >= config.vocabSize()) {
+                        throw new IllegalArgumentException("token id " + id + " (sequence " + b + ", position " + j
+                                + ") is outside the vocabulary 0.." + (config.vocabSize() - 1));
+                    }
+                    embed.row(id, x, (batch.start()[b] + j) * h);
+                }
+            }
+            trace.hidden(0, x, t);
+            Step step = new Step(batch, options, trace);
+            float[] normed = new float[t * h], out = new float[t * h];
+            double eps = config.rmsNormEps();
+            for (int l = 0; l < layers.size(); l++) {
+                DecoderLayer layer = layers.get(l);
+                RmsNorm.apply(x, layer.inputNorm(), eps, t, normed);
+                layer.attention().forward(normed, step, caches[l], out);
+                for (int i = 0; i < t * h; i++) x[i] += out[i];
+                RmsNorm.apply(x, layer.postAttentionNorm(), eps, t, normed);
+                layer.ffn().forward(normed, t, step, out);
+                for (int i = 0; i < t * h; i++) x[i] += out[i];
+                if (l < layers.size() - 1) trace.hidden(l + 1, x, t);
+            }
+            RmsNorm.apply(x, norm, eps, t, x);
+            trace.hidden(layers.size(), x, t);
+            return x;
+        }
+    }
+}

@@ -1,0 +1,47 @@
+package capmoe.model;
+
+import capmoe.model.deepseek.DeepseekV2;
+import capmoe.model.deepseek.DeepseekV3;
+import capmoe.model.mixtral.Mixtral;
+import capmoe.model.olmoe.Olmoe;
+import capmoe.model.qwen2moe.Qwen2Moe;
+import capmoe.model.qwen3moe.Qwen3Moe;
+import capmoe.weights.Checkpoint;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+/** Loads an unmodified Hugging Face checkpoint directory, dispatching on config.json's model_type. */
+public final class Models {
+    private Models() { }
+
+    /** Builds a model from its config and mapped weights. */
+    @FunctionalInterface
+    public interface Architecture {
+        CausalLM build(ModelConfig config, Checkpoint weights);
+    }
+
+    /** model_type -> architecture. One line per architecture. */
+    private static final Map<String, Architecture> ARCHITECTURES = Map.of(
+            "olmoe", Olmoe::build,
+            "mixtral", Mixtral::build,
+            "qwen2_moe", Qwen2Moe::build,
+            "qwen3_moe", Qwen3Moe::build,
+            "deepseek_v2", DeepseekV2::build,
+            "deepseek_v3", DeepseekV3::build);
+
+    public static CausalLM load(Path dir) {
+        ModelConfig config = ModelConfig.read(dir);
+        Architecture arch = ARCHITECTURES.get(config.modelType());
+        if (arch == null) {
+            throw new IllegalArgumentException("model_type " + config.modelType() + " (" + dir + ") is not yet supported by the engine");
+        }
+        Checkpoint weights = Checkpoint.open(dir);
+        try {
+            return arch.build(config, weights);
+        } catch (RuntimeException e) {
+            weights.close();
+            throw e;
+        }
+    }
+}

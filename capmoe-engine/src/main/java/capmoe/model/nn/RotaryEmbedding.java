@@ -1,0 +1,42 @@
+package capmoe.model.nn;
+
+import capmoe.kernels.Bf16;
+import capmoe.model.ModelConfig;
+import capmoe.model.RopeConfig;
+
+/** cos/sin tables per position for {@code dim} rotary dims, scaled by the rope's attention factor (yarn). */
+public final class RotaryEmbedding {
+    private final float[] invFreq;
+    private final float scaling;
+
+    public RotaryEmbedding(RopeConfig rope, int dim, boolean bf16InvFreq) {
+        this.invFreq = rope.invFreq(dim);
+        if (bf16InvFreq) for (int i = 0; i < invFreq.length; i++) invFreq[i] = Bf16.round(invFreq[i]);
+        this.scaling = (float) rope.attentionScaling();
+    }
+
+    /**
+     * The model's rotary embedding as transformers computes it for a checkpoint stored in bf16: the
+     * {@code inv_freq} buffer is cast with the model to bf16 at load, so even an fp32 run afterwards
+     * uses bf16-rounded frequencies (the HF fixtures confirm it: with fp32 inv_freq, q/k-normed
+     * models drift 3e-4 from the reference, growing with position; with rounded ones, 2e-7).
+     */
+    public static RotaryEmbedding forModel(ModelConfig c, int dim) {
+        return new RotaryEmbedding(c.rope(), dim, c.dtype().equals("bfloat16"));
+    }
+
+    public int half() { return invFreq.length; }
+
+    /** Fills cos/sin [tokens x dim/2] for the batch positions (fp32 like HF: freq = pos * inv_freq). */
+    public void tables(Batch batch, float[] cos, float[] sin) {
+        int h = invFreq.length;
+        for (int t = 0; t < batch.tokens(); t++) {
+            float pos = batch.position()[t];
+            for (int i = 0; i < h; i++) {
+                float f = pos * invFreq[i];
+                cos[t * h + i] = (float) Math.cos(f) * scaling;
+                sin[t * h + i] = (float) Math.sin(f) * scaling;
+            }
+        }
+    }
+}

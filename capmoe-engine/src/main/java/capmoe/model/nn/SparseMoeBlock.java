@@ -1,0 +1,80 @@
+package capmoe.model.nn;
+
+import capmoe.kernels.Activations;
+import capmoe.kernels.MatMul;
+import capmoe.kernels.Matrix;
+import capmoe.model.RunOptions;
+import capmoe.routing.Router;
+import capmoe.routing.RouterConfig;
+import capmoe.routing.Routing;
+import capmoe.runtime.Experts;
+
+/**
+ * A sparse MoE block: router logits in fp32 from the (bf16) gate weight, gating + the capacity
+ * policy through capmoe-routing's {@link Router}, the kept pairs executed by the run's
+ * {@link capmoe.runtime.ExpertExecutor}, plus an optional shared expert (Qwen2-MoE: scaled by
+ * sigmoid(shared_expert_gate(x)); DeepSeek: added as is). So every policy applies to every model.
+ */
+public final class SparseMoeBlock implements FeedForward {
+    private final int layer;
+    private final Matrix gate;
+    private final RouterConfig routerConfig;
+    private final Experts experts;
+    private final FeedForward shared;
+    private final Matrix sharedGate;
+
+    /**
+     * @param layer      decoder layer index (what the executor and listener are told)
+     * @param gate       router weight [experts x hidden]
+     * @param shared     shared expert or null
+     * @param sharedGate [1 x hidden] sigmoid gate of the shared expert, or null (ungated)
+     */
+    public SparseMoeBlock(int layer, Matrix gate, RouterConfig routerConfig, Experts experts,
+                          FeedForward shared, Matrix sharedGate) {
+        this.layer = layer;
+        this.gate = gate;
+        this.routerConfig = routerConfig;
+        this.experts = experts;
+        this.shared = shared;
+        this.sharedGate = sharedGate;
+    }
+
+    public int layer() { return layer; }
+
+    public Experts experts() { return experts; }
+
+    public RouterConfig routerConfig() { return routerConfig; }
+
+    /** Router logits [tokens x experts], fp32. */
+    public float[] routerLogits(float[] x, int tokens) {
+        float[] logits = new float[tokens * gate.rows()];
+        MatMul.matmul(x, tokens, gate, logits);
+        return logits;
+    }
+
+    @Override
+    public void forward(float[] x, int tokens, Step step, float[] out) {
+        RunOptions options = step.options();
+        float[] logits = routerLogits(x, tokens);
+        step.trace().routerLogits(layer, logits, tokens);
+        Router router = new Router(routerConfig, options.policy(), options.placementFor(experts.count()));
+        Routing routing = router.route(logits, tokens);
+        options.listener().onRouting(layer, routing);
+        java.util.Arrays.fill(out, 0, tokens * experts.hidden(), 0f);
+        options.executor().run(layer, experts, x, routing, out);
+        if (shared != null) {
+            int h = experts.hidden();
+            float[] s = new float[tokens * h];
+            shared.forward(x, tokens, step, s);
+            float[] g = null;
+            if (sharedGate != null) {
+                g = new float[tokens];
+                MatMul.matmul(x, tokens, sharedGate, g);
+            }
+            for (int t = 0; t < tokens; t++) {
+                float scale = g == null ? 1f : Activations.sigmoid(g[t]);
+                for (int c = 0; c < h; c++) out[t * h + c] += scale * s[t * h + c];
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+package capmoe.runtime.sim;
+
+import capmoe.runtime.Experts;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Time of one expert's grouped matmul as a function of its rows: a + b*rows (a: the fixed cost of
+ * touching an expert's weights and launching its matmuls; b: the cost per row). A device runs its
+ * active experts one after another, so its time is the sum over its experts with rows > 0.
+ *
+ * @param a seconds per active expert
+ * @param b seconds per row
+ */
+public record CostModel(double a, double b) {
+
+    public CostModel {
+        if (!(a >= 0) || !(b > 0)) throw new IllegalArgumentException("cost model needs a >= 0 and b > 0 (got a=" + a + ", b=" + b + ")");
+    }
+
+    /** One measured point of a calibration. */
+    public record Point(int rows, double seconds) { }
+
+    /** A fitted model and the measurements it came from. */
+    public record Calibration(CostModel model, List<Point> points) { }
+
+    public double expertSeconds(int rows) {
+        return rows == 0 ? 0 : a + b * rows;
+    }
+
+    /** A device's time: its active experts one after another. */
+    public double deviceSeconds(int[] expertRows, int[] expertsOfDevice) {
+        double s = 0;
+        for (int e : expertsOfDevice) s += expertSeconds(expertRows[e]);
+        return s;
+    }
+
+    /**
+     * Times {@link Experts#apply} of expert 0 on random rows for each row count (best of
+     * {@code repeats} after a warm-up, to keep JIT and cache noise out) and fits a + b*rows by
+     * least squares.
+     */
+    public static Calibration calibrate(Experts experts, int[] rowCounts, int repeats) {
+        if (rowCounts.length < 2) throw new IllegalArgumentException("calibration needs at least two row counts");
+        int h = experts.hidden();
+        SplittableRandom r = new SplittableRandom(1);
+        List<Point> points = new ArrayList<>();
+        for (int rows : rowCounts) {
+            float[] x = new float[rows * h];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            float[] y = new float[rows * h];
+            experts.apply(0, x, y, rows); // warm-up
+            long best = Long.MAX_VALUE;
+            for (int k = 0; k < repeats; k++) {
+                long t0 = System.nanoTime();
+                experts.apply(0, x, y, rows);
+                best = Math.min(best, System.nanoTime() - t0);
+            }
+            points.add(new Point(rows, best / 1e9));
+        }
+        return new Calibration(fit(points), points);
+    }
+
+    /** Least-squares a + b*rows; a is clamped at 0 (a negative intercept is measurement noise). */
+    public static CostModel fit(List<Point> points) {
+        double n = points.size(), sx = 0, sy = 0, sxx = 0, sxy = 0;
+        for (Point p : points) {
+            sx += p.rows();
+            sy += p.seconds();
+            sxx += (double) p.rows() * p.rows();
+            sxy += p.rows() * p.seconds();
+        }
+        double b = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+        double a = (sy - b * sx) / n;
+        if (a < 0) {
+            a = 0;
+            b = sxy / sxx;
+        }
+        if (!(b > 0)) throw new IllegalArgumentException("calibration failed: time does not grow with rows " + points);
+        return new CostModel(a, b);
+    }
+}

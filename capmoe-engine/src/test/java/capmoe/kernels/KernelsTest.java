@@ -1,0 +1,167 @@
+package capmoe.kernels;
+
+import capmoe.weights.DType;
+import capmoe.weights.SafeTensorsWriter;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Each kernel against a plain float64 version of the same formula. Tolerances are relative to
+ * the magnitude of the result and cover fp32 rounding with a different summation order (1e-5).
+ */
+class KernelsTest {
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    static float[] random(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble() * 2 - 1);
+        return a;
+    }
+
+    /** A weight matrix in the given dtype, and the exact float values it holds. */
+    static Matrix matrix(DType dtype, int rows, int cols, float[] values, Arena arena) {
+        MemorySegment seg = arena.allocate((long) rows * cols * dtype.size() + 1).asSlice(1); // unaligned on purpose
+        for (int i = 0; i < rows * cols; i++) {
+            switch (dtype) {
+                case BF16 -> { seg.setAtIndex(I16, i, SafeTensorsWriter.toBf16(values[i])); values[i] = Bf16.round(values[i]); }
+                case F16 -> { seg.setAtIndex(I16, i, Float.floatToFloat16(values[i])); values[i] = Float.float16ToFloat(Float.floatToFloat16(values[i])); }
+                default -> seg.setAtIndex(F32, i, values[i]);
+            }
+        }
+        return new Matrix("w", dtype, rows, cols, seg);
+    }
+
+    @Test
+    void matmulMatchesFloat64ForEveryDtypeAndOddShapes() {
+        int[][] shapes = {{1, 5, 3}, {7, 37, 16}, {4, 64, 2}, {33, 100, 9}, {5, 16, 1}, {9, 2048, 6}};
+        try (Arena arena = Arena.ofShared()) {
+            for (DType dtype : new DType[] {DType.BF16, DType.F32, DType.F16}) {
+                for (int[] s : shapes) {
+                    int rows = s[0], k = s[1], n = s[2];
+                    float[] x = random(rows * k, 1), wv = random(n * k, 2), bias = random(n, 3);
+                    Matrix w = matrix(dtype, n, k, wv, arena);
+                    float[] y = new float[rows * n];
+                    MatMul.matmul(x, rows, w, bias, y);
+                    for (int r = 0; r < rows; r++) {
+                        for (int j = 0; j < n; j++) {
+                            double ref = bias[j];
+                            for (int c = 0; c < k; c++) ref += (double) x[r * k + c] * wv[j * k + c];
+                            assertEquals(ref, y[r * n + j], 1e-5 * Math.sqrt(k), dtype + " " + rows + "x" + k + "x" + n + " at " + r + "," + j);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void matmulGivesTheSameResultOnAnyPool() {
+        try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel three = new Parallel(3)) {
+            float[] x = random(10 * 48, 4);
+            Matrix w = matrix(DType.BF16, 21, 48, random(21 * 48, 5), arena);
+            float[] a = new float[10 * 21], b = new float[10 * 21];
+            one.run(() -> MatMul.matmul(x, 10, w, a));
+            three.run(() -> MatMul.matmul(x, 10, w, b));
+            assertTrue(java.util.Arrays.equals(a, b), "a chunk's result must not depend on the thread count");
+        }
+    }
+
+    @Test
+    void parallelCoversEveryIndexOnceWithGrainAlignedChunks() {
+        try (Parallel p = new Parallel(4)) {
+            int[] hits = new int[103];
+            p.forRange(103, 4, (s, e) -> {
+                assertEquals(0, s % 4, "chunk starts are multiples of the grain");
+                for (int i = s; i < e; i++) synchronized (hits) { hits[i]++; }
+            });
+            for (int h : hits) assertEquals(1, h);
+            int[] seen = new int[1];
+            p.run(() -> seen[0] = Parallel.current().threads());
+            assertEquals(4, seen[0], "run() binds the pool for the kernels it calls");
+        }
+    }
+
+    @Test
+    void rmsNormIsXTimesRsqrtMeanSquarePlusEpsTimesWeight() {
+        float[] x = random(3 * 67, 6), w = random(67, 7), out = new float[3 * 67];
+        RmsNorm.apply(x, w, 1e-6, 3, out);
+        for (int r = 0; r < 3; r++) {
+            double ms = 0;
+            for (int i = 0; i < 67; i++) ms += (double) x[r * 67 + i] * x[r * 67 + i];
+            double inv = 1 / Math.sqrt(ms / 67 + 1e-6);
+            for (int i = 0; i < 67; i++) assertEquals(w[i] * x[r * 67 + i] * inv, out[r * 67 + i], 1e-5);
+        }
+    }
+
+    @Test
+    void softmaxSumsToOneAndIsShiftInvariant() {
+        float[] x = {1000f, 1001f, 999f, -5f};
+        Softmax.apply(x, 0, 4);
+        double z = Math.exp(0) + Math.exp(1) + Math.exp(-1) + Math.exp(-1005);
+        assertEquals(Math.exp(1) / z, x[1], 1e-6);
+        assertEquals(Math.exp(0) / z, x[0], 1e-6);
+        assertEquals(0, x[3], 1e-12);
+    }
+
+    @Test
+    void siluMulIsXSigmoidXTimesUp() {
+        float[] g = random(45, 8), u = random(45, 9), g0 = g.clone();
+        for (int i = 0; i < 45; i++) g[i] *= 20;    // exercise saturation
+        for (int i = 0; i < 45; i++) g0[i] = g[i];
+        Activations.siluMul(g, u, 45);
+        for (int i = 0; i < 45; i++) {
+            double ref = g0[i] / (1 + Math.exp(-g0[i])) * u[i];
+            assertEquals(ref, g[i], 1e-5 * Math.max(1, Math.abs(ref)));
+        }
+    }
+
+    @Test
+    void ropeRotatesEachHalfPairByItsAngle() {
+        int d = 8;
+        float[] x = random(d, 10), orig = x.clone();
+        float[] cos = new float[d / 2], sin = new float[d / 2];
+        for (int i = 0; i < d / 2; i++) { cos[i] = (float) Math.cos(0.3 * i + 0.1); sin[i] = (float) Math.sin(0.3 * i + 0.1); }
+        Rope.rotateHalf(x, 0, d, cos, sin, 0);
+        for (int i = 0; i < d / 2; i++) {
+            double a = 0.3 * i + 0.1;
+            assertEquals(orig[i] * Math.cos(a) - orig[i + d / 2] * Math.sin(a), x[i], 1e-6);
+            assertEquals(orig[i + d / 2] * Math.cos(a) + orig[i] * Math.sin(a), x[i + d / 2], 1e-6);
+            // a rotation keeps the pair's length
+            assertEquals(Math.hypot(orig[i], orig[i + d / 2]), Math.hypot(x[i], x[i + d / 2]), 1e-6);
+        }
+        float[] y = {0, 1, 2, 3, 4, 5};
+        Rope.deinterleave(y, 0, 6, new float[6]);
+        assertTrue(java.util.Arrays.equals(new float[] {0, 2, 4, 1, 3, 5}, y));
+    }
+
+    @Test
+    void bf16RoundsToNearestEven() {
+        assertEquals(1.0f, Bf16.round(1.0f + 0x1p-9f), "below half an ulp rounds down");
+        assertEquals(1.0f, Bf16.round(1.0f + 0x1p-8f), "a tie rounds to even (down)");
+        assertEquals(1.0f + 0x1p-6f, Bf16.round(1.0f + 0x1p-7f + 0x1p-8f), "a tie rounds to even (up)");
+        assertEquals(-2.5f, Bf16.round(-2.5f));
+    }
+
+    @Test
+    void dotAndAxpyMatchScalarLoops() {
+        float[] a = random(77, 11), b = random(80, 12), y = random(80, 13), y0 = y.clone();
+        double ref = 0;
+        for (int i = 0; i < 75; i++) ref += (double) a[i + 2] * b[i + 5];
+        assertEquals(ref, VectorOps.dot(a, 2, b, 5, 75), 1e-5);
+        VectorOps.axpy(0.5f, a, 1, y, 3, 70);
+        for (int i = 0; i < 80; i++) {
+            double expect = i >= 3 && i < 73 ? y0[i] + 0.5 * a[i - 2] : y0[i];
+            assertEquals(expect, y[i], 1e-6, "index " + i);
+        }
+    }
+}

@@ -1,0 +1,270 @@
+package capmoe.eval;
+
+import capmoe.model.CausalLM;
+import capmoe.model.RunOptions;
+import capmoe.routing.Policy;
+import capmoe.runtime.RoutingListener;
+import capmoe.tokenizer.Tokenizer;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiFunction;
+
+/**
+ * Runs every task under every policy. Tasks are tokenized once; each (task, policy) gets its own
+ * {@link LoadRecorder} so that the report can show what the policy did to the routing on exactly
+ * that workload.
+ */
+public final class Evaluator {
+
+    /**
+     * @param maxLength   the model's context for loglikelihood requests and rolling windows
+     * @param batch       sequences per forward pass
+     * @param prefixToken the token that starts a rolling window or an empty context (BOS, else EOS)
+     * @param devices     devices of the contiguous placement used for the max-device-load accounting
+     */
+    public record Config(int maxLength, int batch, int prefixToken, int devices) {
+        public Config {
+            if (maxLength < 2) throw new IllegalArgumentException("max length must be >= 2, got " + maxLength);
+            if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+        }
+    }
+
+    private final CausalLM model;
+    private final Tokenizer tokenizer;
+    private final Config config;
+    private final BiFunction<Policy, RoutingListener, RunOptions> runOptions;
+    private final PrintStream progress;
+    private final Map<String, int[]> encoded = new HashMap<>();
+
+    /**
+     * @param runOptions builds the engine's options for a policy with the given routing listener
+     *                   (the caller picks the executor and placement)
+     * @param progress   where the progress bar goes, or null for none
+     */
+    public Evaluator(CausalLM model, Tokenizer tokenizer, Config config,
+                     BiFunction<Policy, RoutingListener, RunOptions> runOptions, PrintStream progress) {
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.config = config;
+        this.runOptions = runOptions;
+        this.progress = progress;
+    }
+
+    public EvalResults run(List<Task> tasks, List<Policy> policies) {
+        Map<String, Map<String, TaskResult>> byPolicy = new LinkedHashMap<>();
+        for (Policy policy : policies) {
+            Map<String, TaskResult> results = new LinkedHashMap<>();
+            for (Task task : tasks) {
+                TaskResult r = evaluate(task, policy);
+                results.put(r.task(), r);
+            }
+            addGroup(results, "mmlu", "mmlu_", policy.label());
+            byPolicy.put(policy.label(), results);
+        }
+        return new EvalResults(byPolicy, config);
+    }
+
+    public TaskResult evaluate(Task task, Policy policy) {
+        LoadRecorder recorder = new LoadRecorder(config.devices());
+        RunOptions options = runOptions.apply(policy, recorder);
+        Progress bar = progress == null ? null : new Progress(progress, policy.label() + " " + task.name());
+        return switch (task) {
+            case Task.MultipleChoice mc -> multipleChoice(mc, policy, options, recorder, bar);
+            case Task.LastWord lw -> lastWord(lw, policy, options, recorder, bar);
+            case Task.RollingPerplexity rp -> rolling(rp, policy, options, recorder, bar);
+            case Task.TokenWindows tw -> windows(tw, policy, options, recorder, bar);
+        };
+    }
+
+    private TaskResult multipleChoice(Task.MultipleChoice task, Policy policy, RunOptions options,
+                                      LoadRecorder recorder, Progress bar) {
+        List<LoglikelihoodRequest> requests = new ArrayList<>();
+        for (Task.Doc doc : task.docs()) {
+            for (int i = 0; i < doc.contexts().size(); i++) {
+                requests.add(encodePair(doc.contexts().get(i), doc.continuations().get(i)));
+            }
+        }
+        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(), bar);
+        int n = task.docs().size();
+        double[] acc = new double[n];
+        double[] accNorm = new double[n];
+        int r = 0;
+        for (int d = 0; d < n; d++) {
+            Task.Doc doc = task.docs().get(d);
+            int choices = doc.contexts().size();
+            double[] ll = new double[choices];
+            for (int i = 0; i < choices; i++) ll[i] = lls.get(r++).logprob();
+            acc[d] = argmax(ll) == doc.gold() ? 1 : 0;
+            accNorm[d] = argmaxPerByte(ll, doc.choiceTexts()) == doc.gold() ? 1 : 0;
+        }
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        Map<String, Double> stderrs = new LinkedHashMap<>();
+        metrics.put("acc", Metrics.mean(acc));
+        stderrs.put("acc", Metrics.meanStderr(acc));
+        if (task.accNorm()) {
+            metrics.put("acc_norm", Metrics.mean(accNorm));
+            stderrs.put("acc_norm", Metrics.meanStderr(accNorm));
+        }
+        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), acc);
+    }
+
+    private TaskResult lastWord(Task.LastWord task, Policy policy, RunOptions options, LoadRecorder recorder, Progress bar) {
+        List<LoglikelihoodRequest> requests = new ArrayList<>();
+        for (Task.Pair p : task.docs()) requests.add(encodePair(p.context(), p.continuation()));
+        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(), bar);
+        double[] ll = new double[lls.size()];
+        double[] acc = new double[lls.size()];
+        for (int i = 0; i < ll.length; i++) {
+            ll[i] = lls.get(i).logprob();
+            acc[i] = lls.get(i).greedy() ? 1 : 0;
+        }
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        Map<String, Double> stderrs = new LinkedHashMap<>();
+        metrics.put("perplexity", Metrics.perplexity(ll));
+        stderrs.put("perplexity", Metrics.bootstrapStderr(ll, Metrics::perplexity, 1000, 1234));
+        metrics.put("acc", Metrics.mean(acc));
+        stderrs.put("acc", Metrics.meanStderr(acc));
+        return new TaskResult(task.name(), policy.label(), ll.length, metrics, stderrs, recorder.summary(), acc);
+    }
+
+    private TaskResult rolling(Task.RollingPerplexity task, Policy policy, RunOptions options, LoadRecorder recorder,
+                               Progress bar) {
+        List<LoglikelihoodRequest> requests = new ArrayList<>();
+        int[] windowsPerPage = new int[task.pages().size()];
+        for (int p = 0; p < windowsPerPage.length; p++) {
+            List<LoglikelihoodRequest> w = RollingWindows.windows(encode(task.pages().get(p).target()),
+                    config.prefixToken(), config.maxLength());
+            windowsPerPage[p] = w.size();
+            requests.addAll(w);
+        }
+        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(), bar);
+        int n = windowsPerPage.length;
+        double[] ll = new double[n];
+        long[] words = new long[n];
+        long[] bytes = new long[n];
+        int r = 0;
+        for (int p = 0; p < n; p++) {
+            for (int w = 0; w < windowsPerPage[p]; w++) ll[p] += lls.get(r++).logprob();
+            String original = task.pages().get(p).original();
+            words[p] = Wikitext.words(original);
+            bytes[p] = original.getBytes(StandardCharsets.UTF_8).length;
+        }
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        Map<String, Double> stderrs = new LinkedHashMap<>();
+        metrics.put("word_perplexity", Metrics.weightedPerplexity(ll, words));
+        metrics.put("byte_perplexity", Metrics.weightedPerplexity(ll, bytes));
+        metrics.put("bits_per_byte", Metrics.bitsPerByte(ll, bytes));
+        // lm-eval reports no stderr for these corpus-level metrics
+        for (String m : metrics.keySet()) stderrs.put(m, Double.NaN);
+        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), null);
+    }
+
+    private TaskResult windows(Task.TokenWindows task, Policy policy, RunOptions options, LoadRecorder recorder,
+                               Progress bar) {
+        int[] tokens = encode(task.text());
+        int seq = task.seq();
+        int windows = tokens.length / seq;
+        if (windows == 0) {
+            throw new IllegalArgumentException(task.name() + ": the text has " + tokens.length
+                    + " tokens, fewer than one window of " + seq);
+        }
+        int limit = task.limit() == 0 ? windows : Math.min(task.limit(), windows);
+        if (bar != null) bar.start((long) limit * seq);
+        double[] nllPerWindow = new double[limit];
+        for (int start = 0; start < limit; start += task.batch()) {
+            int b = Math.min(task.batch(), limit - start);
+            int[][] batch = new int[b][];
+            for (int i = 0; i < b; i++) {
+                batch[i] = Arrays.copyOfRange(tokens, (start + i) * seq, (start + i + 1) * seq);
+            }
+            float[][] logits = model.forward(batch, options);
+            for (int i = 0; i < b; i++) {
+                int[] cont = Arrays.copyOfRange(batch[i], 1, seq);
+                // positions 0..seq-2 predict tokens 1..seq-1: score them as a continuation of length seq-1
+                float[] head = Arrays.copyOf(logits[i], (seq - 1) * (logits[i].length / seq));
+                nllPerWindow[start + i] = -LogLikelihoods.continuationLoglikelihood(head, seq - 1, cont).logprob();
+            }
+            if (bar != null) bar.advance((long) b * seq);
+        }
+        if (bar != null) bar.finish();
+        double totalNll = Metrics.sum(nllPerWindow);
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        Map<String, Double> stderrs = new LinkedHashMap<>();
+        metrics.put("perplexity", Math.exp(totalNll / ((double) limit * (seq - 1))));
+        stderrs.put("perplexity", Double.NaN);
+        metrics.put("tokens_scored", (double) limit * (seq - 1));
+        stderrs.put("tokens_scored", Double.NaN);
+        return new TaskResult(task.name(), policy.label(), limit, metrics, stderrs, recorder.summary(), null);
+    }
+
+    /**
+     * lm-eval's _encode_pair: trailing spaces of the context move to the continuation, the pair is
+     * encoded whole and the continuation is what follows the context's own encoding. An empty
+     * context is the prefix token.
+     */
+    LoglikelihoodRequest encodePair(String context, String continuation) {
+        int spaces = context.length() - context.stripTrailing().length();
+        if (spaces > 0) {
+            continuation = context.substring(context.length() - spaces) + continuation;
+            context = context.substring(0, context.length() - spaces);
+        }
+        if (context.isEmpty()) return new LoglikelihoodRequest(new int[] {config.prefixToken()}, encode(continuation));
+        int[] whole = encode(context + continuation);
+        int[] ctx = encode(context);
+        return new LoglikelihoodRequest(ctx, Arrays.copyOfRange(whole, ctx.length, whole.length));
+    }
+
+    private int[] encode(String text) {
+        return encoded.computeIfAbsent(text, tokenizer::encode);
+    }
+
+    /** acc_norm's choice: the highest log-likelihood per UTF-8 byte of the choice text. */
+    static int argmaxPerByte(double[] ll, List<String> choiceTexts) {
+        double[] norm = new double[ll.length];
+        for (int i = 0; i < ll.length; i++) norm[i] = ll[i] / choiceTexts.get(i).getBytes(StandardCharsets.UTF_8).length;
+        return argmax(norm);
+    }
+
+    static int argmax(double[] xs) {
+        int best = 0;
+        for (int i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
+        return best;
+    }
+
+    /** lm-eval groups mmlu subjects: acc over all their documents together. */
+    private static void addGroup(Map<String, TaskResult> results, String group, String prefix, String policy) {
+        List<TaskResult> members = results.values().stream().filter(r -> r.task().startsWith(prefix)).toList();
+        if (members.isEmpty()) return;
+        int n = 0;
+        for (TaskResult m : members) n += m.samples();
+        double[] acc = new double[n];
+        int i = 0;
+        long calls = 0, kept = 0, assigned = 0, maxDev = 0;
+        double maxOverMean = 0;
+        for (TaskResult m : members) {
+            System.arraycopy(m.perDocAcc(), 0, acc, i, m.samples());
+            i += m.samples();
+            LoadRecorder.LoadSummary s = m.load();
+            calls += s.layerCalls();
+            kept += s.keptPairs();
+            assigned += s.assignedPairs();
+            maxDev += s.sumMaxDeviceLoad();
+            maxOverMean += s.meanMaxOverMeanLoad() * s.layerCalls();
+        }
+        int devices = members.getFirst().load().devices();
+        var load = new LoadRecorder.LoadSummary(calls, kept, assigned, assigned == 0 ? 0 : 1.0 - (double) kept / assigned,
+                calls == 0 ? Double.NaN : maxOverMean / calls, maxDev, devices);
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        Map<String, Double> stderrs = new LinkedHashMap<>();
+        metrics.put("acc", Metrics.mean(acc));
+        stderrs.put("acc", Metrics.meanStderr(acc));
+        results.put(group, new TaskResult(group, policy, n, metrics, stderrs, load, acc));
+    }
+}

@@ -1,0 +1,48 @@
+package capmoe.eval;
+
+import java.util.Locale;
+
+/** One Markdown table per task: a row per policy with every metric ± stderr and the routing load. */
+public final class MarkdownReport {
+    private MarkdownReport() { }
+
+    public static String render(EvalResults r) {
+        StringBuilder sb = new StringBuilder();
+        for (String task : r.tasks()) {
+            TaskResult first = null;
+            for (String p : r.policies()) if (first == null) first = r.get(p, task);
+            if (first == null) continue;
+            sb.append("### ").append(task).append(" (n=").append(first.samples()).append(")\n\n| policy |");
+            for (String m : first.metrics().keySet()) sb.append(' ').append(m).append(" |");
+            sb.append(" dropped | max/mean load | EP speedup bound (").append(first.load().devices()).append(" dev) |\n|---|");
+            sb.append("---:|".repeat(first.metrics().size() + 3)).append('\n');
+            for (String p : r.policies()) {
+                TaskResult t = r.get(p, task);
+                if (t == null) continue;
+                sb.append("| ").append(p).append(" |");
+                for (var m : t.metrics().entrySet()) {
+                    sb.append(' ').append(valueWithStderr(m.getValue(), t.stderrs().get(m.getKey()))).append(" |");
+                }
+                sb.append(' ').append(fmt("%.2f%%", 100 * t.load().droppedFraction())).append(" |");
+                sb.append(' ').append(fmt("%.2f", t.load().meanMaxOverMeanLoad())).append(" |");
+                double s = r.speedupBound(p, task);
+                sb.append(' ').append(Double.isNaN(s) ? "n/a" : fmt("%.2fx", s)).append(" |\n");
+            }
+            sb.append('\n');
+        }
+        sb.append("EP speedup bound: sum over MoE layer calls of the busiest device's load under `none` divided by "
+                + "the same under the policy, on this workload, experts placed contiguously. Dropped = 1 - kept/assigned "
+                + "(token, expert) pairs; for expanded policies assigned includes the added local experts.\n");
+        return sb.toString();
+    }
+
+    static String valueWithStderr(double v, Double se) {
+        String value = Math.abs(v) >= 100 ? fmt("%.2f", v) : fmt("%.4f", v);
+        if (se == null || Double.isNaN(se)) return value;
+        return value + " ± " + fmt("%.4f", se);
+    }
+
+    static String fmt(String f, double v) {
+        return String.format(Locale.ROOT, f, v);
+    }
+}

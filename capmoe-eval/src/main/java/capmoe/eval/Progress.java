@@ -1,0 +1,56 @@
+package capmoe.eval;
+
+import java.io.PrintStream;
+
+/** A one-line progress bar with ETA on stderr, redrawn at most a few times a second. */
+public final class Progress {
+    private final PrintStream out;
+    private final String label;
+    private long total;
+    private long done;
+    private long startNanos;
+    private long lastDraw;
+
+    public Progress(PrintStream out, String label) {
+        this.out = out;
+        this.label = label;
+    }
+
+    void start(long totalUnits) {
+        total = Math.max(1, totalUnits);
+        done = 0;
+        startNanos = System.nanoTime();
+        lastDraw = 0;
+        draw();
+    }
+
+    void advance(long units) {
+        done += units;
+        long now = System.nanoTime();
+        if (now - lastDraw > 250_000_000L || done >= total) {
+            lastDraw = now;
+            draw();
+        }
+    }
+
+    void finish() {
+        draw();
+        out.println();
+    }
+
+    private void draw() {
+        double frac = Math.min(1.0, (double) done / total);
+        double elapsed = (System.nanoTime() - startNanos) / 1e9;
+        String eta = done == 0 ? "?" : clock(elapsed / frac - elapsed);
+        int width = 30;
+        int filled = (int) Math.round(frac * width);
+        out.printf("\r%s [%s%s] %3.0f%% %d/%d tokens, %s elapsed, ETA %s ", label, "#".repeat(filled),
+                ".".repeat(width - filled), 100 * frac, done, total, clock(elapsed), eta);
+        out.flush();
+    }
+
+    private static String clock(double seconds) {
+        long s = Math.round(seconds);
+        return String.format("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+    }
+}

@@ -1,0 +1,98 @@
+package capmoe.eval;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The lm-eval-shaped JSON, the Markdown table and the HTML report, on results made by hand. */
+class ReportsTest {
+
+    static TaskResult result(String task, String policy, double acc, long maxDeviceLoad, long kept, long assigned) {
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        Map<String, Double> stderrs = new LinkedHashMap<>();
+        metrics.put("acc", acc);
+        stderrs.put("acc", 0.01);
+        metrics.put("acc_norm", acc + 0.01);
+        stderrs.put("acc_norm", 0.02);
+        var load = new LoadRecorder.LoadSummary(12, kept, assigned, 1.0 - (double) kept / assigned, 1.5, maxDeviceLoad, 8);
+        return new TaskResult(task, policy, 100, metrics, stderrs, load, null);
+    }
+
+    static TaskResult wikitext(String policy, double ppl) {
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        Map<String, Double> stderrs = new LinkedHashMap<>();
+        metrics.put("word_perplexity", ppl);
+        metrics.put("byte_perplexity", 2.0);
+        metrics.put("bits_per_byte", 1.0);
+        for (String m : metrics.keySet()) stderrs.put(m, Double.NaN);
+        var load = new LoadRecorder.LoadSummary(6, 90, 100, 0.1, 2.0, 400, 8);
+        return new TaskResult("wikitext", policy, 3, metrics, stderrs, load, null);
+    }
+
+    static EvalResults sample() {
+        Map<String, Map<String, TaskResult>> by = new LinkedHashMap<>();
+        by.put("none", new LinkedHashMap<>(Map.of("piqa", result("piqa", "none", 0.70, 600, 100, 100))));
+        by.get("none").put("wikitext", wikitext("none", 30.0));
+        by.put("score@1.0", new LinkedHashMap<>(Map.of("piqa", result("piqa", "score@1.0", 0.65, 300, 70, 100))));
+        by.get("score@1.0").put("wikitext", wikitext("score@1.0", 33.0));
+        by.put("score@2.0", new LinkedHashMap<>(Map.of("piqa", result("piqa", "score@2.0", 0.69, 400, 90, 100))));
+        return new EvalResults(by, new Evaluator.Config(2048, 8, 0, 8));
+    }
+
+    @Test
+    void jsonHasLmEvalKeysAndValidates() {
+        EvalResults r = sample();
+        ObjectNode doc = ResultsJson.forPolicy(r, "score@1.0", Map.of("model", "m"));
+        assertEquals(0.65, doc.at("/results/piqa/acc,none").asDouble(), 0);
+        assertEquals(0.01, doc.at("/results/piqa/acc_stderr,none").asDouble(), 0);
+        assertEquals("N/A", doc.at("/results/wikitext/word_perplexity_stderr,none").asText());
+        assertEquals(100, doc.at("/n-samples/piqa/effective").asInt());
+        // speedup bound: 600 / 300 busiest-device pairs
+        assertEquals(2.0, doc.at("/routing/piqa/ep_speedup_bound").asDouble(), 1e-12);
+        assertEquals(0.3, doc.at("/routing/piqa/dropped_fraction").asDouble(), 1e-12);
+        assertEquals(List.of(), ResultsJson.validate(doc));
+        ObjectNode all = ResultsJson.combined(r, Map.of("model", "m"));
+        for (String p : r.policies()) assertEquals(List.of(), ResultsJson.validate(all.get("results_by_policy").get(p)));
+    }
+
+    @Test
+    void validatorCatchesMissingStderrAndNonNumbers() throws Exception {
+        JsonNode bad = new ObjectMapper().readTree("{\"results\": {\"piqa\": {\"alias\": \"piqa\", \"acc,none\": \"x\"},"
+                + " \"boolq\": {\"alias\": \"boolq\"}}}");
+        List<String> problems = ResultsJson.validate(bad);
+        assertTrue(problems.contains("results.piqa.acc,none is not a number"), problems.toString());
+        assertTrue(problems.contains("results.piqa.acc_stderr,none is missing"), problems.toString());
+        assertTrue(problems.contains("results.boolq has no <metric>,none entry"), problems.toString());
+        assertFalse(ResultsJson.validate(new ObjectMapper().readTree("{}")).isEmpty());
+    }
+
+    @Test
+    void markdownHasARowPerPolicyWithStderrAndLoad() {
+        String md = MarkdownReport.render(sample());
+        assertTrue(md.contains("### piqa (n=100)"), md);
+        assertTrue(md.contains("| score@1.0 | 0.6500 ± 0.0100 | 0.6600 ± 0.0200 | 30.00% | 1.50 | 2.00x |"), md);
+        // perplexities have no stderr in lm-eval, so none is shown
+        assertTrue(md.contains("| none | 30.0000 | 2.0000 | 1.0000 | 10.00% | 2.00 | 1.00x |"), md);
+    }
+
+    @Test
+    void htmlIsSelfContainedWithBothPlots() {
+        String html = HtmlReport.render(sample(), "capmoe eval");
+        assertTrue(html.startsWith("<!DOCTYPE html>"));
+        assertTrue(html.contains("piqa: acc vs capacity factor"), "quality vs gamma per scorer");
+        assertTrue(html.contains("piqa: acc vs EP speedup bound"), "speedup vs quality");
+        assertTrue(html.contains("<svg") && html.contains("<polyline"));
+        assertFalse(html.contains("<script"), "no scripts");
+        assertFalse(html.replace("xmlns='http://www.w3.org/2000/svg'", "").contains("http"), "nothing fetched");
+        assertFalse(html.contains("NaN"), html);
+    }
+}
