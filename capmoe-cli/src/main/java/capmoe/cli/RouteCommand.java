@@ -84,6 +84,10 @@ public final class RouteCommand implements Callable<Integer> {
     @Option(names = "--placement", paramLabel = "SPEC", description = "contiguous:D, or a device id per expert: 0,0,1,1,...")
     String placement;
 
+    @Option(names = "--placement-file", paramLabel = "FILE",
+            description = "a device id per expert, in expert order, separated by commas, spaces or newlines (# comments)")
+    Path placementFile;
+
     @Option(names = "--tolerance", description = "--cases: weight tolerance (default: ${DEFAULT-VALUE})")
     double tolerance = 1e-6;
 
@@ -110,7 +114,9 @@ public final class RouteCommand implements Callable<Integer> {
         if (topK > p.experts()) {
             throw new IllegalArgumentException("--top-k " + topK + " exceeds the " + p.experts() + " experts in " + file + " (pass --top-k)");
         }
+        if (placement != null && placementFile != null) throw new IllegalArgumentException("give --placement or --placement-file, not both");
         Placement place = placement != null ? Placement.parse(placement, p.experts())
+                : placementFile != null ? Placement.read(placementFile, p.experts())
                 : Placement.contiguous(p.experts(), devices != null ? devices : Math.min(8, p.experts()));
         Router router = new Router(RouterConfig.softmax(p.experts(), topK, renormalize), policy, place);
         Routing r = router.routeProbabilities(p.values(), p.tokens(), null);

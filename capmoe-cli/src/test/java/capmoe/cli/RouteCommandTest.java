@@ -48,6 +48,9 @@ class RouteCommandTest {
         var b = run("route", "--probs", obj.toString(), "--strategy", "score", "-k", "2", "--placement", "0,0,1,1");
         assertEquals(0, b.code(), b.err());
         assertEquals(a.out().substring(a.out().indexOf('\n')), b.out().substring(b.out().indexOf('\n')));
+        var d = run("route", "--probs", obj.toString(), "--strategy", "score", "-k", "2", "--placement-file",
+                write("map.txt", "0 0  # experts 0, 1\n1 1\n").toString());
+        assertEquals(b.out(), d.out());
         var c = run("route", "--probs", obj.toString(), "--strategy", "expanded", "--local", "3", "-k", "2");
         assertEquals(0, c.code(), c.err());
         assertTrue(c.out().contains("policy expanded@1.0:local=3"), c.out());

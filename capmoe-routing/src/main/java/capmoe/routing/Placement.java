@@ -71,6 +71,51 @@ public record Placement(int experts, int devices, int[] deviceOf) {
         }
     }
 
+    /**
+     * Reads an explicit map from a text file: one device id per expert, in expert order,
+     * separated by commas, spaces or newlines; {@code #} starts a comment. Checked against E.
+     */
+    public static Placement read(java.nio.file.Path file, int experts) {
+        java.util.List<String> lines;
+        try {
+            lines = java.nio.file.Files.readAllLines(file);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new IllegalArgumentException("placement file " + file + ": no such file");
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("placement file " + file + ": cannot read: " + e.getMessage());
+        }
+        int[] map = new int[experts];
+        int n = 0;
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i);
+            int hash = line.indexOf('#');
+            if (hash >= 0) line = line.substring(0, hash);
+            for (String item : line.split("[,\\s]+")) {
+                if (item.isEmpty()) continue;
+                int d;
+                try {
+                    d = Integer.parseInt(item);
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("placement file " + file + ", line " + (i + 1) + ": '" + item + "' is not a device id");
+                }
+                if (n == experts) {
+                    throw new IllegalArgumentException("placement file " + file + ", line " + (i + 1) + ": more than the " + experts + " expected device ids (one per expert)");
+                }
+                map[n++] = d;
+            }
+        }
+        if (n != experts) {
+            throw new IllegalArgumentException("placement file " + file + " lists " + n + " experts but the router has " + experts);
+        }
+        int devices = 0;
+        for (int d : map) devices = Math.max(devices, d + 1);
+        try {
+            return new Placement(experts, Math.max(devices, 1), map);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("placement file " + file + ": " + e.getMessage());
+        }
+    }
+
     /** Number of experts on each device. */
     public int[] expertsPerDevice() {
         int[] n = new int[devices];
