@@ -40,24 +40,25 @@ final class Gate {
     }
 
     /**
-     * Top-k choice per token into {@code topIdx[t*k .. t*k+k-1]}, best first. {@code sel} is a
-     * scratch row of E floats and {@code groupScore} / {@code groupIdx} rows of n_group.
+     * Top-k choice per token into {@code topIdx[t*k .. t*k+k-1]}, best first. Scratch: {@code sel}
+     * E floats, {@code groupScore} / {@code groupIdx} n_group, {@code kth} max(k, n_group),
+     * {@code wide} E + 64.
      */
     static void select(Gating gating, float[] scores, int tokens, int experts, int k, int[] topIdx,
-                       float[] sel, float[] groupScore, int[] groupIdx, float[] kth) {
+                       float[] sel, float[] groupScore, int[] groupIdx, float[] kth, float[] wide) {
         // one type test per call, not per token: the per-token loops stay small and hot
         switch (gating) {
             case Gating.Softmax s -> {
-                for (int t = 0; t < tokens; t++) topK(scores, t * experts, experts, k, topIdx, t * k, kth);
+                for (int t = 0; t < tokens; t++) topKRow(scores, t * experts, experts, k, topIdx, t * k, kth, wide);
             }
-            case Gating.SoftmaxGroupLimited g -> selectV2(g, scores, tokens, experts, k, topIdx, sel, groupScore, groupIdx, kth);
-            case Gating.SigmoidGroupLimited g -> selectV3(g, scores, tokens, experts, k, topIdx, sel, groupScore, groupIdx, kth);
+            case Gating.SoftmaxGroupLimited g -> selectV2(g, scores, tokens, experts, k, topIdx, sel, groupScore, groupIdx, kth, wide);
+            case Gating.SigmoidGroupLimited g -> selectV3(g, scores, tokens, experts, k, topIdx, sel, groupScore, groupIdx, kth, wide);
         }
     }
 
     /** DeepSeek-V2: group score = max softmax score in the group. */
     private static void selectV2(Gating.SoftmaxGroupLimited g, float[] scores, int tokens, int experts, int k, int[] topIdx,
-                                 float[] sel, float[] groupScore, int[] groupIdx, float[] kth) {
+                                 float[] sel, float[] groupScore, int[] groupIdx, float[] kth, float[] wide) {
         int size = experts / g.nGroup();
         for (int t = 0; t < tokens; t++) {
             int row = t * experts;
@@ -67,13 +68,13 @@ final class Gate {
                 groupScore[gi] = m;
             }
             maskGroups(scores, row, experts, g.nGroup(), g.topkGroup(), groupScore, groupIdx, sel, kth);
-            topK(sel, 0, experts, k, topIdx, t * k, kth);
+            topKRow(sel, 0, experts, k, topIdx, t * k, kth, wide);
         }
     }
 
     /** DeepSeek-V3: choice on score + bias; group score = sum of its top-2 biased scores. */
     private static void selectV3(Gating.SigmoidGroupLimited g, float[] scores, int tokens, int experts, int k, int[] topIdx,
-                                 float[] sel, float[] groupScore, int[] groupIdx, float[] kth) {
+                                 float[] sel, float[] groupScore, int[] groupIdx, float[] kth, float[] wide) {
         float[] bias = g.eScoreCorrectionBias(); // a copy, once per call
         int size = experts / g.nGroup();
         for (int t = 0; t < tokens; t++) {
@@ -90,7 +91,7 @@ final class Gate {
                 }
                 maskGroups(sel, 0, experts, g.nGroup(), g.topkGroup(), groupScore, groupIdx, sel, kth);
             }
-            topK(sel, 0, experts, k, topIdx, t * k, kth);
+            topKRow(sel, 0, experts, k, topIdx, t * k, kth, wide);
         }
     }
 
@@ -111,6 +112,12 @@ final class Gate {
                 dst[e] = kept ? src[row + e] : 0f;
             }
         }
+    }
+
+    /** {@link #topK} for a token's row of E scores: SIMD for small k, when available. */
+    static void topKRow(float[] v, int from, int n, int k, int[] out, int outFrom, float[] kth, float[] wide) {
+        if (VECTOR && k <= 16 && n >= 16 && VectorGate.topK(v, from, n, k, out, outFrom, wide)) return;
+        topK(v, from, n, k, out, outFrom, kth);
     }
 
     /**

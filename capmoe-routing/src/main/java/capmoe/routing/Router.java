@@ -41,6 +41,7 @@ public final class Router {
     private final float[] groupScore;
     private final int[] groupIdx;
     private final float[] kth;
+    private final float[] wide;
     private final int[] count;
     private final int[] offset;
     private final int[] extraIdx;
@@ -100,6 +101,7 @@ public final class Router {
         this.groupScore = new float[nGroup];
         this.groupIdx = new int[nGroup];
         this.kth = new float[Math.max(topK, nGroup)];
+        this.wide = new float[experts + 64];
         this.count = new int[Math.max(experts, placement.devices())];
         this.offset = new int[Math.max(experts, placement.devices()) + 1];
         this.extraIdx = new int[Math.max(extras, 1)];
@@ -187,7 +189,7 @@ public final class Router {
             }
         }
 
-        Gate.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth);
+        Gate.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth, wide);
 
         // candidates, CSR by token: the top-k first (best first), then the Expanded Drop extras
         int n = 0;

@@ -1,6 +1,7 @@
 package capmoe.routing;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -52,5 +53,36 @@ final class VectorGate {
             FloatVector.broadcast(S, 1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(out, i);
         }
         for (; i < n; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-logits[i])));
+    }
+
+    /**
+     * Top-k by repeated vector argmax on a copy: k passes of E/lanes max operations, no data-
+     * dependent branches per element (the scalar insertion mispredicts on every new candidate).
+     * Best first; ties go to the lower index (the first lane that equals the max). {@code tmp}
+     * needs n + 64 floats. Returns false, leaving the work to the scalar path, if a pass finds
+     * only -Infinity (never for gate scores, which are finite).
+     */
+    static boolean topK(float[] v, int from, int n, int k, int[] out, int outFrom, float[] tmp) {
+        int lanes = S.length();
+        int padded = (n + lanes - 1) / lanes * lanes;
+        System.arraycopy(v, from, tmp, 0, n);
+        for (int e = n; e < padded; e++) tmp[e] = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < k; j++) {
+            FloatVector m = FloatVector.fromArray(S, tmp, 0);
+            for (int e = lanes; e < padded; e += lanes) m = m.max(FloatVector.fromArray(S, tmp, e));
+            float max = m.reduceLanes(VectorOperators.MAX);
+            if (max == Float.NEGATIVE_INFINITY) return false;
+            int idx = 0;
+            for (int e = 0; e < padded; e += lanes) {
+                VectorMask<Float> eq = FloatVector.fromArray(S, tmp, e).eq(max);
+                if (eq.anyTrue()) {
+                    idx = e + eq.firstTrue();
+                    break;
+                }
+            }
+            out[outFrom + j] = idx;
+            tmp[idx] = Float.NEGATIVE_INFINITY;
+        }
+        return true;
     }
 }

@@ -43,4 +43,27 @@ class VectorGateTest {
             for (int i = 0; i < n; i++) assertEquals(b[i], a[i], 1e-6 * Math.max(1e-3, b[i]), "n=" + n + " i=" + i);
         }
     }
+
+    /** The SIMD top-k against the scalar insertion, on random rows and on rows full of ties. */
+    @Test
+    void topKMatchesTheScalarSelectionTiesIncluded() {
+        SplittableRandom rng = new SplittableRandom(7);
+        for (int trial = 0; trial < 2000; trial++) {
+            int n = 16 + rng.nextInt(150), k = 1 + rng.nextInt(Math.min(16, n));
+            float[] v = new float[n + 5];
+            boolean ties = trial % 2 == 0;
+            for (int i = 0; i < v.length; i++) v[i] = ties ? rng.nextInt(6) / 8f : (float) rng.nextDouble();
+            int[] a = new int[k], b = new int[k];
+            assertTrue(VectorGate.topK(v, 5, n, k, a, 0, new float[n + 64]));
+            Gate.topK(v, 5, n, k, b, 0, new float[k]);
+            assertArrayEquals(b, a, "n=" + n + " k=" + k + (ties ? " with ties" : ""));
+        }
+    }
+
+    @Test
+    void topKLeavesRowsOfMinusInfinityToTheScalarPath() {
+        float[] v = new float[16];
+        java.util.Arrays.fill(v, Float.NEGATIVE_INFINITY);
+        assertFalse(VectorGate.topK(v, 0, 16, 2, new int[2], 0, new float[80]));
+    }
 }
