@@ -15,7 +15,8 @@ import java.util.SplittableRandom;
  *
  * <p>The hot path works on primitive arrays only; scratch buffers are reused between calls, the
  * returned {@link Routing} owns fresh arrays. {@code random} draws from one seeded stream per
- * Router, so the i-th call of a Router is reproducible for a seed.
+ * Router, so the i-th call of a Router is reproducible for a seed (a Router built anew for every
+ * call replays the same stream each time: keep one per layer for independent draws).
  */
 public final class Router {
     private final RouterConfig config;
@@ -258,7 +259,7 @@ public final class Router {
     /** Marks token t's top-k in {@code chosen} (a stamp per token avoids clearing it). */
     private void markTopK(int t) {
         if (++stamp == Integer.MAX_VALUE) {
-            java.util.Arrays.fill(chosen, 0);
+            Arrays.fill(chosen, 0);
             stamp = 1;
         }
         for (int j = 0, base = t * topK; j < topK; j++) chosen[topIdx[base + j]] = stamp;
