@@ -5,6 +5,7 @@ import capmoe.model.Generator;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
 import capmoe.routing.Policy;
+import capmoe.tokenizer.HfTokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -15,7 +16,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
- * {@code capmoe generate --model DIR --prompt-ids 1,2,3 [--strategy score --gamma 1.5]
+ * {@code capmoe generate --model DIR --prompt "..." | --prompt-ids 1,2,3 [--strategy score --gamma 1.5]
  * [--max-tokens N --temperature T --top-p P --seed S]}: KV-cached generation with a capacity policy,
  * reporting prefill and decode tokens/s.
  */
@@ -26,7 +27,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
     Path model;
 
-    @Option(names = "--prompt-ids", split = ",", required = true, description = "prompt token ids, comma separated")
+    @Option(names = "--prompt", description = "prompt text (encoded with the model's tokenizer.json)")
+    String prompt;
+
+    @Option(names = "--prompt-ids", split = ",", description = "prompt token ids, comma separated (instead of --prompt)")
     int[] promptIds;
 
     @Option(names = "--strategy", defaultValue = "none",
@@ -58,7 +62,13 @@ public final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Policy policy = policy(strategy, gamma);
-        try (CausalLM m = Models.load(model)) {
+        if ((prompt == null) == (promptIds == null)) throw new IllegalArgumentException("give either --prompt TEXT or --prompt-ids IDS");
+        HfTokenizer tokenizer = prompt == null ? null : HfTokenizer.load(model);
+        try (CausalLM m = Models.load(model); tokenizer) {
+            if (tokenizer != null) {
+                promptIds = tokenizer.encode(prompt);
+                if (promptIds.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");
+            }
             var s = new Generator.Settings(maxTokens, temperature, topP, seed,
                     ignoreEos ? List.of() : m.config().eosTokenIds());
             long start = System.nanoTime();
@@ -67,11 +77,19 @@ public final class GenerateCommand implements Callable<Integer> {
             Generator.generate(m, promptIds, s, RunOptions.of(policy), tok -> {
                 if (out.isEmpty()) firstToken[0] = System.nanoTime();
                 out.add(tok);
-                System.out.print((out.size() == 1 ? "" : ",") + tok);
+                if (tokenizer != null) {
+                    // decode the whole continuation each time: a byte-level token may complete a character only later
+                    String text = tokenizer.decode(out.stream().mapToInt(Integer::intValue).toArray());
+                    String before = out.size() == 1 ? "" : tokenizer.decode(out.subList(0, out.size() - 1).stream().mapToInt(Integer::intValue).toArray());
+                    System.out.print(text.startsWith(before) ? text.substring(before.length()) : "");
+                } else {
+                    System.out.print((out.size() == 1 ? "" : ",") + tok);
+                }
                 System.out.flush();
             });
             long end = System.nanoTime();
             System.out.println();
+            if (tokenizer != null) System.err.println("prompt: " + promptIds.length + " tokens; generated ids " + out);
             double prefill = (firstToken[0] - start) / 1e9, decode = (end - firstToken[0]) / 1e9;
             System.err.printf(Locale.ROOT, "policy %s: prompt %d tokens, prefill %.3f s (%.1f tok/s); %d new tokens, decode %.1f tok/s%n",
                     policy.label(), promptIds.length, prefill, promptIds.length / prefill, out.size(),

@@ -69,4 +69,17 @@ class EngineCommandsTest {
         assertEquals(2, r.exitCode(), r.err());
         assertEquals(1, r.err().strip().lines().count(), r.err());
     }
+
+    @Test
+    void generateFromTextUsesTheModelsTokenizer() {
+        Path tiny = Shared.require("models/olmoe-tiny");
+        CliRun r = CliRun.of("generate", "--model", tiny.toString(), "--prompt", "The king said", "--max-tokens", "6",
+                "--strategy", "score", "--gamma", "1.5", "--ignore-eos");
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().strip().length() > 0, "some text was generated: " + r.out());
+        assertTrue(r.err().contains("policy score@1.5") && r.err().contains("6 new tokens"), r.err());
+        CliRun both = CliRun.of("generate", "--model", tiny.toString(), "--prompt", "x", "--prompt-ids", "1");
+        assertEquals(2, both.exitCode());
+        assertTrue(both.err().contains("either --prompt TEXT or --prompt-ids"), both.err());
+    }
 }
