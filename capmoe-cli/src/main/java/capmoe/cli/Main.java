@@ -10,6 +10,8 @@ import picocli.CommandLine.Command;
                 CommandLine.HelpCommand.class,
                 DemoCommand.class,
                 RouteCommand.class,
+                EpBenchCommand.class,
+                SimulateCommand.class,
         })
 public final class Main implements Runnable {
 

@@ -39,8 +39,8 @@ public record CostModel(double a, double b) {
 
     /**
      * Times {@link Experts#apply} of expert 0 on random rows for each row count (best of
-     * {@code repeats} after a warm-up, to keep JIT and cache noise out) and fits a + b*rows by
-     * least squares.
+     * {@code repeats} after at least 20 calls and 0.2 s of warm-up, to keep JIT and cache noise
+     * out) and fits a + b*rows by least squares.
      */
     public static Calibration calibrate(Experts experts, int[] rowCounts, int repeats) {
         if (rowCounts.length < 2) throw new IllegalArgumentException("calibration needs at least two row counts");
@@ -51,7 +51,9 @@ public record CostModel(double a, double b) {
             float[] x = new float[rows * h];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
             float[] y = new float[rows * h];
-            experts.apply(0, x, y, rows); // warm-up
+            // warm-up until the JIT has compiled the kernels (interpreted Vector API code is ~100x slower)
+            long warm = System.nanoTime();
+            for (int k = 0; k < 20 || System.nanoTime() - warm < 200_000_000L; k++) experts.apply(0, x, y, rows);
             long best = Long.MAX_VALUE;
             for (int k = 0; k < repeats; k++) {
                 long t0 = System.nanoTime();
