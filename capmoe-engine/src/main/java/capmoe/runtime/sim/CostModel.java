@@ -65,17 +65,23 @@ public record CostModel(double a, double b) {
         return new Calibration(fit(points), points);
     }
 
-    /** Least-squares a + b*rows; a is clamped at 0 (a negative intercept is measurement noise). */
+    /**
+     * Fits a + b*rows minimising the squared RELATIVE error, so that a 1-row point (where the fixed
+     * cost a shows) counts as much as a 256-row one; a is clamped at 0 (a negative intercept is noise).
+     */
     public static CostModel fit(List<Point> points) {
-        double n = points.size(), sx = 0, sy = 0, sxx = 0, sxy = 0;
+        double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
         for (Point p : points) {
-            sx += p.rows();
-            sy += p.seconds();
-            sxx += (double) p.rows() * p.rows();
-            sxy += p.rows() * p.seconds();
+            if (!(p.seconds() > 0)) throw new IllegalArgumentException("calibration point " + p + " has no positive time");
+            double w = 1 / (p.seconds() * p.seconds());
+            sw += w;
+            sx += w * p.rows();
+            sy += w * p.seconds();
+            sxx += w * p.rows() * (double) p.rows();
+            sxy += w * p.rows() * p.seconds();
         }
-        double b = (n * sxy - sx * sy) / (n * sxx - sx * sx);
-        double a = (sy - b * sx) / n;
+        double b = (sw * sxy - sx * sy) / (sw * sxx - sx * sx);
+        double a = (sy - b * sx) / sw;
         if (a < 0) {
             a = 0;
             b = sxy / sxx;
