@@ -12,6 +12,10 @@ import picocli.CommandLine.Command;
                 RouteCommand.class,
                 EpBenchCommand.class,
                 SimulateCommand.class,
+                InfoCommand.class,
+                CheckCommand.class,
+                GenerateCommand.class,
+                BenchCommand.class,
         })
 public final class Main implements Runnable {
 

@@ -1,5 +1,7 @@
 package capmoe.model;
 
+import capmoe.model.deepseek.DeepseekV2;
+import capmoe.model.deepseek.DeepseekV3;
 import capmoe.model.mixtral.Mixtral;
 import capmoe.model.olmoe.Olmoe;
 import capmoe.model.qwen2moe.Qwen2Moe;
@@ -24,7 +26,9 @@ public final class Models {
             "olmoe", Olmoe::build,
             "mixtral", Mixtral::build,
             "qwen2_moe", Qwen2Moe::build,
-            "qwen3_moe", Qwen3Moe::build);
+            "qwen3_moe", Qwen3Moe::build,
+            "deepseek_v2", DeepseekV2::build,
+            "deepseek_v3", DeepseekV3::build);
 
     public static CausalLM load(Path dir) {
         ModelConfig config = ModelConfig.read(dir);

@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class HfFixturesTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"olmoe", "mixtral", "qwen2_moe", "qwen3_moe"})
+    @ValueSource(strings = {"olmoe", "mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3"})
     void matchesTransformers(String arch) {
         Path dir = Shared.require("fixtures/hf/" + arch);
         try (CausalLM model = Models.load(dir)) {
@@ -32,7 +32,10 @@ class HfFixturesTest {
             // every recorded tensor kind is present and compared
             assertEquals(1, results.stream().filter(r -> r.name().equals("logits")).count(), report);
             assertEquals(layers + 1, results.stream().filter(r -> r.name().startsWith("hidden_states.")).count(), report);
-            assertTrue(results.stream().anyMatch(r -> r.name().startsWith("router_logits.")), report);
+            // the DeepSeek fixtures record no router logits (HF's DeepSeek blocks do not return them)
+            if (!arch.startsWith("deepseek")) {
+                assertTrue(results.stream().anyMatch(r -> r.name().startsWith("router_logits.")), report);
+            }
             assertTrue(results.stream().anyMatch(r -> r.name().startsWith("moe_out.")), report);
             assertTrue(results.stream().anyMatch(r -> r.name().equals("generate.output")), report);
             assertTrue(results.stream().allMatch(ReferenceCheck.Result::passed), arch + ":\n" + report);
