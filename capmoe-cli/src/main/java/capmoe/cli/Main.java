@@ -10,6 +10,8 @@ import picocli.CommandLine.Command;
                 CommandLine.HelpCommand.class,
                 DemoCommand.class,
                 RouteCommand.class,
+                EpBenchCommand.class,
+                SimulateCommand.class,
                 InfoCommand.class,
                 CheckCommand.class,
                 GenerateCommand.class,

@@ -39,8 +39,8 @@ public record CostModel(double a, double b) {
 
     /**
      * Times {@link Experts#apply} of expert 0 on random rows for each row count (best of
-     * {@code repeats} after a warm-up, to keep JIT and cache noise out) and fits a + b*rows by
-     * least squares.
+     * {@code repeats} after at least 20 calls and 0.2 s of warm-up, to keep JIT and cache noise
+     * out) and fits a + b*rows by least squares.
      */
     public static Calibration calibrate(Experts experts, int[] rowCounts, int repeats) {
         if (rowCounts.length < 2) throw new IllegalArgumentException("calibration needs at least two row counts");
@@ -51,7 +51,9 @@ public record CostModel(double a, double b) {
             float[] x = new float[rows * h];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
             float[] y = new float[rows * h];
-            experts.apply(0, x, y, rows); // warm-up
+            // warm-up until the JIT has compiled the kernels (interpreted Vector API code is ~100x slower)
+            long warm = System.nanoTime();
+            for (int k = 0; k < 20 || System.nanoTime() - warm < 200_000_000L; k++) experts.apply(0, x, y, rows);
             long best = Long.MAX_VALUE;
             for (int k = 0; k < repeats; k++) {
                 long t0 = System.nanoTime();
@@ -63,17 +65,23 @@ public record CostModel(double a, double b) {
         return new Calibration(fit(points), points);
     }
 
-    /** Least-squares a + b*rows; a is clamped at 0 (a negative intercept is measurement noise). */
+    /**
+     * Fits a + b*rows minimising the squared RELATIVE error, so that a 1-row point (where the fixed
+     * cost a shows) counts as much as a 256-row one; a is clamped at 0 (a negative intercept is noise).
+     */
     public static CostModel fit(List<Point> points) {
-        double n = points.size(), sx = 0, sy = 0, sxx = 0, sxy = 0;
+        double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
         for (Point p : points) {
-            sx += p.rows();
-            sy += p.seconds();
-            sxx += (double) p.rows() * p.rows();
-            sxy += p.rows() * p.seconds();
+            if (!(p.seconds() > 0)) throw new IllegalArgumentException("calibration point " + p + " has no positive time");
+            double w = 1 / (p.seconds() * p.seconds());
+            sw += w;
+            sx += w * p.rows();
+            sy += w * p.seconds();
+            sxx += w * p.rows() * (double) p.rows();
+            sxy += w * p.rows() * p.seconds();
         }
-        double b = (n * sxy - sx * sy) / (n * sxx - sx * sx);
-        double a = (sy - b * sx) / n;
+        double b = (sw * sxy - sx * sy) / (sw * sxx - sx * sx);
+        double a = (sy - b * sx) / sw;
         if (a < 0) {
             a = 0;
             b = sxy / sxx;

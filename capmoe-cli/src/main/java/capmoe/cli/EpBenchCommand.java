@@ -1,0 +1,357 @@
+package capmoe.cli;
+
+import capmoe.model.CausalLM;
+import capmoe.model.ModelConfig;
+import capmoe.model.Models;
+import capmoe.model.RunOptions;
+import capmoe.routing.Policy;
+import capmoe.runtime.RoutingListener;
+import capmoe.runtime.ep.CommModel;
+import capmoe.runtime.ep.CoreShare;
+import capmoe.runtime.ep.DeviceExpertExecutor;
+import capmoe.runtime.ep.Devices;
+import capmoe.runtime.ep.EngineCores;
+import capmoe.runtime.ep.EpMode;
+import capmoe.runtime.ep.EpStats;
+import capmoe.runtime.ep.HtmlReport;
+import capmoe.runtime.ep.LayerRecord;
+import capmoe.runtime.ep.PolicyRun;
+import capmoe.runtime.ep.SkewedOlmoe;
+import capmoe.runtime.trace.RoutingTrace;
+import capmoe.runtime.trace.TraceWriter;
+import capmoe.tokenizer.HfTokenizer;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/** {@code ./capmoe ep-bench}: the straggler effect under expert parallelism, and what each policy saves. */
+@Command(name = "ep-bench", mixinStandardHelpOptions = true,
+        description = {
+                "Runs a model's MoE layers expert-parallel over D devices (each owning E/D experts, its own worker",
+                "and share of the cores) for each capacity policy on the same batches, and prints one table:",
+                "dropped pairs, device max/mean load, EP time per MoE layer (critical path + modelled all-to-all),",
+                "speedup vs none, and the load bound (sum of max device loads, none / policy).",
+                "",
+                "Modes: parallel = devices run concurrently with a barrier per layer, wall time measured (needs",
+                "cores >= D); timed-serial = devices run one after another, each timed alone with the same cores,",
+                "the layer's time is the slowest device (for small machines). Every output names the mode.",
+                "",
+                "Tokens: --text FILE tokenized with the model's tokenizer.json (e.g. ../shared/data/wikitext-2/test.txt),",
+                "or --random-tokens. --make-model DIR first writes an OLMoE-1B-7B-shaped random model with a skewed",
+                "router (see capmoe.runtime.ep.SkewedOlmoe) and benchmarks it.",
+                ""})
+public final class EpBenchCommand implements Callable<Integer> {
+
+    @Spec CommandSpec spec;
+
+    @Option(names = "--model", paramLabel = "DIR", description = "HF checkpoint directory")
+    Path model;
+
+    @Option(names = "--make-model", paramLabel = "DIR",
+            description = "write an OLMoE-1B-7B-shaped model (random bf16, skewed router) to DIR and benchmark it")
+    Path makeModel;
+
+    @Option(names = "--layers", description = "--make-model: decoder layers (OLMoE-1B-7B has 16; default: ${DEFAULT-VALUE})")
+    int layers = 2;
+
+    @Option(names = "--vocab", description = "--make-model: vocabulary (OLMoE has 50304; not part of the MoE layer; default: ${DEFAULT-VALUE})")
+    int vocab = 4096;
+
+    @Option(names = "--skew", description = "--make-model: router skew, row e scaled by exp(skew*z_e) (default: ${DEFAULT-VALUE})")
+    double skew = 0.5;
+
+    @Option(names = "--devices", description = "devices D (default: ${DEFAULT-VALUE})")
+    int devices = 8;
+
+    @Option(names = "--mode", description = "parallel or timed-serial (default: ${DEFAULT-VALUE})")
+    String mode = "timed-serial";
+
+    @Option(names = "--policies", split = ",", paramLabel = "SPEC",
+            description = "capacity policies; none is always run first as the baseline (default: ${DEFAULT-VALUE})")
+    List<String> policies = new ArrayList<>(List.of("none", "score@1.0", "score@1.5", "expanded@1.5"));
+
+    @Option(names = "--batch", description = "tokens per batch (one MoE layer call; default: ${DEFAULT-VALUE})")
+    int batch = 512;
+
+    @Option(names = "--seq-len", description = "tokens per sequence within a batch (default: ${DEFAULT-VALUE})")
+    int seqLen = 128;
+
+    @Option(names = "--batches", description = "measured batches (default: ${DEFAULT-VALUE})")
+    int batches = 4;
+
+    @Option(names = "--warmup", description = "warm-up batches, not measured (default: ${DEFAULT-VALUE})")
+    int warmup = 1;
+
+    @Option(names = "--text", paramLabel = "FILE", description = "text to tokenize with the model's tokenizer.json")
+    Path text;
+
+    @Option(names = "--random-tokens", description = "uniform random token ids instead of text")
+    boolean randomTokens;
+
+    @Option(names = "--placement", paramLabel = "FILE", description = "device id per expert (default: contiguous blocks)")
+    Path placementFile;
+
+    @Option(names = "--threads-per-device", description = "cores per device (default: parallel cores/D, timed-serial all cores)")
+    Integer threadsPerDevice;
+
+    @Option(names = "--link-gbps", description = "per-device link bandwidth for the all-to-all term, 0 = none (default: ${DEFAULT-VALUE})")
+    double linkGbps = 400;
+
+    @Option(names = "--seed", description = "seed for --random-tokens and --make-model (default: ${DEFAULT-VALUE})")
+    long seed = 0;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "JSON output (default: ${DEFAULT-VALUE})")
+    Path json = Path.of("ep-bench.json");
+
+    @Option(names = "--html", paramLabel = "FILE", description = "HTML report (default: ${DEFAULT-VALUE})")
+    Path html = Path.of("ep-bench.html");
+
+    @Option(names = "--trace", paramLabel = "FILE", description = "record the none run's routing (for ./capmoe simulate)")
+    Path trace;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        EpMode epMode = EpMode.parse(mode);
+        if (batch < 1 || seqLen < 1 || batches < 1 || warmup < 0) {
+            throw new IllegalArgumentException("--batch, --seq-len and --batches must be >= 1 and --warmup >= 0");
+        }
+        if ((model == null) == (makeModel == null)) throw new IllegalArgumentException("give exactly one of --model DIR or --make-model DIR");
+        if (text != null && randomTokens) throw new IllegalArgumentException("give --text FILE or --random-tokens, not both");
+        if (makeModel != null) {
+            SkewedOlmoe.Shape full = SkewedOlmoe.Shape.OLMOE_1B_7B;
+            SkewedOlmoe.Shape shape = new SkewedOlmoe.Shape(layers, full.hidden(), full.experts(), full.topK(), full.intermediate(), full.heads(), vocab);
+            err.printf(Locale.ROOT, "writing an OLMoE-1B-7B-shaped model to %s: %s, router skew %s ...%n", makeModel, shape, skew);
+            err.flush();
+            SkewedOlmoe.write(makeModel, shape, skew, seed);
+            model = makeModel;
+            if (text == null) randomTokens = true;
+        }
+        List<Policy> list = new ArrayList<>();
+        list.add(new Policy.None());
+        for (String p : policies) {
+            Policy policy = Policy.parse(p);
+            if (!(policy instanceof Policy.None)) list.add(policy);
+        }
+
+        try (CausalLM lm = Models.load(model)) {
+            ModelConfig config = lm.config();
+            int e = config.numExperts();
+            if (devices < 1 || devices > e) throw new IllegalArgumentException("--devices must be in 1.." + e + " for " + e + " experts (got " + devices + ")");
+            Devices layout = placementFile == null ? Devices.contiguous(e, devices) : Devices.read(placementFile, e, devices);
+            int cores = Runtime.getRuntime().availableProcessors();
+            int threads = threadsPerDevice != null ? threadsPerDevice : EngineCores.defaultThreads(epMode, devices);
+            if (threads < 1) throw new IllegalArgumentException("--threads-per-device must be >= 1");
+            String data;
+            int[] stream;
+            int needed = (warmup + batches) * batch;
+            if (randomTokens || text == null) {
+                if (text == null && !randomTokens) {
+                    throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
+                }
+                SplittableRandom r = new SplittableRandom(seed);
+                stream = new int[needed];
+                for (int i = 0; i < needed; i++) stream[i] = r.nextInt(config.vocabSize());
+                data = "uniform random token ids (seed " + seed + ")";
+            } else {
+                stream = tokenize(text, model, needed);
+                data = text.toString();
+            }
+            CommModel comm = new CommModel(linkGbps, 2);
+            List<EpStats> stats = new ArrayList<>();
+            List<DeviceExpertExecutor> executors = new ArrayList<>();
+            TraceWriter traceWriter = trace == null ? null : new TraceWriter(trace,
+                    new RoutingTrace.Header(e, config.topK(), config.normTopkProb(), "none", model + " on " + data));
+            String label = String.format(Locale.ROOT, "mode %s, D=%d devices x %d thread(s) (machine: %d cores), link %s Gbit/s, "
+                    + "batch %d tokens (%d-token sequences), %d measured + %d warm-up batches", epMode.id(), devices, threads, cores,
+                    linkGbps == 0 ? "none" : fmt(linkGbps), batch, seqLen, batches, warmup);
+            if (epMode == EpMode.PARALLEL && devices * threads > cores) {
+                err.println("note: parallel mode with " + devices + " x " + threads + " threads on " + cores
+                        + " cores: devices share cores, so wall times include contention (use timed-serial)");
+            }
+            try {
+                for (Policy p : list) {
+                    EpStats s = new EpStats(layout);
+                    stats.add(s);
+                    int tp = threads;
+                    executors.add(new DeviceExpertExecutor(layout, epMode, comm,
+                            d -> tp == cores && epMode == EpMode.TIMED_SERIAL ? CoreShare.unbound() : EngineCores.share(tp), s));
+                }
+                err.println("ep-bench: " + model + ", " + label);
+                long t0 = System.nanoTime();
+                int total = warmup + batches;
+                for (int b = 0; b < total; b++) {
+                    int[][] seqs = sequences(stream, b * batch, batch, seqLen);
+                    for (int i = 0; i < list.size(); i++) {
+                        RoutingListener listener = i == 0 && traceWriter != null && b >= warmup ? traceWriter : RoutingListener.NONE;
+                        stats.get(i).startBatch();
+                        lm.forward(seqs, new RunOptions(list.get(i), layout.placement(), executors.get(i), listener));
+                    }
+                    if (b == warmup - 1) stats.forEach(EpStats::clear);
+                    double el = (System.nanoTime() - t0) / 1e9;
+                    double tokS = (double) (b + 1) * batch * list.size() / el;
+                    double eta = el / (b + 1) * (total - b - 1);
+                    err.printf(Locale.ROOT, "  batch %d/%d%s: %.0f tokens/s (all policies), ETA %.0f s%n", b + 1, total,
+                            b < warmup ? " (warm-up)" : "", tokS, eta);
+                    err.flush();
+                }
+            } finally {
+                executors.forEach(DeviceExpertExecutor::close);
+                if (traceWriter != null) traceWriter.close();
+            }
+
+            List<PolicyRun> runs = new ArrayList<>();
+            for (int i = 0; i < list.size(); i++) runs.add(new PolicyRun(list.get(i).label(), stats.get(i).records()));
+            EpStats.Summary none = runs.get(0).summary();
+            out.println("Expert-parallel benchmark: " + model + " (" + config.modelType() + ", " + e + " experts, top-" + config.topK()
+                    + ", " + config.numHiddenLayers() + " layers, hidden " + config.hiddenSize() + ")");
+            out.println(label);
+            out.println("data: " + data);
+            out.println();
+            out.printf(Locale.ROOT, "%-16s %6s %9s %9s %14s %9s %7s %9s%n", "policy", "gamma", "dropped%", "max/mean",
+                    "EP layer (ms)", "speedup", "bound", "idle%");
+            for (PolicyRun r : runs) {
+                EpStats.Summary s = r.summary();
+                double idlePct = s.criticalSeconds() == 0 ? 0 : 100 * s.idleSeconds() / (s.criticalSeconds() * devices);
+                out.printf(Locale.ROOT, "%-16s %6s %9.2f %9.2f %14.3f %9.2f %7.2f %9.1f%n", r.policy(), gammaOf(r.policy()),
+                        100 * s.droppedFraction(), s.maxOverMeanAfter(), 1e3 * s.epSecondsPerLayer(),
+                        none.epSeconds() / s.epSeconds(), s.speedupBound(), idlePct);
+            }
+            out.println();
+            out.printf(Locale.ROOT, "max/mean = device load max/mean after the policy (mean over layer calls); under none it is %.2f,%n",
+                    none.maxOverMeanBefore());
+            out.println("  the ideal speedup of perfect balancing. bound = sum of max device loads, none / policy.");
+            out.printf(Locale.ROOT, "EP layer = critical path (%s) + all-to-all %s; comm is %.1f%% of none's EP time.%n",
+                    epMode == EpMode.PARALLEL ? "measured wall time to the barrier" : "slowest device, each timed alone",
+                    linkGbps == 0 ? "(off)" : "at " + fmt(linkGbps) + " Gbit/s per device, bf16",
+                    none.epSeconds() == 0 ? 0 : 100 * none.commSeconds() / none.epSeconds());
+            out.println("idle% = time devices wait for the straggler / (D x critical path).");
+
+            List<String> notes = List.of(label, "model: " + model + " (" + config.modelType() + ")", "data: " + data);
+            HtmlReport.write(html, "Expert-parallel straggler report (" + epMode.id() + ")", notes, runs);
+            writeJson(runs, config, label, data, threads, cores, layout);
+            out.println("wrote " + json + " and " + html + (trace != null ? " and trace " + trace : ""));
+            out.flush();
+        }
+        return 0;
+    }
+
+    static String fmt(double v) {
+        return v == Math.rint(v) ? String.valueOf((long) v) : String.valueOf(v);
+    }
+
+    static String gammaOf(String label) {
+        int at = label.indexOf('@');
+        if (at < 0 || label.startsWith("expert_drop")) return "-";
+        int colon = label.indexOf(':', at);
+        return label.substring(at + 1, colon < 0 ? label.length() : colon);
+    }
+
+    static int[] tokenize(Path file, Path modelDir, int needed) throws IOException {
+        if (!Files.isRegularFile(file)) throw new IllegalArgumentException("--text " + file + " is not a file");
+        if (!Files.isRegularFile(modelDir.resolve("tokenizer.json"))) {
+            throw new IllegalArgumentException(modelDir + " has no tokenizer.json to tokenize --text with (use --random-tokens)");
+        }
+        String all = Files.readString(file);
+        try (HfTokenizer tok = HfTokenizer.load(modelDir)) {
+            // tokenize a prefix big enough for what is needed (about 4 characters per token), growing if not
+            for (int chars = Math.min(all.length(), needed * 6); ; chars = Math.min(all.length(), chars * 2)) {
+                int[] ids = tok.encode(all.substring(0, chars));
+                if (ids.length >= needed) return java.util.Arrays.copyOf(ids, needed);
+                if (chars == all.length()) {
+                    throw new IllegalArgumentException("--text " + file + " has only " + ids.length + " tokens; the run needs "
+                            + needed + " ((warm-up + batches) x batch)");
+                }
+            }
+        }
+    }
+
+    /** A batch of {@code tokens} tokens from the stream starting at {@code from}, cut into sequences of seqLen. */
+    static int[][] sequences(int[] stream, int from, int tokens, int seqLen) {
+        int n = (tokens + seqLen - 1) / seqLen;
+        int[][] seqs = new int[n][];
+        for (int i = 0; i < n; i++) {
+            int start = from + i * seqLen;
+            seqs[i] = java.util.Arrays.copyOfRange(stream, start, Math.min(from + tokens, start + seqLen));
+        }
+        return seqs;
+    }
+
+    private void writeJson(List<PolicyRun> runs, ModelConfig config, String label, String data, int threads, int cores,
+                           Devices layout) throws IOException {
+        ObjectMapper m = new ObjectMapper();
+        ObjectNode root = m.createObjectNode();
+        root.put("model", model.toString());
+        root.put("modelType", config.modelType());
+        root.put("mode", mode);
+        root.put("label", label);
+        root.put("devices", devices);
+        root.put("threadsPerDevice", threads);
+        root.put("machineCores", cores);
+        root.put("linkGbps", linkGbps);
+        root.put("batchTokens", batch);
+        root.put("seqLen", seqLen);
+        root.put("batches", batches);
+        root.put("warmup", warmup);
+        root.put("data", data);
+        ArrayNode placement = root.putArray("placement");
+        for (int e = 0; e < layout.experts(); e++) placement.add(layout.deviceOf(e));
+        EpStats.Summary none = runs.get(0).summary();
+        ArrayNode ps = root.putArray("policies");
+        for (PolicyRun r : runs) {
+            EpStats.Summary s = r.summary();
+            ObjectNode p = ps.addObject();
+            p.put("policy", r.policy());
+            p.put("gamma", gammaOf(r.policy()));
+            p.put("droppedFraction", s.droppedFraction());
+            p.put("deviceMaxOverMeanBefore", s.maxOverMeanBefore());
+            p.put("deviceMaxOverMeanAfter", s.maxOverMeanAfter());
+            p.put("epSecondsPerLayer", s.epSecondsPerLayer());
+            p.put("epSeconds", s.epSeconds());
+            p.put("criticalPathSeconds", s.criticalSeconds());
+            p.put("commSeconds", s.commSeconds());
+            p.put("idleSeconds", s.idleSeconds());
+            p.put("deviceComputeSeconds", s.deviceSeconds());
+            p.put("speedupVsNone", none.epSeconds() / s.epSeconds());
+            p.put("bound", s.speedupBound());
+            ArrayNode layersNode = p.putArray("layerCalls");
+            for (LayerRecord rec : r.records()) {
+                ObjectNode l = layersNode.addObject();
+                l.put("batch", rec.batch());
+                l.put("layer", rec.layer());
+                ints(l.putArray("expertLoadBefore"), rec.expertLoadBefore());
+                ints(l.putArray("expertLoadAfter"), rec.expertLoadAfter());
+                ints(l.putArray("deviceLoadBefore"), rec.deviceLoadBefore());
+                ints(l.putArray("deviceLoadAfter"), rec.deviceLoadAfter());
+                ArrayNode dt = l.putArray("deviceSeconds");
+                for (long v : rec.timing().deviceNanos()) dt.add(v / 1e9);
+                l.put("criticalPathSeconds", rec.timing().criticalPathNanos() / 1e9);
+                l.put("idleSeconds", rec.timing().idleNanos() / 1e9);
+                l.put("commSeconds", rec.timing().commSeconds());
+                l.put("dispatchBytes", rec.timing().dispatchBytes());
+                l.put("straggler", rec.timing().straggler());
+                l.put("droppedFraction", rec.droppedFraction());
+            }
+        }
+        m.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
+    }
+
+    private static void ints(ArrayNode a, int[] v) {
+        for (int x : v) a.add(x);
+    }
+}
