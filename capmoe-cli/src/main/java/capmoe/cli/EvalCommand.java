@@ -1,5 +1,6 @@
 package capmoe.cli;
 
+import capmoe.eval.EpRuntime;
 import capmoe.eval.EvalResults;
 import capmoe.eval.Evaluator;
 import capmoe.eval.ModelLoader;
@@ -13,6 +14,10 @@ import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
 import capmoe.routing.Placement;
+import capmoe.runtime.ep.CommModel;
+import capmoe.runtime.ep.Devices;
+import capmoe.runtime.ep.EngineCores;
+import capmoe.runtime.ep.EpMode;
 import capmoe.routing.Policy;
 import capmoe.tokenizer.HfTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -92,6 +97,18 @@ public final class EvalCommand implements Callable<Integer> {
             + "The olmoe-tiny reference was computed in float32 (fp32 RoPE frequencies).")
     String dtype;
 
+    @Option(names = "--ep", description = "Run the experts through the expert-parallel runtime over --devices and report "
+            + "each policy's measured EP speedup on this workload (slower; scores are identical)")
+    boolean ep;
+
+    @Option(names = "--ep-mode", defaultValue = "timed-serial",
+            description = "parallel | timed-serial (devices timed one after another; for machines with fewer cores than devices; default: ${DEFAULT-VALUE})")
+    String epMode;
+
+    @Option(names = "--link-gbps", defaultValue = "0",
+            description = "Per-device link bandwidth for the modelled all-to-all (0 = no communication term; default: ${DEFAULT-VALUE})")
+    double linkGbps;
+
     @Option(names = "--quiet", description = "No progress bar")
     boolean quiet;
 
@@ -111,12 +128,18 @@ public final class EvalCommand implements Callable<Integer> {
         int d = Math.min(devices, config.numExperts());
         Placement placement = Placement.contiguous(config.numExperts(), d);
         Evaluator.Config evalConfig = new Evaluator.Config(context, batch, prefix, d);
+        EpRuntime epRuntime = null;
+        if (ep) {
+            EpMode mode = EpMode.parse(epMode);
+            epRuntime = new EpRuntime(Devices.contiguous(config.numExperts(), d), mode, new CommModel(linkGbps, 2),
+                    EngineCores.defaultThreads(mode, d));
+        }
 
         EvalResults results;
         try (HfTokenizer tokenizer = HfTokenizer.load(model); CausalLM lm = ModelLoader.load(model, dtype)) {
             Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig,
                     (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener),
-                    quiet ? null : System.err);
+                    quiet ? null : System.err, epRuntime);
             results = evaluator.run(loaded, parsed);
         }
 
@@ -130,6 +153,10 @@ public final class EvalCommand implements Callable<Integer> {
         meta.put("seq", seq);
         meta.put("devices", d);
         meta.put("dtype", dtype == null ? config.dtype() : dtype);
+        if (ep) {
+            meta.put("ep_mode", epMode);
+            meta.put("link_gbps", linkGbps);
+        }
         write(results, meta);
         System.out.print(MarkdownReport.render(results));
         compareWithReference(results);

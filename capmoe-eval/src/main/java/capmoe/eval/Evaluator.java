@@ -41,6 +41,7 @@ public final class Evaluator {
     private final Config config;
     private final BiFunction<Policy, RoutingListener, RunOptions> runOptions;
     private final PrintStream progress;
+    private final EpRuntime ep;
     private final Map<String, int[]> encoded = new HashMap<>();
 
     /**
@@ -50,6 +51,13 @@ public final class Evaluator {
      */
     public Evaluator(CausalLM model, Tokenizer tokenizer, Config config,
                      BiFunction<Policy, RoutingListener, RunOptions> runOptions, PrintStream progress) {
+        this(model, tokenizer, config, runOptions, progress, null);
+    }
+
+    /** @param ep run the experts through the expert-parallel runtime to measure EP time, or null */
+    public Evaluator(CausalLM model, Tokenizer tokenizer, Config config,
+                     BiFunction<Policy, RoutingListener, RunOptions> runOptions, PrintStream progress, EpRuntime ep) {
+        this.ep = ep;
         this.model = model;
         this.tokenizer = tokenizer;
         this.config = config;
@@ -72,8 +80,17 @@ public final class Evaluator {
     }
 
     public TaskResult evaluate(Task task, Policy policy) {
+        if (ep == null) return evaluate(task, policy, null);
+        try (EpRuntime.Run run = ep.start()) {
+            TaskResult r = evaluate(task, policy, run);
+            return r.withEpSeconds(run.stats().summary().epSeconds());
+        }
+    }
+
+    private TaskResult evaluate(Task task, Policy policy, EpRuntime.Run run) {
         LoadRecorder recorder = new LoadRecorder(config.devices());
         RunOptions options = runOptions.apply(policy, recorder);
+        if (run != null) options = options.withExecutor(run.executor());
         Progress bar = progress == null ? null : new Progress(progress, policy.label() + " " + task.name());
         return switch (task) {
             case Task.MultipleChoice mc -> multipleChoice(mc, policy, options, recorder, bar);
@@ -112,7 +129,7 @@ public final class Evaluator {
             metrics.put("acc_norm", Metrics.mean(accNorm));
             stderrs.put("acc_norm", Metrics.meanStderr(accNorm));
         }
-        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), acc);
+        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), acc, Double.NaN);
     }
 
     private TaskResult lastWord(Task.LastWord task, Policy policy, RunOptions options, LoadRecorder recorder, Progress bar) {
@@ -131,7 +148,7 @@ public final class Evaluator {
         stderrs.put("perplexity", Metrics.bootstrapStderr(ll, Metrics::perplexity, 1000, 1234));
         metrics.put("acc", Metrics.mean(acc));
         stderrs.put("acc", Metrics.meanStderr(acc));
-        return new TaskResult(task.name(), policy.label(), ll.length, metrics, stderrs, recorder.summary(), acc);
+        return new TaskResult(task.name(), policy.label(), ll.length, metrics, stderrs, recorder.summary(), acc, Double.NaN);
     }
 
     private TaskResult rolling(Task.RollingPerplexity task, Policy policy, RunOptions options, LoadRecorder recorder,
@@ -163,7 +180,7 @@ public final class Evaluator {
         metrics.put("bits_per_byte", Metrics.bitsPerByte(ll, bytes));
         // lm-eval reports no stderr for these corpus-level metrics
         for (String m : metrics.keySet()) stderrs.put(m, Double.NaN);
-        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), null);
+        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), null, Double.NaN);
     }
 
     private TaskResult windows(Task.TokenWindows task, Policy policy, RunOptions options, LoadRecorder recorder,
@@ -201,7 +218,7 @@ public final class Evaluator {
         stderrs.put("perplexity", Double.NaN);
         metrics.put("tokens_scored", (double) limit * (seq - 1));
         stderrs.put("tokens_scored", Double.NaN);
-        return new TaskResult(task.name(), policy.label(), limit, metrics, stderrs, recorder.summary(), null);
+        return new TaskResult(task.name(), policy.label(), limit, metrics, stderrs, recorder.summary(), null, Double.NaN);
     }
 
     /**
@@ -265,6 +282,8 @@ public final class Evaluator {
         Map<String, Double> stderrs = new LinkedHashMap<>();
         metrics.put("acc", Metrics.mean(acc));
         stderrs.put("acc", Metrics.meanStderr(acc));
-        results.put(group, new TaskResult(group, policy, n, metrics, stderrs, load, acc));
+        double epSeconds = 0;
+        for (TaskResult m : members) epSeconds += m.epSeconds();
+        results.put(group, new TaskResult(group, policy, n, metrics, stderrs, load, acc, epSeconds));
     }
 }

@@ -47,6 +47,8 @@ public final class ResultsJson {
             load.put("devices", t.load().devices());
             load.put("sum_max_device_load", t.load().sumMaxDeviceLoad());
             putNumber(load, "ep_speedup_bound", r.speedupBound(policy, e.getKey()));
+            putNumber(load, "ep_seconds", t.epSeconds());
+            putNumber(load, "ep_speedup", r.epSpeedup(policy, e.getKey()));
         }
         ObjectNode config = root.putObject("config");
         config.put("policy", policy);

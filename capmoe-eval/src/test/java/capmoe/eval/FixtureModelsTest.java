@@ -217,4 +217,28 @@ class FixtureModelsTest {
             assertEquals(List.of(), ResultsJson.validate(ResultsJson.forPolicy(results, p, java.util.Map.of())));
         }
     }
+
+    @Test
+    void theExpertParallelRuntimeMeasuresEpTimeWithoutChangingScores(@TempDir Path data) throws IOException {
+        Task task = Tasks.load(List.of("piqa"), piqa(data), new Tasks.Options(0, 0, 1, 256, 4)).getFirst();
+        var ep = new EpRuntime(capmoe.runtime.ep.Devices.contiguous(16, 4), capmoe.runtime.ep.EpMode.TIMED_SERIAL,
+                new capmoe.runtime.ep.CommModel(0, 2), 1);
+        Evaluator local = evaluator(512, 4);
+        Evaluator parallel = new Evaluator(model, tokenizer, new Evaluator.Config(512, 4, PREFIX, 4),
+                (policy, listener) -> RunOptions.of(policy).withPlacement(capmoe.routing.Placement.contiguous(16, 4))
+                        .withListener(listener), null, ep);
+        List<Policy> policies = List.of(new Policy.None(), Policy.parse("score@1.0"));
+        EvalResults a = local.run(List.of(task), policies);
+        EvalResults b = parallel.run(List.of(task), policies);
+        for (String p : List.of("none", "score@1.0")) {
+            // the EP runtime is bit-identical to the local executor
+            assertEquals(a.get(p, "piqa").metrics(), b.get(p, "piqa").metrics(), p);
+            assertTrue(Double.isNaN(a.get(p, "piqa").epSeconds()));
+            assertTrue(b.get(p, "piqa").epSeconds() > 0, p);
+        }
+        assertEquals(1.0, b.epSpeedup("none", "piqa"), 0);
+        assertTrue(Double.isFinite(b.epSpeedup("score@1.0", "piqa")));
+        assertTrue(MarkdownReport.render(b).contains("EP speedup (measured)"));
+        assertTrue(ResultsJson.forPolicy(b, "score@1.0", java.util.Map.of()).at("/routing/piqa/ep_speedup").isNumber());
+    }
 }
