@@ -92,12 +92,17 @@ public final class Evaluator {
         RunOptions options = runOptions.apply(policy, recorder);
         if (run != null) options = options.withExecutor(run.executor());
         Progress bar = progress == null ? null : new Progress(progress, policy.label() + " " + task.name());
-        return switch (task) {
+        TaskResult r = switch (task) {
             case Task.MultipleChoice mc -> multipleChoice(mc, policy, options, recorder, bar);
             case Task.LastWord lw -> lastWord(lw, policy, options, recorder, bar);
             case Task.RollingPerplexity rp -> rolling(rp, policy, options, recorder, bar);
             case Task.TokenWindows tw -> windows(tw, policy, options, recorder, bar);
         };
+        if (policy instanceof Policy.ExpandedDrop || policy instanceof Policy.ExpandedOrigin) {
+            r = new TaskResult(r.task(), r.policy(), r.samples(), r.metrics(), r.stderrs(),
+                    r.load().withoutDroppedFraction(), r.perDocAcc(), r.epSeconds());
+        }
+        return r;
     }
 
     private TaskResult multipleChoice(Task.MultipleChoice task, Policy policy, RunOptions options,
@@ -276,7 +281,9 @@ public final class Evaluator {
             maxOverMean += s.meanMaxOverMeanLoad() * s.layerCalls();
         }
         int devices = members.getFirst().load().devices();
-        var load = new LoadRecorder.LoadSummary(calls, kept, assigned, assigned == 0 ? 0 : 1.0 - (double) kept / assigned,
+        boolean expanded = Double.isNaN(members.getFirst().load().droppedFraction());
+        var load = new LoadRecorder.LoadSummary(calls, kept, assigned,
+                expanded || assigned == 0 ? Double.NaN : 1.0 - (double) kept / assigned,
                 calls == 0 ? Double.NaN : maxOverMean / calls, maxDev, devices);
         Map<String, Double> metrics = new LinkedHashMap<>();
         Map<String, Double> stderrs = new LinkedHashMap<>();

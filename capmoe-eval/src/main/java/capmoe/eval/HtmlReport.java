@@ -34,8 +34,9 @@ public final class HtmlReport {
         }
         sb.append("<p>EP speedup bound: sum over MoE layer calls of the busiest device's load under <code>none</code> "
                 + "divided by the same under the policy, on this workload, experts placed contiguously on ")
-                .append(r.config().devices()).append(" devices. Dropped = 1 &minus; kept/assigned (token, expert) pairs; "
-                + "for expanded policies, assigned includes the added local experts.</p>");
+                .append(r.config().devices()).append(" devices. Dropped = 1 &minus; kept/assigned top-k (token, expert) pairs (n/a for expanded policies, "
+                + "which add local experts). EP speedup (measured), with --ep: the expert-parallel runtime's MoE time "
+                + "under <code>none</code> over the policy's.</p>");
         return sb.append("</body></html>\n").toString();
     }
 
@@ -93,7 +94,7 @@ public final class HtmlReport {
                         .append("</td>");
             }
             double s = r.speedupBound(p, task);
-            sb.append("<td>").append(MarkdownReport.fmt("%.2f%%", 100 * t.load().droppedFraction())).append("</td><td>")
+            sb.append("<td>").append((Double.isNaN(t.load().droppedFraction()) ? "n/a" : MarkdownReport.fmt("%.2f%%", 100 * t.load().droppedFraction()))).append("</td><td>")
                     .append(MarkdownReport.fmt("%.2f", t.load().meanMaxOverMeanLoad())).append("</td><td>")
                     .append(Double.isNaN(s) ? "n/a" : MarkdownReport.fmt("%.2fx", s)).append("</td>");
             if (r.measuredEp()) {

@@ -24,7 +24,7 @@ public final class MarkdownReport {
                 for (var m : t.metrics().entrySet()) {
                     sb.append(' ').append(valueWithStderr(m.getValue(), t.stderrs().get(m.getKey()))).append(" |");
                 }
-                sb.append(' ').append(fmt("%.2f%%", 100 * t.load().droppedFraction())).append(" |");
+                sb.append(' ').append((Double.isNaN(t.load().droppedFraction()) ? "n/a" : fmt("%.2f%%", 100 * t.load().droppedFraction()))).append(" |");
                 sb.append(' ').append(fmt("%.2f", t.load().meanMaxOverMeanLoad())).append(" |");
                 double s = r.speedupBound(p, task);
                 sb.append(' ').append(Double.isNaN(s) ? "n/a" : fmt("%.2fx", s)).append(" |");
@@ -38,7 +38,7 @@ public final class MarkdownReport {
         }
         sb.append("EP speedup bound: sum over MoE layer calls of the busiest device's load under `none` divided by "
                 + "the same under the policy, on this workload, experts placed contiguously. Dropped = 1 - kept/assigned "
-                + "(token, expert) pairs as the routing library counts them before and after the policy. "
+                + "top-k (token, expert) pairs (n/a for expanded policies, which add local experts). "
                 + "EP speedup (measured): the expert-parallel runtime's MoE time under `none` over the policy's.\n");
         return sb.toString();
     }

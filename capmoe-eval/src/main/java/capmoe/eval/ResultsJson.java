@@ -40,7 +40,7 @@ public final class ResultsJson {
             n.put("original", t.samples());
             n.put("effective", t.samples());
             ObjectNode load = routing.putObject(e.getKey());
-            load.put("dropped_fraction", t.load().droppedFraction());
+            putNumber(load, "dropped_fraction", t.load().droppedFraction());
             load.put("kept_pairs", t.load().keptPairs());
             load.put("assigned_pairs", t.load().assignedPairs());
             putNumber(load, "mean_max_over_mean_load", t.load().meanMaxOverMeanLoad());

@@ -213,6 +213,7 @@ class FixtureModelsTest {
         assertEquals(1.0, results.speedupBound("none", "piqa"), 0);
         assertTrue(results.get("score@1.0", "piqa").load().droppedFraction() > 0, "gamma 1 drops some tokens");
         assertTrue(results.get("expert_drop@0.1", "piqa").load().droppedFraction() > 0, "the least-loaded expert is skipped");
+        assertTrue(Double.isNaN(results.get("expanded@1.5", "piqa").load().droppedFraction()), "n/a: local experts are added");
         for (String p : results.policies()) {
             assertEquals(List.of(), ResultsJson.validate(ResultsJson.forPolicy(results, p, java.util.Map.of())));
         }
