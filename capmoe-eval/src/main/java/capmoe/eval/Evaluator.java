@@ -41,6 +41,7 @@ public final class Evaluator {
     private final Config config;
     private final BiFunction<Policy, RoutingListener, RunOptions> runOptions;
     private final PrintStream progress;
+    private final EpRuntime ep;
     private final Map<String, int[]> encoded = new HashMap<>();
 
     /**
@@ -50,6 +51,13 @@ public final class Evaluator {
      */
     public Evaluator(CausalLM model, Tokenizer tokenizer, Config config,
                      BiFunction<Policy, RoutingListener, RunOptions> runOptions, PrintStream progress) {
+        this(model, tokenizer, config, runOptions, progress, null);
+    }
+
+    /** @param ep run the experts through the expert-parallel runtime to measure EP time, or null */
+    public Evaluator(CausalLM model, Tokenizer tokenizer, Config config,
+                     BiFunction<Policy, RoutingListener, RunOptions> runOptions, PrintStream progress, EpRuntime ep) {
+        this.ep = ep;
         this.model = model;
         this.tokenizer = tokenizer;
         this.config = config;
@@ -58,6 +66,9 @@ public final class Evaluator {
     }
 
     public EvalResults run(List<Task> tasks, List<Policy> policies) {
+        // Measured EP times compare policies, so the first one must not also pay for JIT warm-up:
+        // run the first task under the first policy once and throw the result away.
+        if (ep != null && !tasks.isEmpty() && !policies.isEmpty()) evaluate(tasks.getFirst(), policies.getFirst());
         Map<String, Map<String, TaskResult>> byPolicy = new LinkedHashMap<>();
         for (Policy policy : policies) {
             Map<String, TaskResult> results = new LinkedHashMap<>();
@@ -72,15 +83,29 @@ public final class Evaluator {
     }
 
     public TaskResult evaluate(Task task, Policy policy) {
+        if (ep == null) return evaluate(task, policy, null);
+        try (EpRuntime.Run run = ep.start()) {
+            TaskResult r = evaluate(task, policy, run);
+            return r.withEpSeconds(run.stats().summary().epSeconds());
+        }
+    }
+
+    private TaskResult evaluate(Task task, Policy policy, EpRuntime.Run run) {
         LoadRecorder recorder = new LoadRecorder(config.devices());
         RunOptions options = runOptions.apply(policy, recorder);
+        if (run != null) options = options.withExecutor(run.executor());
         Progress bar = progress == null ? null : new Progress(progress, policy.label() + " " + task.name());
-        return switch (task) {
+        TaskResult r = switch (task) {
             case Task.MultipleChoice mc -> multipleChoice(mc, policy, options, recorder, bar);
             case Task.LastWord lw -> lastWord(lw, policy, options, recorder, bar);
             case Task.RollingPerplexity rp -> rolling(rp, policy, options, recorder, bar);
             case Task.TokenWindows tw -> windows(tw, policy, options, recorder, bar);
         };
+        if (policy instanceof Policy.ExpandedDrop || policy instanceof Policy.ExpandedOrigin) {
+            r = new TaskResult(r.task(), r.policy(), r.samples(), r.metrics(), r.stderrs(),
+                    r.load().withoutDroppedFraction(), r.perDocAcc(), r.epSeconds());
+        }
+        return r;
     }
 
     private TaskResult multipleChoice(Task.MultipleChoice task, Policy policy, RunOptions options,
@@ -112,7 +137,7 @@ public final class Evaluator {
             metrics.put("acc_norm", Metrics.mean(accNorm));
             stderrs.put("acc_norm", Metrics.meanStderr(accNorm));
         }
-        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), acc);
+        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), acc, Double.NaN);
     }
 
     private TaskResult lastWord(Task.LastWord task, Policy policy, RunOptions options, LoadRecorder recorder, Progress bar) {
@@ -131,7 +156,7 @@ public final class Evaluator {
         stderrs.put("perplexity", Metrics.bootstrapStderr(ll, Metrics::perplexity, 1000, 1234));
         metrics.put("acc", Metrics.mean(acc));
         stderrs.put("acc", Metrics.meanStderr(acc));
-        return new TaskResult(task.name(), policy.label(), ll.length, metrics, stderrs, recorder.summary(), acc);
+        return new TaskResult(task.name(), policy.label(), ll.length, metrics, stderrs, recorder.summary(), acc, Double.NaN);
     }
 
     private TaskResult rolling(Task.RollingPerplexity task, Policy policy, RunOptions options, LoadRecorder recorder,
@@ -163,7 +188,7 @@ public final class Evaluator {
         metrics.put("bits_per_byte", Metrics.bitsPerByte(ll, bytes));
         // lm-eval reports no stderr for these corpus-level metrics
         for (String m : metrics.keySet()) stderrs.put(m, Double.NaN);
-        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), null);
+        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), null, Double.NaN);
     }
 
     private TaskResult windows(Task.TokenWindows task, Policy policy, RunOptions options, LoadRecorder recorder,
@@ -201,7 +226,7 @@ public final class Evaluator {
         stderrs.put("perplexity", Double.NaN);
         metrics.put("tokens_scored", (double) limit * (seq - 1));
         stderrs.put("tokens_scored", Double.NaN);
-        return new TaskResult(task.name(), policy.label(), limit, metrics, stderrs, recorder.summary(), null);
+        return new TaskResult(task.name(), policy.label(), limit, metrics, stderrs, recorder.summary(), null, Double.NaN);
     }
 
     /**
@@ -259,12 +284,16 @@ public final class Evaluator {
             maxOverMean += s.meanMaxOverMeanLoad() * s.layerCalls();
         }
         int devices = members.getFirst().load().devices();
-        var load = new LoadRecorder.LoadSummary(calls, kept, assigned, assigned == 0 ? 0 : 1.0 - (double) kept / assigned,
+        boolean expanded = Double.isNaN(members.getFirst().load().droppedFraction());
+        var load = new LoadRecorder.LoadSummary(calls, kept, assigned,
+                expanded || assigned == 0 ? Double.NaN : 1.0 - (double) kept / assigned,
                 calls == 0 ? Double.NaN : maxOverMean / calls, maxDev, devices);
         Map<String, Double> metrics = new LinkedHashMap<>();
         Map<String, Double> stderrs = new LinkedHashMap<>();
         metrics.put("acc", Metrics.mean(acc));
         stderrs.put("acc", Metrics.meanStderr(acc));
-        results.put(group, new TaskResult(group, policy, n, metrics, stderrs, load, acc));
+        double epSeconds = 0;
+        for (TaskResult m : members) epSeconds += m.epSeconds();
+        results.put(group, new TaskResult(group, policy, n, metrics, stderrs, load, acc, epSeconds));
     }
 }

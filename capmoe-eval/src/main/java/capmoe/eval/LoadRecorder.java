@@ -78,9 +78,16 @@ public final class LoadRecorder implements RoutingListener {
     }
 
     /**
-     * What the report shows per task and policy. {@code droppedFraction} = 1 - kept/assigned; for
-     * Expanded Drop "assigned" includes the added local experts, so it is a fraction of candidates.
+     * What the report shows per task and policy. {@code droppedFraction} = 1 - kept/assigned
+     * top-k pairs; NaN for Expanded Drop, whose kept pairs include added local experts, so no
+     * fraction of the top-k is dropped in a meaningful sense (the reference reports null too).
      */
     public record LoadSummary(long layerCalls, long keptPairs, long assignedPairs, double droppedFraction,
-                              double meanMaxOverMeanLoad, long sumMaxDeviceLoad, int devices) { }
+                              double meanMaxOverMeanLoad, long sumMaxDeviceLoad, int devices) {
+
+        public LoadSummary withoutDroppedFraction() {
+            return new LoadSummary(layerCalls, keptPairs, assignedPairs, Double.NaN, meanMaxOverMeanLoad,
+                    sumMaxDeviceLoad, devices);
+        }
+    }
 }

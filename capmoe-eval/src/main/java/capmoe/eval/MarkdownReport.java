@@ -14,8 +14,9 @@ public final class MarkdownReport {
             if (first == null) continue;
             sb.append("### ").append(task).append(" (n=").append(first.samples()).append(")\n\n| policy |");
             for (String m : first.metrics().keySet()) sb.append(' ').append(m).append(" |");
-            sb.append(" dropped | max/mean load | EP speedup bound (").append(first.load().devices()).append(" dev) |\n|---|");
-            sb.append("---:|".repeat(first.metrics().size() + 3)).append('\n');
+            sb.append(" dropped | max/mean load | EP speedup bound (").append(first.load().devices()).append(" dev) |");
+            if (r.measuredEp()) sb.append(" EP speedup (measured) |");
+            sb.append("\n|---|").append("---:|".repeat(first.metrics().size() + 3 + (r.measuredEp() ? 1 : 0))).append('\n');
             for (String p : r.policies()) {
                 TaskResult t = r.get(p, task);
                 if (t == null) continue;
@@ -23,16 +24,22 @@ public final class MarkdownReport {
                 for (var m : t.metrics().entrySet()) {
                     sb.append(' ').append(valueWithStderr(m.getValue(), t.stderrs().get(m.getKey()))).append(" |");
                 }
-                sb.append(' ').append(fmt("%.2f%%", 100 * t.load().droppedFraction())).append(" |");
+                sb.append(' ').append((Double.isNaN(t.load().droppedFraction()) ? "n/a" : fmt("%.2f%%", 100 * t.load().droppedFraction()))).append(" |");
                 sb.append(' ').append(fmt("%.2f", t.load().meanMaxOverMeanLoad())).append(" |");
                 double s = r.speedupBound(p, task);
-                sb.append(' ').append(Double.isNaN(s) ? "n/a" : fmt("%.2fx", s)).append(" |\n");
+                sb.append(' ').append(Double.isNaN(s) ? "n/a" : fmt("%.2fx", s)).append(" |");
+                if (r.measuredEp()) {
+                    double m = r.epSpeedup(p, task);
+                    sb.append(' ').append(Double.isNaN(m) ? "n/a" : fmt("%.2fx", m)).append(" |");
+                }
+                sb.append('\n');
             }
             sb.append('\n');
         }
         sb.append("EP speedup bound: sum over MoE layer calls of the busiest device's load under `none` divided by "
                 + "the same under the policy, on this workload, experts placed contiguously. Dropped = 1 - kept/assigned "
-                + "(token, expert) pairs; for expanded policies assigned includes the added local experts.\n");
+                + "top-k (token, expert) pairs (n/a for expanded policies, which add local experts). "
+                + "EP speedup (measured): the expert-parallel runtime's MoE time under `none` over the policy's.\n");
         return sb.toString();
     }
 

@@ -2,7 +2,10 @@ package capmoe.eval;
 
 import java.io.PrintStream;
 
-/** A one-line progress bar with ETA on stderr, redrawn at most a few times a second. */
+/**
+ * A progress bar with ETA, one line every few seconds. Whole lines rather than carriage-return
+ * redraws, because ./capmoe passes stderr through a line filter and CI logs keep every line.
+ */
 public final class Progress {
     private final PrintStream out;
     private final String label;
@@ -20,14 +23,13 @@ public final class Progress {
         total = Math.max(1, totalUnits);
         done = 0;
         startNanos = System.nanoTime();
-        lastDraw = 0;
-        draw();
+        lastDraw = startNanos;
     }
 
     void advance(long units) {
         done += units;
         long now = System.nanoTime();
-        if (now - lastDraw > 250_000_000L || done >= total) {
+        if (now - lastDraw > 5_000_000_000L) {
             lastDraw = now;
             draw();
         }
@@ -35,7 +37,6 @@ public final class Progress {
 
     void finish() {
         draw();
-        out.println();
     }
 
     private void draw() {
@@ -44,7 +45,7 @@ public final class Progress {
         String eta = done == 0 ? "?" : clock(elapsed / frac - elapsed);
         int width = 30;
         int filled = (int) Math.round(frac * width);
-        out.printf("\r%s [%s%s] %3.0f%% %d/%d tokens, %s elapsed, ETA %s ", label, "#".repeat(filled),
+        out.printf("%s [%s%s] %3.0f%% %d/%d tokens, %s elapsed, ETA %s%n", label, "#".repeat(filled),
                 ".".repeat(width - filled), 100 * frac, done, total, clock(elapsed), eta);
         out.flush();
     }

@@ -40,13 +40,15 @@ public final class ResultsJson {
             n.put("original", t.samples());
             n.put("effective", t.samples());
             ObjectNode load = routing.putObject(e.getKey());
-            load.put("dropped_fraction", t.load().droppedFraction());
+            putNumber(load, "dropped_fraction", t.load().droppedFraction());
             load.put("kept_pairs", t.load().keptPairs());
             load.put("assigned_pairs", t.load().assignedPairs());
             putNumber(load, "mean_max_over_mean_load", t.load().meanMaxOverMeanLoad());
             load.put("devices", t.load().devices());
             load.put("sum_max_device_load", t.load().sumMaxDeviceLoad());
             putNumber(load, "ep_speedup_bound", r.speedupBound(policy, e.getKey()));
+            putNumber(load, "ep_seconds", t.epSeconds());
+            putNumber(load, "ep_speedup", r.epSpeedup(policy, e.getKey()));
         }
         ObjectNode config = root.putObject("config");
         config.put("policy", policy);

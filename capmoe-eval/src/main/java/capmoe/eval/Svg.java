@@ -28,8 +28,8 @@ final class Svg {
         StringBuilder sb = f.open(title, xLabel, yLabel);
         if (!Double.isNaN(reference)) {
             sb.append(String.format(Locale.ROOT, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#555' stroke-dasharray='5,4'/>"
-                    + "<text x='%d' y='%.1f' font-size='11'>%s</text>", L, W - R, f.py(reference), f.py(reference),
-                    W - R + 6, f.py(reference) + 4, esc(refLabel)));
+                    + "<text x='%d' y='%.1f' font-size='11' text-anchor='end' fill='#555'>%s</text>", L, W - R, f.py(reference),
+                    f.py(reference), W - R - 4, f.py(reference) - 4, esc(refLabel)));
         }
         for (int i = 0; i < series.size(); i++) {
             Series s = series.get(i);

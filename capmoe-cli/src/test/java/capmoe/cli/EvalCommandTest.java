@@ -1,0 +1,69 @@
+package capmoe.cli;
+
+import capmoe.eval.ResultsJson;
+import capmoe.testing.Shared;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code capmoe eval} on the trained olmoe-tiny with the real PIQA and WikiText-2 files. */
+class EvalCommandTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void limitedPiqaAndWikitextRunsWriteValidResults() throws IOException {
+        Path out = tmp.resolve("out");
+        CliRun r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(),
+                "--tasks", "piqa,wikitext", "--data-dir", Shared.require("data").toString(),
+                "--limit", "2", "--max-length", "128", "--policies", "none,score@1.0", "--out", out.toString(), "--quiet");
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("### piqa (n=2)") && r.out().contains("### wikitext (n=2)"), r.out());
+        JsonNode all = new ObjectMapper().readTree(out.resolve("results.json").toFile());
+        for (String p : List.of("none", "score@1.0")) {
+            JsonNode doc = new ObjectMapper().readTree(out.resolve("results_" + p + ".json").toFile());
+            assertEquals(List.of(), ResultsJson.validate(doc), p);
+            assertEquals(doc, all.get("results_by_policy").get(p));
+            double acc = doc.at("/results/piqa/acc,none").asDouble();
+            assertTrue(acc >= 0 && acc <= 1);
+            assertTrue(doc.at("/results/wikitext/word_perplexity,none").asDouble() > 1);
+        }
+        JsonNode none = all.at("/results_by_policy/none/routing/piqa");
+        JsonNode score = all.at("/results_by_policy/score@1.0/routing/piqa");
+        assertEquals(0.0, none.get("dropped_fraction").asDouble(), 0);
+        assertTrue(score.get("dropped_fraction").asDouble() > 0.05, score.toString());
+        assertTrue(score.get("ep_speedup_bound").asDouble() > 1, "capacity 1.0 evens out the busiest device");
+        String html = Files.readString(out.resolve("report.html"));
+        assertTrue(html.contains("<svg") && !html.contains("<script"));
+        assertTrue(Files.readString(out.resolve("results.md")).contains("| score@1.0 |"));
+    }
+
+    @Test
+    void malformedTaskFileIsOneClearLine() throws IOException {
+        Path data = tmp.resolve("data");
+        Files.createDirectories(data.resolve("piqa"));
+        Files.writeString(data.resolve("piqa/validation.jsonl"), "{\"goal\": \"g\", \"sol1\": \"a\", \"label\": 0}\n");
+        CliRun r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "piqa",
+                "--data-dir", data.toString(), "--out", tmp.resolve("out").toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("piqa/validation.jsonl:1: missing field 'sol2'"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
+
+    @Test
+    void missingTaskFileNamesItAndItsSchema() {
+        CliRun r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "hellaswag",
+                "--data-dir", tmp.toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("hellaswag/validation.jsonl") && r.err().contains("\"endings\""), r.err());
+    }
+}
