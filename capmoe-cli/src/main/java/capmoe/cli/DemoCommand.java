@@ -19,18 +19,22 @@ import java.util.concurrent.Callable;
 /** {@code ./capmoe demo}: every capacity policy on a seeded, skewed routing sample. */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {
-                "Runs every capacity policy on a built-in, seeded, skewed routing sample and prints, per policy:",
-                "capacity C = ceil(gamma*k*T/E), dropped (token, expert) pairs, tokens left with no expert,",
-                "max/mean load per expert and per device before -> after, and the bound on the EP speedup.",
+                "Runs every capacity policy on a built-in, seeded, skewed routing sample",
+                "and prints per policy: capacity C = ceil(gamma*k*T/E), dropped",
+                "(token, expert) pairs, tokens left with no expert, max/mean load per",
+                "expert and per device before -> after, and the EP speedup bound.",
                 "",
-                "The sample behaves like a trained router at inference: logits[t][e] = ln(w_e) + noise,",
-                "w_e ~ Pareto(alpha) per expert (heavy-tailed popularity), noise ~ Normal(0, sigma) per token",
-                "and expert (see capmoe.routing.RoutingSample).",
+                "The sample behaves like a trained router at inference:",
+                "  logits[t][e] = ln(w_e) + noise[t][e],",
+                "  w_e ~ Pareto(alpha) per expert (heavy-tailed popularity),",
+                "  noise ~ Normal(0, sigma) per token and expert",
+                "(capmoe.routing.RoutingSample).",
                 "",
-                "EP speedup bound: under expert parallelism over D devices the MoE layer waits for its most",
-                "loaded device, so its time is proportional to the max device load. A policy can speed the",
-                "layer up at most by maxDeviceLoadBefore / maxDeviceLoadAfter (communication and attention",
-                "time are not counted, so real speedups are lower).",
+                "EP speedup bound: under expert parallelism over D devices an MoE layer",
+                "waits for its most loaded device, so its time is proportional to the",
+                "max device load. A policy speeds the layer up at most by",
+                "  maxDeviceLoadBefore / maxDeviceLoadAfter",
+                "(communication and attention are not counted: real speedups are lower).",
                 ""})
 public final class DemoCommand implements Callable<Integer> {
 

@@ -53,6 +53,10 @@ final class RoutingJson {
         String where = file + ": " + name;
         if (!c.isObject()) throw new IllegalArgumentException(where + " is not an object");
         Probs p = matrix(file, need(c, "probs", where), name + ".probs");
+        int topK = integer(need(c, "top_k", where), where + ".top_k");
+        double gamma = number(need(c, "gamma", where), where + ".gamma");
+        JsonNode strategy = need(c, "strategy", where);
+        if (!strategy.isTextual()) throw new IllegalArgumentException(where + ".strategy must be a string");
         JsonNode x = need(c, "expected", where);
         JsonNode toks = need(x, "tokens", where + ".expected");
         if (!toks.isArray()) throw new IllegalArgumentException(where + ".expected.tokens is not an array");
@@ -71,11 +75,7 @@ final class RoutingJson {
         var expected = new GoldenCase.Expected(integer(need(x, "capacity", where + ".expected"), where + ".expected.capacity"),
                 ints(need(x, "load", where + ".expected"), where + ".expected.load"),
                 integer(need(x, "kept_pairs", where + ".expected"), where + ".expected.kept_pairs"), experts, weights);
-        JsonNode strategy = need(c, "strategy", where);
-        if (!strategy.isTextual()) throw new IllegalArgumentException(where + ".strategy must be a string");
-        return new GoldenCase(name, p.values(), p.tokens(), p.experts(),
-                integer(need(c, "top_k", where), where + ".top_k"), number(need(c, "gamma", where), where + ".gamma"),
-                strategy.asText(), c.path("renormalize").asBoolean(false),
+        return new GoldenCase(name, p.values(), p.tokens(), p.experts(), topK, gamma, strategy.asText(), c.path("renormalize").asBoolean(false),
                 c.has("rho") ? number(c.get("rho"), where + ".rho") : Double.NaN,
                 c.has("m") ? integer(c.get("m"), where + ".m") : 0,
                 c.has("local_experts") ? ints(c.get("local_experts"), where + ".local_experts") : null,

@@ -13,16 +13,17 @@ import java.nio.ByteOrder;
  * y = x W^T (+ bias): x [rows x K] fp32, W [N x K] read in its stored dtype straight from the
  * mapped checkpoint, accumulation in fp32. Parallel over output columns N.
  *
- * <p>BF16 trick: 8 little-endian ints hold 16 bf16 values; {@code i << 16} gives the even
+ * <p>BF16 trick: L little-endian ints hold 2L bf16 values; {@code i << 16} gives the even
  * elements as floats and {@code i & 0xFFFF0000} the odd ones. So x is first permuted per block of
- * 16 into [8 evens, 8 odds] and the dot product needs no cross-lane shuffles at all.
+ * 2L into [L evens, L odds] and the dot product needs no cross-lane shuffles at all.
  */
 public final class MatMul {
     private MatMul() { }
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
-    private static final int BLOCK = 16;          // bf16 elements per 256-bit int load
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    private static final int L = F.length();      // floats per vector: 8 with AVX2, 16 with AVX-512
+    private static final int BLOCK = 2 * L;       // bf16 elements per int vector load
     private static final int ROW_CHUNK = 32;      // rows of x kept hot in cache while W streams
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
@@ -51,16 +52,16 @@ public final class MatMul {
         });
     }
 
-    /** Per row, each full block of 16 becomes [x0 x2 .. x14, x1 x3 .. x15]; the tail stays in place. */
+    /** Per row, each full block of 2L becomes [x0 x2 .. x(2L-2), x1 x3 .. x(2L-1)]; the tail stays in place. */
     static float[] permute(float[] x, int rows, int k) {
         float[] p = new float[rows * k];
         int full = k / BLOCK * BLOCK;
         for (int r = 0; r < rows; r++) {
             int base = r * k;
             for (int b = 0; b < full; b += BLOCK) {
-                for (int i = 0; i < 8; i++) {
+                for (int i = 0; i < L; i++) {
                     p[base + b + i] = x[base + b + 2 * i];
-                    p[base + b + 8 + i] = x[base + b + 2 * i + 1];
+                    p[base + b + L + i] = x[base + b + 2 * i + 1];
                 }
             }
             System.arraycopy(x, base + full, p, base + full, k - full);
@@ -96,16 +97,16 @@ public final class MatMul {
             FloatVector o0 = i0.and(0xFFFF0000).reinterpretAsFloats();
             FloatVector e1 = i1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             FloatVector o1 = i1.and(0xFFFF0000).reinterpretAsFloats();
-            FloatVector xe = FloatVector.fromArray(F, xp, x0 + c), xo = FloatVector.fromArray(F, xp, x0 + c + 8);
+            FloatVector xe = FloatVector.fromArray(F, xp, x0 + c), xo = FloatVector.fromArray(F, xp, x0 + c + L);
             a00 = xo.fma(o0, xe.fma(e0, a00));
             a01 = xo.fma(o1, xe.fma(e1, a01));
-            xe = FloatVector.fromArray(F, xp, x1 + c); xo = FloatVector.fromArray(F, xp, x1 + c + 8);
+            xe = FloatVector.fromArray(F, xp, x1 + c); xo = FloatVector.fromArray(F, xp, x1 + c + L);
             a10 = xo.fma(o0, xe.fma(e0, a10));
             a11 = xo.fma(o1, xe.fma(e1, a11));
-            xe = FloatVector.fromArray(F, xp, x2 + c); xo = FloatVector.fromArray(F, xp, x2 + c + 8);
+            xe = FloatVector.fromArray(F, xp, x2 + c); xo = FloatVector.fromArray(F, xp, x2 + c + L);
             a20 = xo.fma(o0, xe.fma(e0, a20));
             a21 = xo.fma(o1, xe.fma(e1, a21));
-            xe = FloatVector.fromArray(F, xp, x3 + c); xo = FloatVector.fromArray(F, xp, x3 + c + 8);
+            xe = FloatVector.fromArray(F, xp, x3 + c); xo = FloatVector.fromArray(F, xp, x3 + c + L);
             a30 = xo.fma(o0, xe.fma(e0, a30));
             a31 = xo.fma(o1, xe.fma(e1, a31));
         }
@@ -127,7 +128,7 @@ public final class MatMul {
         for (int c = 0; c < full; c += BLOCK) {
             IntVector i0 = IntVector.fromMemorySegment(I, w, w0 + c * 2L, LE);
             IntVector i1 = IntVector.fromMemorySegment(I, w, w1 + c * 2L, LE);
-            FloatVector xe = FloatVector.fromArray(F, xp, x0 + c), xo = FloatVector.fromArray(F, xp, x0 + c + 8);
+            FloatVector xe = FloatVector.fromArray(F, xp, x0 + c), xo = FloatVector.fromArray(F, xp, x0 + c + L);
             a0 = xe.fma(i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a0);
             b0 = xo.fma(i0.and(0xFFFF0000).reinterpretAsFloats(), b0);
             a1 = xe.fma(i1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a1);
@@ -143,7 +144,7 @@ public final class MatMul {
         for (int c = 0; c < full; c += BLOCK) {
             IntVector i0 = IntVector.fromMemorySegment(I, w, w0 + c * 2L, LE);
             a = FloatVector.fromArray(F, xp, x0 + c).fma(i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a);
-            b = FloatVector.fromArray(F, xp, x0 + c + 8).fma(i0.and(0xFFFF0000).reinterpretAsFloats(), b);
+            b = FloatVector.fromArray(F, xp, x0 + c + L).fma(i0.and(0xFFFF0000).reinterpretAsFloats(), b);
         }
         return a.add(b).reduceLanes(VectorOperators.ADD) + tail(xp, x0, w, w0, full, k);
     }

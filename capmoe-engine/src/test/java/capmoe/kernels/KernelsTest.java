@@ -151,4 +151,17 @@ class KernelsTest {
         assertEquals(1.0f + 0x1p-6f, Bf16.round(1.0f + 0x1p-7f + 0x1p-8f), "a tie rounds to even (up)");
         assertEquals(-2.5f, Bf16.round(-2.5f));
     }
+
+    @Test
+    void dotAndAxpyMatchScalarLoops() {
+        float[] a = random(77, 11), b = random(80, 12), y = random(80, 13), y0 = y.clone();
+        double ref = 0;
+        for (int i = 0; i < 75; i++) ref += (double) a[i + 2] * b[i + 5];
+        assertEquals(ref, VectorOps.dot(a, 2, b, 5, 75), 1e-5);
+        VectorOps.axpy(0.5f, a, 1, y, 3, 70);
+        for (int i = 0; i < 80; i++) {
+            double expect = i >= 3 && i < 73 ? y0[i] + 0.5 * a[i - 2] : y0[i];
+            assertEquals(expect, y[i], 1e-6, "index " + i);
+        }
+    }
 }

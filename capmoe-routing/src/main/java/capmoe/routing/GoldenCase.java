@@ -80,7 +80,8 @@ public record GoldenCase(String name, float[] probs, int tokens, int experts, in
                 continue;
             }
             for (int i = 0; i < got.length; i++) {
-                double w = r.weights()[r.offsets()[t] + i], x = expected.weights()[t][i];
+                float w = r.weights()[r.offsets()[t] + i];
+                double x = expected.weights()[t][i];
                 if (!(Math.abs(w - x) <= tolerance)) {
                     out.add(name + ": token " + t + " expert " + got[i] + " weight " + w + ", expected " + x
                             + " (|diff| " + Math.abs(w - x) + " > " + tolerance + ")");

@@ -5,6 +5,7 @@ import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
 import capmoe.kernels.RmsNorm;
 import capmoe.kernels.Rope;
+import capmoe.kernels.VectorOps;
 import capmoe.model.ModelConfig;
 import capmoe.weights.Checkpoint;
 
@@ -130,10 +131,7 @@ public final class MultiHeadAttention implements Attention {
                 int qo = i * nq + hd * d, ko = (hd / group) * d;
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < len; j++) {
-                    float s = 0;
-                    int kj = j * nkv + ko;
-                    for (int c = 0; c < d; c++) s += qs[qo + c] * kc[kj + c];
-                    s *= scale;
+                    float s = VectorOps.dot(qs, qo, kc, j * nkv + ko, d) * scale;
                     scores[j] = s;
                     max = Math.max(max, s);
                 }
@@ -145,9 +143,7 @@ public final class MultiHeadAttention implements Attention {
                 }
                 float inv = 1f / sum;
                 for (int j = 0; j < len; j++) {
-                    float p = scores[j] * inv;
-                    int vj = j * nkv + ko;
-                    for (int c = 0; c < d; c++) att[qo + c] += p * vc[vj + c];
+                    VectorOps.axpy(scores[j] * inv, vc, j * nkv + ko, att, qo, d);
                 }
             }
         });

@@ -129,7 +129,7 @@ public final class Simulator {
      * of the probability mass evenly over the others (never above the smallest recorded score, so
      * the top-k is unchanged).
      */
-    static float[] logitsOf(Routing r) {
+    public static float[] logitsOf(Routing r) {
         int e = r.experts();
         float[] logits = new float[r.tokens() * e];
         for (int t = 0; t < r.tokens(); t++) {

@@ -137,7 +137,10 @@ class DeviceExpertExecutorTest {
             EpStats stats = new EpStats(devices);
             float[] x = TestRoutings.activations(tokens, 64, 9);
             try (DeviceExpertExecutor ep = new DeviceExpertExecutor(devices, mode, new CommModel(0, 2), d -> CoreShare.unbound(), stats)) {
-                for (int rep = 0; rep < 3; rep++) ep.run(0, big, x, routing, new float[tokens * 64]);
+                // warm up first: a cold JIT makes whichever device runs first look slow
+                for (int rep = 0; rep < 5; rep++) ep.run(0, big, x, routing, new float[tokens * 64]);
+                stats.clear();
+                for (int rep = 0; rep < 5; rep++) ep.run(0, big, x, routing, new float[tokens * 64]);
             }
             int identified = 0;
             for (LayerRecord r : stats.records()) {
@@ -148,8 +151,8 @@ class DeviceExpertExecutorTest {
                 assertTrue(r.timing().criticalPathNanos() >= r.timing().maxDeviceNanos() || mode == EpMode.TIMED_SERIAL);
                 assertTrue(r.timing().idleNanos() > 0, "the other devices wait for the straggler");
             }
-            // device 2 has ~15x the rows of any other device, so timing noise cannot hide it every time
-            assertTrue(identified >= 2, mode.id() + ": the measured straggler was device 2 in only " + identified + " of 3 runs");
+            // device 2 has ~30x the rows of any other device; a noisy shared machine may hide it once, not in most runs
+            assertTrue(identified >= 4, mode.id() + ": the measured straggler was device 2 in only " + identified + " of 5 runs");
         }
     }
 

@@ -1,0 +1,60 @@
+package capmoe.cli;
+
+import capmoe.model.ModelConfig;
+import capmoe.weights.Checkpoint;
+import capmoe.weights.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code capmoe info --model DIR}: what a checkpoint is, from its config and its tensors. */
+@Command(name = "info", mixinStandardHelpOptions = true,
+        description = "Show a checkpoint's architecture, parameter counts, experts and layers.")
+public final class InfoCommand implements Callable<Integer> {
+
+    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
+    Path model;
+
+    @Override
+    public Integer call() {
+        ModelConfig c = ModelConfig.read(model);
+        try (Checkpoint w = Checkpoint.open(model)) {
+            long total = 0, expert = 0;
+            var dtypes = new java.util.TreeMap<String, Long>();
+            for (Tensor t : w.tensors().values()) {
+                total += t.elements();
+                if (t.name().contains(".experts.")) expert += t.elements();
+                dtypes.merge(t.dtype().name(), t.elements(), Long::sum);
+            }
+            int moeLayers = 0;
+            for (int i = 0; i < c.numHiddenLayers(); i++) if (c.isMoeLayer(i)) moeLayers++;
+            long perExpert = moeLayers == 0 ? 0 : expert / ((long) c.numExperts() * moeLayers);
+            long active = total - expert + (long) c.topK() * perExpert * moeLayers;
+            System.out.printf(Locale.ROOT, "model          %s%n", model);
+            System.out.printf(Locale.ROOT, "architecture   %s%n", c.modelType());
+            System.out.printf(Locale.ROOT, "parameters     %s total, %s active per token (%s in routed experts)%n",
+                    human(total), human(active), human(expert));
+            System.out.printf(Locale.ROOT, "dtypes         %s%n", dtypes);
+            System.out.printf(Locale.ROOT, "layers         %d (%d MoE)%n", c.numHiddenLayers(), moeLayers);
+            System.out.printf(Locale.ROOT, "experts        %d routed per MoE layer, top-%d, width %d%s, norm_topk_prob=%s%n",
+                    c.numExperts(), c.topK(), c.moeIntermediateSize(),
+                    c.sharedExpertIntermediateSize() > 0 ? ", shared expert width " + c.sharedExpertIntermediateSize()
+                            : c.deepseek() != null && c.deepseek().nSharedExperts() > 0 ? ", " + c.deepseek().nSharedExperts() + " shared" : "",
+                    c.normTopkProb());
+            System.out.printf(Locale.ROOT, "attention      %d heads, %d kv heads, head_dim %d%n", c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim());
+            System.out.printf(Locale.ROOT, "hidden         %d, vocab %d, rope %s theta=%s%n", c.hiddenSize(), c.vocabSize(), c.rope().type(), c.rope().theta());
+            System.out.printf(Locale.ROOT, "tensors        %d in %s%n", w.tensors().size(), model);
+        }
+        return 0;
+    }
+
+    static String human(long n) {
+        if (n >= 1_000_000_000L) return String.format(Locale.ROOT, "%.2fB", n / 1e9);
+        if (n >= 1_000_000L) return String.format(Locale.ROOT, "%.2fM", n / 1e6);
+        if (n >= 1_000L) return String.format(Locale.ROOT, "%.1fK", n / 1e3);
+        return Long.toString(n);
+    }
+}

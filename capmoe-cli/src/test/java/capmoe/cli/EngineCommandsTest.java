@@ -1,0 +1,72 @@
+package capmoe.cli;
+
+import capmoe.testing.Shared;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** info, check and generate on the OLMoE fixture, and their user errors (one line, exit 2). */
+class EngineCommandsTest {
+    @TempDir
+    Path tmp;
+
+    private final Path olmoe = Shared.require("fixtures/hf/olmoe");
+
+    @Test
+    void infoDescribesTheCheckpoint() {
+        CliRun r = CliRun.of("info", "--model", olmoe.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("architecture   olmoe"), r.out());
+        assertTrue(r.out().contains("layers         2 (2 MoE)"), r.out());
+        assertTrue(r.out().contains("16 routed per MoE layer, top-4"), r.out());
+        // 117 tensors, 281,152 bf16 values: 2 layers x 16 experts x 3 x 32 x 64 in the experts
+        assertTrue(r.out().contains("281.2K total") && r.out().contains("196.6K in routed experts"), r.out());
+    }
+
+    @Test
+    void checkPassesOnTheFixtureAndFailsOnAWrongReference() throws IOException {
+        CliRun ok = CliRun.of("check", "--model", olmoe.toString(), "--reference", olmoe.resolve("reference.safetensors").toString());
+        assertEquals(0, ok.exitCode(), ok.out() + ok.err());
+        assertTrue(ok.out().contains("9 passed, 0 failed"), ok.out());
+        assertTrue(ok.out().contains("generate.output"), ok.out());
+
+        // the Mixtral reference recorded on other weights must fail against OLMoE's weights
+        Path wrong = Shared.require("fixtures/hf/mixtral/reference.safetensors");
+        CliRun bad = CliRun.of("check", "--model", olmoe.toString(), "--reference", wrong.toString());
+        assertEquals(1, bad.exitCode(), bad.out() + bad.err());
+        assertTrue(bad.out().contains("FAIL") && bad.out().matches("(?s).*\\d+ passed, [1-9]\\d* failed.*"), bad.out());
+
+        CliRun missing = CliRun.of("check", "--model", olmoe.toString(), "--reference", tmp.resolve("nope.safetensors").toString());
+        assertEquals(2, missing.exitCode());
+        assertTrue(missing.err().contains("does not exist"), missing.err());
+    }
+
+    @Test
+    void generateReproducesTheRecordedGreedyTokens() {
+        CliRun r = CliRun.of("generate", "--model", olmoe.toString(), "--prompt-ids", "303,196,25,374,67,339,23,359",
+                "--max-tokens", "12");
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals("167,89,141,106,270,46,367,297,30,316,169,89", r.out().strip());
+        assertTrue(r.err().contains("tok/s"), r.err());
+    }
+
+    @Test
+    void userErrorsAreOneLine() throws IOException {
+        CliRun r = CliRun.of("info", "--model", tmp.toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("no config.json"), r.err());
+        Files.writeString(tmp.resolve("config.json"), "{\"model_type\": \"gpt2\"}");
+        r = CliRun.of("generate", "--model", tmp.toString(), "--prompt-ids", "1");
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("unknown model_type \"gpt2\""), r.err());
+        r = CliRun.of("generate", "--model", olmoe.toString(), "--prompt-ids", "1", "--strategy", "bogus");
+        assertEquals(2, r.exitCode(), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
+}
