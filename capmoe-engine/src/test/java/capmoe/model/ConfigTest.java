@@ -146,11 +146,4 @@ class ConfigTest {
                 () -> ModelConfig.read(config(OLMOE_HUB.replace("\"num_experts_per_tok\": 8", "\"num_experts_per_tok\": 65")))).getMessage();
         assertTrue(msg.contains("num_experts_per_tok 65"), msg);
     }
-
-    @Test
-    void deepSeekIsNotYetLoadable() {
-        String msg = assertThrows(IllegalArgumentException.class,
-                () -> Models.load(Shared.require("fixtures/hf/deepseek_v3"))).getMessage();
-        assertTrue(msg.contains("deepseek_v3") && msg.contains("not yet supported"), msg);
-    }
 }
