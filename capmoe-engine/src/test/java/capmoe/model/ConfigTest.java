@@ -146,4 +146,13 @@ class ConfigTest {
                 () -> ModelConfig.read(config(OLMOE_HUB.replace("\"num_experts_per_tok\": 8", "\"num_experts_per_tok\": 65")))).getMessage();
         assertTrue(msg.contains("num_experts_per_tok 65"), msg);
     }
+
+    @Test
+    void everySupportedModelTypeIsLoadable() {
+        for (String arch : new String[] {"olmoe", "mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3"}) {
+            try (CausalLM model = Models.load(Shared.require("fixtures/hf/" + arch))) {
+                assertTrue(model.config().modelType().equals(arch), arch);
+            }
+        }
+    }
 }
