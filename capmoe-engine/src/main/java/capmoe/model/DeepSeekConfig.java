@@ -9,8 +9,11 @@ public record DeepSeekConfig(int kvLoraRank, int qLoraRank, int qkNopeHeadDim, i
                              String topkMethod, String scoringFunc, int nGroup, int topkGroup,
                              double routedScalingFactor, boolean ropeInterleave) {
 
-    /** HF DeepseekV2/V3: layer i is MoE when i >= first_k_dense_replace and i % moe_layer_freq == 0. */
+    /**
+     * HF transformers 5 DeepseekV2/V3: layer i is MoE when i >= first_k_dense_replace. moe_layer_freq
+     * (1 in every released DeepSeek config) is read but, as in transformers, not used.
+     */
     public boolean isMoeLayer(int layer) {
-        return layer >= firstKDenseReplace && layer % moeLayerFreq == 0;
+        return layer >= firstKDenseReplace;
     }
 }

@@ -27,20 +27,12 @@ final class DeepSeekLayers {
         RouterConfig router(int layer, String mlpPrefix);
     }
 
-    /**
-     * HF transformers 5 makes layer i an MoE layer when i >= first_k_dense_replace; it ignores
-     * moe_layer_freq (1 in every released DeepSeek config), and so do we.
-     */
-    static boolean isMoeLayer(DeepSeekConfig d, int layer) {
-        return layer >= d.firstKDenseReplace();
-    }
-
     static DecoderLayer load(Checkpoint w, ModelConfig c, int layer, LatentAttention attention, RouterFactory routers) {
         DeepSeekConfig d = c.deepseek();
         int h = c.hiddenSize();
         String p = "model.layers." + layer + ".";
         FeedForward mlp;
-        if (isMoeLayer(d, layer)) {
+        if (d.isMoeLayer(layer)) {   // layer >= first_k_dense_replace, as in transformers 5
             String why = "hidden_size=" + h + ", n_routed_experts=" + c.numExperts() + ", moe_intermediate_size=" + c.moeIntermediateSize()
                     + ", n_shared_experts=" + d.nSharedExperts();
             FeedForward shared = d.nSharedExperts() > 0

@@ -5,6 +5,7 @@ import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
 import capmoe.kernels.RmsNorm;
 import capmoe.kernels.Rope;
+import capmoe.kernels.VectorOps;
 import capmoe.model.DeepSeekConfig;
 import capmoe.model.ModelConfig;
 import capmoe.model.nn.Attention;
@@ -191,10 +192,7 @@ public final class LatentAttention implements Attention {
                 int qo = i * nq + hd * qk, ao = i * nv + hd * vDim;
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < len; j++) {
-                    float s = 0;
-                    int kj = j * nq + hd * qk;
-                    for (int c = 0; c < qk; c++) s += qs[qo + c] * kc[kj + c];
-                    s *= scale;
+                    float s = VectorOps.dot(qs, qo, kc, j * nq + hd * qk, qk) * scale;
                     scores[j] = s;
                     max = Math.max(max, s);
                 }
@@ -205,11 +203,7 @@ public final class LatentAttention implements Attention {
                     sum += e;
                 }
                 float inv = 1f / sum;
-                for (int j = 0; j < len; j++) {
-                    float p = scores[j] * inv;
-                    int vj = j * nv + hd * vDim;
-                    for (int c = 0; c < vDim; c++) att[ao + c] += p * vc[vj + c];
-                }
+                for (int j = 0; j < len; j++) VectorOps.axpy(scores[j] * inv, vc, j * nv + hd * vDim, att, ao, vDim);
             }
         });
         MatMul.matmul(att, t, o, oBias, out);

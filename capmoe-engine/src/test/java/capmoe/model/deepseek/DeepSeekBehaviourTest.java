@@ -1,0 +1,111 @@
+package capmoe.model.deepseek;
+
+import capmoe.model.CausalLM;
+import capmoe.model.Models;
+import capmoe.model.RunOptions;
+import capmoe.model.Session;
+import capmoe.routing.Policy;
+import capmoe.routing.Routing;
+import capmoe.routing.Scorer;
+import capmoe.runtime.ExpertExecutor;
+import capmoe.runtime.LocalExpertExecutor;
+import capmoe.testing.Shared;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The latent-attention KV cache and the capacity policies on the DeepSeek fixtures. Same-math
+ * comparisons use 1e-5 relative to max|logit|: only the order of fp32 additions differs.
+ */
+class DeepSeekBehaviourTest {
+
+    static int[] tokens(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) t[i] = r.nextInt(384);
+        return t;
+    }
+
+    /** max|expected - actual| / max|expected|. */
+    static double relativeError(float[] expected, float[] actual) {
+        assertEquals(expected.length, actual.length);
+        double max = 0, err = 0;
+        for (int i = 0; i < expected.length; i++) {
+            max = Math.max(max, Math.abs(expected[i]));
+            err = Math.max(err, Math.abs((double) expected[i] - actual[i]));
+        }
+        return err / max;
+    }
+
+    static void assertClose(float[] expected, float[] actual, String what) {
+        if (expected.length == 0) {   // a sequence with nothing appended this step
+            assertEquals(0, actual.length, what);
+            return;
+        }
+        double rel = relativeError(expected, actual);
+        assertTrue(rel <= 1e-5, what + ": relative error " + rel);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"deepseek_v2", "deepseek_v3"})
+    void cachedDecodeOfPackedSequencesEqualsFullForward(String arch) {
+        try (CausalLM model = Models.load(Shared.require("fixtures/hf/" + arch))) {
+            int v = model.config().vocabSize();
+            int[] a = tokens(17, 1), b = tokens(6, 2);
+            float[] aFull = model.forward(new int[][] {a}, RunOptions.defaults())[0];
+            float[] bFull = model.forward(new int[][] {b}, RunOptions.defaults())[0];
+            // two sequences of different lengths in one session, appended in uneven chunks
+            Session s = model.newSession(2, RunOptions.defaults());
+            int doneA = 0, doneB = 0;
+            int[][] chunks = {{5, 2}, {1, 1}, {7, 0}, {1, 3}, {3, 0}};
+            for (int[] c : chunks) {
+                float[][] got = s.append(new int[][] {Arrays.copyOfRange(a, doneA, doneA + c[0]), Arrays.copyOfRange(b, doneB, doneB + c[1])});
+                assertClose(Arrays.copyOfRange(aFull, doneA * v, (doneA + c[0]) * v), got[0], arch + " a at " + doneA);
+                assertClose(Arrays.copyOfRange(bFull, doneB * v, (doneB + c[1]) * v), got[1], arch + " b at " + doneB);
+                doneA += c[0];
+                doneB += c[1];
+            }
+            assertEquals(17, s.length(0));
+            assertEquals(6, s.length(1));
+        }
+    }
+
+    @Test
+    void everyMoeLayerRoutesThroughThePolicyAndTheExecutor() {
+        try (CausalLM model = Models.load(Shared.require("fixtures/hf/deepseek_v3"))) {
+            int[][] batch = {tokens(24, 5), tokens(24, 6)};
+            List<Routing> seen = new ArrayList<>();
+            List<Integer> executed = new ArrayList<>();
+            LocalExpertExecutor local = new LocalExpertExecutor();
+            ExpertExecutor counting = (layer, experts, x, routing, out) -> {
+                executed.add(layer);
+                local.run(layer, experts, x, routing, out);
+            };
+            RunOptions drop = RunOptions.of(new Policy.TokenDrop(Scorer.SCORE, 0.5, 0))
+                    .withExecutor(counting).withListener((layer, r) -> seen.add(r));
+            float[][] dropped = model.forward(batch, drop);
+            assertEquals(List.of(1, 2), executed, "layer 0 is dense (first_k_dense_replace=1); layers 1, 2 ran through the executor");
+            assertEquals(2, seen.size());
+            for (Routing r : seen) {
+                assertEquals(48, r.tokens());
+                int c = r.stats().capacity();
+                assertEquals((int) Math.ceil(0.5 * 4 * 48 / 16.0), c, "C = ceil(gamma k T / E)");
+                for (int load : r.stats().loadAfter()) assertTrue(load <= c, "no expert above capacity");
+                assertTrue(r.keptPairs() < 4 * 48, "gamma 0.5 drops pairs");
+            }
+            float[][] none = model.forward(batch, RunOptions.defaults());
+            assertTrue(relativeError(none[0], dropped[0]) > 1e-3, "dropping tokens changes the logits");
+            float[][] generous = model.forward(batch, RunOptions.of(new Policy.TokenDrop(Scorer.SCORE, 16, 0)));
+            assertClose(none[0], generous[0], "a capacity no expert reaches changes nothing");
+        }
+    }
+}
