@@ -37,4 +37,17 @@ public record ModelConfig(String modelType, int vocabSize, int hiddenSize, int n
         if (mlpOnlyLayers.contains(layer)) return false;
         return numExperts > 0 && (layer + 1) % decoderSparseStep == 0;
     }
+
+    /** The same config with another torch dtype (see {@link Models#load(java.nio.file.Path, String)}). */
+    public ModelConfig withDtype(String dtype) {
+        return new ModelConfig(modelType, vocabSize, hiddenSize, numHiddenLayers,
+                numAttentionHeads, numKeyValueHeads, headDim,
+                intermediateSize, moeIntermediateSize, numExperts, topK,
+                normTopkProb, sharedExpertIntermediateSize,
+                decoderSparseStep, mlpOnlyLayers,
+                rmsNormEps, rope, maxPositionEmbeddings,
+                attentionBias, tieWordEmbeddings,
+                bosTokenId, eosTokenIds, padTokenId,
+                deepseek, dtype);
+    }
 }

@@ -31,7 +31,25 @@ public final class Models {
             "deepseek_v3", DeepseekV3::build);
 
     public static CausalLM load(Path dir) {
+        return load(dir, ModelConfig.read(dir));
+    }
+
+    /**
+     * Loads as if transformers had loaded the checkpoint with another {@code torch_dtype}
+     * ("float32" or "bfloat16"; null keeps config.json's). Compute is fp32 either way; what changes
+     * is transformers' bf16 rounding of RoPE's inv_freq, which a reference computed from an fp32
+     * load (olmoe-tiny's) does not have.
+     */
+    public static CausalLM load(Path dir, String torchDtype) {
         ModelConfig config = ModelConfig.read(dir);
+        if (torchDtype == null) return load(dir, config);
+        if (!torchDtype.equals("float32") && !torchDtype.equals("bfloat16")) {
+            throw new IllegalArgumentException("--dtype must be float32 or bfloat16, got '" + torchDtype + "'");
+        }
+        return load(dir, config.withDtype(torchDtype));
+    }
+
+    private static CausalLM load(Path dir, ModelConfig config) {
         Architecture arch = ARCHITECTURES.get(config.modelType());
         if (arch == null) {
             throw new IllegalArgumentException("model_type " + config.modelType() + " (" + dir + ") is not yet supported by the engine");
