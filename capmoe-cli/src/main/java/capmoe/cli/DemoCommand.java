@@ -182,7 +182,8 @@ public final class DemoCommand implements Callable<Integer> {
         w.println(table(results, task.name()));
         w.println("dropped = top-k (token, expert) pairs removed (n/a for expanded, which adds local experts);");
         w.println("max/mean = busiest expert's load over the mean, averaged over MoE layer calls;");
-        w.println("EP speedup = the EP runtime's MoE time under none / under the policy (measured here).");
+        w.println("EP speedup = the EP runtime's MoE time under none / under the policy (measured here, noisy on a busy machine);");
+        w.println("EP bound = sum of the busiest device's load under none / under the policy (what the speedup can reach).");
         w.printf(Locale.ROOT, "%nwrote %s (and results.json, results.md) in %.0f s%n",
                 out.resolve("report.html").toAbsolutePath().normalize(), seconds);
         w.flush();
@@ -191,15 +192,15 @@ public final class DemoCommand implements Callable<Integer> {
 
     static String table(EvalResults r, String task) {
         double base = r.get("none", task).metrics().get("perplexity");
-        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-16s %9s %9s %11s %11s %8s%n",
-                "policy", "dropped", "max/mean", "EP speedup", "perplexity", "vs none"));
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-16s %9s %9s %11s %9s %11s %8s%n",
+                "policy", "dropped", "max/mean", "EP speedup", "EP bound", "perplexity", "vs none"));
         for (String p : r.policies()) {
             TaskResult t = r.get(p, task);
             double ppl = t.metrics().get("perplexity");
             double dropped = t.load().droppedFraction();
-            sb.append(String.format(Locale.ROOT, "%-16s %9s %9.2f %10.2fx %11.3f %+7.2f%%%n", p,
+            sb.append(String.format(Locale.ROOT, "%-16s %9s %9.2f %10.2fx %8.2fx %11.3f %+7.2f%%%n", p,
                     Double.isNaN(dropped) ? "n/a" : String.format(Locale.ROOT, "%.1f%%", 100 * dropped),
-                    t.load().meanMaxOverMeanLoad(), r.epSpeedup(p, task), ppl, 100 * (ppl / base - 1)));
+                    t.load().meanMaxOverMeanLoad(), r.epSpeedup(p, task), r.speedupBound(p, task), ppl, 100 * (ppl / base - 1)));
         }
         return sb.toString();
     }
