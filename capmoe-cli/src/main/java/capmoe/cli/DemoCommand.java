@@ -1,25 +1,58 @@
 package capmoe.cli;
 
+import capmoe.eval.EpRuntime;
+import capmoe.eval.EvalResults;
+import capmoe.eval.Evaluator;
+import capmoe.eval.ModelLoader;
+import capmoe.eval.ReportFiles;
+import capmoe.eval.Task;
+import capmoe.eval.TaskResult;
+import capmoe.eval.Wikitext;
+import capmoe.model.CausalLM;
+import capmoe.model.ModelConfig;
+import capmoe.model.RunOptions;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
 import capmoe.routing.PolicyComparison;
 import capmoe.routing.RouterConfig;
 import capmoe.routing.RoutingSample;
+import capmoe.runtime.ep.CommModel;
+import capmoe.runtime.ep.Devices;
+import capmoe.runtime.ep.EngineCores;
+import capmoe.runtime.ep.EpMode;
+import capmoe.tokenizer.HfTokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
-/** {@code ./capmoe demo}: every capacity policy on a seeded, skewed routing sample. */
+/**
+ * {@code ./capmoe demo}: the trained MoE bundled in the repository (models/olmoe-tiny) on a
+ * WikiText-2 slice under every capacity policy, through the expert-parallel runtime; prints one
+ * table and writes the HTML report. {@code --synthetic}: every policy on a seeded, skewed routing
+ * sample instead (no model).
+ */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {
-                "Runs every capacity policy on a built-in, seeded, skewed routing sample",
+                "Runs the trained MoE bundled in the repository (models/olmoe-tiny) on a",
+                "WikiText-2 slice under every capacity policy, with the expert-parallel",
+                "runtime's accounting (timed-serial over --devices), and prints per policy:",
+                "dropped %, max/mean load, measured EP speedup, perplexity and its change",
+                "vs none. Writes report.html, results.json and results.md into --out.",
+                "",
+                "--synthetic: runs every capacity policy on a built-in, seeded, skewed routing sample",
                 "and prints per policy: capacity C = ceil(gamma*k*T/E), dropped",
                 "(token, expert) pairs, tokens left with no expert, max/mean load per",
                 "expert and per device before -> after, and the EP speedup bound.",
@@ -38,7 +71,34 @@ import java.util.concurrent.Callable;
                 ""})
 public final class DemoCommand implements Callable<Integer> {
 
+    static final String DEMO_POLICIES =
+            "none,score@1.0,order@1.0,reverse@1.0,random@1.0,score@1.5,score@2.0,expanded@1.5,expert_drop@0.1";
+
     @Spec CommandSpec spec;
+
+    @Option(names = "--synthetic", description = "the routing-sample demo (no model): options --tokens .. --noise")
+    boolean synthetic;
+
+    @Option(names = "--model", description = "trained checkpoint directory (default: <repo>/models/olmoe-tiny)")
+    Path model;
+
+    @Option(names = "--text", description = "text to score (default: <repo>/data/wikitext-2/test.txt)")
+    Path text;
+
+    @Option(names = "--windows", description = "first N windows of the text (default: ${DEFAULT-VALUE})")
+    int windows = 16;
+
+    @Option(names = "--seq", description = "tokens per window (default: ${DEFAULT-VALUE})")
+    int seq = 256;
+
+    @Option(names = "--batch", description = "windows per forward pass (default: ${DEFAULT-VALUE})")
+    int batch = 8;
+
+    @Option(names = "--out", description = "report directory (default: ${DEFAULT-VALUE})")
+    Path out = Path.of("reports", "demo");
+
+    @Option(names = "--quiet", description = "no progress bar")
+    boolean quiet;
 
     @Option(names = "--tokens", description = "tokens T in the routing call (default: ${DEFAULT-VALUE})")
     int tokens = 4096;
@@ -72,7 +132,98 @@ public final class DemoCommand implements Callable<Integer> {
     double noise = RoutingSample.DEFAULT_NOISE;
 
     @Override
-    public Integer call() {
+    public Integer call() throws IOException {
+        return synthetic ? synthetic() : trained();
+    }
+
+    private int trained() throws IOException {
+        if (windows < 1) throw new IllegalArgumentException("--windows must be >= 1 (got " + windows + ")");
+        Path repo = model == null || text == null ? repoRoot() : null;
+        Path modelDir = model != null ? model : repo.resolve("models/olmoe-tiny");
+        Path textFile = text != null ? text : repo.resolve("data/wikitext-2/test.txt");
+        List<Policy> list = (policies.isEmpty() ? List.of(DEMO_POLICIES.split(",")) : policies).stream().map(Policy::parse).toList();
+        if (!list.getFirst().label().equals("none")) {
+            throw new IllegalArgumentException("--policies must start with none (the baseline of every change)");
+        }
+        Task task = new Task.TokenWindows("wikitext-windows", Wikitext.readText(textFile), seq, batch, windows);
+
+        ModelConfig config = ModelConfig.read(modelDir);
+        int d = Math.min(devices, config.numExperts());
+        Placement placement = Placement.contiguous(config.numExperts(), d);
+        Evaluator.Config evalConfig = new Evaluator.Config(config.maxPositionEmbeddings(), batch,
+                EvalCommand.defaultPrefix(config), d);
+        // timed-serial: the devices are timed one after another, so 8 devices fit on 2 cores
+        EpMode mode = EpMode.parse("timed-serial");
+        EpRuntime ep = new EpRuntime(Devices.contiguous(config.numExperts(), d), mode, new CommModel(0, 2),
+                EngineCores.defaultThreads(mode, d));
+        long t0 = System.nanoTime();
+        EvalResults results;
+        try (HfTokenizer tokenizer = HfTokenizer.load(modelDir); CausalLM lm = ModelLoader.load(modelDir, null)) {
+            Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig,
+                    (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener),
+                    quiet ? null : System.err, ep);
+            results = evaluator.run(List.of(task), list);
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+
+        Map<String, Object> meta = new LinkedHashMap<>();
+        meta.put("model", modelDir.toString());
+        meta.put("text", textFile.toString());
+        meta.put("windows", windows);
+        meta.put("seq", seq);
+        meta.put("devices", d);
+        meta.put("ep_mode", "timed-serial");
+        ReportFiles.write(results, meta, out, "capmoe demo: " + modelDir.getFileName() + " on " + textFile.getFileName());
+
+        PrintWriter w = spec.commandLine().getOut();
+        TaskResult none = results.get("none", task.name());
+        w.printf(Locale.ROOT, "%s on %s: %d windows x %d tokens, batch %d, %d devices (EP runtime, timed-serial)%n%n",
+                modelDir.getFileName(), textFile.getFileName(), none.samples(), seq, batch, d);
+        w.println(table(results, task.name()));
+        w.println("dropped = top-k (token, expert) pairs removed (n/a for expanded, which adds local experts);");
+        w.println("max/mean = busiest expert's load over the mean, averaged over MoE layer calls;");
+        w.println("EP speedup = the EP runtime's MoE time under none / under the policy (measured here, noisy on a busy machine);");
+        w.println("EP bound = sum of the busiest device's load under none / under the policy (what the speedup can reach).");
+        w.printf(Locale.ROOT, "%nwrote %s (and results.json, results.md) in %.0f s%n",
+                out.resolve("report.html").toAbsolutePath().normalize(), seconds);
+        w.flush();
+        return 0;
+    }
+
+    static String table(EvalResults r, String task) {
+        double base = r.get("none", task).metrics().get("perplexity");
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-16s %9s %9s %11s %9s %11s %8s%n",
+                "policy", "dropped", "max/mean", "EP speedup", "EP bound", "perplexity", "vs none"));
+        for (String p : r.policies()) {
+            TaskResult t = r.get(p, task);
+            double ppl = t.metrics().get("perplexity");
+            double dropped = t.load().droppedFraction();
+            sb.append(String.format(Locale.ROOT, "%-16s %9s %9.2f %10.2fx %8.2fx %11.3f %+7.2f%%%n", p,
+                    Double.isNaN(dropped) ? "n/a" : String.format(Locale.ROOT, "%.1f%%", 100 * dropped),
+                    t.load().meanMaxOverMeanLoad(), r.epSpeedup(p, task), r.speedupBound(p, task), ppl, 100 * (ppl / base - 1)));
+        }
+        return sb.toString();
+    }
+
+    /** The repository holding models/olmoe-tiny: above the jar (target/ of capmoe-cli), else above the current directory. */
+    static Path repoRoot() {
+        List<Path> starts = new ArrayList<>();
+        try {
+            starts.add(Path.of(DemoCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toAbsolutePath());
+        } catch (URISyntaxException | SecurityException | NullPointerException e) {
+            // no code source: fall back to the current directory
+        }
+        starts.add(Path.of("").toAbsolutePath());
+        for (Path start : starts) {
+            for (Path p = start; p != null; p = p.getParent()) {
+                if (Files.isRegularFile(p.resolve("models/olmoe-tiny/config.json"))) return p;
+            }
+        }
+        throw new IllegalArgumentException("cannot find the repository (a folder with models/olmoe-tiny/config.json) above "
+                + starts + "; pass --model and --text");
+    }
+
+    private int synthetic() {
         if (tokens < 1) throw new IllegalArgumentException("--tokens must be >= 1 (got " + tokens + ")");
         RouterConfig config = RouterConfig.softmax(experts, topK, false);
         Placement placement = Placement.contiguous(experts, devices);

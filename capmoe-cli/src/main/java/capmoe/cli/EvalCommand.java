@@ -4,9 +4,8 @@ import capmoe.eval.EpRuntime;
 import capmoe.eval.EvalResults;
 import capmoe.eval.Evaluator;
 import capmoe.eval.ModelLoader;
-import capmoe.eval.HtmlReport;
 import capmoe.eval.MarkdownReport;
-import capmoe.eval.ResultsJson;
+import capmoe.eval.ReportFiles;
 import capmoe.eval.Task;
 import capmoe.eval.TaskResult;
 import capmoe.eval.Tasks;
@@ -22,7 +21,6 @@ import capmoe.routing.Policy;
 import capmoe.tokenizer.HfTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -157,26 +155,11 @@ public final class EvalCommand implements Callable<Integer> {
             meta.put("ep_mode", epMode);
             meta.put("link_gbps", linkGbps);
         }
-        write(results, meta);
+        ReportFiles.write(results, meta, out, "capmoe eval: " + model.getFileName());
         System.out.print(MarkdownReport.render(results));
         compareWithReference(results);
         System.out.println("wrote " + out.resolve("results.json") + ", results_<policy>.json, results.md, report.html");
         return 0;
-    }
-
-    private void write(EvalResults results, Map<String, Object> meta) throws IOException {
-        Files.createDirectories(out);
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode all = ResultsJson.combined(results, meta);
-        for (String p : results.policies()) {
-            JsonNode doc = all.get("results_by_policy").get(p);
-            List<String> problems = ResultsJson.validate(doc);
-            if (!problems.isEmpty()) throw new IllegalStateException("results for " + p + " do not validate: " + problems);
-            json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("results_" + p + ".json").toFile(), doc);
-        }
-        json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("results.json").toFile(), all);
-        Files.writeString(out.resolve("results.md"), MarkdownReport.render(results));
-        Files.writeString(out.resolve("report.html"), HtmlReport.render(results, "capmoe eval: " + model.getFileName()));
     }
 
     /** With a model that ships reference perplexities (olmoe-tiny), show how close wikitext-windows came. */

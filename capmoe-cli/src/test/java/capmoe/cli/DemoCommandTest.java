@@ -1,21 +1,38 @@
 package capmoe.cli;
 
+import capmoe.eval.EvalResults;
+import capmoe.eval.Evaluator;
+import capmoe.eval.ModelLoader;
+import capmoe.eval.Task;
+import capmoe.eval.Wikitext;
+import capmoe.model.CausalLM;
+import capmoe.model.ModelConfig;
+import capmoe.model.RunOptions;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
 import capmoe.routing.Router;
 import capmoe.routing.RouterConfig;
 import capmoe.routing.RoutingSample;
 import capmoe.routing.RoutingStats;
+import capmoe.tokenizer.HfTokenizer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** {@code ./capmoe demo}: one row per policy, numbers equal to routing the same sample directly. */
+/**
+ * {@code ./capmoe demo}: the bundled trained model under each policy, perplexity equal to the
+ * Evaluator's on the same windows; {@code --synthetic}: one row per policy, numbers equal to
+ * routing the same sample directly.
+ */
 class DemoCommandTest {
 
     record Result(int code, String out, String err) { }
@@ -34,7 +51,7 @@ class DemoCommandTest {
 
     @Test
     void printsEveryPolicyWithNumbersFromTheRouter() {
-        Result r = run("demo", "--tokens", "1024");
+        Result r = run("demo", "--synthetic", "--tokens", "1024");
         assertEquals(0, r.code(), r.err());
         for (String label : new String[] {"none", "score@1.0", "order@1.0", "reverse@1.0", "random@1.0", "expanded@1.0",
                 "expanded_origin@1.0", "device@1.0", "expert_drop@0.1"}) {
@@ -56,13 +73,13 @@ class DemoCommandTest {
 
     @Test
     void isDeterministicForASeed() {
-        assertEquals(run("demo", "--tokens", "512").out(), run("demo", "--tokens", "512").out());
-        assertNotEquals(run("demo", "--tokens", "512").out(), run("demo", "--tokens", "512", "--seed", "1").out());
+        assertEquals(run("demo", "--synthetic", "--tokens", "512").out(), run("demo", "--synthetic", "--tokens", "512").out());
+        assertNotEquals(run("demo", "--synthetic", "--tokens", "512").out(), run("demo", "--synthetic", "--tokens", "512", "--seed", "1").out());
     }
 
     @Test
     void runsAnExplicitPolicyList() {
-        Result r = run("demo", "--tokens", "256", "--experts", "16", "--top-k", "2", "--devices", "4",
+        Result r = run("demo", "--synthetic", "--tokens", "256", "--experts", "16", "--top-k", "2", "--devices", "4",
                 "--policies", "none,score@1.5,device@2.0");
         assertEquals(0, r.code(), r.err());
         row(r.out(), "score@1.5");
@@ -72,17 +89,56 @@ class DemoCommandTest {
 
     @Test
     void badArgumentsGiveOneLineAndExitCode2() {
-        Result r = run("demo", "--policies", "score@0");
+        Result r = run("demo", "--synthetic", "--policies", "score@0");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("gamma must be > 0"), r.err());
-        r = run("demo", "--experts", "8", "--top-k", "2", "--devices", "9");
+        r = run("demo", "--synthetic", "--experts", "8", "--top-k", "2", "--devices", "9");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("devices must be in 1..8"), r.err());
-        r = run("demo", "--top-k", "65");
+        r = run("demo", "--synthetic", "--top-k", "65");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("top_k must be in 1..E=64"), r.err());
-        r = run("demo", "--tokens", "0");
+        r = run("demo", "--synthetic", "--tokens", "0");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("--tokens must be >= 1"), r.err());
+    }
+
+    @Test
+    void runsTheBundledModelUnderEachPolicyWithTheEvaluatorsPerplexity(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("demo");
+        Result r = run("demo", "--windows", "2", "--policies", "none,score@1.0", "--out", out.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        String none = row(r.out(), "none");
+        String score = row(r.out(), "score@1.0");
+        assertTrue(none.matches("none\\s+0\\.0%\\s+\\d+\\.\\d\\d\\s+1\\.00x\\s+1\\.00x\\s+\\d+\\.\\d{3}\\s+\\+0\\.00%"), none);
+        assertTrue(score.matches("score@1\\.0\\s+\\d+\\.\\d%\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\dx\\s+\\d+\\.\\d\\dx\\s+\\d+\\.\\d{3}\\s+[+-]\\d+\\.\\d\\d%"), score);
+        assertTrue(Files.isRegularFile(out.resolve("report.html")), "no report.html in " + out);
+        assertTrue(r.out().contains(out.resolve("report.html").toAbsolutePath().normalize().toString()), r.out());
+
+        // The same 2 windows through the Evaluator directly, without the EP runtime: the runtime
+        // must not change a single logit, so the printed perplexity (3 decimals) is the same.
+        Path repo = DemoCommand.repoRoot();
+        Path model = repo.resolve("models/olmoe-tiny");
+        ModelConfig config = ModelConfig.read(model);
+        Placement placement = Placement.contiguous(config.numExperts(), 8);
+        Task task = new Task.TokenWindows("wikitext-windows", Wikitext.readText(repo.resolve("data/wikitext-2/test.txt")), 256, 8, 2);
+        try (HfTokenizer tokenizer = HfTokenizer.load(model); CausalLM lm = ModelLoader.load(model, null)) {
+            EvalResults want = new Evaluator(lm, tokenizer, new Evaluator.Config(config.maxPositionEmbeddings(), 8,
+                    EvalCommand.defaultPrefix(config), 8),
+                    (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener), null, null)
+                    .run(List.of(task), List.of(Policy.parse("none")));
+            double ppl = want.get("none", "wikitext-windows").metrics().get("perplexity");
+            assertTrue(none.contains(String.format(Locale.ROOT, " %.3f ", ppl)), "Evaluator says " + ppl + ": " + none);
+        }
+    }
+
+    @Test
+    void badRepositoryPathsSayWhatIsMissing() {
+        Result r = run("demo", "--text", "/nonexistent/test.txt", "--windows", "1");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("/nonexistent/test.txt"), r.err());
+        r = run("demo", "--windows", "0");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--windows must be >= 1"), r.err());
     }
 }

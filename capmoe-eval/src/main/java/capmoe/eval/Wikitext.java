@@ -44,7 +44,7 @@ public final class Wikitext {
         return new Task.RollingPerplexity("wikitext", out);
     }
 
-    static String readText(Path file) {
+    public static String readText(Path file) {
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException("Missing task data file " + file + " (the WikiText-2 test split as text)");
         }
