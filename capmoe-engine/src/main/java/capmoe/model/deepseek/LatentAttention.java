@@ -5,11 +5,11 @@ import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
 import capmoe.kernels.RmsNorm;
 import capmoe.kernels.Rope;
-import capmoe.kernels.VectorOps;
 import capmoe.model.DeepSeekConfig;
 import capmoe.model.ModelConfig;
 import capmoe.model.nn.Attention;
 import capmoe.model.nn.Batch;
+import capmoe.model.nn.CachedAttention;
 import capmoe.model.nn.KvCache;
 import capmoe.model.nn.RotaryEmbedding;
 import capmoe.model.nn.Step;
@@ -184,26 +184,12 @@ public final class LatentAttention implements Attention {
 
         float[] att = new float[t * nv];
         Parallel.current().forRange(t * heads, 1, (from, to) -> {
-            float[] scores = new float[maxLength(batch)];
+            float[] scores = new float[CachedAttention.maxLength(batch)];
             for (int job = from; job < to; job++) {
                 int i = job / heads, hd = job % heads;
                 int b = batch.sequenceOf()[i], len = batch.position()[i] + 1;
-                float[] kc = cache.keys(b), vc = cache.values(b);
-                int qo = i * nq + hd * qk, ao = i * nv + hd * vDim;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < len; j++) {
-                    float s = VectorOps.dot(qs, qo, kc, j * nq + hd * qk, qk) * scale;
-                    scores[j] = s;
-                    max = Math.max(max, s);
-                }
-                float sum = 0;
-                for (int j = 0; j < len; j++) {
-                    float e = (float) Math.exp(scores[j] - max);
-                    scores[j] = e;
-                    sum += e;
-                }
-                float inv = 1f / sum;
-                for (int j = 0; j < len; j++) VectorOps.axpy(scores[j] * inv, vc, j * nv + hd * vDim, att, ao, vDim);
+                CachedAttention.head(qs, i * nq + hd * qk, cache.keys(b), hd * qk, nq, qk,
+                        cache.values(b), hd * vDim, nv, vDim, len, scale, scores, att, i * nv + hd * vDim);
             }
         });
         MatMul.matmul(att, t, o, oBias, out);
@@ -212,11 +198,5 @@ public final class LatentAttention implements Attention {
     private void rotate(float[] v, int off, float[] cos, float[] sin, int csOff, float[] scratch) {
         if (interleaved) Rope.deinterleave(v, off, ropeDim, scratch);
         Rope.rotateHalf(v, off, ropeDim, cos, sin, csOff);
-    }
-
-    private static int maxLength(Batch batch) {
-        int m = 0;
-        for (int p : batch.position()) m = Math.max(m, p + 1);
-        return m;
     }
 }

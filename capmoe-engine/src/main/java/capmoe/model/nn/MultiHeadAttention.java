@@ -5,7 +5,6 @@ import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
 import capmoe.kernels.RmsNorm;
 import capmoe.kernels.Rope;
-import capmoe.kernels.VectorOps;
 import capmoe.model.ModelConfig;
 import capmoe.weights.Checkpoint;
 
@@ -123,36 +122,16 @@ public final class MultiHeadAttention implements Attention {
         float[] att = new float[t * nq];
         int group = heads / kvHeads;
         Parallel.current().forRange(t * heads, 1, (from, to) -> {
-            float[] scores = new float[maxPast(batch)];
+            float[] scores = new float[CachedAttention.maxLength(batch)];
             for (int job = from; job < to; job++) {
                 int i = job / heads, hd = job % heads;
                 int b = batch.sequenceOf()[i], len = batch.position()[i] + 1;
-                float[] kc = cache.keys(b), vc = cache.values(b);
                 int qo = i * nq + hd * d, ko = (hd / group) * d;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < len; j++) {
-                    float s = VectorOps.dot(qs, qo, kc, j * nkv + ko, d) * scale;
-                    scores[j] = s;
-                    max = Math.max(max, s);
-                }
-                float sum = 0;
-                for (int j = 0; j < len; j++) {
-                    float e = (float) Math.exp(scores[j] - max);
-                    scores[j] = e;
-                    sum += e;
-                }
-                float inv = 1f / sum;
-                for (int j = 0; j < len; j++) {
-                    VectorOps.axpy(scores[j] * inv, vc, j * nkv + ko, att, qo, d);
-                }
+                CachedAttention.head(qs, qo, cache.keys(b), ko, nkv, d, cache.values(b), ko, nkv, d,
+                        len, scale, scores, att, qo);
             }
         });
         MatMul.matmul(att, t, o, out);
     }
 
-    private static int maxPast(Batch batch) {
-        int m = 0;
-        for (int p : batch.position()) m = Math.max(m, p + 1);
-        return m;
-    }
 }
