@@ -1,6 +1,5 @@
 package capmoe.cli;
 
-import capmoe.eval.EpRuntime;
 import capmoe.eval.EvalResults;
 import capmoe.eval.Evaluator;
 import capmoe.eval.ModelLoader;
@@ -18,8 +17,10 @@ import capmoe.routing.RouterConfig;
 import capmoe.routing.RoutingSample;
 import capmoe.runtime.ep.CommModel;
 import capmoe.runtime.ep.Devices;
+import capmoe.runtime.LocalExpertExecutor;
 import capmoe.runtime.ep.EngineCores;
 import capmoe.runtime.ep.EpMode;
+import capmoe.runtime.ep.EpReplay;
 import capmoe.tokenizer.HfTokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -27,6 +28,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
@@ -52,6 +54,13 @@ import java.util.concurrent.Callable;
                 "dropped %, max/mean load, measured EP speedup, perplexity and its change",
                 "vs none. Writes report.html, results.json and results.md into --out.",
                 "",
+                "EP speedup: every MoE layer call of the run is recorded, then replayed --repeats",
+                "times under all policies back to back (order rotated each time), so drift on a",
+                "busy machine hits every policy alike; each repeat gives a speedup (none's time over",
+                "the policy's): the median is printed, 'range' = lowest..highest. expanded@G adds the",
+                "fixed experts 0-7 (official code; all on device 0), expanded_origin@G the best",
+                "experts of each token's origin device (the expert-parallel form).",
+                "",
                 "--synthetic: runs every capacity policy on a built-in, seeded, skewed routing sample",
                 "and prints per policy: capacity C = ceil(gamma*k*T/E), dropped",
                 "(token, expert) pairs, tokens left with no expert, max/mean load per",
@@ -72,7 +81,7 @@ import java.util.concurrent.Callable;
 public final class DemoCommand implements Callable<Integer> {
 
     static final String DEMO_POLICIES =
-            "none,score@1.0,order@1.0,reverse@1.0,random@1.0,score@1.5,score@2.0,expanded@1.5,expert_drop@0.1";
+            "none,score@1.0,order@1.0,reverse@1.0,random@1.0,score@1.5,score@2.0,expanded@1.5,expanded_origin@1.5,expert_drop@0.1";
 
     @Spec CommandSpec spec;
 
@@ -93,6 +102,9 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--batch", description = "windows per forward pass (default: ${DEFAULT-VALUE})")
     int batch = 8;
+
+    @Option(names = "--repeats", description = "timed replays of every MoE layer call per policy; EP time = median (default: ${DEFAULT-VALUE})")
+    int repeats = 5;
 
     @Option(names = "--out", description = "report directory (default: ${DEFAULT-VALUE})")
     Path out = Path.of("reports", "demo");
@@ -138,6 +150,7 @@ public final class DemoCommand implements Callable<Integer> {
 
     private int trained() throws IOException {
         if (windows < 1) throw new IllegalArgumentException("--windows must be >= 1 (got " + windows + ")");
+        if (repeats < 1) throw new IllegalArgumentException("--repeats must be >= 1 (got " + repeats + ")");
         Path repo = model == null || text == null ? repoRoot() : null;
         Path modelDir = model != null ? model : repo.resolve("models/olmoe-tiny");
         Path textFile = text != null ? text : repo.resolve("data/wikitext-2/test.txt");
@@ -152,18 +165,46 @@ public final class DemoCommand implements Callable<Integer> {
         Placement placement = Placement.contiguous(config.numExperts(), d);
         Evaluator.Config evalConfig = new Evaluator.Config(config.maxPositionEmbeddings(), batch,
                 EvalCommand.defaultPrefix(config), d);
-        // timed-serial: the devices are timed one after another, so 8 devices fit on 2 cores
-        EpMode mode = EpMode.parse("timed-serial");
-        EpRuntime ep = new EpRuntime(Devices.contiguous(config.numExperts(), d), mode, new CommModel(0, 2),
-                EngineCores.defaultThreads(mode, d));
+        // the scores come from the local executor (the EP runtime is bit-identical to it); each policy's
+        // MoE layer calls are recorded and timed afterwards through the EP runtime, interleaved
+        Map<String, EpReplay.Recorder> recorders = new LinkedHashMap<>();
+        for (Policy p : list) recorders.put(p.label(), new EpReplay.Recorder(new LocalExpertExecutor()));
         long t0 = System.nanoTime();
-        EvalResults results;
+        EvalResults scored;
+        List<EpReplay.Timings> timings;
         try (HfTokenizer tokenizer = HfTokenizer.load(modelDir); CausalLM lm = ModelLoader.load(modelDir, null)) {
             Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig,
-                    (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener),
-                    quiet ? null : System.err, ep);
-            results = evaluator.run(List.of(task), list);
+                    (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener)
+                            .withExecutor(recorders.get(policy.label())),
+                    quiet ? null : System.err);
+            scored = evaluator.run(List.of(task), list);
+            // timed-serial: the devices are timed one after another, so 8 devices fit on 2 cores;
+            // inside the try: the recorded calls point at the model's mapped weights
+            EpMode mode = EpMode.TIMED_SERIAL;
+            int threads = EngineCores.defaultThreads(mode, d);
+            PrintStream progress = quiet ? null : System.err;
+            timings = EpReplay.time(recorders.values().stream().map(EpReplay.Recorder::calls).toList(),
+                    Devices.contiguous(config.numExperts(), d), mode, new CommModel(0, 2), dev -> EngineCores.share(threads), repeats, 1,
+                    (done, all) -> {
+                        if (progress == null) return;
+                        progress.printf(Locale.ROOT, "\rEP timing (timed-serial, %d devices): pass %d/%d over every MoE layer call (1 warm-up)", d, done, all);
+                        if (done == all) progress.println();
+                        progress.flush();
+                    });
         }
+        recorders.clear();
+        Map<String, EpReplay.Speedup> speedups = new LinkedHashMap<>();
+        Map<String, Map<String, TaskResult>> byPolicy = new LinkedHashMap<>();
+        for (int i = 0; i < list.size(); i++) {
+            String label = list.get(i).label();
+            speedups.put(label, EpReplay.Speedup.of(timings.getFirst(), timings.get(i)));
+            Map<String, TaskResult> m = new LinkedHashMap<>();
+            for (Map.Entry<String, TaskResult> e : scored.byPolicy().get(label).entrySet()) {
+                m.put(e.getKey(), e.getValue().withEpSeconds(timings.get(i).epSeconds()));
+            }
+            byPolicy.put(label, m);
+        }
+        EvalResults results = new EvalResults(byPolicy, scored.config());
         double seconds = (System.nanoTime() - t0) / 1e9;
 
         Map<String, Object> meta = new LinkedHashMap<>();
@@ -173,34 +214,39 @@ public final class DemoCommand implements Callable<Integer> {
         meta.put("seq", seq);
         meta.put("devices", d);
         meta.put("ep_mode", "timed-serial");
+        meta.put("ep_repeats", repeats);
         ReportFiles.write(results, meta, out, "capmoe demo: " + modelDir.getFileName() + " on " + textFile.getFileName());
 
         PrintWriter w = spec.commandLine().getOut();
         TaskResult none = results.get("none", task.name());
         w.printf(Locale.ROOT, "%s on %s: %d windows x %d tokens, batch %d, %d devices (EP runtime, timed-serial)%n%n",
                 modelDir.getFileName(), textFile.getFileName(), none.samples(), seq, batch, d);
-        w.println(table(results, task.name()));
+        w.println(table(results, task.name(), speedups));
         w.println("dropped = top-k (token, expert) pairs removed (n/a for expanded, which adds local experts);");
         w.println("max/mean = busiest expert's load over the mean, averaged over MoE layer calls;");
-        w.println("EP speedup = the EP runtime's MoE time under none / under the policy (measured here, noisy on a busy machine);");
-        w.println("EP bound = sum of the busiest device's load under none / under the policy (what the speedup can reach).");
+        w.printf(Locale.ROOT, "EP speedup = the EP runtime's MoE time under none / under the policy, median over %d repeats timed%n", repeats);
+        w.println("  interleaved over the policies (each MoE layer call under every policy back to back); range = lowest-highest repeat;");
+        w.println("EP bound = sum of the busiest device's load under none / under the policy (what the speedup can reach);");
+        w.println("expanded = fixed local experts 0-7 (official code, all on device 0), expanded_origin = the EP form.");
         w.printf(Locale.ROOT, "%nwrote %s (and results.json, results.md) in %.0f s%n",
                 out.resolve("report.html").toAbsolutePath().normalize(), seconds);
         w.flush();
         return 0;
     }
 
-    static String table(EvalResults r, String task) {
+    static String table(EvalResults r, String task, Map<String, EpReplay.Speedup> speedups) {
         double base = r.get("none", task).metrics().get("perplexity");
-        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-16s %9s %9s %11s %9s %11s %8s%n",
-                "policy", "dropped", "max/mean", "EP speedup", "EP bound", "perplexity", "vs none"));
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-20s %8s %9s %11s %11s %9s %11s %8s%n",
+                "policy", "dropped", "max/mean", "EP speedup", "range", "EP bound", "perplexity", "vs none"));
         for (String p : r.policies()) {
             TaskResult t = r.get(p, task);
             double ppl = t.metrics().get("perplexity");
             double dropped = t.load().droppedFraction();
-            sb.append(String.format(Locale.ROOT, "%-16s %9s %9.2f %10.2fx %8.2fx %11.3f %+7.2f%%%n", p,
+            EpReplay.Speedup s = speedups.get(p);
+            sb.append(String.format(Locale.ROOT, "%-20s %8s %9.2f %10.2fx %11s %8.2fx %11.3f %+7.2f%%%n", p,
                     Double.isNaN(dropped) ? "n/a" : String.format(Locale.ROOT, "%.1f%%", 100 * dropped),
-                    t.load().meanMaxOverMeanLoad(), r.epSpeedup(p, task), r.speedupBound(p, task), ppl, 100 * (ppl / base - 1)));
+                    t.load().meanMaxOverMeanLoad(), s.median(), String.format(Locale.ROOT, "%.2f-%.2f", s.min(), s.max()),
+                    r.speedupBound(p, task), ppl, 100 * (ppl / base - 1)));
         }
         return sb.toString();
     }

@@ -11,10 +11,12 @@ import capmoe.runtime.ep.CoreShare;
 import capmoe.runtime.ep.DeviceExpertExecutor;
 import capmoe.runtime.ep.Devices;
 import capmoe.runtime.ep.EngineCores;
+import capmoe.runtime.ep.EpReplay;
 import capmoe.runtime.ep.EpMode;
 import capmoe.runtime.ep.EpStats;
 import capmoe.runtime.ep.HtmlReport;
 import capmoe.runtime.ep.LayerRecord;
+import capmoe.runtime.ep.LayerTiming;
 import capmoe.runtime.ep.PolicyRun;
 import capmoe.runtime.ep.SkewedOlmoe;
 import capmoe.runtime.trace.RoutingTrace;
@@ -50,6 +52,15 @@ import java.util.concurrent.Callable;
                 "cores >= D); timed-serial = devices run one after another, each timed alone with the same cores,",
                 "the layer's time is the slowest device (for small machines). Every output names the mode.",
                 "",
+                "Timing: every policy first runs the batches once through the model (loads, dropped pairs, outputs),",
+                "recording each MoE layer call; then every call is replayed --repeats times under all policies back",
+                "to back, the order rotated each time, so drift on a busy machine hits every policy alike. Each repeat",
+                "gives a speedup (none's time / the policy's in that repeat): speedup = their median, range = lowest..",
+                "highest; EP layer = the median repeat's time per call. Per-call detail (HTML, JSON, idle%) = median repeat.",
+                "",
+                "expanded@G adds the fixed local experts 0-7 to every token (the official code; they all sit on",
+                "device 0), expanded_origin@G the m best-scored experts of the token's origin device (the EP form).",
+                "",
                 "Tokens: --text FILE tokenized with the model's tokenizer.json (e.g. ../shared/data/wikitext-2/test.txt),",
                 "or --random-tokens. --make-model DIR first writes an OLMoE-1B-7B-shaped random model with a skewed",
                 "router (see capmoe.runtime.ep.SkewedOlmoe) and benchmarks it.",
@@ -82,7 +93,8 @@ public final class EpBenchCommand implements Callable<Integer> {
 
     @Option(names = "--policies", split = ",", paramLabel = "SPEC",
             description = "capacity policies; none is always run first as the baseline (default: ${DEFAULT-VALUE})")
-    List<String> policies = new ArrayList<>(List.of("none", "score@1.0", "score@1.5", "expanded@1.5"));
+    List<String> policies = new ArrayList<>(List.of("none", "score@1.0", "score@1.5", "expanded@1.5",
+            "expanded_origin@1.5"));
 
     @Option(names = "--batch", description = "tokens per batch (one MoE layer call; default: ${DEFAULT-VALUE})")
     int batch = 512;
@@ -95,6 +107,12 @@ public final class EpBenchCommand implements Callable<Integer> {
 
     @Option(names = "--warmup", description = "warm-up batches, not measured (default: ${DEFAULT-VALUE})")
     int warmup = 1;
+
+    @Option(names = "--repeats", description = "measured replays of every MoE layer call per policy; EP time = median (default: ${DEFAULT-VALUE})")
+    int repeats = 5;
+
+    @Option(names = "--replay-warmup", description = "unmeasured replays of every call before them (default: ${DEFAULT-VALUE})")
+    int replayWarmup = 1;
 
     @Option(names = "--text", paramLabel = "FILE", description = "text to tokenize with the model's tokenizer.json")
     Path text;
@@ -128,8 +146,8 @@ public final class EpBenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         EpMode epMode = EpMode.parse(mode);
-        if (batch < 1 || seqLen < 1 || batches < 1 || warmup < 0) {
-            throw new IllegalArgumentException("--batch, --seq-len and --batches must be >= 1 and --warmup >= 0");
+        if (batch < 1 || seqLen < 1 || batches < 1 || warmup < 0 || repeats < 1 || replayWarmup < 0) {
+            throw new IllegalArgumentException("--batch, --seq-len, --batches and --repeats must be >= 1, --warmup and --replay-warmup >= 0");
         }
         if ((model == null) == (makeModel == null)) throw new IllegalArgumentException("give exactly one of --model DIR or --make-model DIR");
         if (text != null && randomTokens) throw new IllegalArgumentException("give --text FILE or --random-tokens, not both");
@@ -175,22 +193,28 @@ public final class EpBenchCommand implements Callable<Integer> {
             CommModel comm = new CommModel(linkGbps, 2);
             List<EpStats> stats = new ArrayList<>();
             List<DeviceExpertExecutor> executors = new ArrayList<>();
+            List<EpReplay.Recorder> recorders = new ArrayList<>();
             TraceWriter traceWriter = trace == null ? null : new TraceWriter(trace,
                     new RoutingTrace.Header(e, config.topK(), config.normTopkProb(), "none", model + " on " + data));
             String label = String.format(Locale.ROOT, "mode %s, D=%d devices x %d thread(s) (machine: %d cores), link %s Gbit/s, "
-                    + "batch %d tokens (%d-token sequences), %d measured + %d warm-up batches", epMode.id(), devices, threads, cores,
-                    linkGbps == 0 ? "none" : fmt(linkGbps), batch, seqLen, batches, warmup);
+                    + "batch %d tokens (%d-token sequences), %d measured + %d warm-up batches, each MoE layer call timed %d times "
+                    + "(+%d warm-up) interleaved over the policies, median repeat", epMode.id(), devices, threads, cores,
+                    linkGbps == 0 ? "none" : fmt(linkGbps), batch, seqLen, batches, warmup, repeats, replayWarmup);
             if (epMode == EpMode.PARALLEL && devices * threads > cores) {
                 err.println("note: parallel mode with " + devices + " x " + threads + " threads on " + cores
                         + " cores: devices share cores, so wall times include contention (use timed-serial)");
             }
+            int tp = threads;
+            java.util.function.IntFunction<CoreShare> coresOf =
+                    d -> tp == cores && epMode == EpMode.TIMED_SERIAL ? CoreShare.unbound() : EngineCores.share(tp);
+            List<EpReplay.Timings> timings;
             try {
                 for (Policy p : list) {
                     EpStats s = new EpStats(layout);
                     stats.add(s);
-                    int tp = threads;
-                    executors.add(new DeviceExpertExecutor(layout, epMode, comm,
-                            d -> tp == cores && epMode == EpMode.TIMED_SERIAL ? CoreShare.unbound() : EngineCores.share(tp), s));
+                    DeviceExpertExecutor ex = new DeviceExpertExecutor(layout, epMode, comm, coresOf, s);
+                    executors.add(ex);
+                    recorders.add(new EpReplay.Recorder(ex));
                 }
                 err.println("ep-bench: " + model + ", " + label);
                 long t0 = System.nanoTime();
@@ -200,9 +224,12 @@ public final class EpBenchCommand implements Callable<Integer> {
                     for (int i = 0; i < list.size(); i++) {
                         RoutingListener listener = i == 0 && traceWriter != null && b >= warmup ? traceWriter : RoutingListener.NONE;
                         stats.get(i).startBatch();
-                        lm.forward(seqs, new RunOptions(list.get(i), layout.placement(), executors.get(i), listener));
+                        lm.forward(seqs, new RunOptions(list.get(i), layout.placement(), recorders.get(i), listener));
                     }
-                    if (b == warmup - 1) stats.forEach(EpStats::clear);
+                    if (b == warmup - 1) {
+                        stats.forEach(EpStats::clear);
+                        recorders.forEach(EpReplay.Recorder::clear);
+                    }
                     double el = (System.nanoTime() - t0) / 1e9;
                     double tokS = (double) (b + 1) * batch * list.size() / el;
                     double eta = el / (b + 1) * (total - b - 1);
@@ -210,27 +237,56 @@ public final class EpBenchCommand implements Callable<Integer> {
                             b < warmup ? " (warm-up)" : "", tokS, eta);
                     err.flush();
                 }
+                executors.forEach(DeviceExpertExecutor::close);
+                executors.clear();
+                long r0 = System.nanoTime();
+                timings = EpReplay.time(recorders.stream().map(EpReplay.Recorder::calls).toList(), layout, epMode, comm, coresOf,
+                        repeats, replayWarmup, (done, all) -> {
+                            double el = (System.nanoTime() - r0) / 1e9;
+                            err.printf(Locale.ROOT, "  replay: pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies, ETA %.0f s%n",
+                                    done, all, replayWarmup, recorders.getFirst().calls().size(), list.size(), el / done * (all - done));
+                            err.flush();
+                        });
+                recorders.clear();
             } finally {
                 executors.forEach(DeviceExpertExecutor::close);
                 if (traceWriter != null) traceWriter.close();
             }
 
+            // each record keeps its loads; its timing becomes the call's median repeat
             List<PolicyRun> runs = new ArrayList<>();
-            for (int i = 0; i < list.size(); i++) runs.add(new PolicyRun(list.get(i).label(), stats.get(i).records()));
+            List<PolicyRun> singlePass = new ArrayList<>();
+            for (int i = 0; i < list.size(); i++) {
+                List<LayerRecord> recs = stats.get(i).records();
+                List<LayerTiming> med = timings.get(i).medians();
+                if (recs.size() != med.size()) {
+                    throw new IllegalStateException(list.get(i).label() + ": " + recs.size() + " layer records but " + med.size() + " replayed calls");
+                }
+                List<LayerRecord> replaced = new ArrayList<>(recs.size());
+                for (int c = 0; c < recs.size(); c++) {
+                    LayerRecord r = recs.get(c);
+                    replaced.add(new LayerRecord(r.batch(), r.layer(), r.expertLoadBefore(), r.expertLoadAfter(), r.deviceLoadBefore(),
+                            r.deviceLoadAfter(), med.get(c)));
+                }
+                runs.add(new PolicyRun(list.get(i).label(), replaced));
+                singlePass.add(new PolicyRun(list.get(i).label(), recs));
+            }
             EpStats.Summary none = runs.get(0).summary();
             out.println("Expert-parallel benchmark: " + model + " (" + config.modelType() + ", " + e + " experts, top-" + config.topK()
                     + ", " + config.numHiddenLayers() + " layers, hidden " + config.hiddenSize() + ")");
             out.println(label);
             out.println("data: " + data);
             out.println();
-            out.printf(Locale.ROOT, "%-16s %6s %9s %9s %14s %9s %7s %9s%n", "policy", "gamma", "dropped%", "max/mean",
-                    "EP layer (ms)", "speedup", "bound", "idle%");
-            for (PolicyRun r : runs) {
+            out.printf(Locale.ROOT, "%-20s %6s %9s %9s %14s %8s %12s %7s %7s%n", "policy", "gamma", "dropped%", "max/mean",
+                    "EP layer (ms)", "speedup", "range", "bound", "idle%");
+            for (int i = 0; i < runs.size(); i++) {
+                PolicyRun r = runs.get(i);
                 EpStats.Summary s = r.summary();
+                EpReplay.Speedup sp = EpReplay.Speedup.of(timings.get(0), timings.get(i));
                 double idlePct = s.criticalSeconds() == 0 ? 0 : 100 * s.idleSeconds() / (s.criticalSeconds() * devices);
-                out.printf(Locale.ROOT, "%-16s %6s %9.2f %9.2f %14.3f %9.2f %7.2f %9.1f%n", r.policy(), gammaOf(r.policy()),
-                        100 * s.droppedFraction(), s.maxOverMeanAfter(), 1e3 * s.epSecondsPerLayer(),
-                        none.epSeconds() / s.epSeconds(), s.speedupBound(), idlePct);
+                out.printf(Locale.ROOT, "%-20s %6s %9.2f %9.2f %14.3f %8.2f %12s %7.2f %7.1f%n", r.policy(), gammaOf(r.policy()),
+                        100 * s.droppedFraction(), s.maxOverMeanAfter(), 1e3 * timings.get(i).epSeconds() / timings.get(i).calls(),
+                        sp.median(), String.format(Locale.ROOT, "%.2f-%.2f", sp.min(), sp.max()), s.speedupBound(), idlePct);
             }
             out.println();
             out.printf(Locale.ROOT, "max/mean = device load max/mean after the policy (mean over layer calls); under none it is %.2f,%n",
@@ -241,10 +297,18 @@ public final class EpBenchCommand implements Callable<Integer> {
                     linkGbps == 0 ? "(off)" : "at " + fmt(linkGbps) + " Gbit/s per device, bf16",
                     none.epSeconds() == 0 ? 0 : 100 * none.commSeconds() / none.epSeconds());
             out.println("idle% = time devices wait for the straggler / (D x critical path).");
+            out.printf(Locale.ROOT, "speedup = median over %d repeats of none's time / the policy's in the same repeat; range = lowest-highest.%n", repeats);
+            if (epMode == EpMode.PARALLEL) {
+                // proof that the devices overlapped: with D workers on separate cores, sum of device times >> wall time
+                out.printf(Locale.ROOT, "devices ran concurrently: sum of device times / wall time = %.2f under none (1 = one after another, %d = all at once)%n",
+                        timings.get(0).concurrency(), devices);
+            }
 
-            List<String> notes = List.of(label, "model: " + model + " (" + config.modelType() + ")", "data: " + data);
-            HtmlReport.write(html, "Expert-parallel straggler report (" + epMode.id() + ")", notes, runs);
-            writeJson(runs, config, label, data, threads, cores, layout);
+            List<String> notes = List.of(label, "model: " + model + " (" + config.modelType() + ")", "data: " + data,
+                    "speedup and range: per repeat, none's time / the policy's; per-layer times and device bars: each call's median repeat.");
+            List<EpReplay.Speedup> speedups = timings.stream().map(t -> EpReplay.Speedup.of(timings.get(0), t)).toList();
+            HtmlReport.write(html, "Expert-parallel straggler report (" + epMode.id() + ")", notes, runs, speedups);
+            writeJson(runs, singlePass, timings, config, label, data, threads, cores, layout);
             out.println("wrote " + json + " and " + html + (trace != null ? " and trace " + trace : ""));
             out.flush();
         }
@@ -292,8 +356,8 @@ public final class EpBenchCommand implements Callable<Integer> {
         return seqs;
     }
 
-    private void writeJson(List<PolicyRun> runs, ModelConfig config, String label, String data, int threads, int cores,
-                           Devices layout) throws IOException {
+    private void writeJson(List<PolicyRun> runs, List<PolicyRun> singlePass, List<EpReplay.Timings> timings, ModelConfig config,
+                           String label, String data, int threads, int cores, Devices layout) throws IOException {
         ObjectMapper m = new ObjectMapper();
         ObjectNode root = m.createObjectNode();
         root.put("model", model.toString());
@@ -308,26 +372,36 @@ public final class EpBenchCommand implements Callable<Integer> {
         root.put("seqLen", seqLen);
         root.put("batches", batches);
         root.put("warmup", warmup);
+        root.put("repeats", repeats);
+        root.put("replayWarmup", replayWarmup);
         root.put("data", data);
         ArrayNode placement = root.putArray("placement");
         for (int e = 0; e < layout.experts(); e++) placement.add(layout.deviceOf(e));
-        EpStats.Summary none = runs.get(0).summary();
         ArrayNode ps = root.putArray("policies");
-        for (PolicyRun r : runs) {
+        for (int i = 0; i < runs.size(); i++) {
+            PolicyRun r = runs.get(i);
             EpStats.Summary s = r.summary();
+            EpReplay.Speedup sp = EpReplay.Speedup.of(timings.get(0), timings.get(i));
             ObjectNode p = ps.addObject();
             p.put("policy", r.policy());
             p.put("gamma", gammaOf(r.policy()));
             p.put("droppedFraction", s.droppedFraction());
             p.put("deviceMaxOverMeanBefore", s.maxOverMeanBefore());
             p.put("deviceMaxOverMeanAfter", s.maxOverMeanAfter());
-            p.put("epSecondsPerLayer", s.epSecondsPerLayer());
-            p.put("epSeconds", s.epSeconds());
+            // the median repeat's sum; per-call detail below (and criticalPath/comm/idle here) = each call's median repeat
+            p.put("epSecondsPerLayer", timings.get(i).epSeconds() / timings.get(i).calls());
+            p.put("epSeconds", timings.get(i).epSeconds());
             p.put("criticalPathSeconds", s.criticalSeconds());
             p.put("commSeconds", s.commSeconds());
             p.put("idleSeconds", s.idleSeconds());
             p.put("deviceComputeSeconds", s.deviceSeconds());
-            p.put("speedupVsNone", none.epSeconds() / s.epSeconds());
+            p.put("speedupVsNone", sp.median());
+            p.put("speedupMin", sp.min());
+            p.put("speedupMax", sp.max());
+            ArrayNode perRepeat = p.putArray("epSecondsPerRepeat");
+            for (int rep = 0; rep < timings.get(i).repeats(); rep++) perRepeat.add(timings.get(i).repeatSeconds(rep));
+            p.put("concurrency", timings.get(i).concurrency());
+            p.put("singlePassEpSeconds", singlePass.get(i).summary().epSeconds());
             p.put("bound", s.speedupBound());
             ArrayNode layersNode = p.putArray("layerCalls");
             for (LayerRecord rec : r.records()) {

@@ -70,6 +70,16 @@ class EpBenchCommandTest {
         assertEquals("none", none.get("policy").asText());
         assertEquals(0.0, none.get("droppedFraction").asDouble());
         assertEquals(1.0, none.get("speedupVsNone").asDouble(), 0);
+        assertEquals(1.0, none.get("speedupMin").asDouble(), 0, "none against itself, repeat by repeat");
+        assertEquals(1.0, none.get("speedupMax").asDouble(), 0);
+        assertEquals(5, json.get("repeats").asInt());
+        for (JsonNode p : json.get("policies")) {
+            // every repeat timed every call once; the speedup is the median repeat's, inside the range of repeats
+            assertEquals(5, p.get("epSecondsPerRepeat").size());
+            assertTrue(p.get("speedupMin").asDouble() <= p.get("speedupVsNone").asDouble()
+                    && p.get("speedupVsNone").asDouble() <= p.get("speedupMax").asDouble(), p.toString());
+            assertEquals(p.get("epSeconds").asDouble() / 12, p.get("epSecondsPerLayer").asDouble(), 1e-12);
+        }
         assertTrue(json.get("policies").get(1).get("droppedFraction").asDouble() > 0);
 
         String html = Files.readString(dir.resolve("b.html"));
@@ -94,6 +104,7 @@ class EpBenchCommandTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("mode parallel, D=2 devices"), r.out());
         assertTrue(r.out().contains("measured wall time to the barrier"), r.out());
+        assertTrue(r.out().contains("devices ran concurrently: sum of device times / wall time = "), r.out());
     }
 
     @Test

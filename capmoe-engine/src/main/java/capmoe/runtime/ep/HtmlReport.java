@@ -17,14 +17,23 @@ public final class HtmlReport {
     private HtmlReport() { }
 
     public static void write(Path file, String title, List<String> notes, List<PolicyRun> runs) {
+        write(file, title, notes, runs, null);
+    }
+
+    /** @param speedups per run, the interleaved repeats' speedup ({@link EpReplay}); null = from the runs' times */
+    public static void write(Path file, String title, List<String> notes, List<PolicyRun> runs, List<EpReplay.Speedup> speedups) {
         try {
-            Files.writeString(file, render(title, notes, runs));
+            Files.writeString(file, render(title, notes, runs, speedups));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the report " + file + " (" + e.getMessage() + ")", e);
         }
     }
 
     public static String render(String title, List<String> notes, List<PolicyRun> runs) {
+        return render(title, notes, runs, null);
+    }
+
+    public static String render(String title, List<String> notes, List<PolicyRun> runs, List<EpReplay.Speedup> speedups) {
         StringBuilder h = new StringBuilder();
         h.append("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>").append(esc(title)).append("</title>\n<style>")
                 .append("body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse}")
@@ -37,13 +46,17 @@ public final class HtmlReport {
         PolicyRun base = runs.get(0);
         double baseEp = base.summary().epSeconds();
         h.append("<h2>Summary</h2>\n<table><tr><th>policy</th><th>dropped %</th><th>device max/mean</th>")
-                .append("<th>EP time / layer (ms)</th><th>speedup vs ").append(esc(base.policy())).append("</th><th>bound</th>")
+                .append("<th>EP time / layer (ms)</th><th>speedup vs ").append(esc(base.policy())).append("</th>")
+                .append(speedups == null ? "" : "<th>range over repeats</th>").append("<th>bound</th>")
                 .append("<th>straggler idle (ms)</th></tr>\n");
-        for (PolicyRun r : runs) {
+        for (int i = 0; i < runs.size(); i++) {
+            PolicyRun r = runs.get(i);
             EpStats.Summary s = r.summary();
+            String speedup = speedups == null ? f("%.2f", baseEp / s.epSeconds())
+                    : f("%.2f", speedups.get(i).median()) + "</td><td>" + f("%.2f", speedups.get(i).min()) + "&ndash;" + f("%.2f", speedups.get(i).max());
             h.append("<tr><td style=\"text-align:left\">").append(esc(r.policy())).append("</td><td>").append(f("%.2f", 100 * s.droppedFraction()))
                     .append("</td><td>").append(f("%.2f", s.maxOverMeanAfter())).append("</td><td>").append(f("%.3f", 1e3 * s.epSecondsPerLayer()))
-                    .append("</td><td>").append(f("%.2f", baseEp / s.epSeconds())).append("</td><td>").append(f("%.2f", s.speedupBound()))
+                    .append("</td><td>").append(speedup).append("</td><td>").append(f("%.2f", s.speedupBound()))
                     .append("</td><td>").append(f("%.1f", 1e3 * s.idleSeconds())).append("</td></tr>\n");
         }
         h.append("</table>\n");
