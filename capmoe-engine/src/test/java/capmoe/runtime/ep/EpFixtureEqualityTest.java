@@ -47,7 +47,7 @@ class EpFixtureEqualityTest {
         try (CausalLM model = Models.load(Shared.require("fixtures/hf/olmoe"))) {
             int vocab = model.config().vocabSize();
             int[][] batch = {tokens(13, vocab, 4), tokens(5, vocab, 5)};
-            RunOptions options = RunOptions.of(Policy.parse("score@1.0"));
+            RunOptions options = RunOptions.of(Policy.parse("random@1.0"));
             float[][] first = model.forward(batch, options);
             for (int i = 0; i < 200; i++) {
                 float[][] again = model.forward(batch, options);
