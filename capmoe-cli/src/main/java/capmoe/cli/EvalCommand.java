@@ -67,7 +67,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--fewshot", defaultValue = "0", description = "Few-shot examples for multiple-choice tasks (default: ${DEFAULT-VALUE})")
     int fewshot;
 
-    @Option(names = "--seed", defaultValue = "1234", description = "Few-shot sampling seed (default: ${DEFAULT-VALUE})")
+    @Option(names = {"--fewshot-seed", "--seed"}, defaultValue = "1234",
+            description = "Few-shot sampling seed, lm-eval's fewshot_random_seed (default: ${DEFAULT-VALUE})")
     long seed;
 
     @Option(names = "--batch", defaultValue = "8", description = "Sequences per forward pass (default: ${DEFAULT-VALUE})")
@@ -107,6 +108,11 @@ public final class EvalCommand implements Callable<Integer> {
             description = "Per-device link bandwidth for the modelled all-to-all (0 = no communication term; default: ${DEFAULT-VALUE})")
     double linkGbps;
 
+    @Option(names = "--no-shared-context", description = "Score every choice as a full sequence (context ++ continuation), "
+            + "as lm-eval's HF backend does, instead of prefilling a shared context once and scoring its choices from "
+            + "the KV cache. Same scores under none; capacity policies route different batches, so their scores differ")
+    boolean noSharedContext;
+
     @Option(names = "--quiet", description = "No progress bar")
     boolean quiet;
 
@@ -125,7 +131,7 @@ public final class EvalCommand implements Callable<Integer> {
         }
         int d = Math.min(devices, config.numExperts());
         Placement placement = Placement.contiguous(config.numExperts(), d);
-        Evaluator.Config evalConfig = new Evaluator.Config(context, batch, prefix, d);
+        Evaluator.Config evalConfig = new Evaluator.Config(context, batch, prefix, d, !noSharedContext);
         EpRuntime epRuntime = null;
         if (ep) {
             EpMode mode = EpMode.parse(epMode);

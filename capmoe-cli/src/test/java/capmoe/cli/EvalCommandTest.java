@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code capmoe eval} on the trained olmoe-tiny with the real PIQA and WikiText-2 files. */
@@ -45,6 +46,24 @@ class EvalCommandTest {
         String html = Files.readString(out.resolve("report.html"));
         assertTrue(html.contains("<svg") && !html.contains("<script"));
         assertTrue(Files.readString(out.resolve("results.md")).contains("| score@1.0 |"));
+    }
+
+    @Test
+    void noSharedContextScoresEveryChoiceAsAFullSequenceWithTheSameResultUnderNone() throws IOException {
+        JsonNode[] docs = new JsonNode[2];
+        for (int i = 0; i < 2; i++) {
+            Path out = tmp.resolve("out" + i);
+            List<String> args = new java.util.ArrayList<>(List.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(),
+                    "--tasks", "piqa", "--data-dir", Shared.require("data").toString(), "--limit", "6", "--policies", "none",
+                    "--out", out.toString(), "--quiet"));
+            if (i == 1) args.add("--no-shared-context");
+            CliRun r = CliRun.of(args.toArray(String[]::new));
+            assertEquals(0, r.exitCode(), r.err());
+            docs[i] = new ObjectMapper().readTree(out.resolve("results_none.json").toFile());
+        }
+        assertTrue(docs[0].at("/config/shared_context").asBoolean());
+        assertFalse(docs[1].at("/config/shared_context").asBoolean());
+        assertEquals(docs[0].at("/results/piqa"), docs[1].at("/results/piqa"));
     }
 
     @Test

@@ -1,5 +1,6 @@
 package capmoe.kernels;
 
+import capmoe.routing.VectorMath;
 import capmoe.weights.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -110,14 +111,14 @@ public final class MatMul {
             a30 = xo.fma(o0, xe.fma(e0, a30));
             a31 = xo.fma(o1, xe.fma(e1, a31));
         }
-        y[r * n + j] = a00.reduceLanes(VectorOperators.ADD) + tail(xp, x0, w, w0, full, k);
-        y[r * n + j + 1] = a01.reduceLanes(VectorOperators.ADD) + tail(xp, x0, w, w1, full, k);
-        y[(r + 1) * n + j] = a10.reduceLanes(VectorOperators.ADD) + tail(xp, x1, w, w0, full, k);
-        y[(r + 1) * n + j + 1] = a11.reduceLanes(VectorOperators.ADD) + tail(xp, x1, w, w1, full, k);
-        y[(r + 2) * n + j] = a20.reduceLanes(VectorOperators.ADD) + tail(xp, x2, w, w0, full, k);
-        y[(r + 2) * n + j + 1] = a21.reduceLanes(VectorOperators.ADD) + tail(xp, x2, w, w1, full, k);
-        y[(r + 3) * n + j] = a30.reduceLanes(VectorOperators.ADD) + tail(xp, x3, w, w0, full, k);
-        y[(r + 3) * n + j + 1] = a31.reduceLanes(VectorOperators.ADD) + tail(xp, x3, w, w1, full, k);
+        y[r * n + j] = VectorMath.sum(a00) + tail(xp, x0, w, w0, full, k);
+        y[r * n + j + 1] = VectorMath.sum(a01) + tail(xp, x0, w, w1, full, k);
+        y[(r + 1) * n + j] = VectorMath.sum(a10) + tail(xp, x1, w, w0, full, k);
+        y[(r + 1) * n + j + 1] = VectorMath.sum(a11) + tail(xp, x1, w, w1, full, k);
+        y[(r + 2) * n + j] = VectorMath.sum(a20) + tail(xp, x2, w, w0, full, k);
+        y[(r + 2) * n + j + 1] = VectorMath.sum(a21) + tail(xp, x2, w, w1, full, k);
+        y[(r + 3) * n + j] = VectorMath.sum(a30) + tail(xp, x3, w, w0, full, k);
+        y[(r + 3) * n + j + 1] = VectorMath.sum(a31) + tail(xp, x3, w, w1, full, k);
     }
 
     private static void bf16x1x2(float[] xp, int r, int k, MemorySegment w, int j, int n, float[] y) {
@@ -134,8 +135,8 @@ public final class MatMul {
             a1 = xe.fma(i1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a1);
             b1 = xo.fma(i1.and(0xFFFF0000).reinterpretAsFloats(), b1);
         }
-        y[r * n + j] = a0.add(b0).reduceLanes(VectorOperators.ADD) + tail(xp, x0, w, w0, full, k);
-        y[r * n + j + 1] = a1.add(b1).reduceLanes(VectorOperators.ADD) + tail(xp, x0, w, w1, full, k);
+        y[r * n + j] = VectorMath.sum(a0.add(b0)) + tail(xp, x0, w, w0, full, k);
+        y[r * n + j + 1] = VectorMath.sum(a1.add(b1)) + tail(xp, x0, w, w1, full, k);
     }
 
     private static float bf16dot(float[] xp, int x0, MemorySegment w, long w0, int k) {
@@ -146,7 +147,7 @@ public final class MatMul {
             a = FloatVector.fromArray(F, xp, x0 + c).fma(i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a);
             b = FloatVector.fromArray(F, xp, x0 + c + L).fma(i0.and(0xFFFF0000).reinterpretAsFloats(), b);
         }
-        return a.add(b).reduceLanes(VectorOperators.ADD) + tail(xp, x0, w, w0, full, k);
+        return VectorMath.sum(a.add(b)) + tail(xp, x0, w, w0, full, k);
     }
 
     private static float tail(float[] xp, int x0, MemorySegment w, long w0, int from, int k) {
@@ -165,7 +166,7 @@ public final class MatMul {
                 for (int c = 0; c < full; c += F.length()) {
                     a = FloatVector.fromArray(F, x, x0 + c).fma(FloatVector.fromMemorySegment(F, w, w0 + c * 4L, LE), a);
                 }
-                float s = a.reduceLanes(VectorOperators.ADD);
+                float s = VectorMath.sum(a);
                 for (int c = full; c < k; c++) s += x[x0 + c] * w.get(Bf16.F32, w0 + c * 4L);
                 y[r * n + j] = s;
             }

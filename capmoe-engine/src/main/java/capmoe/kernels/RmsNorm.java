@@ -1,7 +1,7 @@
 package capmoe.kernels;
 
+import capmoe.routing.VectorMath;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** RMSNorm as HF computes it in fp32: x * rsqrt(mean(x^2) + eps), then * weight. */
@@ -24,7 +24,7 @@ public final class RmsNorm {
             FloatVector v = FloatVector.fromArray(F, x, xOff + i);
             acc = v.fma(v, acc);
         }
-        float ss = acc.reduceLanes(VectorOperators.ADD);
+        float ss = VectorMath.sum(acc);
         for (int i = full; i < n; i++) ss += x[xOff + i] * x[xOff + i];
         float inv = (float) (1.0 / Math.sqrt(ss / n + (float) eps));
         for (int i = 0; i < n; i++) out[outOff + i] = weight[i] * (x[xOff + i] * inv);

@@ -1,7 +1,7 @@
 package capmoe.kernels;
 
+import capmoe.routing.VectorMath;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Small vector primitives over float arrays (attention's q.k and p*v). */
@@ -17,7 +17,7 @@ public final class VectorOps {
         for (int i = 0; i < full; i += F.length()) {
             acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc);
         for (int i = full; i < n; i++) s += a[ao + i] * b[bo + i];
         return s;
     }

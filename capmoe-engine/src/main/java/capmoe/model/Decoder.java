@@ -84,6 +84,27 @@ public final class Decoder implements CausalLM {
             for (int l = 0; l < caches.length; l++) caches[l] = layers.get(l).attention().newCache(batch);
         }
 
+        private DecoderSession(RunOptions options, Object[] caches, int[] lengths) {
+            this.options = options;
+            this.caches = caches;
+            this.lengths = lengths;
+        }
+
+        @Override
+        public DecoderSession fork(int[] sources) {
+            int[] forkedLengths = new int[sources.length];
+            for (int i = 0; i < sources.length; i++) {
+                if (sources[i] < 0 || sources[i] >= lengths.length) {
+                    throw new IllegalArgumentException("fork source " + sources[i] + " (row " + i + ") is outside the session's "
+                            + lengths.length + " sequences");
+                }
+                forkedLengths[i] = lengths[sources[i]];
+            }
+            Object[] forked = new Object[caches.length];
+            for (int l = 0; l < caches.length; l++) forked[l] = layers.get(l).attention().forkCache(caches[l], sources, lengths);
+            return new DecoderSession(options, forked, forkedLengths);
+        }
+
         @Override
         public float[][] append(int[][] tokens) {
             return append(tokens, Trace.NONE, false);

@@ -22,6 +22,13 @@ public interface Session {
         return last;
     }
 
+    /**
+     * A new session whose sequence i is a copy of this session's sequence {@code sources[i]}: its
+     * KV cache and length, same options. A source may appear any number of times (one context,
+     * several continuations); this session is left unchanged and both go on independently.
+     */
+    Session fork(int[] sources);
+
     /** Tokens held in the cache for sequence b. */
     int length(int b);
 }

@@ -28,11 +28,20 @@ public final class Evaluator {
      * @param batch       sequences per forward pass
      * @param prefixToken the token that starts a rolling window or an empty context (BOS, else EOS)
      * @param devices     devices of the contiguous placement used for the max-device-load accounting
+     * @param sharedContext score a context's choices from its KV cache (prefill once, fork, append the
+     *                      continuations); false runs every (context ++ continuation) as a full sequence, as
+     *                      lm-eval's HF backend does. Same scores under {@code none}; under a capacity policy
+     *                      the routed batches differ, so the scores do too (see {@link LogLikelihoods})
      */
-    public record Config(int maxLength, int batch, int prefixToken, int devices) {
+    public record Config(int maxLength, int batch, int prefixToken, int devices, boolean sharedContext) {
         public Config {
             if (maxLength < 2) throw new IllegalArgumentException("max length must be >= 2, got " + maxLength);
             if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+        }
+
+        /** Shared-context scoring, the default. */
+        public Config(int maxLength, int batch, int prefixToken, int devices) {
+            this(maxLength, batch, prefixToken, devices, true);
         }
     }
 
@@ -116,7 +125,8 @@ public final class Evaluator {
                 requests.add(encodePair(doc.contexts().get(i), doc.continuations().get(i)));
             }
         }
-        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(), bar);
+        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(),
+                config.sharedContext(), bar);
         int n = task.docs().size();
         double[] acc = new double[n];
         double[] accNorm = new double[n];
@@ -143,7 +153,8 @@ public final class Evaluator {
     private TaskResult lastWord(Task.LastWord task, Policy policy, RunOptions options, LoadRecorder recorder, Progress bar) {
         List<LoglikelihoodRequest> requests = new ArrayList<>();
         for (Task.Pair p : task.docs()) requests.add(encodePair(p.context(), p.continuation()));
-        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(), bar);
+        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(),
+                config.sharedContext(), bar);
         double[] ll = new double[lls.size()];
         double[] acc = new double[lls.size()];
         for (int i = 0; i < ll.length; i++) {
@@ -169,7 +180,8 @@ public final class Evaluator {
             windowsPerPage[p] = w.size();
             requests.addAll(w);
         }
-        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(), bar);
+        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(),
+                config.sharedContext(), bar);
         int n = windowsPerPage.length;
         double[] ll = new double[n];
         long[] words = new long[n];

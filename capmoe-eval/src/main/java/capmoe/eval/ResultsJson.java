@@ -54,6 +54,7 @@ public final class ResultsJson {
         config.put("policy", policy);
         config.put("max_length", r.config().maxLength());
         config.put("batch_size", r.config().batch());
+        config.put("shared_context", r.config().sharedContext());
         config.put("prefix_token_id", r.config().prefixToken());
         for (var m : meta.entrySet()) config.putPOJO(m.getKey(), m.getValue());
         return root;

@@ -7,21 +7,30 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Random;
 import java.util.function.Function;
 
 /**
  * The task registry: where each task's local JSONL lives under --data-dir, its schema (the HF
  * dataset lm-eval reads), and lm-eval's prompt format for it.
  *
- * <p>Few-shot examples (multiple-choice tasks only) come from {@code <task>/train.jsonl} when it
- * exists, else from the evaluated split without the document itself (what lm-eval does for a
- * task without a training split), drawn with a fixed seed; mmlu takes the first n of its dev split.
+ * <p>Few-shot examples (multiple-choice tasks only) are lm-eval's picks: its {@code ContextSampler}
+ * with one {@code random.Random(seed)} per task ({@link PyRandom}), advanced document by document
+ * in evaluation order. Every task here has {@code training_split: train}, so the pool is
+ * {@code <task>/train.jsonl}; lm-eval draws {@code n + 1} when the task's few-shot split equals
+ * its test split (both unset for piqa, hellaswag, winogrande, boolq) and {@code n} otherwise
+ * (arc_easy, arc_challenge, openbookqa set {@code test_split: test}), then drops the document
+ * itself (compared by value) and keeps the first n. Without a train.jsonl the pool is the
+ * evaluated split, drawn the same way with {@code n + 1} (lm-eval's rule for that case; its picks
+ * then differ from a run that has the train split). mmlu takes the first n of its dev split
+ * ({@code first_n}).
  */
 public final class Tasks {
     private Tasks() { }
 
-    /** How to read tasks: the first {@code limit} documents (0 = all), {@code fewshot} examples drawn with {@code seed}. */
+    /**
+     * How to read tasks: the first {@code limit} documents (0 = all), {@code fewshot} examples drawn
+     * with {@code seed} (lm-eval's fewshot_random_seed, 1234 by default).
+     */
     public record Options(int limit, int fewshot, long seed, int seq, int batch) {
         public Options {
             if (limit < 0) throw new IllegalArgumentException("--limit must be >= 0, got " + limit);
@@ -55,14 +64,14 @@ public final class Tasks {
         List<Task> tasks = new ArrayList<>();
         for (String name : names) {
             switch (name) {
-                case "piqa" -> tasks.add(simple("piqa", dataDir.resolve("piqa/validation.jsonl"), PIQA, o, Tasks::piqa, true));
+                case "piqa" -> tasks.add(simple("piqa", dataDir.resolve("piqa/validation.jsonl"), PIQA, o, Tasks::piqa, true, false));
                 case "hellaswag" -> tasks.add(simple("hellaswag", dataDir.resolve("hellaswag/validation.jsonl"),
-                        HELLASWAG, o, Tasks::hellaswag, true));
+                        HELLASWAG, o, Tasks::hellaswag, true, false));
                 case "openbookqa" -> tasks.add(simple("openbookqa", dataDir.resolve("openbookqa/test.jsonl"),
-                        OPENBOOKQA, o, Tasks::openbookqa, true));
+                        OPENBOOKQA, o, Tasks::openbookqa, true, true));
                 case "arc_easy", "arc_challenge" -> tasks.add(simple(name, dataDir.resolve(name + "/test.jsonl"),
-                        ARC, o, Tasks::arc, true));
-                case "boolq" -> tasks.add(simple("boolq", dataDir.resolve("boolq/validation.jsonl"), BOOLQ, o, Tasks::boolq, false));
+                        ARC, o, Tasks::arc, true, true));
+                case "boolq" -> tasks.add(simple("boolq", dataDir.resolve("boolq/validation.jsonl"), BOOLQ, o, Tasks::boolq, false, false));
                 case "winogrande" -> tasks.add(winogrande(dataDir.resolve("winogrande/validation.jsonl"), o));
                 case "mmlu" -> tasks.addAll(mmlu(dataDir.resolve("mmlu"), null, o));
                 case "lambada_openai" -> tasks.add(lambada(dataDir.resolve("lambada_openai/test.jsonl"), o));
@@ -133,20 +142,59 @@ public final class Tasks {
 
     // ---- builders ---------------------------------------------------------------------------
 
+    /**
+     * @param hasTestSplit the lm-eval YAML sets {@code test_split} (so its unset fewshot_split differs
+     *                     from it and the sampler draws exactly n)
+     */
     private static Task.MultipleChoice simple(String name, Path file, String schema, Options o, Function<Jsonl.Item, Mc> format,
-                                              boolean accNorm) {
-        List<Mc> all = map(Jsonl.read(file, schema), format);
-        List<Mc> docs = limit(all, o.limit());
-        Path train = file.resolveSibling("train.jsonl");
-        boolean fromTrain = o.fewshot() > 0 && Files.isRegularFile(train);
-        List<Mc> pool = fromTrain ? map(Jsonl.read(train, schema), format) : all;
-        Random rnd = new Random(o.seed());
+                                              boolean accNorm, boolean hasTestSplit) {
+        List<Jsonl.Item> all = Jsonl.read(file, schema);
+        List<Mc> docs = map(all, format);
+        Fewshot shots = Fewshot.of(file, schema, all, o, hasTestSplit);
+        List<Mc> pool = shots == null ? List.of() : map(shots.pool(), format);
+        PyRandom rnd = new PyRandom(o.seed());
         List<Task.Doc> out = new ArrayList<>();
-        for (Mc doc : docs) {
-            String prefix = o.fewshot() == 0 ? "" : fewshotPrefix("", sample(pool, doc, o.fewshot(), rnd, fromTrain));
-            out.add(choicesAfter(prefix + doc.text(), doc));
+        int evaluated = limit(docs, o.limit()).size();
+        for (int d = 0; d < evaluated; d++) {
+            Mc doc = docs.get(d);
+            List<Mc> examples = new ArrayList<>();
+            if (shots != null) for (int i : shots.picks(all.get(d), o.fewshot(), rnd)) examples.add(pool.get(i));
+            out.add(choicesAfter(fewshotPrefix("", examples) + doc.text(), doc));
         }
         return new Task.MultipleChoice(name, out, accNorm);
+    }
+
+    /**
+     * A task's few-shot pool as lm-eval's {@code ContextSampler} sees it: {@code <task>/train.jsonl}
+     * (every task's training_split) or, without it, the evaluated split itself.
+     *
+     * @param drawExtra sample n + 1 and drop the document itself (fewshot_split == test_split in lm-eval)
+     */
+    record Fewshot(Path file, List<Jsonl.Item> pool, boolean drawExtra) {
+
+        /** The pool for {@code o.fewshot() > 0}, else null. */
+        static Fewshot of(Path evaluated, String schema, List<Jsonl.Item> evaluatedItems, Options o, boolean hasTestSplit) {
+            if (o.fewshot() == 0) return null;
+            Path train = evaluated.resolveSibling("train.jsonl");
+            if (Files.isRegularFile(train)) return new Fewshot(train, Jsonl.read(train, schema), !hasTestSplit);
+            return new Fewshot(evaluated, evaluatedItems, true);
+        }
+
+        /**
+         * get_context's picks for {@code doc}: {@code [x for x in rnd.sample(pool, n (+1)) if x != doc][:n]},
+         * as indices into the pool.
+         */
+        List<Integer> picks(Jsonl.Item doc, int n, PyRandom rnd) {
+            int draw = drawExtra ? n + 1 : n;
+            if (draw > pool.size()) {
+                throw new IllegalArgumentException("--fewshot " + n + ": lm-eval's sampler draws " + draw + " examples from "
+                        + file + (drawExtra ? " (n + 1, to leave out the document itself)" : "") + " but it has only "
+                        + pool.size());
+            }
+            List<Integer> out = new ArrayList<>();
+            for (int i : rnd.sample(pool.size(), draw)) if (!pool.get(i).node().equals(doc.node())) out.add(i);
+            return out.subList(0, Math.min(n, out.size()));
+        }
     }
 
     /** Every choice continues the same context with target_delimiter " ". */
@@ -168,63 +216,43 @@ public final class Tasks {
         return sb.toString();
     }
 
-    /** n examples drawn without replacement; from the evaluated split the document itself is excluded. */
-    private static <T> List<T> sample(List<T> pool, T self, int n, Random rnd, boolean fromTrain) {
-        int available = fromTrain ? pool.size() : pool.size() - 1;
-        if (available < n) {
-            throw new IllegalArgumentException("--fewshot " + n + " needs " + n + " examples but only " + available
-                    + " are available");
-        }
-        List<T> out = new ArrayList<>();
-        List<Integer> order = new ArrayList<>();
-        for (int i = 0; i < pool.size(); i++) order.add(i);
-        // Partial Fisher-Yates: the first n distinct picks that are not the document itself.
-        for (int i = 0; out.size() < n; i++) {
-            int j = i + rnd.nextInt(order.size() - i);
-            java.util.Collections.swap(order, i, j);
-            T candidate = pool.get(order.get(i));
-            if (!fromTrain && candidate == self) continue;
-            out.add(candidate);
-        }
-        return out;
-    }
-
     /** A winogrande item after partial scoring: one context per option, one shared target. */
     private record Wino(List<String> contexts, String target, int gold) { }
 
-    private static List<Wino> winoItems(Path file) {
-        List<Wino> all = new ArrayList<>();
-        for (Jsonl.Item it : Jsonl.read(file, WINOGRANDE)) {
-            // preprocess_winogrande.py: the context ends with the option substituted for "_", the target is the rest
-            String sentence = it.text("sentence");
-            int blank = sentence.indexOf('_');
-            if (blank < 0) throw it.error("field 'sentence' has no '_' blank");
-            String answer = it.text("answer");
-            int gold = switch (answer) {
-                case "1" -> 0;
-                case "2" -> 1;
-                default -> throw it.error("field 'answer' must be \"1\" or \"2\", got \"" + answer + "\"");
-            };
-            String prefix = sentence.substring(0, blank);
-            all.add(new Wino(List.of(prefix + it.text("option1"), prefix + it.text("option2")),
-                    sentence.substring(blank + 1).strip(), gold));
-        }
-        return all;
+    private static Wino wino(Jsonl.Item it) {
+        // preprocess_winogrande.py: the context ends with the option substituted for "_", the target is the rest
+        String sentence = it.text("sentence");
+        int blank = sentence.indexOf('_');
+        if (blank < 0) throw it.error("field 'sentence' has no '_' blank");
+        String answer = it.text("answer");
+        int gold = switch (answer) {
+            case "1" -> 0;
+            case "2" -> 1;
+            default -> throw it.error("field 'answer' must be \"1\" or \"2\", got \"" + answer + "\"");
+        };
+        String prefix = sentence.substring(0, blank);
+        return new Wino(List.of(prefix + it.text("option1"), prefix + it.text("option2")),
+                sentence.substring(blank + 1).strip(), gold);
     }
 
     private static Task.MultipleChoice winogrande(Path file, Options o) {
-        List<Wino> all = winoItems(file);
-        List<Wino> docs = limit(all, o.limit());
-        Path train = file.resolveSibling("train.jsonl");
-        boolean fromTrain = o.fewshot() > 0 && Files.isRegularFile(train);
-        List<Wino> pool = fromTrain ? winoItems(train) : all;
-        Random rnd = new Random(o.seed());
+        List<Jsonl.Item> all = Jsonl.read(file, WINOGRANDE);
+        List<Wino> docs = new ArrayList<>();
+        for (Jsonl.Item it : all) docs.add(wino(it));
+        // winogrande's YAML has no test_split: the sampler draws n + 1
+        Fewshot shots = Fewshot.of(file, WINOGRANDE, all, o, false);
+        List<Wino> pool = new ArrayList<>();
+        if (shots != null) for (Jsonl.Item it : shots.pool()) pool.add(wino(it));
+        PyRandom rnd = new PyRandom(o.seed());
         List<Task.Doc> out = new ArrayList<>();
-        for (Wino w : docs) {
+        int evaluated = limit(docs, o.limit()).size();
+        for (int d = 0; d < evaluated; d++) {
+            Wino w = docs.get(d);
             StringBuilder prefix = new StringBuilder();
-            if (o.fewshot() > 0) {
+            if (shots != null) {
                 // lm-eval shows an example as its gold context + target_delimiter + target
-                for (Wino ex : sample(pool, w, o.fewshot(), rnd, fromTrain)) {
+                for (int i : shots.picks(all.get(d), o.fewshot(), rnd)) {
+                    Wino ex = pool.get(i);
                     prefix.append(ex.contexts().get(ex.gold())).append(' ').append(ex.target()).append("\n\n");
                 }
             }

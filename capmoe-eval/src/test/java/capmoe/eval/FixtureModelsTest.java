@@ -114,8 +114,12 @@ class FixtureModelsTest {
             double n1 = ll[1] / PIQA[d][2].getBytes(StandardCharsets.UTF_8).length;
             accNormSum += (n0 >= n1 ? 0 : 1) == gold ? 1 : 0;
         }
-        List<Loglikelihood> got = LogLikelihoods.score(model, RunOptions.defaults(), requests, 512, 3, null);
-        for (int i = 0; i < got.size(); i++) assertEquals(expected.get(i), got.get(i).logprob(), 1e-4, "request " + i);
+        for (boolean shared : new boolean[] {true, false}) {
+            List<Loglikelihood> got = LogLikelihoods.score(model, RunOptions.defaults(), requests, 512, 3, shared, null);
+            for (int i = 0; i < got.size(); i++) {
+                assertEquals(expected.get(i), got.get(i).logprob(), 1e-4, "request " + i + ", shared context " + shared);
+            }
+        }
 
         TaskResult r = ev.evaluate(task, new Policy.None());
         assertEquals(accSum / PIQA.length, r.metrics().get("acc"), 1e-12);

@@ -140,6 +140,89 @@ class TasksTest {
         }
     }
 
+    static String piqaLine(String goal, int label) {
+        return "{\"goal\": \"" + goal + "\", \"sol1\": \"a\", \"sol2\": \"b\", \"label\": " + label + "}";
+    }
+
+    static String arcLine(String question) {
+        return "{\"question\": \"" + question + "\", \"choices\": {\"text\": [\"x\", \"y\"], \"label\": [\"A\", \"B\"]}, "
+                + "\"answerKey\": \"A\"}";
+    }
+
+    /** The context lm-eval builds for a question after the picked examples (an example ends with its gold answer). */
+    static String expected(String prompt, String[] poolPrompts, String[] poolAnswers, int... picks) {
+        StringBuilder sb = new StringBuilder();
+        for (int p : picks) sb.append(poolPrompts[p]).append(' ').append(poolAnswers[p]).append("\n\n");
+        return sb.append(prompt).toString();
+    }
+
+    /**
+     * lm-eval's ContextSampler with random.Random(1234), one per task, advanced doc by doc. Golden picks:
+     * python3 -c "import random; r=random.Random(1234); print([r.sample(range(12),4) for _ in range(5)])"
+     *   -> [[7, 1, 0, 10], [9, 0, 1, 11], [5, 3, 0, 9], [0, 5, 9, 7], [9, 7, 2, 1]]
+     * python3 -c "import random; r=random.Random(1234); print([r.sample(range(12),3) for _ in range(5)])"
+     *   -> [[7, 1, 0], [1, 9, 0], [10, 1, 11], [5, 3, 0], [0, 11, 5]]
+     * python3 -c "import random; r=random.Random(1234); print([r.sample(range(5),4) for _ in range(5)])"
+     *   -> [[3, 0, 4, 2], [4, 0, 2, 3], [0, 2, 4, 3], [0, 4, 1, 2], [4, 3, 0, 2]]
+     */
+    @Test
+    void fewshotPicksAreLmEvalsContextSampler() throws IOException {
+        String[] val = new String[5], train = new String[12];
+        for (int i = 0; i < 5; i++) val[i] = piqaLine("v" + i, 0);
+        for (int i = 0; i < 12; i++) train[i] = piqaLine("t" + i, i % 2);
+        train[5] = val[2]; // a training doc equal to evaluated doc 2 is dropped from its examples
+        write("piqa/validation.jsonl", val);
+        write("piqa/train.jsonl", train);
+        String[] trainPrompts = new String[12], trainAnswers = new String[12];
+        for (int i = 0; i < 12; i++) {
+            trainPrompts[i] = "Question: " + (i == 5 ? "v2" : "t" + i) + "\nAnswer:";
+            trainAnswers[i] = i % 2 == 0 || i == 5 ? "a" : "b";
+        }
+        // piqa.yaml has no test_split, so fewshot_split == test_split (both None): draw n + 1, drop the doc, keep n
+        int[][] piqaPicks = {{7, 1, 0}, {9, 0, 1}, {3, 0, 9}, {0, 5, 9}, {9, 7, 2}};
+        Task.MultipleChoice piqa = mc("piqa", new Tasks.Options(0, 3, 1234, 256, 8));
+        for (int d = 0; d < 5; d++) {
+            assertEquals(expected("Question: v" + d + "\nAnswer:", trainPrompts, trainAnswers, piqaPicks[d]),
+                    piqa.docs().get(d).contexts().getFirst(), "piqa doc " + d);
+        }
+        // --limit evaluates the first documents; the generator advances through them in the same order
+        Task.MultipleChoice limited = mc("piqa", new Tasks.Options(2, 3, 1234, 256, 8));
+        assertEquals(piqa.docs().subList(0, 2), limited.docs());
+
+        // arc_easy.yaml sets test_split: test, so the sampler draws exactly n
+        String[] arcTrain = new String[12];
+        for (int i = 0; i < 12; i++) arcTrain[i] = arcLine("t" + i);
+        write("arc_easy/test.jsonl", arcLine("q0"), arcLine("q1"), arcLine("q2"), arcLine("q3"), arcLine("q4"));
+        write("arc_easy/train.jsonl", arcTrain);
+        String[] arcPrompts = new String[12], arcAnswers = new String[12];
+        for (int i = 0; i < 12; i++) {
+            arcPrompts[i] = "Question: t" + i + "\nAnswer:";
+            arcAnswers[i] = "x";
+        }
+        int[][] arcPicks = {{7, 1, 0}, {1, 9, 0}, {10, 1, 11}, {5, 3, 0}, {0, 11, 5}};
+        Task.MultipleChoice arc = mc("arc_easy", new Tasks.Options(0, 3, 1234, 256, 8));
+        for (int d = 0; d < 5; d++) {
+            assertEquals(expected("Question: q" + d + "\nAnswer:", arcPrompts, arcAnswers, arcPicks[d]),
+                    arc.docs().get(d).contexts().getFirst(), "arc_easy doc " + d);
+        }
+
+        // without train.jsonl the evaluated split is the pool: n + 1 drawn, the document itself dropped
+        Files.delete(data.resolve("piqa/train.jsonl"));
+        String[] valPrompts = new String[5], valAnswers = new String[5];
+        for (int i = 0; i < 5; i++) {
+            valPrompts[i] = "Question: v" + i + "\nAnswer:";
+            valAnswers[i] = "a";
+        }
+        int[][] selfPicks = {{3, 4, 2}, {4, 0, 2}, {0, 4, 3}, {0, 4, 1}, {3, 0, 2}};
+        Task.MultipleChoice self = mc("piqa", new Tasks.Options(0, 3, 1234, 256, 8));
+        for (int d = 0; d < 5; d++) {
+            assertEquals(expected(valPrompts[d], valPrompts, valAnswers, selfPicks[d]),
+                    self.docs().get(d).contexts().getFirst(), "piqa without train.jsonl, doc " + d);
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> mc("piqa", new Tasks.Options(0, 5, 1234, 256, 8)));
+        assertTrue(e.getMessage().contains("draws 6 examples") && e.getMessage().contains("only 5"), e.getMessage());
+    }
+
     @Test
     void limitTakesTheFirstDocuments() throws IOException {
         write("piqa/validation.jsonl", "{\"goal\": \"g0\", \"sol1\": \"a\", \"sol2\": \"b\", \"label\": 0}",

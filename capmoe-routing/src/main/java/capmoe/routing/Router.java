@@ -14,9 +14,9 @@ import java.util.SplittableRandom;
  * multiplied by {@code routedScalingFactor}.
  *
  * <p>The hot path works on primitive arrays only; scratch buffers are reused between calls, the
- * returned {@link Routing} owns fresh arrays. {@code random} draws from one seeded stream per
- * Router, so the i-th call of a Router is reproducible for a seed (a Router built anew for every
- * call replays the same stream each time: keep one per layer for independent draws).
+ * returned {@link Routing} owns fresh arrays. {@code random} draws from one stream per Router,
+ * seeded by the policy's seed and a stream number: an engine gives each MoE layer its own stream
+ * (its index), so layers draw independently, and the i-th call of a Router is reproducible.
  */
 public final class Router {
     private final RouterConfig config;
@@ -54,6 +54,15 @@ public final class Router {
      *                  experts. Its expert count must equal the config's.
      */
     public Router(RouterConfig config, Policy policy, Placement placement) {
+        this(config, policy, placement, 0);
+    }
+
+    /**
+     * As {@link #Router(RouterConfig, Policy, Placement)}, drawing {@code random} scores from
+     * stream {@code stream} of the policy's seed (e.g. the layer index: without it every layer
+     * would drop the same random positions).
+     */
+    public Router(RouterConfig config, Policy policy, Placement placement, long stream) {
         if (config == null) throw new IllegalArgumentException("router: config is missing");
         if (policy == null) throw new IllegalArgumentException("router: policy is missing (use Policy.None for plain top-k)");
         this.config = config;
@@ -92,7 +101,8 @@ public final class Router {
                 extras = 0;
             }
         }
-        this.random = new SplittableRandom(policy instanceof Policy.TokenDrop td ? td.seed() : 0L);
+        long seed = policy instanceof Policy.TokenDrop td ? td.seed() : 0L;
+        this.random = new SplittableRandom(seed + stream * 0x9E3779B97F4A7C15L); // golden-ratio step, as SplittableRandom's own
         int nGroup = switch (config.gating()) {
             case Gating.Softmax s -> 1;
             case Gating.SoftmaxGroupLimited g -> g.nGroup();

@@ -7,13 +7,14 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * SIMD softmax and sigmoid rows (jdk.incubator.vector). exp is the bulk of a routing call
- * (E of them per token); the vector EXP is accurate to ~1 ulp in float, like torch's.
+ * (E of them per token); {@link VectorMath#exp} is within 2 ulp in float, like torch's, and
+ * rounds the same in every JIT tier, as does {@link VectorMath#sum}.
  * Only loaded when the module is present (see {@link Gate}).
  */
 final class VectorGate {
     private VectorGate() { }
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = VectorMath.species();
 
     static void softmaxRow(float[] logits, float[] out, int row, int n) {
         int bound = S.loopBound(n), e = 0;
@@ -30,14 +31,15 @@ final class VectorGate {
         if (bound > 0) {
             FloatVector acc = FloatVector.zero(S);
             for (; e < bound; e += S.length()) {
-                FloatVector v = FloatVector.fromArray(S, logits, row + e).sub(max).lanewise(VectorOperators.EXP);
+                FloatVector v = FloatVector.fromArray(S, logits, row + e).sub(max);
+                v = VectorMath.exp(v);
                 v.intoArray(out, row + e);
                 acc = acc.add(v);
             }
-            sum = acc.reduceLanes(VectorOperators.ADD);
+            sum = VectorMath.sum(acc);
         }
         for (; e < n; e++) {
-            float v = (float) Math.exp(logits[row + e] - max);
+            float v = VectorMath.exp(logits[row + e] - max);
             out[row + e] = v;
             sum += v;
         }
@@ -50,9 +52,9 @@ final class VectorGate {
         int bound = S.loopBound(n), i = 0;
         for (; i < bound; i += S.length()) {
             FloatVector x = FloatVector.fromArray(S, logits, i);
-            FloatVector.broadcast(S, 1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(out, i);
+            FloatVector.broadcast(S, 1f).div(VectorMath.exp(x.neg()).add(1f)).intoArray(out, i);
         }
-        for (; i < n; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-logits[i])));
+        for (; i < n; i++) out[i] = 1f / (1f + VectorMath.exp(-logits[i]));
     }
 
     /**

@@ -64,6 +64,22 @@ class RandomScorerTest {
         assertArrayEquals(second.expertIds(), r2.route(logits, T).expertIds());
     }
 
+    /** Each MoE layer gets its own stream (the engine passes the layer index): layers draw independently. */
+    @Test
+    void streamsOfOneSeedDrawIndependentlyAndReproducibly() {
+        int T = 256, E = 8, k = 2;
+        float[] logits = RoutingSample.skewed(T, E, 3).logits();
+        Policy random = new Policy.TokenDrop(Scorer.RANDOM, 0.5, 9);
+        RouterConfig config = RouterConfig.softmax(E, k, false);
+        Routing layer0 = new Router(config, random, null, 0).route(logits, T);
+        Routing layer1 = new Router(config, random, null, 1).route(logits, T);
+        assertArrayEquals(new Router(config, random, null).route(logits, T).expertIds(), layer0.expertIds(),
+                "stream 0 is the plain constructor's");
+        assertFalse(Arrays.equals(layer0.expertIds(), layer1.expertIds()) && Arrays.equals(layer0.offsets(), layer1.offsets()),
+                "streams 0 and 1 kept the same tokens");
+        assertArrayEquals(layer1.expertIds(), new Router(config, random, null, 1).route(logits, T).expertIds());
+    }
+
     /**
      * All 32 tokens pick expert 0 (top-1 of 4), C = ceil(1.0*1*32/4) = 8, so each seed keeps 8 of
      * the 32. Over S = 4000 seeds each token is kept 1000 times in expectation. Pearson's statistic

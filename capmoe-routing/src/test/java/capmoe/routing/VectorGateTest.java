@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * The SIMD softmax / sigmoid against the plain loops (the fallback without jdk.incubator.vector),
  * on row lengths that exercise the vector tails. Tolerance 1e-6 relative: both are float32, the
- * vector EXP is within ~1 ulp and the softmax sum is added in a different order.
+ * vector exp (VectorMath) is within 2 ulp and the softmax sum is added in a different order.
  */
 class VectorGateTest {
 

@@ -8,6 +8,12 @@ public interface Attention {
     /** Cache state for {@code batch} sequences. */
     Object newCache(int batch);
 
+    /**
+     * Cache state for {@code sources.length} sequences, sequence i a copy of {@code cache}'s sequence
+     * {@code sources[i]} holding its first {@code lengths[sources[i]]} positions.
+     */
+    Object forkCache(Object cache, int[] sources, int[] lengths);
+
     /** x: normed hidden [tokens x hidden]; appends this step's keys/values to cache; writes out [tokens x hidden]. */
     void forward(float[] x, Step step, Object cache, float[] out);
 }

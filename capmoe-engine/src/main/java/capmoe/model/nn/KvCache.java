@@ -23,6 +23,21 @@ public final class KvCache {
         }
     }
 
+    /**
+     * A cache for {@code sources.length} sequences: sequence i holds a copy of the first
+     * {@code lengths[sources[i]]} positions of this cache's sequence {@code sources[i]}. Copies, not
+     * shared arrays, because each forked sequence then appends its own positions after them.
+     */
+    public KvCache fork(int[] sources, int[] lengths) {
+        KvCache out = new KvCache(sources.length, kWidth, vWidth);
+        for (int i = 0; i < sources.length; i++) {
+            int s = sources[i];
+            out.k[i] = Arrays.copyOf(k[s], lengths[s] * kWidth);
+            out.v[i] = Arrays.copyOf(v[s], lengths[s] * vWidth);
+        }
+        return out;
+    }
+
     public float[] keys(int b) { return k[b]; }
 
     public float[] values(int b) { return v[b]; }

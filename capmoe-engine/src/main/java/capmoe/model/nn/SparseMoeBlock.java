@@ -57,7 +57,9 @@ public final class SparseMoeBlock implements FeedForward {
         RunOptions options = step.options();
         float[] logits = routerLogits(x, tokens);
         step.trace().routerLogits(layer, logits, tokens);
-        Router router = new Router(routerConfig, options.policy(), options.placementFor(experts.count()));
+        // A Router per call: its scratch is tiny next to the experts, and a call's routing then
+        // depends on its input alone. Its random stream is this layer's, so layers draw independently.
+        Router router = new Router(routerConfig, options.policy(), options.placementFor(experts.count()), layer);
         Routing routing = router.route(logits, tokens);
         options.listener().onRouting(layer, routing);
         java.util.Arrays.fill(out, 0, tokens * experts.hidden(), 0f);

@@ -98,7 +98,7 @@ public final class Simulator {
         long before = 0, after = 0, maxLoad = 0;
         for (int i = 0; i < logits.size(); i++) {
             RoutingTrace.Record rec = trace.records().get(i);
-            Router router = routers.computeIfAbsent(rec.layer(), l -> new Router(config, policy, placement));
+            Router router = routers.computeIfAbsent(rec.layer(), l -> new Router(config, policy, placement, l)); // the engine's stream per layer
             Routing routing = router.route(logits.get(i), rec.routing().tokens());
             int[] rows = new int[e];
             for (int p = 0; p < routing.offsets()[routing.tokens()]; p++) rows[routing.expertIds()[p]]++;
