@@ -104,7 +104,7 @@ public final class DemoCommand implements Callable<Integer> {
     int batch = 8;
 
     @Option(names = "--repeats", description = "timed replays of every MoE layer call per policy; EP time = median (default: ${DEFAULT-VALUE})")
-    int repeats = 5;
+    int repeats = 3;
 
     @Option(names = "--out", description = "report directory (default: ${DEFAULT-VALUE})")
     Path out = Path.of("reports", "demo");

@@ -39,6 +39,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.function.IntFunction;
 
 /** {@code ./capmoe ep-bench}: the straggler effect under expert parallelism, and what each policy saves. */
 @Command(name = "ep-bench", mixinStandardHelpOptions = true,
@@ -205,7 +206,7 @@ public final class EpBenchCommand implements Callable<Integer> {
                         + " cores: devices share cores, so wall times include contention (use timed-serial)");
             }
             int tp = threads;
-            java.util.function.IntFunction<CoreShare> coresOf =
+            IntFunction<CoreShare> coresOf =
                     d -> tp == cores && epMode == EpMode.TIMED_SERIAL ? CoreShare.unbound() : EngineCores.share(tp);
             List<EpReplay.Timings> timings;
             try {
