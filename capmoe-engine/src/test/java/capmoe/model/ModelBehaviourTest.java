@@ -3,8 +3,6 @@ package capmoe.model;
 import capmoe.model.nn.SparseMoeBlock;
 import capmoe.routing.Policy;
 import capmoe.routing.Routing;
-import capmoe.routing.Scorer;
-import capmoe.runtime.ExpertExecutor;
 import capmoe.runtime.Experts;
 import capmoe.runtime.LocalExpertExecutor;
 import capmoe.testing.Shared;
@@ -12,7 +10,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -22,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Batching, the KV cache, policies, executors, sampling and log-probabilities on the Qwen2-MoE
+ * Batching, the KV cache, the local executor, sampling and log-probabilities on the Qwen2-MoE
  * fixture (it has every feature: GQA, bias, shared expert). Same-math comparisons use 1e-5
  * relative to max|logit|: only the order of fp32 additions differs (cache vs no cache).
  */
@@ -89,33 +86,6 @@ class ModelBehaviourTest {
         int[] r = java.util.Arrays.copyOf(a, a.length + 1);
         r[a.length] = x;
         return r;
-    }
-
-    @Test
-    void everyMoeLayerRoutesThroughThePolicyAndTheExecutor() {
-        int[][] batch = {tokens(24, 5), tokens(24, 6)};
-        List<Routing> seen = new ArrayList<>();
-        List<Integer> executed = new ArrayList<>();
-        LocalExpertExecutor local = new LocalExpertExecutor();
-        ExpertExecutor counting = (layer, experts, x, routing, out) -> {
-            executed.add(layer);
-            local.run(layer, experts, x, routing, out);
-        };
-        RunOptions drop = RunOptions.of(new Policy.TokenDrop(Scorer.SCORE, 0.5, 0))
-                .withExecutor(counting).withListener((layer, r) -> seen.add(r));
-        float[][] dropped = model.forward(batch, drop);
-        assertEquals(List.of(0, 1), executed, "both MoE layers ran through the given executor");
-        assertEquals(2, seen.size());
-        for (Routing r : seen) {
-            assertEquals(48, r.tokens());
-            int c = r.stats().capacity();
-            assertEquals((int) Math.ceil(0.5 * 4 * 48 / 16.0), c, "C = ceil(gamma k T / E) over the whole batch");
-            for (int load : r.stats().loadAfter()) assertTrue(load <= c, "no expert above capacity");
-        }
-        float[][] none = model.forward(batch, RunOptions.defaults());
-        assertNotEquals(none[0][5 * 384], dropped[0][5 * 384], "dropping tokens changes the logits");
-        float[][] generous = model.forward(batch, RunOptions.of(new Policy.TokenDrop(Scorer.SCORE, 16, 0)));
-        assertClose(none[0], generous[0], "a capacity no expert reaches changes nothing (up to fp32 rounding of the weights)");
     }
 
     @Test

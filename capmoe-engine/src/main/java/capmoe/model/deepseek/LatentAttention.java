@@ -133,11 +133,6 @@ public final class LatentAttention implements Attention {
     }
 
     @Override
-    public Object forkCache(Object cache, int[] sources, int[] lengths) {
-        return ((KvCache) cache).fork(sources, lengths);
-    }
-
-    @Override
     public void forward(float[] x, Step step, Object cacheObject, float[] out) {
         KvCache cache = (KvCache) cacheObject;
         Batch batch = step.batch();

@@ -10,9 +10,12 @@ public interface Attention {
 
     /**
      * Cache state for {@code sources.length} sequences, sequence i a copy of {@code cache}'s sequence
-     * {@code sources[i]} holding its first {@code lengths[sources[i]]} positions.
+     * {@code sources[i]} holding its first {@code lengths[sources[i]]} positions. Both attentions
+     * here keep a {@link KvCache}; a block with another cache layout overrides this.
      */
-    Object forkCache(Object cache, int[] sources, int[] lengths);
+    default Object forkCache(Object cache, int[] sources, int[] lengths) {
+        return ((KvCache) cache).fork(sources, lengths);
+    }
 
     /** x: normed hidden [tokens x hidden]; appends this step's keys/values to cache; writes out [tokens x hidden]. */
     void forward(float[] x, Step step, Object cache, float[] out);
