@@ -12,8 +12,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
+import static capmoe.model.SameMath.relativeError;
+import static capmoe.model.SameMath.tokens;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -32,7 +33,7 @@ class EveryMoeLayerTest {
     void everyMoeLayerRoutesThroughThePolicyAndTheExecutor(String arch, String moeLayers) {
         try (CausalLM model = Models.load(Shared.require("fixtures/hf/" + arch))) {
             int experts = model.config().numExperts(), k = model.config().topK();
-            int[][] batch = {tokens(24, 5), tokens(24, 6)};
+            int[][] batch = {tokens(24, 384, 5), tokens(24, 384, 6)};
             List<Routing> seen = new ArrayList<>();
             List<Integer> executed = new ArrayList<>();
             LocalExpertExecutor local = new LocalExpertExecutor();
@@ -63,21 +64,4 @@ class EveryMoeLayerTest {
         }
     }
 
-    static int[] tokens(int n, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        int[] t = new int[n];
-        for (int i = 0; i < n; i++) t[i] = r.nextInt(384);
-        return t;
-    }
-
-    /** max|expected - actual| / max|expected|. */
-    static double relativeError(float[] expected, float[] actual) {
-        assertEquals(expected.length, actual.length);
-        double max = 0, err = 0;
-        for (int i = 0; i < expected.length; i++) {
-            max = Math.max(max, Math.abs(expected[i]));
-            err = Math.max(err, Math.abs((double) expected[i] - actual[i]));
-        }
-        return err / max;
-    }
 }

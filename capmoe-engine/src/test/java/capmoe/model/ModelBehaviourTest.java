@@ -13,6 +13,8 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 import java.util.SplittableRandom;
 
+import static capmoe.model.SameMath.assertClose;
+import static capmoe.model.SameMath.tokens;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -36,26 +38,9 @@ class ModelBehaviourTest {
         model.close();
     }
 
-    static int[] tokens(int n, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        int[] t = new int[n];
-        for (int i = 0; i < n; i++) t[i] = r.nextInt(384);
-        return t;
-    }
-
-    static void assertClose(float[] expected, float[] actual, String what) {
-        assertEquals(expected.length, actual.length, what);
-        double max = 0, err = 0;
-        for (int i = 0; i < expected.length; i++) {
-            max = Math.max(max, Math.abs(expected[i]));
-            err = Math.max(err, Math.abs(expected[i] - actual[i]));
-        }
-        assertTrue(err <= 1e-5 * max, what + ": max abs err " + err + " vs max " + max);
-    }
-
     @Test
     void incrementalDecodeEqualsFullForward() {
-        int[] seq = tokens(20, 1);
+        int[] seq = tokens(20, 384, 1);
         float[] full = model.forward(new int[][] {seq}, RunOptions.defaults())[0];
         Session s = model.newSession(1, RunOptions.defaults());
         int v = 384, done = 0;
@@ -69,7 +54,7 @@ class ModelBehaviourTest {
 
     @Test
     void paddedBatchEqualsEachSequenceAlone() {
-        int[] a = tokens(13, 2), b = tokens(4, 3), c = tokens(9, 4);
+        int[] a = tokens(13, 384, 2), b = tokens(4, 384, 3), c = tokens(9, 384, 4);
         float[][] together = model.forward(new int[][] {a, b, c}, RunOptions.defaults());
         assertClose(model.forward(new int[][] {a}, RunOptions.defaults())[0], together[0], "a");
         assertClose(model.forward(new int[][] {b}, RunOptions.defaults())[0], together[1], "b");
@@ -113,7 +98,7 @@ class ModelBehaviourTest {
 
     @Test
     void samplingIsSeededAndTopPNearZeroIsGreedy() {
-        int[] prompt = tokens(5, 8);
+        int[] prompt = tokens(5, 384, 8);
         var hot = new Generator.Settings(10, 1.5, 0.9, 42, List.of());
         int[] a = Generator.generate(model, prompt, hot, RunOptions.defaults(), null);
         int[] b = Generator.generate(model, prompt, hot, RunOptions.defaults(), null);
@@ -129,7 +114,7 @@ class ModelBehaviourTest {
 
     @Test
     void logProbsAreLogSoftmaxOfThePredictingPosition() {
-        int[] ctx1 = tokens(6, 9), cont1 = tokens(3, 10), ctx2 = tokens(2, 11), cont2 = tokens(5, 12);
+        int[] ctx1 = tokens(6, 384, 9), cont1 = tokens(3, 384, 10), ctx2 = tokens(2, 384, 11), cont2 = tokens(5, 384, 12);
         double[][] lp = LogProbs.continuation(model, new int[][] {ctx1, ctx2}, new int[][] {cont1, cont2}, RunOptions.defaults());
         int[] full = new int[9];
         System.arraycopy(ctx1, 0, full, 0, 6);

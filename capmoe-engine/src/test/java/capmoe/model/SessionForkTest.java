@@ -5,8 +5,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.Arrays;
-import java.util.SplittableRandom;
 
+import static capmoe.model.SameMath.assertClose;
+import static capmoe.model.SameMath.tokens;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -19,27 +20,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class SessionForkTest {
 
-    static int[] tokens(int n, int vocab, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        int[] t = new int[n];
-        for (int i = 0; i < n; i++) t[i] = r.nextInt(vocab);
-        return t;
-    }
-
     static int[] concat(int[] a, int[] b) {
         int[] r = Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);
         return r;
-    }
-
-    static void assertClose(float[] expected, float[] actual, String what) {
-        assertEquals(expected.length, actual.length, what);
-        double max = 0, err = 0;
-        for (int i = 0; i < expected.length; i++) {
-            max = Math.max(max, Math.abs(expected[i]));
-            err = Math.max(err, Math.abs((double) expected[i] - actual[i]));
-        }
-        assertTrue(err <= 1e-5 * max, what + ": max abs err " + err + " vs max " + max);
     }
 
     @ParameterizedTest

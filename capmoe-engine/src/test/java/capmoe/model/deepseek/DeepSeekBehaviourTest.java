@@ -9,10 +9,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.Arrays;
-import java.util.SplittableRandom;
 
+import static capmoe.model.SameMath.assertClose;
+import static capmoe.model.SameMath.tokens;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The latent-attention KV cache on the DeepSeek fixtures (their policies per MoE layer are in
@@ -21,39 +21,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class DeepSeekBehaviourTest {
 
-    static int[] tokens(int n, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        int[] t = new int[n];
-        for (int i = 0; i < n; i++) t[i] = r.nextInt(384);
-        return t;
-    }
-
-    /** max|expected - actual| / max|expected|. */
-    static double relativeError(float[] expected, float[] actual) {
-        assertEquals(expected.length, actual.length);
-        double max = 0, err = 0;
-        for (int i = 0; i < expected.length; i++) {
-            max = Math.max(max, Math.abs(expected[i]));
-            err = Math.max(err, Math.abs((double) expected[i] - actual[i]));
-        }
-        return err / max;
-    }
-
-    static void assertClose(float[] expected, float[] actual, String what) {
-        if (expected.length == 0) {   // a sequence with nothing appended this step
-            assertEquals(0, actual.length, what);
-            return;
-        }
-        double rel = relativeError(expected, actual);
-        assertTrue(rel <= 1e-5, what + ": relative error " + rel);
-    }
-
     @ParameterizedTest
     @ValueSource(strings = {"deepseek_v2", "deepseek_v3"})
     void cachedDecodeOfPackedSequencesEqualsFullForward(String arch) {
         try (CausalLM model = Models.load(Shared.require("fixtures/hf/" + arch))) {
             int v = model.config().vocabSize();
-            int[] a = tokens(17, 1), b = tokens(6, 2);
+            int[] a = tokens(17, 384, 1), b = tokens(6, 384, 2);
             float[] aFull = model.forward(new int[][] {a}, RunOptions.defaults())[0];
             float[] bFull = model.forward(new int[][] {b}, RunOptions.defaults())[0];
             // two sequences of different lengths in one session, appended in uneven chunks

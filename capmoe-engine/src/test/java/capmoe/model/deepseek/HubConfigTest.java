@@ -1,5 +1,6 @@
 package capmoe.model.deepseek;
 
+import capmoe.model.SameMath;
 import capmoe.model.CausalLM;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
@@ -68,7 +69,7 @@ class HubConfigTest {
     }
 
     private static void assertSameLogits(Path fixture, Path hubStyle) {
-        int[][] seq = {DeepSeekBehaviourTest.tokens(30, 11)};
+        int[][] seq = {SameMath.tokens(30, 384, 11)};
         try (CausalLM a = Models.load(fixture); CausalLM b = Models.load(hubStyle)) {
             assertArrayEquals(a.forward(seq, RunOptions.defaults())[0], b.forward(seq, RunOptions.defaults())[0]);
         }

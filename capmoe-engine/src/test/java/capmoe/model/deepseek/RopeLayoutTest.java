@@ -1,5 +1,6 @@
 package capmoe.model.deepseek;
 
+import capmoe.model.SameMath;
 import capmoe.model.CausalLM;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
@@ -36,13 +37,13 @@ class RopeLayoutTest {
                 "\"rope_interleave\": true", "\"rope_interleave\": false");
         Path wrong = FixtureCopy.copy(v3, tmp.resolve("wrong"), FixtureCopy::same,
                 "\"rope_interleave\": true", "\"rope_interleave\": false");
-        int[][] seq = {DeepSeekBehaviourTest.tokens(20, 9)};
+        int[][] seq = {SameMath.tokens(20, 384, 9)};
         float[] expected, permuted, unpermuted;
         try (CausalLM m = Models.load(v3)) { expected = m.forward(seq, RunOptions.defaults())[0]; }
         try (CausalLM m = Models.load(halves)) { permuted = m.forward(seq, RunOptions.defaults())[0]; }
         try (CausalLM m = Models.load(wrong)) { unpermuted = m.forward(seq, RunOptions.defaults())[0]; }
-        double same = DeepSeekBehaviourTest.relativeError(expected, permuted);
-        double different = DeepSeekBehaviourTest.relativeError(expected, unpermuted);
+        double same = SameMath.relativeError(expected, permuted);
+        double different = SameMath.relativeError(expected, unpermuted);
         assertTrue(same <= 1e-5, "permuted weights + halves layout: " + same);
         assertTrue(different > 1e-3, "the flag matters: " + different);
     }
