@@ -278,12 +278,13 @@ public final class EpBenchCommand implements Callable<Integer> {
             out.println(label);
             out.println("data: " + data);
             out.println();
+            List<EpReplay.Speedup> speedups = timings.stream().map(t -> EpReplay.Speedup.of(timings.get(0), t)).toList();
             out.printf(Locale.ROOT, "%-20s %6s %9s %9s %14s %8s %12s %7s %7s%n", "policy", "gamma", "dropped%", "max/mean",
                     "EP layer (ms)", "speedup", "range", "bound", "idle%");
             for (int i = 0; i < runs.size(); i++) {
                 PolicyRun r = runs.get(i);
                 EpStats.Summary s = r.summary();
-                EpReplay.Speedup sp = EpReplay.Speedup.of(timings.get(0), timings.get(i));
+                EpReplay.Speedup sp = speedups.get(i);
                 double idlePct = s.criticalSeconds() == 0 ? 0 : 100 * s.idleSeconds() / (s.criticalSeconds() * devices);
                 out.printf(Locale.ROOT, "%-20s %6s %9.2f %9.2f %14.3f %8.2f %12s %7.2f %7.1f%n", r.policy(), gammaOf(r.policy()),
                         100 * s.droppedFraction(), s.maxOverMeanAfter(), 1e3 * timings.get(i).epSeconds() / timings.get(i).calls(),
@@ -307,9 +308,8 @@ public final class EpBenchCommand implements Callable<Integer> {
 
             List<String> notes = List.of(label, "model: " + model + " (" + config.modelType() + ")", "data: " + data,
                     "speedup and range: per repeat, none's time / the policy's; per-layer times and device bars: each call's median repeat.");
-            List<EpReplay.Speedup> speedups = timings.stream().map(t -> EpReplay.Speedup.of(timings.get(0), t)).toList();
             HtmlReport.write(html, "Expert-parallel straggler report (" + epMode.id() + ")", notes, runs, speedups);
-            writeJson(runs, singlePass, timings, config, label, data, threads, cores, layout);
+            writeJson(runs, singlePass, timings, speedups, config, label, data, threads, cores, layout);
             out.println("wrote " + json + " and " + html + (trace != null ? " and trace " + trace : ""));
             out.flush();
         }
@@ -357,7 +357,8 @@ public final class EpBenchCommand implements Callable<Integer> {
         return seqs;
     }
 
-    private void writeJson(List<PolicyRun> runs, List<PolicyRun> singlePass, List<EpReplay.Timings> timings, ModelConfig config,
+    private void writeJson(List<PolicyRun> runs, List<PolicyRun> singlePass, List<EpReplay.Timings> timings,
+                           List<EpReplay.Speedup> speedups, ModelConfig config,
                            String label, String data, int threads, int cores, Devices layout) throws IOException {
         ObjectMapper m = new ObjectMapper();
         ObjectNode root = m.createObjectNode();
@@ -382,7 +383,7 @@ public final class EpBenchCommand implements Callable<Integer> {
         for (int i = 0; i < runs.size(); i++) {
             PolicyRun r = runs.get(i);
             EpStats.Summary s = r.summary();
-            EpReplay.Speedup sp = EpReplay.Speedup.of(timings.get(0), timings.get(i));
+            EpReplay.Speedup sp = speedups.get(i);
             ObjectNode p = ps.addObject();
             p.put("policy", r.policy());
             p.put("gamma", gammaOf(r.policy()));
