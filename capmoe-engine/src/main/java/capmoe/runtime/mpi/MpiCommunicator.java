@@ -215,14 +215,22 @@ public final class MpiCommunicator implements Communicator {
     }
 
     /**
-     * Prints {@code capmoe rank R: message} on this rank's stderr, then {@code MPI_Abort}: Open
-     * MPI's launcher ends every rank of the job with {@code exitCode}. Not synchronised: it may be
-     * called while another thread is blocked in a collective.
+     * Prints {@code capmoe rank R: message} on this rank's stderr, then {@link #abortQuietly}.
+     * Not synchronised: it may be called while another thread is blocked in a collective.
      */
     @Override
     public void abort(String message, int exitCode) {
         System.out.flush();
         System.err.println("capmoe rank " + rank + ": " + message);
+        abortQuietly(exitCode);
+    }
+
+    /**
+     * {@code MPI_Abort}: Open MPI's launcher ends every rank of the job, and the job exits with
+     * {@code exitCode}; for a rank that has already printed why.
+     */
+    public void abortQuietly(int exitCode) {
+        System.out.flush();
         System.err.flush();
         try {
             mpi.abort(world, exitCode);
