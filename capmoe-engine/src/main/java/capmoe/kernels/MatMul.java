@@ -61,6 +61,7 @@ public final class MatMul {
                     + ", need " + rows + " x " + k + " and " + rows + " x " + n);
         }
         if (rows == 0) return;
+        if (w.dtype().quantized()) { QuantMatMul.matmul(x, rows, w, bias, y); return; }
         float[] xs = w.dtype() == DType.BF16 ? permute(x, rows, k) : x;
         Parallel.current().forRange(n, 2, (n0, n1) -> {
             switch (w.dtype()) {
