@@ -10,6 +10,7 @@ import capmoe.model.Session;
 import capmoe.model.SyntheticCheckpoint;
 import capmoe.model.SyntheticCheckpoint.OlmoeShape;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -29,6 +30,9 @@ import java.util.stream.Stream;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmark prefill and decode on an OLMoE-1B-7B-shaped random model against the machine's measured peak.")
 public final class BenchCommand implements Callable<Integer> {
+
+    @Mixin
+    QuantizeOption quantize = new QuantizeOption();
 
     @Option(names = "--layers", defaultValue = "16", description = "decoder layers (OLMoE-1B-7B has 16; fewer = smaller file; default: ${DEFAULT-VALUE})")
     int layers;
@@ -71,7 +75,7 @@ public final class BenchCommand implements Callable<Integer> {
     private void run(Path where) {
         Parallel pool = Parallel.current();
         System.out.printf(Locale.ROOT, "threads: %d%n", pool.threads());
-        try (CausalLM model = Models.load(where)) {
+        try (CausalLM model = Models.load(where, null, quantize.format())) {
             ModelConfig c = model.config();
             RunOptions options = RunOptions.defaults();
             SplittableRandom random = new SplittableRandom(7);
