@@ -5,6 +5,7 @@ import capmoe.eval.EvalResults;
 import capmoe.eval.Evaluator;
 import capmoe.eval.ModelLoader;
 import capmoe.eval.MarkdownReport;
+import capmoe.eval.QualityTable;
 import capmoe.eval.ReferencePolicies;
 import capmoe.eval.ReportFiles;
 import capmoe.eval.Task;
@@ -66,6 +67,10 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--limit", defaultValue = "0", description = "First N documents per task; for wikitext-windows and text:PATH, first N windows (0 = all)")
     int limit;
 
+    @Option(names = "--windows", defaultValue = "0",
+            description = "First N windows of wikitext-windows and text:PATH, overriding --limit for them (0 = --limit)")
+    int windows;
+
     @Option(names = "--fewshot", defaultValue = "0", description = "Few-shot examples for multiple-choice tasks (default: ${DEFAULT-VALUE})")
     int fewshot;
 
@@ -122,7 +127,7 @@ public final class EvalCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         List<Policy> parsed = new ArrayList<>();
         for (String p : policies) parsed.add(Policy.parse(p));
-        Tasks.Options options = new Tasks.Options(limit, fewshot, seed, seq, batch);
+        Tasks.Options options = new Tasks.Options(limit, fewshot, seed, seq, batch, windows);
         List<Task> loaded = Tasks.load(tasks, dataDir, options);
 
         ModelConfig config = ModelConfig.read(model);
@@ -154,6 +159,7 @@ public final class EvalCommand implements Callable<Integer> {
         meta.put("tasks", tasks);
         meta.put("data_dir", dataDir.toString());
         meta.put("limit", limit);
+        if (windows > 0) meta.put("windows", windows);
         meta.put("num_fewshot", fewshot);
         meta.put("fewshot_seed", seed);
         meta.put("seq", seq);
@@ -165,6 +171,7 @@ public final class EvalCommand implements Callable<Integer> {
         }
         ReportFiles.write(results, meta, out, "capmoe eval: " + model.getFileName());
         System.out.print(MarkdownReport.render(results));
+        System.out.print(QualityTable.render(results, loaded));
         System.out.print(ReferencePolicies.compare(model, config.numExperts(), loaded, results));
         System.out.println("wrote " + out.resolve("results.json") + ", results_<policy>.json, results.md, report.html");
         return 0;
