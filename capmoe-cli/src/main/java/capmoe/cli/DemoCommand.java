@@ -4,7 +4,6 @@ import capmoe.eval.Evaluation;
 import capmoe.eval.PolicyTable;
 import capmoe.eval.Task;
 import capmoe.eval.TaskResult;
-import capmoe.eval.Wikitext;
 import capmoe.model.ModelConfig;
 import capmoe.runtime.ep.EpMode;
 import picocli.CommandLine.Command;
@@ -92,7 +91,7 @@ public final class DemoCommand implements Callable<Integer> {
         Path repo = !model.given() || text == null ? repoRoot() : null;
         Path modelDir = model.orElse(repo == null ? null : repo.resolve("models/olmoe-tiny"));
         Path textFile = text != null ? text : repo.resolve("data/wikitext-2/test.txt");
-        Task task = new Task.TokenWindows("wikitext-windows", Wikitext.readText(textFile), seq, batch, windows);
+        Task task = Task.TokenWindows.of("wikitext-windows", textFile, seq, batch, windows);
         ModelConfig config = ModelConfig.read(modelDir);
         if (seq > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("--seq " + seq + " is longer than the model's context (max_position_embeddings "

@@ -2,7 +2,7 @@ package capmoe.cli;
 
 import capmoe.eval.Evaluation;
 import capmoe.eval.MarkdownReport;
-import capmoe.eval.ReferencePerplexities;
+import capmoe.eval.ReferencePolicies;
 import capmoe.eval.Task;
 import capmoe.eval.Tasks;
 import capmoe.model.ModelConfig;
@@ -42,14 +42,16 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--tasks", required = true, split = ",",
             description = "comma separated: piqa, hellaswag, openbookqa, arc_easy, arc_challenge, mmlu, mmlu_<subject>, "
-                    + "winogrande, boolq, lambada_openai, wikitext, wikitext-windows")
+                    + "winogrande, boolq, lambada_openai, wikitext, wikitext-windows, text:PATH (perplexity over non-overlapping "
+                    + "--seq-token windows of any UTF-8 file, --batch windows per forward pass, as wikitext-windows; PATH "
+                    + "relative to the working directory)")
     List<String> tasks;
 
     @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "data",
             description = "task files: <task>/<split>.jsonl (piqa/validation.jsonl, ...), wikitext-2/test.txt (default: ${DEFAULT-VALUE})")
     Path dataDir;
 
-    @Option(names = "--limit", defaultValue = "0", description = "first N documents per task; for wikitext-windows, first N windows (0 = all)")
+    @Option(names = "--limit", defaultValue = "0", description = "first N documents per task; for wikitext-windows and text:PATH, first N windows (0 = all)")
     int limit;
 
     @Option(names = "--fewshot", defaultValue = "0", description = "few-shot examples for multiple-choice tasks (default: ${DEFAULT-VALUE})")
@@ -62,7 +64,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "8", description = "sequences per forward pass (default: ${DEFAULT-VALUE})")
     int batch;
 
-    @Option(names = "--seq", defaultValue = "256", description = "window length of wikitext-windows (default: ${DEFAULT-VALUE})")
+    @Option(names = "--seq", defaultValue = "256", description = "window length of wikitext-windows and text:PATH (default: ${DEFAULT-VALUE})")
     int seq;
 
     @Option(names = "--max-length", defaultValue = "0",
@@ -123,7 +125,7 @@ public final class EvalCommand implements Callable<Integer> {
         result.write(out, "capmoe eval: " + modelDir.getFileName(), meta);
         PrintWriter w = spec.commandLine().getOut();
         w.print(MarkdownReport.render(result.results()));
-        w.print(ReferencePerplexities.compare(result.results(), modelDir, seq, batch));
+        w.print(ReferencePolicies.compare(modelDir, config.numExperts(), loaded, result.results()));
         w.println("wrote " + out.resolve("results.json") + ", results_<policy>.json, results.md, report.html");
         w.flush();
         return 0;
