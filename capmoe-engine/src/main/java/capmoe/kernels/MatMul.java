@@ -17,6 +17,27 @@ import java.nio.ByteOrder;
  * <p>BF16 trick: L little-endian ints hold 2L bf16 values; {@code i << 16} gives the even
  * elements as floats and {@code i & 0xFFFF0000} the odd ones. So x is first permuted per block of
  * 2L into [L evens, L odds] and the dot product needs no cross-lane shuffles at all.
+ *
+ * <p><b>Invariant: row independence.</b> Row r of y is a function of row r of x and of W alone:
+ * its bits never depend on how many rows the call has, on which other rows are in it, or on r's
+ * position (nor on how columns are split between threads). The data-parallel runtime relies on it
+ * (a rank computes its own sequences' rows and must get the single-process bits), as does the
+ * expert-parallel one (an expert's rows arrive in batches of any size). Every path therefore
+ * accumulates one output the same way, and a new path (tiling, quantised weights, ...) must too:
+ * <ol>
+ *   <li>BF16: one vector accumulator {@code a} per output, zero at first; per block of 2L
+ *       elements at c, {@code a = xo.fma(wOdd, xe.fma(wEven, a))} (evens first, then odds, each a
+ *       fused multiply-add); then {@link VectorMath#sum} of a's lanes (fixed pairwise order),
+ *       then {@code + tail}: the elements past the last full block summed left to right in
+ *       scalar fp32 ({@code s += x*w}, not fused), added last. The 4x2 tile, the 1x2 tile and
+ *       the single dot product all follow it.</li>
+ *   <li>F32: one accumulator, {@code a = x.fma(w, a)} per vector of L, {@link VectorMath#sum},
+ *       then the scalar tail added element by element into that sum.</li>
+ *   <li>Other dtypes: scalar {@code s += x*w} from k = 0.</li>
+ *   <li>The bias, when given, is added to the finished sum.</li>
+ * </ol>
+ * {@code KernelsTest.rowIndependence} checks it on random shapes (ragged K and row counts): a row
+ * computed alone equals the same row inside a batch at any offset, bit for bit.
  */
 public final class MatMul {
     private MatMul() { }
@@ -125,29 +146,28 @@ public final class MatMul {
         int full = k / BLOCK * BLOCK;
         long w0 = (long) j * k * 2, w1 = w0 + (long) k * 2;
         int x0 = r * k;
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
         for (int c = 0; c < full; c += BLOCK) {
             IntVector i0 = IntVector.fromMemorySegment(I, w, w0 + c * 2L, LE);
             IntVector i1 = IntVector.fromMemorySegment(I, w, w1 + c * 2L, LE);
             FloatVector xe = FloatVector.fromArray(F, xp, x0 + c), xo = FloatVector.fromArray(F, xp, x0 + c + L);
-            a0 = xe.fma(i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a0);
-            b0 = xo.fma(i0.and(0xFFFF0000).reinterpretAsFloats(), b0);
-            a1 = xe.fma(i1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a1);
-            b1 = xo.fma(i1.and(0xFFFF0000).reinterpretAsFloats(), b1);
+            a0 = xo.fma(i0.and(0xFFFF0000).reinterpretAsFloats(), xe.fma(i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a0));
+            a1 = xo.fma(i1.and(0xFFFF0000).reinterpretAsFloats(), xe.fma(i1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a1));
         }
-        y[r * n + j] = VectorMath.sum(a0.add(b0)) + tail(xp, x0, w, w0, full, k);
-        y[r * n + j + 1] = VectorMath.sum(a1.add(b1)) + tail(xp, x0, w, w1, full, k);
+        y[r * n + j] = VectorMath.sum(a0) + tail(xp, x0, w, w0, full, k);
+        y[r * n + j + 1] = VectorMath.sum(a1) + tail(xp, x0, w, w1, full, k);
     }
 
+    /** One output of one row: the same accumulation chain as {@link #bf16x4x2} (see the class Javadoc). */
     private static float bf16dot(float[] xp, int x0, MemorySegment w, long w0, int k) {
         int full = k / BLOCK * BLOCK;
-        FloatVector a = FloatVector.zero(F), b = FloatVector.zero(F);
+        FloatVector a = FloatVector.zero(F);
         for (int c = 0; c < full; c += BLOCK) {
             IntVector i0 = IntVector.fromMemorySegment(I, w, w0 + c * 2L, LE);
-            a = FloatVector.fromArray(F, xp, x0 + c).fma(i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a);
-            b = FloatVector.fromArray(F, xp, x0 + c + L).fma(i0.and(0xFFFF0000).reinterpretAsFloats(), b);
+            FloatVector xe = FloatVector.fromArray(F, xp, x0 + c), xo = FloatVector.fromArray(F, xp, x0 + c + L);
+            a = xo.fma(i0.and(0xFFFF0000).reinterpretAsFloats(), xe.fma(i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a));
         }
-        return VectorMath.sum(a.add(b)) + tail(xp, x0, w, w0, full, k);
+        return VectorMath.sum(a) + tail(xp, x0, w, w0, full, k);
     }
 
     private static float tail(float[] xp, int x0, MemorySegment w, long w0, int from, int k) {

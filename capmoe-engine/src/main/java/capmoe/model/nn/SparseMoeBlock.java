@@ -4,14 +4,15 @@ import capmoe.kernels.Activations;
 import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
 import capmoe.model.RunOptions;
-import capmoe.routing.Router;
 import capmoe.routing.RouterConfig;
 import capmoe.routing.Routing;
 import capmoe.runtime.Experts;
+import capmoe.runtime.moe.RouterStage;
 
 /**
- * A sparse MoE block: router logits in fp32 from the (bf16) gate weight, gating + the capacity
- * policy through capmoe-routing's {@link Router}, the kept pairs executed by the run's
+ * A sparse MoE block: router logits in fp32 from the (bf16) gate weight, then the
+ * {@link capmoe.runtime.moe} pipeline: the Router stage (gating + the capacity policy through
+ * capmoe-routing), and Dispatch, Experts and Combine in the run's
  * {@link capmoe.runtime.ExpertExecutor}, plus an optional shared expert (Qwen2-MoE: scaled by
  * sigmoid(shared_expert_gate(x)); DeepSeek: added as is). So every policy applies to every model.
  */
@@ -57,10 +58,8 @@ public final class SparseMoeBlock implements FeedForward {
         RunOptions options = step.options();
         float[] logits = routerLogits(x, tokens);
         step.trace().routerLogits(layer, logits, tokens);
-        // A Router per call: its scratch is tiny next to the experts, and a call's routing then
-        // depends on its input alone. Its random stream is this layer's, so layers draw independently.
-        Router router = new Router(routerConfig, options.policy(), options.placementFor(experts.count()), layer);
-        Routing routing = router.route(logits, tokens);
+        Routing routing = RouterStage.route(layer, routerConfig, options.policy(), options.placementFor(experts.count()),
+                logits, tokens, null);
         options.listener().onRouting(layer, routing);
         java.util.Arrays.fill(out, 0, tokens * experts.hidden(), 0f);
         options.executor().run(layer, experts, x, routing, out);

@@ -3,6 +3,9 @@ package capmoe.runtime.ep;
 import capmoe.routing.Routing;
 import capmoe.runtime.ExpertExecutor;
 import capmoe.runtime.Experts;
+import capmoe.runtime.moe.Combine;
+import capmoe.runtime.moe.Dispatch;
+import capmoe.runtime.moe.ExpertStage;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -13,15 +16,14 @@ import java.util.concurrent.Future;
 import java.util.function.IntFunction;
 
 /**
- * The expert-parallel MoE layer: dispatch (all-to-all) -> per-device expert compute -> combine.
+ * The expert-parallel MoE layer over in-JVM devices, the {@link capmoe.runtime.moe} pipeline:
+ * {@link Dispatch} (the all-to-all's grouping) -> per-device {@link ExpertStage} -> {@link Combine}.
  * Each device owns the experts of its {@link Devices} entry and runs on its own worker with its
  * own {@link CoreShare}. Devices run concurrently behind a barrier ({@link EpMode#PARALLEL}) or
  * one after another, each timed alone ({@link EpMode#TIMED_SERIAL}); see {@link LayerTiming}.
  *
- * <p>Bit-identical to the engine's {@code LocalExpertExecutor}: an expert sees exactly the rows
- * the local executor gives it (its tokens, ascending), and combine adds {@code w * y} into
- * out[t] expert by expert in ascending expert id, tokens ascending, the local executor's order.
- * Only where the experts run and who waits for whom differs.
+ * <p>Bit-identical to the engine's {@code LocalExpertExecutor}: the same stages in the same
+ * order; only where the experts run and who waits for whom differs.
  */
 public final class DeviceExpertExecutor implements ExpertExecutor, AutoCloseable {
 
@@ -70,40 +72,21 @@ public final class DeviceExpertExecutor implements ExpertExecutor, AutoCloseable
                     + devices.experts());
         }
         int h = experts.hidden();
-        int e = experts.count();
         int tokens = routing.tokens();
-        int[] offsets = routing.offsets();
-        int[] ids = routing.expertIds();
-        float[] weights = routing.weights();
-
-        // dispatch: pairs grouped by expert, tokens ascending inside a group (the local executor's grouping)
-        int[] start = new int[e + 1];
-        for (int p = 0; p < offsets[tokens]; p++) start[ids[p] + 1]++;
-        for (int i = 0; i < e; i++) start[i + 1] += start[i];
-        int pairs = start[e];
-        int[] token = new int[pairs];
-        float[] weight = new float[pairs];
-        int[] fill = start.clone();
-        for (int t = 0; t < tokens; t++) {
-            for (int p = offsets[t]; p < offsets[t + 1]; p++) {
-                int slot = fill[ids[p]]++;
-                token[slot] = t;
-                weight[slot] = weights[p];
-            }
-        }
-        float[] y = new float[pairs * h]; // expert outputs in slot order: the combine's receive buffer
+        Dispatch dispatch = Dispatch.sort(routing, experts.count());
+        float[] y = new float[dispatch.pairs() * h]; // [P x h] expert outputs in slot order: the combine's receive buffer
 
         int d = devices.count();
         long[] nanos = new long[d];
         int[] devicePairs = new int[d];
-        for (int dev = 0; dev < d; dev++) for (int ex : devices.expertsOf()[dev]) devicePairs[dev] += start[ex + 1] - start[ex];
+        for (int dev = 0; dev < d; dev++) for (int ex : devices.expertsOf()[dev]) devicePairs[dev] += dispatch.rows(ex);
         long wall;
         if (mode == EpMode.PARALLEL) {
             long t0 = System.nanoTime();
             List<Future<?>> done = new ArrayList<>(d);
             for (int dev = 0; dev < d; dev++) {
                 int device = dev;
-                done.add(workers.submit(() -> nanos[device] = compute(device, experts, x, start, token, y)));
+                done.add(workers.submit(() -> nanos[device] = compute(device, experts, x, dispatch, y)));
             }
             for (Future<?> f : done) {
                 try {
@@ -120,43 +103,24 @@ public final class DeviceExpertExecutor implements ExpertExecutor, AutoCloseable
         } else {
             wall = 0;
             for (int dev = 0; dev < d; dev++) {
-                nanos[dev] = compute(dev, experts, x, start, token, y);
+                nanos[dev] = compute(dev, experts, x, dispatch, y);
                 wall += nanos[dev];
             }
         }
 
-        // combine, in the local executor's order: experts ascending, tokens ascending
-        for (int i = 0; i < e; i++) {
-            for (int s = start[i]; s < start[i + 1]; s++) {
-                float w = weight[s];
-                int o = token[s] * h;
-                int yo = s * h;
-                for (int c = 0; c < h; c++) out[o + c] += w * y[yo + c];
-            }
-        }
+        Combine.all(dispatch, y, out, h);
 
-        CommModel.Traffic traffic = comm.dispatch(devices, tokens, offsets, ids, h);
+        CommModel.Traffic traffic = comm.dispatch(devices, tokens, routing.offsets(), routing.expertIds(), h);
         observer.onLayer(routing, new LayerTiming(layer, mode, tokens, nanos, wall, devicePairs, traffic.total(),
                 comm.seconds(traffic)));
     }
 
-    /** One device: gathers its experts' rows and runs each expert; returns its time in ns. */
-    private long compute(int device, Experts experts, float[] x, int[] start, int[] token, float[] y) {
+    /** One device: the Experts stage over its experts, outputs into y at their slots; returns its time in ns. */
+    private long compute(int device, Experts experts, float[] x, Dispatch dispatch, float[] y) {
         long[] elapsed = new long[1];
         cores[device].run(() -> {
             long t0 = System.nanoTime();
-            int h = experts.hidden();
-            int maxRows = 0;
-            for (int ex : devices.expertsOf()[device]) maxRows = Math.max(maxRows, start[ex + 1] - start[ex]);
-            float[] in = new float[maxRows * h];
-            float[] out = new float[maxRows * h];
-            for (int ex : devices.expertsOf()[device]) {
-                int rows = start[ex + 1] - start[ex];
-                if (rows == 0) continue;
-                for (int r = 0; r < rows; r++) System.arraycopy(x, token[start[ex] + r] * h, in, r * h, h);
-                experts.apply(ex, in, out, rows);
-                System.arraycopy(out, 0, y, start[ex] * h, rows * h);
-            }
+            ExpertStage.run(experts, dispatch, devices.expertsOf()[device], x, y);
             elapsed[0] = System.nanoTime() - t0;
         });
         return elapsed[0];

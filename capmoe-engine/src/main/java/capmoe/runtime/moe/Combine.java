@@ -1,0 +1,29 @@
+package capmoe.runtime.moe;
+
+/**
+ * The Combine stage: {@code out[t] += w * y} for every kept pair, in one fixed order, experts
+ * ascending and, inside an expert, tokens ascending ({@link Dispatch}'s slot order). Per output
+ * element that is a sum over the token's kept experts in ascending expert id, whoever computed
+ * y (local, an in-JVM device, another MPI rank): the order every executor shares, so their
+ * outputs are bit-identical. Each product {@code w * y} is rounded, then added (not fused).
+ */
+public final class Combine {
+    private Combine() { }
+
+    /**
+     * Adds expert e's weighted outputs: y rows {@code yRow .. yRow+rows(e)-1} [.. x h] belong to
+     * e's slots in order; out is [tokens x h].
+     */
+    public static void expert(Dispatch d, int e, float[] y, int yRow, float[] out, int h) {
+        for (int s = d.start(e), r = yRow; s < d.start(e) + d.rows(e); s++, r++) {
+            float w = d.weight(s);
+            int o = d.token(s) * h, yo = r * h;
+            for (int c = 0; c < h; c++) out[o + c] += w * y[yo + c];
+        }
+    }
+
+    /** Adds every pair's weighted output; y is in slot order [P x h] (row s = slot s's expert output). */
+    public static void all(Dispatch d, float[] y, float[] out, int h) {
+        for (int e = 0; e < d.experts(); e++) expert(d, e, y, d.start(e), out, h);
+    }
+}
