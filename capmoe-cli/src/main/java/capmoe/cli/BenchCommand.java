@@ -55,6 +55,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "also write the result as JSON to this file")
     Path json;
 
+    @Option(names = "--write-only", description = "write the OLMoE-1B-7B-shaped model to --dir and stop (scripts/bench-vs-llamacpp)")
+    boolean writeOnly;
+
     @Override
     public Integer call() throws IOException {
         int[] t = threads != null ? threads : new int[] {Runtime.getRuntime().availableProcessors()};
@@ -62,6 +65,12 @@ public final class BenchCommand implements Callable<Integer> {
         if (model != null) return run(model, model.toString(), plan);
         if (layers < 1) throw new IllegalArgumentException("--layers must be >= 1, got " + layers);
         OlmoeShape shape = OlmoeShape.olmoe1b7b(layers);
+        if (writeOnly) {
+            if (dir == null) throw new IllegalArgumentException("--write-only needs --dir");
+            if (!Files.exists(dir.resolve("model.safetensors"))) SyntheticCheckpoint.writeOlmoe(dir, shape, 1234);
+            System.out.println("model: " + dir);
+            return 0;
+        }
         boolean temp = dir == null;
         Path where = temp ? Files.createTempDirectory("capmoe-bench") : dir;
         try {
