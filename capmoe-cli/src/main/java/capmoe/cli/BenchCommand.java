@@ -8,6 +8,7 @@ import capmoe.model.SyntheticCheckpoint.OlmoeShape;
 import capmoe.speed.BenchReport;
 import capmoe.speed.EngineBench;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -27,6 +28,9 @@ import java.util.stream.Stream;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmark prefill and decode (tokens/s, fraction of the machine's measured peak, thread scaling).")
 public final class BenchCommand implements Callable<Integer> {
+
+    @Mixin
+    QuantizeOption quantize = new QuantizeOption();
 
     @Option(names = "--model", description = "checkpoint directory to benchmark (default: an OLMoE-1B-7B-shaped random model)")
     Path model;
@@ -86,7 +90,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     private int run(Path where, String name, EngineBench.Plan plan) {
         System.out.println("model: " + name);
-        try (CausalLM m = Models.load(where)) {
+        try (CausalLM m = Models.load(where, null, quantize.format())) {
             double bytesPerWeight = m instanceof Decoder d ? EngineBench.bytesPerWeight(d.checkpoint()) : 2;
             EngineBench.Result result = EngineBench.run(m, bytesPerWeight, plan, line -> System.err.println("  " + line));
             BenchReport report = new BenchReport(name, bytesPerWeight, result);

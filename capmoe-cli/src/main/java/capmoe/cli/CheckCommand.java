@@ -4,6 +4,7 @@ import capmoe.model.CausalLM;
 import capmoe.model.Models;
 import capmoe.model.ReferenceCheck;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -20,6 +21,9 @@ import java.util.concurrent.Callable;
         description = "Compare the engine with a recorded Hugging Face reference (reference.safetensors).")
 public final class CheckCommand implements Callable<Integer> {
 
+    @Mixin
+    QuantizeOption quantize = new QuantizeOption();
+
     @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
     Path model;
 
@@ -31,7 +35,7 @@ public final class CheckCommand implements Callable<Integer> {
         Path ref = reference != null ? reference : model.resolve("reference.safetensors");
         if (!Files.exists(ref)) throw new IllegalArgumentException("reference file " + ref + " does not exist");
         List<ReferenceCheck.Result> results;
-        try (CausalLM m = Models.load(model)) {
+        try (CausalLM m = Models.load(model, null, quantize.format())) {
             results = ReferenceCheck.run(m, ref);
         }
         int passed = 0, failed = 0;

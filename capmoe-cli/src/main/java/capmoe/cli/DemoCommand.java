@@ -23,6 +23,7 @@ import capmoe.runtime.ep.EpMode;
 import capmoe.runtime.ep.EpReplay;
 import capmoe.tokenizer.HfTokenizer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
@@ -79,6 +80,9 @@ import java.util.concurrent.Callable;
                 "(communication and attention are not counted: real speedups are lower).",
                 ""})
 public final class DemoCommand implements Callable<Integer> {
+
+    @Mixin
+    QuantizeOption quantize = new QuantizeOption();
 
     static final String DEMO_POLICIES =
             "none,score@1.0,order@1.0,reverse@1.0,random@1.0,score@1.5,score@2.0,expanded@1.5,expanded_origin@1.5,expert_drop@0.1";
@@ -172,7 +176,7 @@ public final class DemoCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         EvalResults scored;
         List<EpReplay.Timings> timings;
-        try (HfTokenizer tokenizer = HfTokenizer.load(modelDir); CausalLM lm = ModelLoader.load(modelDir, null)) {
+        try (HfTokenizer tokenizer = HfTokenizer.load(modelDir); CausalLM lm = ModelLoader.load(modelDir, null, quantize.format())) {
             Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig,
                     (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener)
                             .withExecutor(recorders.get(policy.label())),

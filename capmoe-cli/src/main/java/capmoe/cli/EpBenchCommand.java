@@ -27,6 +27,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -67,6 +68,9 @@ import java.util.function.IntFunction;
                 "router (see capmoe.runtime.ep.SkewedOlmoe) and benchmarks it.",
                 ""})
 public final class EpBenchCommand implements Callable<Integer> {
+
+    @Mixin
+    QuantizeOption quantize = new QuantizeOption();
 
     @Spec CommandSpec spec;
 
@@ -168,7 +172,7 @@ public final class EpBenchCommand implements Callable<Integer> {
             if (!(policy instanceof Policy.None)) list.add(policy);
         }
 
-        try (CausalLM lm = Models.load(model)) {
+        try (CausalLM lm = Models.load(model, null, quantize.format())) {
             ModelConfig config = lm.config();
             int e = config.numExperts();
             if (devices < 1 || devices > e) throw new IllegalArgumentException("--devices must be in 1.." + e + " for " + e + " experts (got " + devices + ")");

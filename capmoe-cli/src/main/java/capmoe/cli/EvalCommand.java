@@ -22,6 +22,7 @@ import capmoe.tokenizer.HfTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -42,6 +43,9 @@ import java.util.concurrent.Callable;
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Evaluate capacity policies on lm-eval-style tasks (multiple choice, perplexity, LAMBADA).")
 public final class EvalCommand implements Callable<Integer> {
+
+    @Mixin
+    QuantizeOption quantize = new QuantizeOption();
 
     static final String DEFAULT_POLICIES = "none,score@1.0,order@1.0,reverse@1.0,random@1.0,expanded@1.5,expert_drop@0.1";
 
@@ -140,7 +144,7 @@ public final class EvalCommand implements Callable<Integer> {
         }
 
         EvalResults results;
-        try (HfTokenizer tokenizer = HfTokenizer.load(model); CausalLM lm = ModelLoader.load(model, dtype)) {
+        try (HfTokenizer tokenizer = HfTokenizer.load(model); CausalLM lm = ModelLoader.load(model, dtype, quantize.format())) {
             Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig,
                     (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener),
                     quiet ? null : System.err, epRuntime);

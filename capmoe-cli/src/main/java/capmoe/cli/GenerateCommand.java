@@ -7,6 +7,7 @@ import capmoe.model.RunOptions;
 import capmoe.routing.Policy;
 import capmoe.tokenizer.HfTokenizer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -23,6 +24,9 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate tokens with the KV cache under a capacity policy; reports tokens/s.")
 public final class GenerateCommand implements Callable<Integer> {
+
+    @Mixin
+    QuantizeOption quantize = new QuantizeOption();
 
     @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
     Path model;
@@ -64,7 +68,7 @@ public final class GenerateCommand implements Callable<Integer> {
         Policy policy = policy(strategy, gamma);
         if ((prompt == null) == (promptIds == null)) throw new IllegalArgumentException("give either --prompt TEXT or --prompt-ids IDS");
         HfTokenizer tokenizer = prompt == null ? null : HfTokenizer.load(model);
-        try (CausalLM m = Models.load(model); tokenizer) {
+        try (CausalLM m = Models.load(model, null, quantize.format()); tokenizer) {
             if (tokenizer != null) {
                 promptIds = tokenizer.encode(prompt);
                 if (promptIds.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");

@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
                 GenerateCommand.class,
                 BenchCommand.class,
                 EvalCommand.class,
+                ServeCommand.class,
         })
 public final class Main implements Runnable {
 

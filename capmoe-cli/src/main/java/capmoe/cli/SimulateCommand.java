@@ -17,6 +17,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -39,6 +40,9 @@ import java.util.concurrent.Callable;
                 "first MoE layer on a few row counts) or are given (--cost-a-us, --cost-b-us).",
                 ""})
 public final class SimulateCommand implements Callable<Integer> {
+
+    @Mixin
+    QuantizeOption quantize = new QuantizeOption();
 
     @Spec CommandSpec spec;
 
@@ -81,7 +85,7 @@ public final class SimulateCommand implements Callable<Integer> {
         int h = hidden != null ? hidden : 2048;
         if (model != null) {
             if (costA != null || costB != null) throw new IllegalArgumentException("give --model DIR or --cost-a-us/--cost-b-us, not both");
-            try (CausalLM lm = Models.load(model)) {
+            try (CausalLM lm = Models.load(model, null, quantize.format())) {
                 Experts experts = firstExperts(lm);
                 if (hidden == null) h = experts.hidden();
                 CostModel.Calibration c = CostModel.calibrate(experts, new int[]{1, 4, 16, 64, 256}, 15);

@@ -69,6 +69,7 @@ public final class MatMul {
                     + ", need " + rows + " x " + k + " and " + rows + " x " + n);
         }
         if (rows == 0) return;
+        if (w.dtype().quantized()) { QuantMatMul.matmul(x, rows, w, bias, y); return; }
         boolean paired = paired(w.dtype());
         float[] xs = x;
         if (paired) {

@@ -1,16 +1,22 @@
 package capmoe.kernels;
 
 import capmoe.weights.DType;
+import capmoe.weights.Quantizer;
 
 import java.lang.foreign.MemorySegment;
 
 /**
  * A weight matrix [rows x cols], row-major, read in place from the (memory-mapped) checkpoint in
- * its stored dtype. HF Linear layout: rows = out_features, cols = in_features.
+ * its stored dtype. HF Linear layout: rows = out_features, cols = in_features. In the block formats
+ * (Q8_0, Q4_0) every row is cols/32 whole blocks ({@link Quantizer}).
  */
 public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
     public Matrix {
-        if (data.byteSize() != (long) rows * cols * dtype.size()) {
+        if (dtype.quantized() && cols % dtype.blockSize() != 0) {
+            throw new IllegalArgumentException("matrix " + name + ": " + dtype + " needs a multiple of "
+                    + dtype.blockSize() + " columns, got [" + rows + " x " + cols + "]");
+        }
+        if (data.byteSize() != dtype.bytes((long) rows * cols)) {
             throw new IllegalArgumentException("matrix " + name + ": " + data.byteSize() + " bytes for "
                     + dtype + " [" + rows + " x " + cols + "]");
         }
@@ -27,6 +33,7 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
             case F32 -> data.getAtIndex(Bf16.F32, i);
             case BF16 -> Bf16.toFloat(data.getAtIndex(Bf16.I16, i));
             case F16 -> Float.float16ToFloat(data.getAtIndex(Bf16.I16, i));
+            case Q8_0, Q4_0 -> Quantizer.get(dtype, data, i);
             default -> throw new IllegalStateException(name + ": " + dtype + " is not a weight dtype");
         };
     }

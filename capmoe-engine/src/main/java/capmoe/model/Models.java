@@ -7,6 +7,7 @@ import capmoe.model.olmoe.Olmoe;
 import capmoe.model.qwen2moe.Qwen2Moe;
 import capmoe.model.qwen3moe.Qwen3Moe;
 import capmoe.weights.Checkpoint;
+import capmoe.weights.DType;
 
 import java.nio.file.Path;
 import java.util.Map;
@@ -41,20 +42,34 @@ public final class Models {
      * load (olmoe-tiny's) does not have.
      */
     public static CausalLM load(Path dir, String torchDtype) {
+        return load(dir, torchDtype, null);
+    }
+
+    /**
+     * {@link #load(Path, String)}, with the weight matrices quantized at load to {@code quantize}
+     * (Q8_0 or Q4_0, see {@link Checkpoint#quantizes}); null keeps the stored dtypes.
+     */
+    public static CausalLM load(Path dir, String torchDtype, DType quantize) {
         ModelConfig config = ModelConfig.read(dir);
-        if (torchDtype == null) return load(dir, config);
-        if (!torchDtype.equals("float32") && !torchDtype.equals("bfloat16")) {
-            throw new IllegalArgumentException("--dtype must be float32 or bfloat16, got '" + torchDtype + "'");
+        if (torchDtype != null) {
+            if (!torchDtype.equals("float32") && !torchDtype.equals("bfloat16")) {
+                throw new IllegalArgumentException("--dtype must be float32 or bfloat16, got '" + torchDtype + "'");
+            }
+            config = config.withDtype(torchDtype);
         }
-        return load(dir, config.withDtype(torchDtype));
+        return load(dir, config, quantize);
     }
 
     private static CausalLM load(Path dir, ModelConfig config) {
+        return load(dir, config, null);
+    }
+
+    private static CausalLM load(Path dir, ModelConfig config, DType quantize) {
         Architecture arch = ARCHITECTURES.get(config.modelType());
         if (arch == null) {
             throw new IllegalArgumentException("model_type " + config.modelType() + " (" + dir + ") is not yet supported by the engine");
         }
-        Checkpoint weights = Checkpoint.open(dir);
+        Checkpoint weights = Checkpoint.open(dir, quantize);
         try {
             return arch.build(config, weights);
         } catch (RuntimeException e) {

@@ -8,6 +8,7 @@ import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
 import capmoe.model.Session;
 import capmoe.weights.Checkpoint;
+import capmoe.weights.DType;
 import capmoe.weights.Tensor;
 
 import java.util.ArrayList;
@@ -120,12 +121,18 @@ public final class EngineBench {
         }
     }
 
-    /** Stored bytes per weight over the checkpoint's matrices (2 for bf16; what a decode step streams per multiply-add). */
+    /**
+     * Bytes per weight over the checkpoint's matrices as the engine holds them: stored dtype, or
+     * the {@code --quantize} block format for the matrices it converts (2 for bf16, 34/32 for
+     * Q8_0): what a decode step streams per multiply-add.
+     */
     public static double bytesPerWeight(Checkpoint checkpoint) {
         double bytes = 0, elements = 0;
         for (Tensor t : checkpoint.tensors().values()) {
             if (t.shape().length != 2) continue;
-            bytes += t.data().byteSize();
+            DType q = checkpoint.quantize();
+            boolean converted = q != null && Checkpoint.quantizes(t.name(), (int) t.shape()[1]);
+            bytes += converted ? q.bytes(t.elements()) : t.data().byteSize();
             elements += t.elements();
         }
         return elements == 0 ? 4 : bytes / elements;

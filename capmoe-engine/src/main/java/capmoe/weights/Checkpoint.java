@@ -1,11 +1,13 @@
 package capmoe.weights;
 
 import capmoe.kernels.Matrix;
+import capmoe.kernels.Parallel;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -24,14 +26,25 @@ public final class Checkpoint implements AutoCloseable {
     private final Path dir;
     private final Arena arena;
     private final Map<String, Tensor> tensors;
+    private final DType quantize;
 
-    private Checkpoint(Path dir, Arena arena, Map<String, Tensor> tensors) {
+    private Checkpoint(Path dir, Arena arena, Map<String, Tensor> tensors, DType quantize) {
         this.dir = dir;
         this.arena = arena;
         this.tensors = tensors;
+        this.quantize = quantize;
     }
 
     public static Checkpoint open(Path dir) {
+        return open(dir, null);
+    }
+
+    /**
+     * {@link #open(Path)}, and when {@code quantize} is Q8_0 or Q4_0, every weight matrix that
+     * {@link #quantizes} selects is quantized at load ({@link #matrix}); null keeps the stored dtypes.
+     */
+    public static Checkpoint open(Path dir, DType quantize) {
+        if (quantize != null && !quantize.quantized()) throw new IllegalArgumentException(quantize + " is not a quantized format (q8_0, q4_0)");
         if (!Files.isDirectory(dir)) throw new IllegalArgumentException("model directory " + dir + " does not exist");
         Arena arena = Arena.ofShared();
         try {
@@ -72,7 +85,7 @@ public final class Checkpoint implements AutoCloseable {
                     }
                 }
             }
-            return new Checkpoint(dir, arena, tensors);
+            return new Checkpoint(dir, arena, tensors, quantize);
         } catch (IOException e) {
             arena.close();
             throw new IllegalArgumentException("cannot read " + dir + ": " + e.getMessage(), e);
@@ -112,13 +125,50 @@ public final class Checkpoint implements AutoCloseable {
         return t;
     }
 
-    /** A [rows x cols] weight matrix read in place (HF Linear layout: [out_features, in_features]). */
+    /**
+     * A [rows x cols] weight matrix (HF Linear layout: [out_features, in_features]), read in place —
+     * or, when the checkpoint was opened with a quantize format and {@link #quantizes} selects the
+     * tensor, quantized once into memory owned by this checkpoint.
+     */
     public Matrix matrix(String name, int rows, int cols, String why) {
         Tensor t = tensor(name).expectShape(why, rows, cols);
-        if (t.dtype() != DType.BF16 && t.dtype() != DType.F32 && t.dtype() != DType.F16) {
-            throw new IllegalArgumentException("tensor " + name + " in " + t.file() + " is " + t.dtype() + "; weights must be BF16, F16 or F32");
-        }
-        return new Matrix(name, t.dtype(), rows, cols, t.data());
+        return switch (t.dtype()) {
+            case BF16, F32, F16 -> quantize != null && quantizes(name, cols)
+                    ? new Matrix(name, quantize, rows, cols, quantized(t, rows, cols))
+                    : new Matrix(name, t.dtype(), rows, cols, t.data());
+            case Q8_0, Q4_0 -> new Matrix(name, t.dtype(), rows, cols, t.data());
+            default -> throw new IllegalArgumentException("tensor " + name + " in " + t.file() + " is " + t.dtype()
+                    + "; weights must be BF16, F16, F32, Q8_0 or Q4_0");
+        };
+    }
+
+    /** The format given to {@link #open(Path, DType)}, or null. */
+    public DType quantize() { return quantize; }
+
+    /**
+     * Which weight matrices {@code --quantize} converts: all of them whose rows are whole blocks of 32,
+     * except the routers ({@code mlp.gate}, Mixtral's {@code block_sparse_moe.gate}, Qwen2-MoE's
+     * {@code shared_expert_gate}), which llama.cpp keeps in full precision too
+     * ({@code src/llama-quant.cpp} line 308 skips {@code ffn_gate_inp}; the converter,
+     * {@code conversion/base.py} lines 944–945, keeps FFN_GATE_INP and FFN_GATE_INP_SHEXP in F32).
+     * Embedding and LM head are quantized, as llama.cpp's Q8_0 converter and {@code llama-quantize --pure} do.
+     */
+    public static boolean quantizes(String name, int cols) {
+        return cols % Quantizer.BLOCK == 0 && !name.endsWith(".gate.weight") && !name.endsWith("shared_expert_gate.weight");
+    }
+
+    private MemorySegment quantized(Tensor t, int rows, int cols) {
+        long rowBytes = quantize.bytes(cols);
+        MemorySegment out = arena.allocate(rowBytes * rows, 8);
+        Parallel.defaults().forRange(rows, 16, (r0, r1) -> {
+            float[] row = new float[cols];
+            for (int r = r0; r < r1; r++) {
+                long base = (long) r * cols;
+                for (int c = 0; c < cols; c++) row[c] = t.getFloat(base + c);
+                Quantizer.quantize(quantize, row, 0, cols, out, r * rowBytes);
+            }
+        });
+        return out;
     }
 
     /** A small vector (norm weight, bias) copied to float. */

@@ -7,7 +7,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
- * One tensor of a safetensors file: a view of the memory-mapped bytes (never a copy).
+ * One tensor of a safetensors or GGUF file: a view of the memory-mapped bytes (never a copy).
  * {@code file} is kept so that every error can say where the tensor came from.
  */
 public record Tensor(String name, DType dtype, long[] shape, MemorySegment data, Path file) {
@@ -34,7 +34,7 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data,
         return this;
     }
 
-    /** Element i as float (F32, BF16, F16, I32, I64). */
+    /** Element i as float (F32, BF16, F16, Q8_0/Q4_0 dequantized, I32, I64). */
     public float getFloat(long i) {
         return switch (dtype) {
             case F32 -> data.getAtIndex(F32, i);
@@ -42,6 +42,7 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data,
             case F16 -> Float.float16ToFloat(data.getAtIndex(I16, i));
             case I32 -> data.getAtIndex(I32, i);
             case I64 -> data.getAtIndex(I64, i);
+            case Q8_0, Q4_0 -> Quantizer.get(dtype, data, i);
         };
     }
 

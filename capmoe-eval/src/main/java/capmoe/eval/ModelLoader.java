@@ -2,6 +2,7 @@ package capmoe.eval;
 
 import capmoe.model.CausalLM;
 import capmoe.model.Models;
+import capmoe.weights.DType;
 
 import java.nio.file.Path;
 
@@ -15,5 +16,10 @@ public final class ModelLoader {
     /** {@code dtype} null: exactly {@link Models#load(Path)}; else "float32" or "bfloat16". */
     public static CausalLM load(Path dir, String dtype) {
         return Models.load(dir, dtype);
+    }
+
+    /** {@link #load(Path, String)} with the weight matrices quantized at load to Q8_0/Q4_0 (null: as stored). */
+    public static CausalLM load(Path dir, String dtype, DType quantize) {
+        return Models.load(dir, dtype, quantize);
     }
 }
