@@ -5,6 +5,7 @@ import capmoe.runtime.ep.EpBenchJson;
 import capmoe.runtime.ep.EpMode;
 import capmoe.runtime.ep.HtmlReport;
 import capmoe.runtime.ep.SkewedOlmoe;
+import capmoe.runtime.mpi.MpiJob;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -49,6 +50,8 @@ public final class EpBenchCommand implements Callable<Integer> {
     @Mixin ModelOption model;
 
     @Mixin QuantizeOption quantize = new QuantizeOption();
+
+    @Mixin RanksOption ranks = new RanksOption();
 
     @Mixin DeviceOption devices;
 
@@ -121,6 +124,9 @@ public final class EpBenchCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         if (model.given() == (makeModel != null)) throw new IllegalArgumentException("give exactly one of --model DIR or --make-model DIR");
         if (text != null && randomTokens) throw new IllegalArgumentException("give --text FILE or --random-tokens, not both");
+        if (MpiJob.current().isPresent()) {
+            return EpBenchRanks.run(this, MpiJob.current().get(), out, err); // under mpirun
+        }
         Path dir = makeModel;
         if (makeModel != null) {
             SkewedOlmoe.Shape full = SkewedOlmoe.Shape.OLMOE_1B_7B;
