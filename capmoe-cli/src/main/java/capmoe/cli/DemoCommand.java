@@ -81,7 +81,7 @@ public final class DemoCommand implements Callable<Integer> {
     String dtype = "float32";
 
     @Option(names = "--windows", description = "first N windows of each text (default: ${DEFAULT-VALUE})")
-    int windows = 16;
+    int windows = 8;
 
     @Option(names = "--seq", description = "tokens per window, at least 2 (default: ${DEFAULT-VALUE})")
     int seq = 256;
