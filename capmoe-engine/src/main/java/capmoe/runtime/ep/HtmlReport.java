@@ -30,8 +30,30 @@ public final class HtmlReport {
 
     /** The page of an {@link EpBench} run: the same speedups and EP time per layer as its console table. */
     public static void write(Path file, String title, EpBench.Result r) {
-        AtomicFile.writeString(file, render(title, r.notes(), r.runs(), r.speedups(),
-                r.policies().stream().map(EpBench.PolicyResult::epSecondsPerLayer).toList()));
+        String page = render(title, r.notes(), r.runs(), r.speedups(),
+                r.policies().stream().map(EpBench.PolicyResult::epSecondsPerLayer).toList());
+        int at = page.indexOf("</table>\n") + "</table>\n".length();
+        AtomicFile.writeString(file, page.substring(0, at) + phases(r) + page.substring(at));
+    }
+
+    /** Prefill beside decode, and replication's extra memory: the same values as the console's columns. */
+    static String phases(EpBench.Result r) {
+        StringBuilder h = new StringBuilder("<h2>Prefill and decode</h2>\n<table><tr><th>policy</th><th>prefill speedup</th>"
+                + "<th>prefill bound</th><th>decode speedup</th><th>decode range</th><th>decode bound</th><th>decode device max/mean</th>"
+                + "<th>extra expert slots / device</th><th>extra MB / device (bf16)</th></tr>\n");
+        for (EpBench.PolicyResult p : r.policies()) {
+            EpBench.Phase d = p.decode();
+            h.append("<tr><td style=\"text-align:left\">").append(esc(p.policy())).append("</td><td>").append(f("%.2f", p.speedup().median()))
+                    .append("</td><td>").append(f("%.2f", p.bound())).append("</td><td>")
+                    .append(d == null ? "-" : f("%.2f", d.speedup().median())).append("</td><td>")
+                    .append(d == null ? "-" : f("%.2f", d.speedup().min()) + "&ndash;" + f("%.2f", d.speedup().max())).append("</td><td>")
+                    .append(d == null ? "-" : f("%.2f", d.bound())).append("</td><td>")
+                    .append(d == null ? "-" : f("%.2f", d.run().summary().maxOverMeanAfter())).append("</td><td>")
+                    .append(p.extraSlots()).append("</td><td>").append(f("%.1f", p.extraBytes() / 1e6)).append("</td></tr>\n");
+        }
+        return h.append("</table>\n<p class=\"note\">Decode: greedy steps after each batch's prefill, one token per sequence per MoE "
+                + "call, recorded and replayed apart from prefill. uniform (ideal): none's calls with the pairs spread perfectly "
+                + "(timing only).</p>\n").toString();
     }
 
     public static String render(String title, List<String> notes, List<PolicyRun> runs, List<EpReplay.Speedup> speedups) {
