@@ -49,7 +49,7 @@ public final class EvalCommand implements Callable<Integer> {
 
     static final String DEFAULT_POLICIES = "none,score@1.0,order@1.0,reverse@1.0,random@1.0,expanded@1.5,expert_drop@0.1";
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory (with tokenizer.json)")
+    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory or GGUF file (with tokenizer.json)")
     Path model;
 
     @Option(names = "--tasks", required = true, split = ",",
