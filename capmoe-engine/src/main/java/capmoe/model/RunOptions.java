@@ -5,19 +5,28 @@ import capmoe.routing.Policy;
 import capmoe.runtime.ExpertExecutor;
 import capmoe.runtime.LocalExpertExecutor;
 import capmoe.runtime.RoutingListener;
+import capmoe.runtime.moe.RouterStage;
 
 /**
  * How to run the MoE layers: which capacity policy, which expert placement, who executes the
- * experts (local grouped matmul, or the expert-parallel runtime), and who watches the routing.
+ * experts (local grouped matmul, or the expert-parallel runtime), who watches the routing, and
+ * which Router stage decides it (one batch, or the multi-process runtime's global/local scope).
  * A null placement means "every expert on one device" ({@code Placement.contiguous(E, 1)} for the
  * layer's E), so that {@link #defaults()} needs no model.
  */
-public record RunOptions(Policy policy, Placement placement, ExpertExecutor executor, RoutingListener listener) {
+public record RunOptions(Policy policy, Placement placement, ExpertExecutor executor, RoutingListener listener,
+                         RouterStage router) {
 
     public RunOptions {
         if (policy == null) throw new IllegalArgumentException("policy must not be null (use new Policy.None())");
         if (executor == null) throw new IllegalArgumentException("executor must not be null");
         if (listener == null) listener = RoutingListener.NONE;
+        if (router == null) router = RouterStage.LOCAL;
+    }
+
+    /** With the one-process Router stage ({@link RouterStage#LOCAL}). */
+    public RunOptions(Policy policy, Placement placement, ExpertExecutor executor, RoutingListener listener) {
+        this(policy, placement, executor, listener, RouterStage.LOCAL);
     }
 
     /** No capacity policy, one device, local grouped-matmul experts, no listener: plain HF semantics. */
@@ -30,13 +39,15 @@ public record RunOptions(Policy policy, Placement placement, ExpertExecutor exec
         return defaults().withPolicy(policy);
     }
 
-    public RunOptions withPolicy(Policy p) { return new RunOptions(p, placement, executor, listener); }
+    public RunOptions withPolicy(Policy p) { return new RunOptions(p, placement, executor, listener, router); }
 
-    public RunOptions withPlacement(Placement p) { return new RunOptions(policy, p, executor, listener); }
+    public RunOptions withPlacement(Placement p) { return new RunOptions(policy, p, executor, listener, router); }
 
-    public RunOptions withExecutor(ExpertExecutor e) { return new RunOptions(policy, placement, e, listener); }
+    public RunOptions withExecutor(ExpertExecutor e) { return new RunOptions(policy, placement, e, listener, router); }
 
-    public RunOptions withListener(RoutingListener l) { return new RunOptions(policy, placement, executor, l); }
+    public RunOptions withListener(RoutingListener l) { return new RunOptions(policy, placement, executor, l, router); }
+
+    public RunOptions withRouter(RouterStage r) { return new RunOptions(policy, placement, executor, listener, r); }
 
     /** The placement for a layer of {@code experts} experts. */
     public Placement placementFor(int experts) {

@@ -7,12 +7,11 @@ import capmoe.model.RunOptions;
 import capmoe.routing.RouterConfig;
 import capmoe.routing.Routing;
 import capmoe.runtime.Experts;
-import capmoe.runtime.moe.RouterStage;
 
 /**
  * A sparse MoE block: router logits in fp32 from the (bf16) gate weight, then the
- * {@link capmoe.runtime.moe} pipeline: the Router stage (gating + the capacity policy through
- * capmoe-routing), and Dispatch, Experts and Combine in the run's
+ * {@link capmoe.runtime.moe} pipeline: the run's Router stage (gating + the capacity policy through
+ * capmoe-routing; {@link capmoe.model.RunOptions#router()}), and Dispatch, Experts and Combine in the run's
  * {@link capmoe.runtime.ExpertExecutor}, plus an optional shared expert (Qwen2-MoE: scaled by
  * sigmoid(shared_expert_gate(x)); DeepSeek: added as is). So every policy applies to every model.
  */
@@ -58,8 +57,8 @@ public final class SparseMoeBlock implements FeedForward {
         RunOptions options = step.options();
         float[] logits = routerLogits(x, tokens);
         step.trace().routerLogits(layer, logits, tokens);
-        Routing routing = RouterStage.route(layer, routerConfig, options.policy(), options.placementFor(experts.count()),
-                logits, tokens, null);
+        Routing routing = options.router().route(layer, routerConfig, options.policy(), options.placementFor(experts.count()),
+                logits, tokens, step.batch().sequenceOf(), step.batch().sequences());
         options.listener().onRouting(layer, routing);
         java.util.Arrays.fill(out, 0, tokens * experts.hidden(), 0f);
         options.executor().run(layer, experts, x, routing, out);

@@ -87,6 +87,11 @@ public final class Dispatch {
 
     /** Gathers expert e's rows of x [tokens x h] into in[0 .. rows(e)*h), tokens ascending. */
     public void gather(int e, float[] x, int h, float[] in) {
-        for (int r = 0, s = start[e]; s < start[e + 1]; r++, s++) System.arraycopy(x, token[s] * h, in, r * h, h);
+        gather(e, x, h, in, 0);
+    }
+
+    /** As {@link #gather(int, float[], int, float[])}, into rows {@code atRow ..} of in (a send buffer's block). */
+    public void gather(int e, float[] x, int h, float[] in, int atRow) {
+        for (int r = atRow, s = start[e]; s < start[e + 1]; r++, s++) System.arraycopy(x, token[s] * h, in, r * h, h);
     }
 }

@@ -8,22 +8,41 @@ import capmoe.routing.Routing;
 
 /**
  * The Router stage: router logits [tokens x E] in, kept (token, expert, weight) pairs out,
- * through capmoe-routing's {@link Router} (gating, then the capacity policy over the call's
- * tokens).
+ * through capmoe-routing's {@link Router} (gating, then the capacity policy). Implementations
+ * differ only in which tokens a policy's capacity counts and where a token comes from:
+ * {@link #LOCAL} routes the call's tokens as one batch; the multi-process runtime
+ * ({@code capmoe.runtime.dist}) first gathers the other ranks' logits (capacity scope
+ * {@code global}) or routes its own tokens alone ({@code local}).
  */
-public final class RouterStage {
-    private RouterStage() { }
+@FunctionalInterface
+public interface RouterStage {
 
     /**
-     * Routes one call of MoE layer {@code layer}. A fresh Router per call: its scratch is tiny
+     * Routes one call of MoE layer {@code layer} over this call's tokens.
+     *
+     * @param placement  which device (rank) hosts each expert, for device capacity and expanded_origin
+     * @param logits     router logits [tokens x E], fp32
+     * @param sequenceOf token t's sequence in the forward step's batch (its origin, for a stage
+     *                   that splits a batch by sequence); length ≥ tokens, ascending
+     * @param sequences  sequences in the forward step's batch
+     * @return the kept pairs of these tokens (token indices 0..tokens-1)
+     */
+    Routing route(int layer, RouterConfig config, Policy policy, Placement placement, float[] logits, int tokens,
+                  int[] sequenceOf, int sequences);
+
+    /**
+     * One process, one batch: a fresh Router per call over all the call's tokens, token t's
+     * origin device {@code t*D/T} (see {@link Router#route(float[], int)}).
+     */
+    RouterStage LOCAL = (layer, config, policy, placement, logits, tokens, sequenceOf, sequences) ->
+            router(layer, config, policy, placement).route(logits, tokens, null);
+
+    /**
+     * The Router of one call of layer {@code layer}. A fresh Router per call: its scratch is tiny
      * next to the experts, and a call's routing then depends on its input alone; its random
      * stream is the layer's (stream = layer index), so layers draw independently.
-     *
-     * @param origins each token's origin device (expanded_origin), or null for token t's
-     *                default {@code t*D/T} (see {@link Router#route(float[], int)})
      */
-    public static Routing route(int layer, RouterConfig config, Policy policy, Placement placement,
-                                float[] logits, int tokens, int[] origins) {
-        return new Router(config, policy, placement, layer).route(logits, tokens, origins);
+    static Router router(int layer, RouterConfig config, Policy policy, Placement placement) {
+        return new Router(config, policy, placement, layer);
     }
 }
