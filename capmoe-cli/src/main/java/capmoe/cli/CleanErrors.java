@@ -1,5 +1,6 @@
 package capmoe.cli;
 
+import capmoe.runtime.mpi.MpiJob;
 import picocli.CommandLine;
 
 /**
@@ -11,7 +12,7 @@ final class CleanErrors implements CommandLine.IExecutionExceptionHandler {
     public int handleExecutionException(Exception ex, CommandLine cmd, CommandLine.ParseResult parseResult) {
         if (System.getenv("CAPMOE_DEBUG") != null) ex.printStackTrace();
         String msg = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
-        cmd.getErr().println("capmoe " + cmd.getCommandName() + ": error: " + msg);
+        cmd.getErr().println("capmoe " + MpiJob.label() + cmd.getCommandName() + ": error: " + msg); // "rank R " under mpirun
         return 2;
     }
 }

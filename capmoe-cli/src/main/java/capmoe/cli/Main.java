@@ -1,5 +1,6 @@
 package capmoe.cli;
 
+import capmoe.runtime.mpi.MpiJob;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -17,11 +18,16 @@ import picocli.CommandLine.Command;
                 GenerateCommand.class,
                 BenchCommand.class,
                 EvalCommand.class,
+                ServeCommand.class,
         })
 public final class Main implements Runnable {
 
+    /**
+     * Runs the CLI; under {@code mpirun} as one rank of the job ({@link MpiJob#run}: same arguments
+     * on every rank, rank 0 prints, a failing rank ends the job).
+     */
     public static void main(String[] args) {
-        System.exit(run(args));
+        System.exit(MpiJob.run(args, Main::run));
     }
 
     /** Runs the CLI and returns the exit code (tests call this). */

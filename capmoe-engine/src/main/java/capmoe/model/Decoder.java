@@ -118,6 +118,18 @@ public final class Decoder implements CausalLM {
         @Override
         public int length(int b) { return lengths[b]; }
 
+        @Override
+        public void reset(int b) {
+            java.util.Objects.checkIndex(b, lengths.length);
+            for (int l = 0; l < caches.length; l++) layers.get(l).attention().resetCache(caches[l], b);
+            lengths[b] = 0;
+        }
+
+        @Override
+        public DecoderSession withOptions(RunOptions other) {
+            return new DecoderSession(other, caches, lengths);
+        }
+
         /** Logits per sequence: every appended position [n x vocab], or only the last one [vocab]. */
         public float[][] append(int[][] tokens, Trace trace, boolean lastOnly) {
             if (tokens.length != lengths.length) {

@@ -57,7 +57,8 @@ public final class Generator {
         return best;
     }
 
-    static int sample(float[] logits, double temperature, double topP, SplittableRandom random) {
+    /** One draw from softmax(logits / temperature) restricted to the top-p nucleus (the order the class Javadoc gives). */
+    public static int sample(float[] logits, double temperature, double topP, SplittableRandom random) {
         int v = logits.length;
         double max = Double.NEGATIVE_INFINITY;
         for (float l : logits) max = Math.max(max, l / temperature);

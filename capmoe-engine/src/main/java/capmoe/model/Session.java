@@ -31,4 +31,16 @@ public interface Session {
 
     /** Tokens held in the cache for sequence b. */
     int length(int b);
+
+    /**
+     * Empties sequence b (a serving slot whose request ended): its length becomes 0 and its cached
+     * keys and values are released. The other sequences are untouched.
+     */
+    void reset(int b);
+
+    /**
+     * This session's sequences (the same caches and lengths, not copies) appended to under other
+     * run options from now on: a server switches the capacity policy off for decode-only steps.
+     */
+    Session withOptions(RunOptions options);
 }

@@ -17,6 +17,11 @@ public interface Attention {
         return ((KvCache) cache).fork(sources, lengths);
     }
 
+    /** Releases sequence b's cached positions (it restarts empty). Same default as {@link #forkCache}. */
+    default void resetCache(Object cache, int b) {
+        ((KvCache) cache).clear(b);
+    }
+
     /** x: normed hidden [tokens x hidden]; appends this step's keys/values to cache; writes out [tokens x hidden]. */
     void forward(float[] x, Step step, Object cache, float[] out);
 }

@@ -38,6 +38,12 @@ public final class KvCache {
         return out;
     }
 
+    /** Drops sequence b's keys and values (its memory goes back to the heap). */
+    public void clear(int b) {
+        k[b] = new float[0];
+        v[b] = new float[0];
+    }
+
     public float[] keys(int b) { return k[b]; }
 
     public float[] values(int b) { return v[b]; }
