@@ -187,6 +187,18 @@ public final class DataParallelLM implements CausalLM {
 
         @Override
         public int length(int b) { return lengths[b]; }
+
+        /** Every rank calls it; the rank owning sequence b empties its cache row. */
+        @Override
+        public void reset(int b) {
+            if (split.rankOf(b) == comm.rank()) own.reset(b - split.first(comm.rank()));
+            lengths[b] = 0;
+        }
+
+        @Override
+        public Session withOptions(RunOptions options) {
+            return new RankSession(split, own.withOptions(rankOptions(options)), lengths);
+        }
     }
 
     /**
