@@ -3,13 +3,18 @@ package capmoe.cli;
 import capmoe.model.CausalLM;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
+import capmoe.routing.GammaFit;
+import capmoe.routing.Placement;
 import capmoe.routing.Policy;
 import capmoe.runtime.ExpertExecutor;
 import capmoe.runtime.Experts;
 import capmoe.runtime.LocalExpertExecutor;
 import capmoe.runtime.ep.CommModel;
 import capmoe.runtime.sim.CostModel;
+import capmoe.runtime.sim.LayerGammas;
 import capmoe.runtime.sim.Simulator;
+import capmoe.runtime.sim.Sweep;
+import capmoe.runtime.sim.SweepReport;
 import capmoe.runtime.trace.RoutingTrace;
 import capmoe.runtime.trace.TraceReader;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -38,6 +43,10 @@ import java.util.concurrent.Callable;
                 "over a device's active experts, the layer waiting for its slowest device (+ optional all-to-all).",
                 "a and b come from timing this machine's grouped matmul (--model DIR: Experts.apply of the model's",
                 "first MoE layer on a few row counts) or are given (--cost-a-us, --cost-b-us).",
+                "Policies include replicate@N[+POLICY] (EPLB placement per layer from the trace's own loads).",
+                "--fit-gamma RULE --write-gammas FILE: per-layer gamma for score@layers:FILE (RULE mass=EPS or maxmean=TARGET).",
+                "--paper-sweep: the paper's speedup-vs-experts-per-device sweep over Mixtral, OLMoE, Qwen1.5-MoE and",
+                "DeepSeek-V2-Lite shapes (synthetic skewed routing), with the paper's measured numbers; --html FIGURE.",
                 ""})
 public final class SimulateCommand implements Callable<Integer> {
 
@@ -46,8 +55,31 @@ public final class SimulateCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Option(names = "--trace", required = true, paramLabel = "FILE", description = "routing trace")
+    @Option(names = "--trace", paramLabel = "FILE", description = "routing trace (required unless --paper-sweep)")
     Path trace;
+
+    @Option(names = "--fit-gamma", paramLabel = "RULE",
+            description = "fit one gamma per layer: mass=EPS (smallest gamma dropping <= EPS of the gate-score mass) or "
+                    + "maxmean=TARGET (largest gamma with device max/mean <= TARGET, on the first --devices D)")
+    String fitGamma;
+
+    @Option(names = "--write-gammas", paramLabel = "FILE", description = "with --fit-gamma: the file for score@layers:FILE")
+    Path writeGammas;
+
+    @Option(names = "--gamma-step", description = "with --fit-gamma: grid step of gamma (default: ${DEFAULT-VALUE})")
+    double gammaStep = 0.05;
+
+    @Option(names = "--paper-sweep", description = "run the paper's sweep over model shapes (no --trace needed)")
+    boolean paperSweep;
+
+    @Option(names = "--sweep-tokens", description = "with --paper-sweep: tokens per layer call (default: ${DEFAULT-VALUE})")
+    int sweepTokens = 4096;
+
+    @Option(names = "--sweep-calls", description = "with --paper-sweep: layer calls per shape (default: ${DEFAULT-VALUE})")
+    int sweepCalls = 8;
+
+    @Option(names = "--html", paramLabel = "FILE", description = "with --paper-sweep: the figure (self-contained HTML)")
+    Path html;
 
     @Option(names = "--model", paramLabel = "DIR", description = "calibrate the cost model on this model's experts")
     Path model;
@@ -59,8 +91,9 @@ public final class SimulateCommand implements Callable<Integer> {
     Double costB;
 
     @Option(names = "--policies", split = ",", paramLabel = "SPEC",
-            description = "policies; none is always the baseline (default: ${DEFAULT-VALUE})")
-    List<String> policies = new ArrayList<>(List.of("none", "score@1.0", "score@1.5", "expanded@1.5"));
+            description = "policies; none is always the baseline (default: none,score@1.0,score@1.5,expanded@1.5; with --paper-sweep: "
+                    + "score@1.0,score@1.5,score@2.0,device@1.0,replicate@D,replicate@D+score@1.5, replicate@D = one replica per device)")
+    List<String> policies;
 
     @Option(names = "--devices", split = ",", paramLabel = "D",
             description = "device counts (default: every D <= 64 dividing E with 1..8 experts per device)")
@@ -78,7 +111,10 @@ public final class SimulateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
+        if (paperSweep) return sweep(out);
+        if (trace == null) throw new IllegalArgumentException("give --trace FILE (or --paper-sweep)");
         RoutingTrace t = TraceReader.read(trace);
+        if (fitGamma != null) return fit(out, t);
         int e = t.header().experts();
         CostModel cost;
         List<CostModel.Point> points = List.of();
@@ -98,7 +134,7 @@ public final class SimulateCommand implements Callable<Integer> {
         }
         List<Policy> list = new ArrayList<>();
         list.add(new Policy.None());
-        for (String p : policies) {
+        for (String p : policies != null ? policies : List.of("score@1.0", "score@1.5", "expanded@1.5")) {
             Policy policy = Policy.parse(p);
             if (!(policy instanceof Policy.None)) list.add(policy);
         }
@@ -106,6 +142,7 @@ public final class SimulateCommand implements Callable<Integer> {
         if (ds.length == 0) throw new IllegalArgumentException("no device count gives 1..8 experts per device for " + e + " experts; give --devices");
         Simulator sim = new Simulator(t, cost, new CommModel(linkGbps, 2), h);
         List<Simulator.Result> results = sim.run(list, ds);
+        boolean replicas = results.stream().anyMatch(r -> r.extraSlots() > 0);
 
         out.printf(Locale.ROOT, "Trace %s: %d experts, top-%d, %d layer calls in %d batches (%s)%n", trace, e, t.header().topK(),
                 t.records().size(), t.batches(), t.header().source());
@@ -114,12 +151,14 @@ public final class SimulateCommand implements Callable<Integer> {
         for (CostModel.Point p : points) out.printf(Locale.ROOT, "  measured: %4d rows -> %.1f us%n", p.rows(), p.seconds() * 1e6);
         out.println("all-to-all: " + (linkGbps == 0 ? "off" : linkGbps + " Gbit/s per device, hidden " + h + ", bf16"));
         out.println();
-        out.printf(Locale.ROOT, "%4s %11s %-16s %9s %9s %14s %9s %7s%n", "D", "experts/dev", "policy", "dropped%", "max/mean",
-                "layer (ms)", "speedup", "bound");
+        out.printf(Locale.ROOT, "%4s %11s %-16s %9s %9s %14s %9s %7s%s%n", "D", "experts/dev", "policy", "dropped%", "max/mean",
+                "layer (ms)", "speedup", "bound", replicas ? "  extra slots/device" : "");
         for (Simulator.Result r : results) {
-            out.printf(Locale.ROOT, "%4d %11d %-16s %9.2f %9.2f %14.3f %9.2f %7.2f%n", r.devices(), r.expertsPerDevice(), r.policy(),
-                    100 * r.droppedFraction(), r.maxOverMean(), 1e3 * r.seconds() / t.records().size(), r.speedup(), r.bound());
+            out.printf(Locale.ROOT, "%4d %11d %-16s %9.2f %9.2f %14.3f %9.2f %7.2f%s%n", r.devices(), r.expertsPerDevice(), r.policy(),
+                    100 * r.droppedFraction(), r.maxOverMean(), 1e3 * r.seconds() / t.records().size(), r.speedup(), r.bound(),
+                    replicas ? String.format(Locale.ROOT, "  %19d", r.extraSlots()) : "");
         }
+        if (replicas) out.println("replicate@N: EPLB placement per layer from this trace's own top-k loads (in-sample); extra slots x one expert's weights = extra memory per device");
         out.println();
         out.println("Speedup vs experts per device:");
         for (Policy p : list) {
@@ -151,12 +190,115 @@ public final class SimulateCommand implements Callable<Integer> {
                 o.put("seconds", r.seconds());
                 o.put("speedup", r.speedup());
                 o.put("bound", r.bound());
+                o.put("extraSlotsPerDevice", r.extraSlots());
             }
-            m.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
+            writeJson(m, root, json);
             out.println("wrote " + json);
         }
         out.flush();
         return 0;
+    }
+
+    /** --fit-gamma: one gamma per layer of the trace, printed and written for score@layers:FILE. */
+    private int fit(PrintWriter out, RoutingTrace t) {
+        if (writeGammas == null) throw new IllegalArgumentException("--fit-gamma needs --write-gammas FILE");
+        GammaFit.Rule rule = GammaFit.Rule.parse(fitGamma);
+        int d = devices.isEmpty() ? 1 : devices.get(0);
+        if (rule instanceof GammaFit.Rule.MaxMean && devices.isEmpty()) throw new IllegalArgumentException("--fit-gamma maxmean=... needs --devices D");
+        Placement placement = Placement.contiguous(t.header().experts(), d);
+        List<GammaFit.Choice> choices = LayerGammas.fit(t, placement, rule, gammaStep);
+        out.printf(Locale.ROOT, "Trace %s: %d experts, top-%d, %d layer calls; rule %s on %d device(s), gamma grid step %s%n", trace,
+                t.header().experts(), t.header().topK(), t.records().size(), rule.label(), d, gammaStep);
+        for (GammaFit.Choice c : choices) out.println("  " + c.describe());
+        LayerGammas.write(writeGammas, "per-layer gamma, rule " + rule.label() + ", " + d + " devices, from " + trace, choices);
+        out.println("wrote " + writeGammas + "  (use it as --policies score@layers:" + writeGammas + ")");
+        out.flush();
+        return 0;
+    }
+
+    /** --paper-sweep: every paper shape at 1, 2, 4, 8 (and the paper's) experts per device. */
+    private int sweep(PrintWriter out) throws IOException {
+        if (trace != null) throw new IllegalArgumentException("--paper-sweep makes its own traces; leave out --trace");
+        if (sweepTokens < 1 || sweepCalls < 1) throw new IllegalArgumentException("--sweep-tokens and --sweep-calls must be >= 1");
+        CostModel cost;
+        String costText;
+        if (model != null) {
+            try (CausalLM lm = Models.load(model)) {
+                cost = CostModel.calibrate(firstExperts(lm), new int[]{1, 4, 16, 64, 256}, 15).model();
+            }
+            costText = String.format(Locale.ROOT, "time(expert) = %.2f us + %.4f us x rows, calibrated on %s", cost.a() * 1e6, cost.b() * 1e6, model);
+        } else if (costA != null || costB != null) {
+            if (costA == null || costB == null) throw new IllegalArgumentException("give both --cost-a-us and --cost-b-us");
+            cost = new CostModel(costA * 1e-6, costB * 1e-6);
+            costText = String.format(Locale.ROOT, "time(expert) = %.2f us + %.4f us x rows (given)", costA, costB);
+        } else {
+            cost = new CostModel(0, 1e-6);
+            costText = "time proportional to a device's (token, expert) pairs (no fixed cost per expert): simulated speedup = bound";
+        }
+        List<String> specs = policies != null ? policies : List.of("score@1.0", "score@1.5", "score@2.0", "device@1.0", "replicate@D", "replicate@D+score@1.5");
+        List<Sweep.Cell> cells = new ArrayList<>();
+        for (Sweep.Shape shape : Sweep.Shape.PAPER) {
+            RoutingTrace t = Sweep.syntheticTrace(shape, sweepTokens, sweepCalls, 0);
+            cells.addAll(Sweep.run(shape, t, specs, cost));
+        }
+        out.printf(Locale.ROOT, "Paper sweep: synthetic skewed routing (RoutingSample, seeds 0-%d), %d calls x %d tokens per shape; %s%n",
+                sweepCalls - 1, sweepCalls, sweepTokens, costText);
+        out.println("replicate@D = one redundant replica per device (EPLB, in-sample); paper = the paper's measured MoE-layer speedup (8 GPUs)");
+        out.println();
+        out.printf(Locale.ROOT, "%-18s %7s %4s %-24s %9s %9s %8s %7s %6s %6s%n", "shape", "exp/dev", "D", "policy", "dropped%", "max/mean",
+                "speedup", "bound", "extra", "paper");
+        for (Sweep.Cell c : cells) {
+            out.printf(Locale.ROOT, "%-18s %7d %4d %-24s %9.1f %9.2f %8.2f %7.2f %6d %6s%n", c.shape(), c.expertsPerDevice(), c.devices(),
+                    c.policy(), 100 * c.droppedFraction(), c.maxOverMean(), c.speedup(), c.bound(), c.extraSlots(),
+                    Double.isFinite(c.paper()) ? String.format(Locale.ROOT, "%.2f", c.paper()) : "");
+        }
+        List<String> notes = List.of(
+                "Made by: ./capmoe simulate --paper-sweep --sweep-tokens " + sweepTokens + " --sweep-calls " + sweepCalls + " --html FILE",
+                "Routing: synthetic skewed router logits (capmoe.routing.RoutingSample: Pareto popularity + Gaussian noise, "
+                        + "max/mean expert load like trained routers), top-k, " + sweepCalls + " calls of " + sweepTokens + " tokens per shape.",
+                "Cost: " + costText + ". Speedup = simulated MoE-layer time under none / under the policy, same devices.",
+                "replicate@D: one redundant replica per device placed by DeepSeek's EPLB from the same calls' loads (in-sample); "
+                        + "a replicated expert's tokens alternate between its replicas by token index.",
+                "Dashed outlines: the paper's measured MoE-layer speedups (8 GPUs, batch 8K x 512): Mixtral 1 expert/GPU, "
+                        + "OLMoE 8/GPU, Qwen1.5-MoE 10/GPU, at score@2.0/1.5/1.0. DeepSeek-V2-Lite: 2 shared experts not priced.");
+        if (html != null) {
+            SweepReport.write(html, "Speedup vs experts per device (simulated)", notes, cells);
+            out.println("wrote " + html);
+        }
+        if (json != null) {
+            ObjectMapper m = new ObjectMapper();
+            ObjectNode root = m.createObjectNode();
+            root.put("tokensPerCall", sweepTokens);
+            root.put("calls", sweepCalls);
+            root.put("cost", costText);
+            ArrayNode rs = root.putArray("results");
+            for (Sweep.Cell c : cells) {
+                ObjectNode o = rs.addObject();
+                o.put("shape", c.shape());
+                o.put("experts", c.experts());
+                o.put("topK", c.topK());
+                o.put("devices", c.devices());
+                o.put("expertsPerDevice", c.expertsPerDevice());
+                o.put("policy", c.policy());
+                o.put("droppedFraction", c.droppedFraction());
+                o.put("maxOverMean", c.maxOverMean());
+                o.put("speedup", c.speedup());
+                o.put("bound", c.bound());
+                o.put("extraSlotsPerDevice", c.extraSlots());
+                if (Double.isFinite(c.paper())) o.put("paper", c.paper());
+            }
+            writeJson(m, root, json);
+            out.println("wrote " + json);
+        }
+        out.flush();
+        return 0;
+    }
+
+    /** Temp file, then rename: never a half-written JSON. */
+    private static void writeJson(ObjectMapper m, ObjectNode root, Path file) throws IOException {
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        m.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), root);
+        java.nio.file.Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }
 
     /** The experts of the model's first MoE layer, caught as the engine hands them to its executor. */

@@ -9,6 +9,7 @@ public final class LoadSummary {
     private final String label;
     private long calls, tokens, pairsBefore, pairsAfter, dropped, added, tokensWithoutExperts;
     private long sumMaxDeviceBefore, sumMaxDeviceAfter;
+    private double scoreBefore, scoreDropped;
     private double sumExpertImbalanceBefore, sumExpertImbalanceAfter, sumDeviceImbalanceBefore, sumDeviceImbalanceAfter;
     private int minCapacity = Integer.MAX_VALUE, maxCapacity = Integer.MIN_VALUE;
 
@@ -23,6 +24,8 @@ public final class LoadSummary {
         dropped += s.droppedPairs();
         added += s.addedPairs();
         tokensWithoutExperts += s.tokensWithoutExperts();
+        scoreBefore += s.scoreBefore();
+        scoreDropped += s.scoreDropped();
         sumMaxDeviceBefore += s.maxDeviceLoadBefore();
         sumMaxDeviceAfter += s.maxDeviceLoadAfter();
         sumExpertImbalanceBefore += s.expertImbalanceBefore();
@@ -46,6 +49,8 @@ public final class LoadSummary {
     public int maxCapacity() { return maxCapacity; }
 
     public double droppedFraction() { return pairsBefore == 0 ? 0 : (double) dropped / pairsBefore; }
+    /** Dropped gate-score mass over all calls / the top-k mass of all calls. */
+    public double droppedScoreFraction() { return scoreBefore == 0 ? 0 : scoreDropped / scoreBefore; }
     public double meanExpertImbalanceBefore() { return mean(sumExpertImbalanceBefore); }
     public double meanExpertImbalanceAfter() { return mean(sumExpertImbalanceAfter); }
     public double meanDeviceImbalanceBefore() { return mean(sumDeviceImbalanceBefore); }

@@ -3,10 +3,19 @@ package capmoe.routing;
 import java.util.Arrays;
 
 /**
- * Which device hosts each expert: {@code deviceOf[e]} in 0..devices-1. Under expert parallelism
- * the layer waits for its most loaded device, so loads are also reported per device.
+ * Which devices host each expert. Without replication every expert has one device,
+ * {@code deviceOf[e]} in 0..devices-1. With replication ({@link Eplb}) expert e has
+ * {@code replicaDevices[e].length} replicas, {@code replicaDevices[e][0] == deviceOf[e]}, and a
+ * (token, expert) pair runs on one of them, chosen by {@link #device(int, int)}. Under expert
+ * parallelism the layer waits for its most loaded device, so loads are also reported per device.
+ *
+ * <p>The replica rule (state it once, here): token t's pair with expert e runs on replica
+ * {@code t mod r_e}, i.e. round-robin by token index, as vLLM picks a replica by position modulo the
+ * replica count (vllm/model_executor/layers/fused_moe/router/base_router.py,
+ * {@code eplb_map_to_physical_and_record}: {@code pos_indices % replica_count}). It depends on the
+ * pair alone, so the router, the simulator and the runtime's dispatch agree without sharing state.
  */
-public record Placement(int experts, int devices, int[] deviceOf) {
+public record Placement(int experts, int devices, int[] deviceOf, int[][] replicaDevices) {
 
     public Placement {
         if (experts < 1) throw new IllegalArgumentException("placement: experts must be >= 1 (got " + experts + ")");
@@ -22,6 +31,43 @@ public record Placement(int experts, int devices, int[] deviceOf) {
                         + ", outside 0.." + (devices - 1));
             }
         }
+        if (replicaDevices == null) {
+            replicaDevices = new int[experts][];
+            for (int e = 0; e < experts; e++) replicaDevices[e] = new int[] {deviceOf[e]};
+        } else {
+            if (replicaDevices.length != experts) {
+                throw new IllegalArgumentException("placement: replicas given for " + replicaDevices.length + " experts, not " + experts);
+            }
+            int[][] copy = new int[experts][];
+            for (int e = 0; e < experts; e++) {
+                int[] r = replicaDevices[e];
+                if (r == null || r.length == 0) throw new IllegalArgumentException("placement: expert " + e + " has no replica (every expert runs somewhere)");
+                if (r[0] != deviceOf[e]) {
+                    throw new IllegalArgumentException("placement: expert " + e + "'s first replica is on device " + r[0] + ", its home device is " + deviceOf[e]);
+                }
+                for (int d : r) {
+                    if (d < 0 || d >= devices) throw new IllegalArgumentException("placement: a replica of expert " + e + " is on device " + d + ", outside 0.." + (devices - 1));
+                }
+                copy[e] = r.clone();
+            }
+            replicaDevices = copy;
+        }
+    }
+
+    /** Each expert once, on {@code deviceOf[e]}. */
+    public Placement(int experts, int devices, int[] deviceOf) { this(experts, devices, deviceOf, null); }
+
+    /**
+     * A replicated placement: {@code replicaDevices[e]} lists the devices of expert e's replicas
+     * in replica order (replica 0 is its home device, {@link #deviceOf}).
+     */
+    public static Placement replicated(int devices, int[][] replicaDevices) {
+        int[] home = new int[replicaDevices.length];
+        for (int e = 0; e < home.length; e++) {
+            if (replicaDevices[e] == null || replicaDevices[e].length == 0) throw new IllegalArgumentException("placement: expert " + e + " has no replica (every expert runs somewhere)");
+            home[e] = replicaDevices[e][0];
+        }
+        return new Placement(replicaDevices.length, devices, home, replicaDevices);
     }
 
     /**
@@ -116,23 +162,66 @@ public record Placement(int experts, int devices, int[] deviceOf) {
         }
     }
 
-    /** Number of experts on each device. */
+    /** Expert slots (replicas) on each device; without replication, the number of experts on each device. */
     public int[] expertsPerDevice() {
         int[] n = new int[devices];
-        for (int d : deviceOf) n[d]++;
+        for (int[] r : replicaDevices) for (int d : r) n[d]++;
         return n;
+    }
+
+    /** Whether some expert has more than one replica. */
+    public boolean replicated() { return redundantSlots() > 0; }
+
+    /** Replicas beyond one per expert, over all devices. */
+    public int redundantSlots() {
+        int n = 0;
+        for (int[] r : replicaDevices) n += r.length - 1;
+        return n;
+    }
+
+    /** Number of replicas of expert e (1 without replication). */
+    public int replicas(int expert) { return replicaDevices[expert].length; }
+
+    /**
+     * The device that runs token t's pair with expert e: replica {@code t mod r_e} (the rule stated
+     * on this class); the expert's only device without replication. Hot path: no copy.
+     */
+    public int device(int token, int expert) {
+        int[] r = replicaDevices[expert];
+        return r.length == 1 ? r[0] : r[Math.floorMod(token, r.length)];
+    }
+
+    /**
+     * Extra expert slots on the fullest device compared with the same experts spread without
+     * replicas ({@code ceil(E/D)} per device): times one expert's weight bytes, the extra memory
+     * a device needs for replication.
+     */
+    public int extraSlotsPerDevice() {
+        int max = 0;
+        for (int n : expertsPerDevice()) max = Math.max(max, n);
+        return Math.max(0, max - (experts + devices - 1) / devices);
     }
 
     @Override public int[] deviceOf() { return deviceOf.clone(); }
 
-    /** Device of one expert, without copying the map (hot path). */
+    @Override public int[][] replicaDevices() {
+        int[][] out = new int[experts][];
+        for (int e = 0; e < experts; e++) out[e] = replicaDevices[e].clone();
+        return out;
+    }
+
+    /** Home device of one expert (its first replica), without copying the map (hot path). */
     public int device(int expert) { return deviceOf[expert]; }
 
     @Override public boolean equals(Object o) {
-        return o instanceof Placement p && p.experts == experts && p.devices == devices && Arrays.equals(p.deviceOf, deviceOf);
+        return o instanceof Placement p && p.experts == experts && p.devices == devices && Arrays.equals(p.deviceOf, deviceOf)
+                && Arrays.deepEquals(p.replicaDevices, replicaDevices);
     }
 
     @Override public int hashCode() { return Arrays.hashCode(deviceOf) * 31 + devices; }
 
-    @Override public String toString() { return "Placement[experts=" + experts + ", devices=" + devices + ", deviceOf=" + Arrays.toString(deviceOf) + "]"; }
+    @Override public String toString() {
+        return "Placement[experts=" + experts + ", devices=" + devices + ", deviceOf=" + Arrays.toString(deviceOf)
+                + (replicated() ? ", replicaDevices=" + Arrays.deepToString(replicaDevices) : "") + "]";
+    }
 }

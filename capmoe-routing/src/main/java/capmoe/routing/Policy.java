@@ -14,7 +14,12 @@ import java.util.Arrays;
  * <pre>
  *   none                          plain top-k, no capacity
  *   score@G                       Token Drop, keep the C highest gate scores per expert
- *   order@G                       Token Drop, keep the C earliest tokens   (official: first)
+ *                                 (Megatron/DeepSpeed drop policy "probs")
+ *   score@auto:mass=M             Token Drop with C chosen per call: the smallest C whose dropped
+ *                                 gate-score mass is at most M of the call's top-k mass ({@link Gamma.Auto})
+ *   score@layers:FILE             Token Drop with one gamma per MoE layer, from FILE ({@link Gamma.PerLayer})
+ *   order@G                       Token Drop, keep the C earliest tokens   (official: first;
+ *                                 Megatron/DeepSpeed: "position")
  *   reverse@G                     Token Drop, keep the C latest tokens     (official: last)
  *   random@G[:seed=N]             Token Drop, keep C uniformly random tokens (seed default 0)
  *   expanded@G[:local=LIST]       Expanded Drop (official: overselect): every token also lists the
@@ -25,13 +30,18 @@ import java.util.Arrays;
  *                                 highest-scored experts of its origin device (default m = top_k)
  *   device@G                      device-level capacity: a device with n experts keeps n*C pairs
  *   expert_drop@R                 baseline: skip the floor(R*E) least-loaded experts
+ *   replicate@N[+POLICY]          N redundant expert replicas per layer placed by EPLB
+ *                                 ({@link Eplb}), then POLICY (default none); see {@link Replicated}
  * </pre>
- * The official names {@code first}, {@code last} and {@code overselect} are accepted as aliases.
+ * Token Drop takes {@code :min_capacity=N} (DeepSpeed's {@code min_capacity}: C is at least N).
+ * Every capacity is clamped to the call's tokens, {@code C <= T} (an expert never holds more).
+ * The official names {@code first}, {@code last} and {@code overselect}, and Megatron's
+ * {@code probs} and {@code position}, are accepted as aliases.
  * {@link #label()} prints the canonical spec and round-trips: {@code parse(p.label()).equals(p)}.
  */
 public sealed interface Policy
         permits Policy.None, Policy.TokenDrop, Policy.ExpandedDrop, Policy.ExpandedOrigin,
-                Policy.DeviceCapacity, Policy.ExpertDrop {
+                Policy.DeviceCapacity, Policy.ExpertDrop, Policy.Replicated {
 
     /** Short label, parseable by {@link #parse}. */
     String label();
@@ -42,22 +52,31 @@ public sealed interface Policy
     }
 
     /**
-     * Token Drop: each expert keeps at most C = ceil(gamma*k*T/E) of its tokens, chosen by the scorer.
+     * Token Drop: each expert keeps at most C of its tokens, chosen by the scorer; C comes from
+     * {@code gamma} ({@link Gamma}), is at least {@code minCapacity} (DeepSpeed's
+     * {@code min_capacity}, 0 = none) and at most the call's T.
      * The seed only matters for {@link Scorer#RANDOM}; for the other scorers it is normalised to 0
      * so that equal policies compare equal.
      */
-    record TokenDrop(Scorer scorer, double gamma, long seed) implements Policy {
+    record TokenDrop(Scorer scorer, Gamma gamma, long seed, int minCapacity) implements Policy {
         public TokenDrop {
             if (scorer == null) throw new IllegalArgumentException("Token Drop needs a scorer (score, order, reverse, random)");
-            PolicySpec.checkGamma(gamma, scorer.id());
+            if (gamma == null) throw new IllegalArgumentException(scorer.id() + ": capacity factor gamma is missing");
+            if (gamma instanceof Gamma.Auto && scorer != Scorer.SCORE) {
+                throw new IllegalArgumentException(scorer.id() + "@auto: the per-call capacity is defined by dropped score mass, so only score@auto exists");
+            }
+            if (minCapacity < 0) throw new IllegalArgumentException(scorer.id() + ": min_capacity must be >= 0 (got " + minCapacity + ")");
             if (scorer != Scorer.RANDOM) seed = 0;
         }
 
-        public TokenDrop(Scorer scorer, double gamma) { this(scorer, gamma, 0L); }
+        public TokenDrop(Scorer scorer, double gamma) { this(scorer, new Gamma.Fixed(gamma), 0L, 0); }
+
+        public TokenDrop(Scorer scorer, double gamma, long seed) { this(scorer, new Gamma.Fixed(gamma), seed, 0); }
 
         public String label() {
-            String s = scorer.id() + "@" + PolicySpec.num(gamma);
-            return scorer == Scorer.RANDOM && seed != 0 ? s + ":seed=" + seed : s;
+            String s = scorer.id() + "@" + gamma.label();
+            if (scorer == Scorer.RANDOM && seed != 0) s += ":seed=" + seed;
+            return minCapacity == 0 ? s : s + ":min_capacity=" + minCapacity;
         }
     }
 
@@ -154,6 +173,33 @@ public sealed interface Policy
 
         public String label() { return "expert_drop@" + PolicySpec.num(rho); }
     }
+
+    /**
+     * Replication (DeepSeek's EPLB, as vLLM {@code --enable-eplb} and SGLang deploy it) combined
+     * with a capacity policy: {@code redundant} extra expert replicas per MoE layer, placed by
+     * {@link Eplb} from a routing trace's loads, then {@code policy} exactly as without replicas.
+     * The policy decides which (token, expert) pairs are kept, per logical expert (C counts all
+     * of an expert's replicas together); the placement then decides which replica runs each kept
+     * pair ({@link Placement#device(int, int)}: replica {@code t mod r} of the expert's r, token t).
+     * The outputs are those of {@code policy} alone; only device loads change.
+     */
+    record Replicated(int redundant, Policy policy) implements Policy {
+        public Replicated {
+            if (redundant < 1) throw new IllegalArgumentException("replicate: the number of redundant replicas must be >= 1 (got " + redundant + ")");
+            if (policy == null) policy = new None();
+            if (policy instanceof Replicated) throw new IllegalArgumentException("replicate: give it once (replicate@N+POLICY)");
+        }
+
+        public String label() {
+            return "replicate@" + redundant + (policy instanceof None ? "" : "+" + policy.label());
+        }
+    }
+
+    /** The capacity policy a run applies: {@code policy()} of a {@link Replicated}, else itself. */
+    default Policy capacityPolicy() { return this instanceof Replicated r ? r.policy() : this; }
+
+    /** Redundant replicas per layer this spec asks for (0 = each expert once). */
+    default int redundantReplicas() { return this instanceof Replicated r ? r.redundant() : 0; }
 
     /** Parses a spec string such as {@code score@1.5}; throws IllegalArgumentException with a clear message. */
     static Policy parse(String spec) { return PolicySpec.parse(spec); }

@@ -7,13 +7,45 @@ final class PolicySpec {
     private PolicySpec() { }
 
     static final String GRAMMAR = "none, score@G, order@G, reverse@G, random@G[:seed=N], "
-            + "expanded@G[:local=0-7|0,3,5], expanded_origin@G[:m=N], device@G, expert_drop@R";
+            + "score@auto:mass=M, score@layers:FILE, (Token Drop options: :min_capacity=N), "
+            + "expanded@G[:local=0-7|0,3,5], expanded_origin@G[:m=N], device@G, expert_drop@R, replicate@N[+POLICY]";
 
     static Policy parse(String spec) {
         if (spec == null || spec.isBlank()) {
             throw new IllegalArgumentException("empty policy spec; expected one of: " + GRAMMAR);
         }
         String s = spec.strip();
+        int plus = s.indexOf('+');
+        if (plus >= 0 || s.toLowerCase(Locale.ROOT).startsWith("replicate")) return parseReplicated(spec, s, plus);
+        return parseSingle(spec, s);
+    }
+
+    /** {@code replicate@N}, {@code replicate@N+POLICY} or {@code POLICY+replicate@N}. */
+    private static Policy parseReplicated(String spec, String s, int plus) {
+        String a = plus < 0 ? s : s.substring(0, plus).strip();
+        String b = plus < 0 ? null : s.substring(plus + 1).strip();
+        if (b != null && b.indexOf('+') >= 0) throw bad(spec, "at most two parts joined by '+': replicate@N+POLICY");
+        boolean aRep = a.toLowerCase(Locale.ROOT).startsWith("replicate");
+        boolean bRep = b != null && b.toLowerCase(Locale.ROOT).startsWith("replicate");
+        if (aRep == bRep) throw bad(spec, "'+' joins replicate@N with one capacity policy, e.g. replicate@8+score@1.5");
+        String rep = aRep ? a : b;
+        String other = aRep ? b : a;
+        if (!rep.toLowerCase(Locale.ROOT).startsWith("replicate@")) throw bad(spec, "'replicate' needs a replica count: replicate@8");
+        int n;
+        try {
+            n = Integer.parseInt(rep.substring("replicate@".length()).strip());
+        } catch (NumberFormatException e) {
+            throw bad(spec, "'" + rep.substring("replicate@".length()) + "' is not a whole number of redundant replicas");
+        }
+        Policy inner = other == null ? new Policy.None() : parseSingle(spec, other);
+        try {
+            return new Policy.Replicated(n, inner);
+        } catch (IllegalArgumentException e) {
+            throw bad(spec, e.getMessage());
+        }
+    }
+
+    private static Policy parseSingle(String spec, String s) {
         String[] parts = s.split(":", -1);
         String head = parts[0];
         int at = head.indexOf('@');
@@ -25,8 +57,8 @@ final class PolicySpec {
             return new Policy.None();
         }
         Scorer scorer = switch (name) {
-            case "score" -> Scorer.SCORE;
-            case "order", "first" -> Scorer.ORDER;
+            case "score", "probs" -> Scorer.SCORE;
+            case "order", "first", "position" -> Scorer.ORDER;
             case "reverse", "last" -> Scorer.REVERSE;
             case "random" -> Scorer.RANDOM;
             default -> null;
@@ -40,6 +72,7 @@ final class PolicySpec {
             String what = name.equals("expert_drop") ? "a drop ratio rho: expert_drop@0.1" : "a capacity factor gamma: " + name + "@1.5";
             throw bad(spec, "'" + name + "' needs " + what);
         }
+        if (scorer != null && (arg.equals("auto") || arg.equals("layers"))) return parseAdaptive(spec, s, name, scorer, arg, parts);
         double value;
         try {
             value = Double.parseDouble(arg);
@@ -48,6 +81,7 @@ final class PolicySpec {
         }
 
         long seed = 0;
+        int minCapacity = 0;
         int m = Policy.ExpandedOrigin.DEFAULT_M;
         int[] local = null;
         for (int i = 1; i < parts.length; i++) {
@@ -57,6 +91,8 @@ final class PolicySpec {
             String val = eq < 0 ? "" : opt.substring(eq + 1);
             if (key.equals("seed") && scorer == Scorer.RANDOM) {
                 seed = parseLong(spec, key, val);
+            } else if (key.equals("min_capacity") && scorer != null) {
+                minCapacity = parseMinCapacity(spec, val);
             } else if (key.equals("m") && name.equals("expanded_origin")) {
                 long v = parseLong(spec, key, val);
                 if (v < 0 || v > Integer.MAX_VALUE) throw bad(spec, "m must be >= 0 (got " + val + ")");
@@ -68,7 +104,7 @@ final class PolicySpec {
             }
         }
         try {
-            if (scorer != null) return new Policy.TokenDrop(scorer, value, seed);
+            if (scorer != null) return new Policy.TokenDrop(scorer, new Gamma.Fixed(value), seed, minCapacity);
             return switch (name) {
                 case "expanded", "overselect" -> new Policy.ExpandedDrop(value, local);
                 case "expanded_origin" -> new Policy.ExpandedOrigin(value, m);
@@ -81,6 +117,47 @@ final class PolicySpec {
         }
     }
 
+    /** {@code score@auto:mass=M[:min_capacity=N]} and {@code score@layers:FILE} (the rest of the spec is the file). */
+    private static Policy parseAdaptive(String spec, String s, String name, Scorer scorer, String arg, String[] parts) {
+        try {
+            if (arg.equals("layers")) {
+                String file = s.substring(s.indexOf(':') + 1).strip();
+                if (parts.length < 2 || file.isEmpty()) throw bad(spec, "'" + name + "@layers' needs a file: " + name + "@layers:FILE");
+                return new Policy.TokenDrop(scorer, Gamma.PerLayer.read(java.nio.file.Path.of(file)), 0L, 0);
+            }
+            Double mass = null;
+            int minCapacity = 0;
+            for (int i = 1; i < parts.length; i++) {
+                String opt = parts[i];
+                int eq = opt.indexOf('=');
+                String key = eq < 0 ? opt : opt.substring(0, eq);
+                String val = eq < 0 ? "" : opt.substring(eq + 1);
+                if (key.equals("mass")) {
+                    try {
+                        mass = Double.parseDouble(val.strip());
+                    } catch (NumberFormatException e) {
+                        throw bad(spec, "mass= needs a number (got '" + val + "')");
+                    }
+                } else if (key.equals("min_capacity")) {
+                    minCapacity = parseMinCapacity(spec, val);
+                } else {
+                    throw bad(spec, "option '" + opt + "' does not apply to '" + name + "@auto'");
+                }
+            }
+            if (mass == null) throw bad(spec, "'" + name + "@auto' needs the dropped score mass budget: " + name + "@auto:mass=0.02");
+            return new Policy.TokenDrop(scorer, new Gamma.Auto(mass), 0L, minCapacity);
+        } catch (IllegalArgumentException e) {
+            if (e.getMessage().startsWith("bad policy")) throw e;
+            throw bad(spec, e.getMessage());
+        }
+    }
+
+    private static int parseMinCapacity(String spec, String val) {
+        long v = parseLong(spec, "min_capacity", val);
+        if (v < 0 || v > Integer.MAX_VALUE) throw bad(spec, "min_capacity must be >= 0 (got " + val + ")");
+        return (int) v;
+    }
+
     /** gamma must be a positive number (Infinity allowed: no capacity at all). */
     static void checkGamma(double gamma, String policy) {
         if (!(gamma > 0)) {
@@ -88,10 +165,17 @@ final class PolicySpec {
         }
     }
 
-    /** C = ceil(gamma * k * (T / E)) in double, in that order (the official code's); clamped to int. */
-    static int capacity(double gamma, int topK, int tokens, int experts) {
+    /**
+     * C = ceil(gamma * k * (T / E)) in double, in that order (the official code's), raised to
+     * {@code minCapacity} (DeepSpeed's {@code _capacity}, deepspeed/moe/sharded_moe.py L162-171 at
+     * 0c691a52) and clamped to T: an expert receives each token at most once, so a larger C changes
+     * nothing but must not overflow (DeepSpeed's top1gating bounds its selection the same way,
+     * {@code selection_capacity = min(capacity, T)}, L248-250).
+     */
+    static int capacity(double gamma, int minCapacity, int topK, int tokens, int experts) {
         double c = Math.ceil(gamma * topK * ((double) tokens / experts));
-        return c >= Integer.MAX_VALUE ? Integer.MAX_VALUE : (int) c;
+        int cap = c >= Integer.MAX_VALUE ? Integer.MAX_VALUE : (int) c;
+        return Math.min(Math.max(cap, minCapacity), tokens);
     }
 
     static String num(double v) {

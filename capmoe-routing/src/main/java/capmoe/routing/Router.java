@@ -13,26 +13,37 @@ import java.util.SplittableRandom;
  * over the token's KEPT experts when {@code normTopkProb} (+1e-20 for DeepSeek-V3, as HF), then
  * multiplied by {@code routedScalingFactor}.
  *
+ * <p>Capacity: {@code C = ceil(γ·k·(T/E))} for a fixed or per-layer γ ({@link Gamma}), or the
+ * smallest C within the dropped-mass budget ({@link Gamma.Auto}); then at least the policy's
+ * {@code min_capacity} and at most T. A {@link Policy.Replicated} policy routes exactly as its
+ * inner policy; its placement (which must hold the asked number of redundant replicas) only
+ * changes which device each pair runs on, {@link Placement#device(int, int)}, and so the device loads.
+ *
  * <p>The hot path works on primitive arrays only; scratch buffers are reused between calls, the
  * returned {@link Routing} owns fresh arrays. {@code random} draws from one stream per Router,
  * seeded by the policy's seed and a stream number: an engine gives each MoE layer its own stream
- * (its index), so layers draw independently, and the i-th call of a Router is reproducible.
+ * (its index), so layers draw independently, and the i-th call of a Router is reproducible. The
+ * same number selects the layer's γ of {@code score@layers:FILE}.
  */
 public final class Router {
     private final RouterConfig config;
     private final Policy policy;
+    private final Policy base;          // the capacity policy (policy itself, or a Replicated's inner one)
+    private final int layer;            // the stream number = the MoE layer index
     private final Placement placement;
     private final int experts;
     private final int topK;
     private final int[] localExperts;   // Expanded Drop's list, resolved against E
     private final int extras;           // Expanded Drop: extra candidates per token at most
-    private final int[][] deviceExperts; // experts of each device, ascending
+    private final int[][] deviceExperts; // experts with a replica on each device, ascending
+    private final int[] deviceSlots;     // expert replicas on each device (device capacity: slots * C)
     private final SplittableRandom random;
 
     // scratch, grown on demand
     private float[] scores = new float[0];
     private int[] topIdx = new int[0];
     private int[] candOff = new int[0];
+    private int[] candToken = new int[0];
     private int[] candExpert = new int[0];
     private float[] candScore = new float[0];
     private boolean[] keep = new boolean[0];
@@ -67,6 +78,8 @@ public final class Router {
         if (policy == null) throw new IllegalArgumentException("router: policy is missing (use Policy.None for plain top-k)");
         this.config = config;
         this.policy = policy;
+        this.base = policy.capacityPolicy();
+        this.layer = (int) stream;
         this.experts = config.experts();
         this.topK = config.topK();
         if (placement == null) placement = Placement.contiguous(experts, 1);
@@ -74,14 +87,31 @@ public final class Router {
             throw new IllegalArgumentException("placement covers " + placement.experts() + " experts but the router has "
                     + experts + " (E must match)");
         }
+        if (policy.redundantReplicas() != placement.redundantSlots()) {
+            throw new IllegalArgumentException("policy '" + policy.label() + "' asks for " + policy.redundantReplicas()
+                    + " redundant replicas but the placement has " + placement.redundantSlots()
+                    + (policy.redundantReplicas() > 0 ? " (place them with Eplb from a routing trace)" : ""));
+        }
         this.placement = placement;
-        int[] perDevice = placement.expertsPerDevice();
+        // experts with a replica on each device, ascending, each once (expanded_origin's lists)
         this.deviceExperts = new int[placement.devices()][];
-        for (int d = 0; d < perDevice.length; d++) deviceExperts[d] = new int[perDevice[d]];
-        int[] fill = new int[placement.devices()];
-        for (int e = 0; e < experts; e++) deviceExperts[placement.device(e)][fill[placement.device(e)]++] = e;
+        for (int d = 0; d < placement.devices(); d++) {
+            int n = 0;
+            int[] list = new int[experts];
+            for (int e = 0; e < experts; e++) {
+                for (int r : placement.replicaDevices()[e]) {
+                    if (r == d) {
+                        list[n++] = e;
+                        break;
+                    }
+                }
+            }
+            deviceExperts[d] = Arrays.copyOf(list, n);
+        }
+        this.deviceSlots = placement.expertsPerDevice();
+        if (base instanceof Policy.TokenDrop td && td.gamma() instanceof Gamma.PerLayer pl) pl.gammaOf(layer); // fail early, naming the file
 
-        switch (policy) {
+        switch (base) {
             case Policy.ExpandedDrop x -> {
                 localExperts = x.localExpertsFor(experts);
                 for (int id : localExperts) {
@@ -101,7 +131,7 @@ public final class Router {
                 extras = 0;
             }
         }
-        long seed = policy instanceof Policy.TokenDrop td ? td.seed() : 0L;
+        long seed = base instanceof Policy.TokenDrop td ? td.seed() : 0L;
         this.random = new SplittableRandom(seed + stream * 0x9E3779B97F4A7C15L); // golden-ratio step, as SplittableRandom's own
         int nGroup = switch (config.gating()) {
             case Gating.Softmax s -> 1;
@@ -178,6 +208,7 @@ public final class Router {
         if (candOff.length < tokens + 1) candOff = new int[tokens + 1];
         int nc = tokens * (topK + extras);
         if (candExpert.length < nc) {
+            candToken = new int[nc];
             candExpert = new int[nc];
             candScore = new float[nc];
             keep = new boolean[nc];
@@ -188,7 +219,7 @@ public final class Router {
 
     private Routing routeScores(int tokens, int[] tokenOrigin) {
         int k = topK, E = experts;
-        if (policy instanceof Policy.ExpandedOrigin && tokenOrigin != null) {
+        if (base instanceof Policy.ExpandedOrigin && tokenOrigin != null) {
             if (tokenOrigin.length != tokens) {
                 throw new IllegalArgumentException("token origins: " + tokenOrigin.length + " values for " + tokens + " tokens");
             }
@@ -209,6 +240,7 @@ public final class Router {
             int row = t * E;
             for (int j = 0; j < k; j++) {
                 int e = topIdx[t * k + j];
+                candToken[n] = t;
                 candExpert[n] = e;
                 candScore[n] = scores[row + e];
                 keep[n++] = true;
@@ -217,6 +249,7 @@ public final class Router {
                 markTopK(t);
                 for (int e : localExperts) {
                     if (inTopK(e)) continue;
+                    candToken[n] = t;
                     candExpert[n] = e;
                     candScore[n] = scores[row + e];
                     keep[n++] = true;
@@ -228,6 +261,7 @@ public final class Router {
                 int m = originExtras(t, deviceExperts[origin]);
                 for (int j = 0; j < m; j++) {
                     int e = extraIdx[j];
+                    candToken[n] = t;
                     candExpert[n] = e;
                     candScore[n] = scores[row + e];
                     keep[n++] = true;
@@ -240,30 +274,63 @@ public final class Router {
         for (int i = 0, nk = tokens * k; i < nk; i++) loadBefore[topIdx[i]]++;
 
         int capacity;
-        switch (policy) {
-            case Policy.None p -> capacity = PolicySpec.capacity(1.0, k, tokens, E);
+        switch (base) {
+            case Policy.None p -> capacity = PolicySpec.capacity(1.0, 0, k, tokens, E);
             case Policy.TokenDrop p -> {
-                capacity = PolicySpec.capacity(p.gamma(), k, tokens, E);
+                capacity = switch (p.gamma()) {
+                    case Gamma.Fixed g -> PolicySpec.capacity(g.value(), p.minCapacity(), k, tokens, E);
+                    case Gamma.PerLayer g -> PolicySpec.capacity(g.gammaOf(layer), p.minCapacity(), k, tokens, E);
+                    case Gamma.Auto g -> Math.min(Math.max(massCapacity(n, g.mass()), p.minCapacity()), tokens);
+                };
                 perExpertCapacity(n, capacity, p.scorer());
             }
             case Policy.ExpandedDrop p -> {
-                capacity = PolicySpec.capacity(p.gamma(), k, tokens, E);
+                capacity = PolicySpec.capacity(p.gamma(), 0, k, tokens, E);
                 perExpertCapacity(n, capacity, Scorer.SCORE);
             }
             case Policy.ExpandedOrigin p -> {
-                capacity = PolicySpec.capacity(p.gamma(), k, tokens, E);
+                capacity = PolicySpec.capacity(p.gamma(), 0, k, tokens, E);
                 perExpertCapacity(n, capacity, Scorer.SCORE);
             }
             case Policy.DeviceCapacity p -> {
-                capacity = PolicySpec.capacity(p.gamma(), k, tokens, E);
+                capacity = PolicySpec.capacity(p.gamma(), 0, k, tokens, E);
                 perDeviceCapacity(n, capacity);
             }
             case Policy.ExpertDrop p -> {
-                capacity = PolicySpec.capacity(1.0, k, tokens, E);
+                capacity = PolicySpec.capacity(1.0, 0, k, tokens, E);
                 expertDrop(n, p.rho(), loadBefore);
             }
+            case Policy.Replicated p -> throw new AssertionError("unwrapped in the constructor");
         }
         return output(tokens, loadBefore, capacity);
+    }
+
+    /**
+     * {@link Gamma.Auto}: the smallest C such that Token Drop by score drops at most
+     * {@code mass} of the call's top-k score mass. Expert e's pairs sorted by score, best first,
+     * s_e,1 >= s_e,2 >= ...; {@code atRank[i]} = sum over experts of s_e,i+1; the mass dropped at C is
+     * the tail sum of atRank from C on (double, fixed order), non-increasing in C.
+     */
+    private int massCapacity(int n, double mass) {
+        int E = experts;
+        Arrays.fill(count, 0, E, 0);
+        int max = 0;
+        for (int p = 0; p < n; p++) max = Math.max(max, ++count[candExpert[p]]);
+        bucket(n, E, false);
+        double[] atRank = new double[max];
+        float[] s = new float[max];
+        double total = 0;
+        for (int e = 0; e < E; e++) {
+            int base0 = offset[e], size = offset[e + 1] - base0;
+            for (int i = 0; i < size; i++) s[i] = candScore[pairs[base0 + i]];
+            Arrays.sort(s, 0, size);
+            for (int i = 0; i < size; i++) atRank[i] += s[size - 1 - i];
+        }
+        for (int i = 0; i < max; i++) total += atRank[i];
+        double budget = mass * total, tail = 0;
+        int c = max;
+        while (c > 0 && tail + atRank[c - 1] <= budget) tail += atRank[--c];
+        return c;
     }
 
     /** Marks token t's top-k in {@code chosen} (a stamp per token avoids clearing it). */
@@ -324,18 +391,18 @@ public final class Router {
         }
     }
 
-    /** Device-level capacity: device d with n_d experts keeps its n_d*C best-scored pairs. */
+    /** Device-level capacity: device d with n_d expert slots (replicas) keeps its n_d*C best-scored pairs. */
     private void perDeviceCapacity(int n, int capacity) {
         int D = placement.devices();
         Arrays.fill(count, 0, D, 0);
-        for (int p = 0; p < n; p++) count[placement.device(candExpert[p])]++;
+        for (int p = 0; p < n; p++) count[placement.device(candToken[p], candExpert[p])]++;
         boolean over = false;
-        for (int d = 0; d < D; d++) over |= count[d] > (long) deviceExperts[d].length * capacity;
+        for (int d = 0; d < D; d++) over |= count[d] > (long) deviceSlots[d] * capacity;
         if (!over) return;
         bucket(n, D, true);
         for (int d = 0; d < D; d++) {
             int base = offset[d], size = offset[d + 1] - base;
-            long limit = (long) deviceExperts[d].length * capacity;
+            long limit = (long) deviceSlots[d] * capacity;
             if (size > limit) dropLowest(base, size, (int) (size - limit));
         }
     }
@@ -359,7 +426,7 @@ public final class Router {
         for (int b = 0; b < buckets; b++) offset[b + 1] = offset[b] + count[b];
         for (int b = 0; b < buckets; b++) count[b] = offset[b];
         for (int p = 0; p < n; p++) {
-            int b = byDevice ? placement.device(candExpert[p]) : candExpert[p];
+            int b = byDevice ? placement.device(candToken[p], candExpert[p]) : candExpert[p];
             pairs[count[b]++] = p;
         }
     }
@@ -394,7 +461,10 @@ public final class Router {
         float[] weights = new float[kept];
         int[] loadAfter = new int[E];
         long dropped = 0, added = 0;
+        double scoreBefore = 0, scoreDropped = 0;
         int empty = 0;
+        int D = placement.devices();
+        int[] devBefore = new int[D], devAfter = new int[D];
         float eps = config.gating() instanceof Gating.SigmoidGroupLimited ? 1e-20f : 0f;
         float scale = (float) config.routedScalingFactor();
         for (int t = 0; t < tokens; t++) {
@@ -402,8 +472,15 @@ public final class Router {
             float sum = 0f;
             for (int p = candOff[t]; p < candOff[t + 1]; p++) {
                 boolean extra = p - candOff[t] >= topK;
+                if (!extra) {
+                    scoreBefore += candScore[p];
+                    devBefore[placement.device(t, candExpert[p])]++;
+                }
                 if (!keep[p]) {
-                    if (!extra) dropped++;
+                    if (!extra) {
+                        dropped++;
+                        scoreDropped += candScore[p];
+                    }
                     continue;
                 }
                 if (extra) added++;
@@ -420,6 +497,7 @@ public final class Router {
                 expertIds[pos] = e;
                 weights[pos] = w;
                 loadAfter[e]++;
+                devAfter[placement.device(t, e)]++;
             }
             if (end == o) empty++;
             if (config.normTopkProb()) {
@@ -429,13 +507,8 @@ public final class Router {
                 for (int i = o; i < end; i++) weights[i] = weights[i] * scale;
             }
         }
-        int D = placement.devices();
-        int[] devBefore = new int[D], devAfter = new int[D];
-        for (int e = 0; e < E; e++) {
-            devBefore[placement.device(e)] += loadBefore[e];
-            devAfter[placement.device(e)] += loadAfter[e];
-        }
-        RoutingStats stats = new RoutingStats(capacity, loadBefore, loadAfter, devBefore, devAfter, dropped, added, empty);
+        RoutingStats stats = new RoutingStats(capacity, loadBefore, loadAfter, devBefore, devAfter, dropped, added, empty,
+                scoreBefore, scoreDropped);
         return new Routing(tokens, E, offsets, expertIds, weights, stats);
     }
 }

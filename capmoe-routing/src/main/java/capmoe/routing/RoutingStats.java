@@ -12,10 +12,24 @@ package capmoe.routing;
  * @param droppedPairs         top-k pairs the policy removed
  * @param addedPairs           kept pairs that were not in the token's top-k (Expanded Drop extras)
  * @param tokensWithoutExperts tokens left with no expert at all (only the residual carries them)
+ * @param scoreBefore          gate-score mass of the top-k pairs (sum of their unbiased gate scores)
+ * @param scoreDropped         gate-score mass of the top-k pairs the policy removed
  */
 public record RoutingStats(int capacity, int[] loadBefore, int[] loadAfter,
                            int[] deviceLoadBefore, int[] deviceLoadAfter,
-                           long droppedPairs, long addedPairs, int tokensWithoutExperts) {
+                           long droppedPairs, long addedPairs, int tokensWithoutExperts,
+                           double scoreBefore, double scoreDropped) {
+
+    /** Without the score masses (0). */
+    public RoutingStats(int capacity, int[] loadBefore, int[] loadAfter, int[] deviceLoadBefore, int[] deviceLoadAfter,
+                        long droppedPairs, long addedPairs, int tokensWithoutExperts) {
+        this(capacity, loadBefore, loadAfter, deviceLoadBefore, deviceLoadAfter, droppedPairs, addedPairs, tokensWithoutExperts, 0, 0);
+    }
+
+    /** scoreDropped / scoreBefore: the share of the gate-score mass the policy dropped; 0 for an empty call. */
+    public double droppedScoreFraction() {
+        return scoreBefore == 0 ? 0 : scoreDropped / scoreBefore;
+    }
 
     /** Pairs under plain top-k: T * k. */
     public long pairsBefore() { return sum(loadBefore); }

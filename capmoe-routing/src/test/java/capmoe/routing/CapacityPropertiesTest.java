@@ -42,7 +42,8 @@ class CapacityPropertiesTest {
             return new Router(RouterConfig.softmax(experts, k, false), policy, placement).routeProbabilities(probs, tokens, null);
         }
 
-        int capacity() { return (int) Math.ceil(gamma * k * ((double) tokens / experts)); }
+        /** C = ceil(gamma * k * T/E), at most T (an expert holds each token once). */
+        int capacity() { return (int) Math.min(Math.ceil(gamma * k * ((double) tokens / experts)), tokens); }
 
         /** Token t's top-k experts by probability (ties: lower index), via a full sort. */
         int[] topK(int t) {

@@ -42,7 +42,7 @@ public record CommModel(double linkGbps, int bytesPerValue) {
         for (int t = 0; t < tokens; t++) {
             int from = Devices.origin(t, tokens, d);
             for (int p = offsets[t]; p < offsets[t + 1]; p++) {
-                int to = devices.deviceOf(expertIds[p]);
+                int to = devices.placement().device(t, expertIds[p]); // the replica that runs the pair
                 if (to == from) continue;
                 sent[from] += row;
                 received[to] += row;

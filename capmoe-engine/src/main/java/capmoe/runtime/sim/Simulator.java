@@ -1,5 +1,6 @@
 package capmoe.runtime.sim;
 
+import capmoe.routing.Eplb;
 import capmoe.routing.Gating;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
@@ -28,6 +29,15 @@ import java.util.Map;
  * Token Drop uses; Expanded Drop's extra candidates all get that even share (their true scores are
  * not in the trace), so expanded policies are approximate here. A trace recorded with
  * norm_topk_prob has renormalised weights, which changes the ranking across tokens.
+ *
+ * <p>Replication ({@code replicate@N[+POLICY]}): for each D and each MoE layer, {@link Eplb}
+ * places N redundant replicas from that layer's load per expert summed over the whole trace,
+ * the load the devices will run: the top-k pairs for {@code replicate@N}, the pairs POLICY keeps
+ * for {@code replicate@N+POLICY} (placing for the uncapped load puts the extra slots where a
+ * capacity has already removed the excess, and loses to the policy alone). The placement is
+ * fitted on the calls it is then priced on (in-sample, as EPLB rebalancing on the window it serves). A
+ * pair runs on the replica {@link Placement#device(int, int)} names. A device runs each expert it
+ * hosts once per call (two replicas of an expert on one device are one matmul).
  */
 public final class Simulator {
 
@@ -37,10 +47,12 @@ public final class Simulator {
      * @param seconds         simulated EP time summed over the trace's layer calls
      * @param speedup         time of none / time of this policy, same D
      * @param bound           sum of the most loaded device's pairs under none / under this policy
-     * @param maxOverMean     mean over layer calls of device max/mean load after the policy
+     * @param maxOverMean       mean over layer calls of device max/mean load after the policy
+     * @param extraSlots        replication only: the most expert replicas a device holds beyond
+     *                          ceil(E/D), over the layers (times one expert's weights = extra memory)
      */
     public record Result(int devices, int expertsPerDevice, String policy, double droppedFraction,
-                         double maxOverMean, double seconds, double speedup, double bound) { }
+                         double maxOverMean, double seconds, double speedup, double bound, int extraSlots) { }
 
     private final RoutingTrace trace;
     private final CostModel cost;
@@ -77,36 +89,98 @@ public final class Simulator {
         List<Result> results = new ArrayList<>();
         for (int d : deviceCounts) {
             if (d < 1 || d > e) throw new IllegalArgumentException("device count " + d + " outside 1.." + e + " for " + e + " experts");
-            Devices devices = Devices.contiguous(e, d);
-            Cell none = simulate(config, new Policy.None(), devices, logits);
+            Placement contiguous = Placement.contiguous(e, d);
+            Cell none = simulate(config, new Policy.None(), layer -> contiguous, logits);
+            Map<String, Map<Integer, Placement>> replicated = new HashMap<>();
             for (Policy p : policies) {
-                Cell c = p instanceof Policy.None ? none : simulate(config, p, devices, logits);
+                Cell c;
+                int extra = 0;
+                if (p instanceof Policy.None) {
+                    c = none;
+                } else if (p.redundantReplicas() > 0) {
+                    Map<Integer, Placement> byLayer = replicated.computeIfAbsent(p.label(), r -> eplb(config, p, d, logits));
+                    c = simulate(config, p, byLayer::get, logits);
+                    for (Placement pl : byLayer.values()) extra = Math.max(extra, pl.extraSlotsPerDevice());
+                } else {
+                    c = simulate(config, p, layer -> contiguous, logits);
+                }
                 results.add(new Result(d, e / d, p.label(), c.dropped(), c.maxOverMean(), c.seconds(),
-                        none.seconds() / c.seconds(), c.maxDeviceLoad() == 0 ? Double.POSITIVE_INFINITY : (double) none.maxDeviceLoad() / c.maxDeviceLoad()));
+                        none.seconds() / c.seconds(), c.maxDeviceLoad() == 0 ? Double.POSITIVE_INFINITY : (double) none.maxDeviceLoad() / c.maxDeviceLoad(),
+                        extra));
             }
         }
         return results;
     }
 
+    /**
+     * EPLB placement of each layer over D devices for a {@link Policy.Replicated} policy: from the
+     * layer's top-k load in the whole trace, or, with a capacity policy, from the pairs it keeps
+     * (routed on the contiguous placement of D devices).
+     */
+    private Map<Integer, Placement> eplb(RouterConfig config, Policy replicated, int devices, List<float[]> logits) {
+        Policy inner = replicated.capacityPolicy();
+        Map<Integer, long[]> load;
+        if (inner instanceof Policy.None) {
+            load = layerLoads(trace);
+        } else {
+            load = new java.util.TreeMap<>();
+            Placement contiguous = Placement.contiguous(config.experts(), devices);
+            Map<Integer, Router> routers = new HashMap<>();
+            for (int i = 0; i < logits.size(); i++) {
+                RoutingTrace.Record rec = trace.records().get(i);
+                Router router = routers.computeIfAbsent(rec.layer(), l -> new Router(config, inner, contiguous, l));
+                int[] kept = router.route(logits.get(i), rec.routing().tokens()).stats().loadAfter();
+                long[] l = load.computeIfAbsent(rec.layer(), x -> new long[config.experts()]);
+                for (int e = 0; e < kept.length; e++) l[e] += kept[e];
+            }
+        }
+        Map<Integer, Placement> out = new HashMap<>();
+        load.forEach((layer, l) -> out.put(layer, Eplb.place(l, replicated.redundantReplicas(), devices)));
+        return out;
+    }
+
+    /** Top-k pairs per expert, summed over each layer's records. */
+    public static Map<Integer, long[]> layerLoads(RoutingTrace trace) {
+        Map<Integer, long[]> load = new java.util.TreeMap<>();
+        int e = trace.header().experts();
+        for (RoutingTrace.Record r : trace.records()) {
+            long[] l = load.computeIfAbsent(r.layer(), x -> new long[e]);
+            Routing routing = r.routing();
+            for (int p = 0; p < routing.offsets()[routing.tokens()]; p++) l[routing.expertIds()[p]]++;
+        }
+        return load;
+    }
+
     private record Cell(double seconds, double dropped, double maxOverMean, long maxDeviceLoad) { }
 
-    private Cell simulate(RouterConfig config, Policy policy, Devices devices, List<float[]> logits) {
+    private Cell simulate(RouterConfig config, Policy policy, java.util.function.IntFunction<Placement> placementOf, List<float[]> logits) {
         int e = config.experts();
-        Placement placement = devices.placement();
         Map<Integer, Router> routers = new HashMap<>(); // one Router per layer, as the engine does
+        Map<Integer, Devices> devicesOf = new HashMap<>();
         double seconds = 0, mm = 0;
         long before = 0, after = 0, maxLoad = 0;
         for (int i = 0; i < logits.size(); i++) {
             RoutingTrace.Record rec = trace.records().get(i);
+            Placement placement = placementOf.apply(rec.layer());
+            Devices devices = devicesOf.computeIfAbsent(rec.layer(), l -> Devices.of(placement));
             Router router = routers.computeIfAbsent(rec.layer(), l -> new Router(config, policy, placement, l)); // the engine's stream per layer
             Routing routing = router.route(logits.get(i), rec.routing().tokens());
-            int[] rows = new int[e];
-            for (int p = 0; p < routing.offsets()[routing.tokens()]; p++) rows[routing.expertIds()[p]]++;
+            // rows of each (device, expert): a pair runs where the placement puts it
+            int[][] rows = new int[devices.count()][e];
+            for (int t = 0; t < routing.tokens(); t++) {
+                for (int p = routing.offsets()[t]; p < routing.offsets()[t + 1]; p++) {
+                    rows[placement.device(t, routing.expertIds()[p])][routing.expertIds()[p]]++;
+                }
+            }
             double crit = 0;
             int[] deviceLoad = new int[devices.count()];
             for (int d = 0; d < devices.count(); d++) {
-                crit = Math.max(crit, cost.deviceSeconds(rows, devices.expertsOf()[d]));
-                for (int x : devices.expertsOf()[d]) deviceLoad[d] += rows[x];
+                double s = 0;
+                for (int x = 0; x < e; x++) {
+                    s += cost.expertSeconds(rows[d][x]);
+                    deviceLoad[d] += rows[d][x];
+                }
+                crit = Math.max(crit, s);
             }
             seconds += crit + comm.seconds(comm.dispatch(devices, routing.tokens(), routing.offsets(), routing.expertIds(), hidden));
             before += rec.routing().offsets()[rec.routing().tokens()];

@@ -16,6 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -105,5 +106,28 @@ class SimulatorTest {
         String m = assertThrows(IllegalArgumentException.class,
                 () -> new Simulator(TraceReader.read(file), new CostModel(0, 1), new CommModel(0, 2), 8)).getMessage();
         assertTrue(m.contains("score@1.0") && m.contains("none"), m);
+    }
+
+    /**
+     * Replication on the simulator: every pair still runs (nothing dropped), EPLB lowers the
+     * busiest device's load, the layer time follows, and each device holds ceil((E+R)/D) slots.
+     */
+    @Test
+    void replicationKeepsEveryPairAndLowersTheBusiestDevice() {
+        RoutingTrace trace = skewedTrace(2, 3);
+        Simulator sim = new Simulator(trace, new CostModel(0, 1e-6), new CommModel(0, 2), 64);
+        List<Simulator.Result> r = sim.run(List.of(new Policy.None(), Policy.parse("replicate@8"), Policy.parse("replicate@8+score@1.0"),
+                Policy.parse("score@1.0")), new int[]{8});
+        Simulator.Result none = r.get(0), rep = r.get(1), both = r.get(2), score = r.get(3);
+        assertEquals(0.0, rep.droppedFraction(), 0);
+        assertTrue(rep.bound() > 1.2, "EPLB spreads the hot experts: " + rep);
+        assertEquals(rep.bound(), rep.speedup(), 1e-9, "time proportional to rows (a = 0): speedup = bound");
+        assertEquals(1, rep.extraSlots(), "40 slots on 8 devices: 5 each, one more than 32/8");
+        assertEquals(score.droppedFraction(), both.droppedFraction(), 1e-12, "the policy keeps the same pairs with or without replicas");
+        assertTrue(both.speedup() >= score.speedup() * 0.95, both + " vs " + score);
+        assertEquals(0, none.extraSlots());
+        Map<Integer, long[]> loads = Simulator.layerLoads(trace);
+        assertEquals(3, loads.size());
+        for (long[] l : loads.values()) assertEquals(2L * T * K, java.util.Arrays.stream(l).sum());
     }
 }
