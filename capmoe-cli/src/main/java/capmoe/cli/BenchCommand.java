@@ -1,14 +1,12 @@
 package capmoe.cli;
 
-import capmoe.kernels.MachinePeak;
-import capmoe.kernels.Parallel;
 import capmoe.model.CausalLM;
-import capmoe.model.ModelConfig;
+import capmoe.model.Decoder;
 import capmoe.model.Models;
-import capmoe.model.RunOptions;
-import capmoe.model.Session;
 import capmoe.model.SyntheticCheckpoint;
 import capmoe.model.SyntheticCheckpoint.OlmoeShape;
+import capmoe.speed.BenchReport;
+import capmoe.speed.EngineBench;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -18,132 +16,88 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.Locale;
-import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 
 /**
- * {@code capmoe bench}: prefill and decode speed on an OLMoE-1B-7B-shaped model (random bf16
- * weights written to a real safetensors file), next to this machine's measured fp32 FMA peak and
- * memory read bandwidth, so the numbers read as fractions of what the hardware can do.
+ * {@code capmoe bench}: prefill and decode speed at one or more thread counts, in alternating
+ * rounds, next to this machine's measured peaks ({@link EngineBench} computes, {@link BenchReport}
+ * prints and writes JSON). The model is a checkpoint directory ({@code --model}) or an
+ * OLMoE-1B-7B-shaped one with random bf16 weights written to a real safetensors file.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Benchmark prefill and decode on an OLMoE-1B-7B-shaped random model against the machine's measured peak.")
+        description = "Benchmark prefill and decode (tokens/s, fraction of the machine's measured peak, thread scaling).")
 public final class BenchCommand implements Callable<Integer> {
 
     @Mixin
     QuantizeOption quantize = new QuantizeOption();
 
-    @Option(names = "--layers", defaultValue = "16", description = "decoder layers (OLMoE-1B-7B has 16; fewer = smaller file; default: ${DEFAULT-VALUE})")
+    @Option(names = "--model", description = "checkpoint directory to benchmark (default: an OLMoE-1B-7B-shaped random model)")
+    Path model;
+
+    @Option(names = "--layers", defaultValue = "16", description = "decoder layers of the OLMoE-1B-7B-shaped model (it has 16; fewer = smaller file; default: ${DEFAULT-VALUE})")
     int layers;
 
-    @Option(names = "--prefill-tokens", defaultValue = "512", description = "tokens in the prefill batch (default: ${DEFAULT-VALUE})")
-    int prefillTokens;
+    @Option(names = "--dir", description = "where to write (or find) the OLMoE-1B-7B-shaped model (default: a temp dir, deleted afterwards)")
+    Path dir;
 
-    @Option(names = "--sequences", defaultValue = "1", description = "sequences the prefill tokens are split into (default: ${DEFAULT-VALUE})")
-    int sequences;
+    @Option(names = "--threads", split = ",", description = "thread counts, comma-separated, run in alternation (default: all cores)")
+    int[] threads;
 
-    @Option(names = "--decode-tokens", defaultValue = "32", description = "tokens decoded one at a time (default: ${DEFAULT-VALUE})")
+    @Option(names = "--prefill-tokens", split = ",", defaultValue = "512", description = "prefill lengths, one sequence each (default: ${DEFAULT-VALUE})")
+    int[] prefillTokens;
+
+    @Option(names = "--decode-tokens", defaultValue = "32", description = "tokens decoded one at a time, batch 1 (default: ${DEFAULT-VALUE})")
     int decodeTokens;
 
-    @Option(names = "--reps", defaultValue = "2", description = "timed repetitions, best reported (default: ${DEFAULT-VALUE})")
-    int reps;
+    @Option(names = {"--rounds", "--reps"}, defaultValue = "3", description = "alternating rounds; the best is reported with the range (default: ${DEFAULT-VALUE})")
+    int rounds;
 
-    @Option(names = "--dir", description = "where to write the model (default: a temp dir, deleted afterwards)")
-    Path dir;
+    @Option(names = "--peak-runs", defaultValue = "5", description = "runs of each peak measurement, best kept (default: ${DEFAULT-VALUE})")
+    int peakRuns;
+
+    @Option(names = "--json", description = "also write the result as JSON to this file")
+    Path json;
+
+    @Option(names = "--write-only", description = "write the OLMoE-1B-7B-shaped model to --dir and stop (scripts/bench-vs-llamacpp)")
+    boolean writeOnly;
 
     @Override
     public Integer call() throws IOException {
-        if (layers < 1 || prefillTokens < sequences || sequences < 1 || decodeTokens < 1 || reps < 1) {
-            throw new IllegalArgumentException("need --layers >= 1, --sequences >= 1, --prefill-tokens >= --sequences, --decode-tokens >= 1, --reps >= 1");
-        }
+        int[] t = threads != null ? threads : new int[] {Runtime.getRuntime().availableProcessors()};
+        EngineBench.Plan plan = new EngineBench.Plan(t, prefillTokens, decodeTokens, rounds, peakRuns);
+        if (model != null) return run(model, model.toString(), plan);
+        if (layers < 1) throw new IllegalArgumentException("--layers must be >= 1, got " + layers);
         OlmoeShape shape = OlmoeShape.olmoe1b7b(layers);
+        if (writeOnly) {
+            if (dir == null) throw new IllegalArgumentException("--write-only needs --dir");
+            if (!Files.exists(dir.resolve("model.safetensors"))) SyntheticCheckpoint.writeOlmoe(dir, shape, 1234);
+            System.out.println("model: " + dir);
+            return 0;
+        }
         boolean temp = dir == null;
         Path where = temp ? Files.createTempDirectory("capmoe-bench") : dir;
         try {
             long t0 = System.nanoTime();
             if (!Files.exists(where.resolve("model.safetensors"))) SyntheticCheckpoint.writeOlmoe(where, shape, 1234);
-            System.out.printf(Locale.ROOT, "model: OLMoE-1B-7B shape, %d layers, random bf16 weights in %s (%.1f GB, ready in %.1f s)%n",
+            String name = String.format(Locale.ROOT, "OLMoE-1B-7B shape, %d layers, random bf16 weights in %s (%.1f GB, ready in %.1f s)",
                     layers, where, Files.size(where.resolve("model.safetensors")) / 1e9, (System.nanoTime() - t0) / 1e9);
-            run(where);
+            return run(where, name, plan);
         } finally {
             if (temp) deleteTree(where);
         }
+    }
+
+    private int run(Path where, String name, EngineBench.Plan plan) {
+        System.out.println("model: " + name);
+        try (CausalLM m = Models.load(where, null, quantize.format())) {
+            double bytesPerWeight = m instanceof Decoder d ? EngineBench.bytesPerWeight(d.checkpoint()) : 2;
+            EngineBench.Result result = EngineBench.run(m, bytesPerWeight, plan, line -> System.err.println("  " + line));
+            BenchReport report = new BenchReport(name, bytesPerWeight, result);
+            System.out.print(report.text());
+            if (json != null) report.writeJson(json);
+        }
         return 0;
-    }
-
-    private void run(Path where) {
-        Parallel pool = Parallel.current();
-        System.out.printf(Locale.ROOT, "threads: %d%n", pool.threads());
-        try (CausalLM model = Models.load(where, null, quantize.format())) {
-            ModelConfig c = model.config();
-            RunOptions options = RunOptions.defaults();
-            SplittableRandom random = new SplittableRandom(7);
-            int[][] batch = new int[sequences][];
-            for (int s = 0; s < sequences; s++) {
-                int n = prefillTokens / sequences + (s < prefillTokens % sequences ? 1 : 0);
-                batch[s] = random.ints(n, 2, c.vocabSize()).toArray();
-            }
-            // warm-up: the JIT compiles the kernels on a small pass first
-            model.newSession(1, options).appendLast(new int[][] {java.util.Arrays.copyOf(batch[0], Math.min(64, batch[0].length))});
-
-            double prefill = Double.MAX_VALUE;
-            for (int r = 0; r < reps; r++) {
-                long start = System.nanoTime();
-                model.newSession(sequences, options).appendLast(batch);
-                prefill = Math.min(prefill, (System.nanoTime() - start) / 1e9);
-            }
-            double prefillFlops = prefillFlops(c, batch);
-
-            double decode = Double.MAX_VALUE;
-            int prompt = 16;
-            for (int r = 0; r < reps; r++) {
-                Session s = model.newSession(1, options);
-                float[] logits = s.appendLast(new int[][] {java.util.Arrays.copyOf(batch[0], prompt)})[0];
-                long start = System.nanoTime();
-                for (int i = 0; i < decodeTokens; i++) {
-                    int next = capmoe.model.Generator.argmax(logits);
-                    logits = s.appendLast(new int[][] {{next}})[0];
-                }
-                decode = Math.min(decode, (System.nanoTime() - start) / 1e9);
-            }
-            double decodeBytes = decodeBytesPerToken(c, prompt + decodeTokens / 2);
-
-            double peakFlops = MachinePeak.fmaFlops(pool, 200_000_000L / pool.threads());
-            double bandwidth = MachinePeak.readBandwidth(pool, 1L << 30, 3);
-
-            double prefillRate = prefillTokens / prefill, achieved = prefillFlops / prefill;
-            double decodeRate = decodeTokens / decode, decodeBw = decodeBytes * decodeRate;
-            System.out.printf(Locale.ROOT, "machine peak: fp32 FMA %.1f GFLOP/s, memory read %.1f GB/s (measured now)%n", peakFlops / 1e9, bandwidth / 1e9);
-            System.out.printf(Locale.ROOT, "prefill: %d tokens in %d sequence(s): %.3f s = %.1f tokens/s, %.1f GFLOP/s = %.1f%% of FMA peak%n",
-                    prefillTokens, sequences, prefill, prefillRate, achieved / 1e9, 100 * achieved / peakFlops);
-            System.out.printf(Locale.ROOT, "decode: batch 1, %d tokens: %.1f tokens/s, %.1f MB of weights+cache per token, %.1f GB/s = %.1f%% of read bandwidth%n",
-                    decodeTokens, decodeRate, decodeBytes / 1e6, decodeBw / 1e9, 100 * decodeBw / bandwidth);
-        }
-    }
-
-    /** Matmul + attention FLOPs of a prefill that computes logits only for each sequence's last token. */
-    static double prefillFlops(ModelConfig c, int[][] batch) {
-        long h = c.hiddenSize(), i = c.moeIntermediateSize(), e = c.numExperts(), k = c.topK();
-        long kv = (long) c.numKeyValueHeads() * c.headDim(), q = (long) c.numAttentionHeads() * c.headDim();
-        double perToken = 2.0 * (h * q + 2 * h * kv + q * h + h * e + k * 3 * h * i);
-        double flops = 0;
-        for (int[] seq : batch) {
-            long t = seq.length;
-            flops += t * perToken * c.numHiddenLayers();
-            // causal attention: token j attends to j+1 positions; q.k and p.v each 2*d flops per head
-            flops += c.numHiddenLayers() * 2.0 * 2 * q * (t * (t + 1) / 2.0);
-            flops += 2.0 * h * c.vocabSize();
-        }
-        return flops;
-    }
-
-    /** Bytes a batch-1 decode step must read: attention, router and top-k experts in bf16, the KV cache in fp32, the LM head. */
-    static double decodeBytesPerToken(ModelConfig c, int context) {
-        long h = c.hiddenSize(), i = c.moeIntermediateSize(), e = c.numExperts(), k = c.topK();
-        long kv = (long) c.numKeyValueHeads() * c.headDim(), q = (long) c.numAttentionHeads() * c.headDim();
-        double perLayer = 2.0 * (h * q + 2 * h * kv + q * h + h * e + k * 3 * h * i) + 4.0 * 2 * kv * context;
-        return perLayer * c.numHiddenLayers() + 2.0 * h * c.vocabSize();
     }
 
     private static void deleteTree(Path p) throws IOException {

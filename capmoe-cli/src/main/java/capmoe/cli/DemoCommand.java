@@ -6,7 +6,6 @@ import capmoe.eval.ModelLoader;
 import capmoe.eval.ReportFiles;
 import capmoe.eval.Task;
 import capmoe.eval.TaskResult;
-import capmoe.eval.Wikitext;
 import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
@@ -162,7 +161,7 @@ public final class DemoCommand implements Callable<Integer> {
         if (!list.getFirst().label().equals("none")) {
             throw new IllegalArgumentException("--policies must start with none (the baseline of every change)");
         }
-        Task task = new Task.TokenWindows("wikitext-windows", Wikitext.readText(textFile), seq, batch, windows);
+        Task task = Task.TokenWindows.of("wikitext-windows", textFile, seq, batch, windows);
 
         ModelConfig config = ModelConfig.read(modelDir);
         int d = Math.min(devices, config.numExperts());

@@ -5,9 +5,9 @@ import capmoe.eval.EvalResults;
 import capmoe.eval.Evaluator;
 import capmoe.eval.ModelLoader;
 import capmoe.eval.MarkdownReport;
+import capmoe.eval.ReferencePolicies;
 import capmoe.eval.ReportFiles;
 import capmoe.eval.Task;
-import capmoe.eval.TaskResult;
 import capmoe.eval.Tasks;
 import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
@@ -19,19 +19,15 @@ import capmoe.runtime.ep.EngineCores;
 import capmoe.runtime.ep.EpMode;
 import capmoe.routing.Policy;
 import capmoe.tokenizer.HfTokenizer;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
@@ -54,7 +50,9 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--tasks", required = true, split = ",",
             description = "Comma-separated: piqa, hellaswag, openbookqa, arc_easy, arc_challenge, mmlu, mmlu_<subject>, "
-                    + "winogrande, boolq, lambada_openai, wikitext, wikitext-windows")
+                    + "winogrande, boolq, lambada_openai, wikitext, wikitext-windows, text:PATH (perplexity over non-overlapping "
+                    + "--seq-token windows of any UTF-8 file, --batch windows per forward pass, as wikitext-windows; PATH "
+                    + "relative to the working directory)")
     List<String> tasks;
 
     @Option(names = "--data-dir", defaultValue = "data",
@@ -65,7 +63,7 @@ public final class EvalCommand implements Callable<Integer> {
             description = "Capacity policies to compare (default: ${DEFAULT-VALUE})")
     List<String> policies;
 
-    @Option(names = "--limit", defaultValue = "0", description = "First N documents per task; for wikitext-windows, first N windows (0 = all)")
+    @Option(names = "--limit", defaultValue = "0", description = "First N documents per task; for wikitext-windows and text:PATH, first N windows (0 = all)")
     int limit;
 
     @Option(names = "--fewshot", defaultValue = "0", description = "Few-shot examples for multiple-choice tasks (default: ${DEFAULT-VALUE})")
@@ -78,7 +76,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "8", description = "Sequences per forward pass (default: ${DEFAULT-VALUE})")
     int batch;
 
-    @Option(names = "--seq", defaultValue = "256", description = "Window length of wikitext-windows (default: ${DEFAULT-VALUE})")
+    @Option(names = "--seq", defaultValue = "256", description = "Window length of wikitext-windows and text:PATH (default: ${DEFAULT-VALUE})")
     int seq;
 
     @Option(names = "--max-length", defaultValue = "0",
@@ -167,31 +165,9 @@ public final class EvalCommand implements Callable<Integer> {
         }
         ReportFiles.write(results, meta, out, "capmoe eval: " + model.getFileName());
         System.out.print(MarkdownReport.render(results));
-        compareWithReference(results);
+        System.out.print(ReferencePolicies.compare(model, config.numExperts(), loaded, results));
         System.out.println("wrote " + out.resolve("results.json") + ", results_<policy>.json, results.md, report.html");
         return 0;
-    }
-
-    /** With a model that ships reference perplexities (olmoe-tiny), show how close wikitext-windows came. */
-    private void compareWithReference(EvalResults results) throws IOException {
-        Path ref = model.resolve("reference_policies_wikitext2_test.json");
-        if (!Files.isRegularFile(ref) || !results.tasks().contains("wikitext-windows")) return;
-        JsonNode r = new ObjectMapper().readTree(ref.toFile());
-        TaskResult any = results.get(results.policies().getFirst(), "wikitext-windows");
-        if (r.path("seq").asInt() != seq || r.path("batch").asInt() != batch || r.path("windows").asInt() != any.samples()) {
-            System.out.printf(Locale.ROOT, "(%s is for --seq %d --batch %d --limit %d; not compared)%n", ref.getFileName(),
-                    r.path("seq").asInt(), r.path("batch").asInt(), r.path("windows").asInt());
-            return;
-        }
-        System.out.println("\nwikitext-windows vs " + ref + ":\n\n| policy | capmoe ppl | reference ppl | rel. diff |\n|---|---:|---:|---:|");
-        for (String p : results.policies()) {
-            JsonNode want = r.path("policies").path(p).path("ppl");
-            if (want.isMissingNode()) continue;
-            double got = results.get(p, "wikitext-windows").metrics().get("perplexity");
-            System.out.printf(Locale.ROOT, "| %s | %.4f | %.4f | %.2e |%n", p, got, want.asDouble(),
-                    Math.abs(got - want.asDouble()) / want.asDouble());
-        }
-        System.out.println();
     }
 
     /** lm-eval's prefix token: BOS when the model has one, else EOS. */

@@ -4,7 +4,6 @@ import capmoe.eval.EvalResults;
 import capmoe.eval.Evaluator;
 import capmoe.eval.ModelLoader;
 import capmoe.eval.Task;
-import capmoe.eval.Wikitext;
 import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
@@ -122,7 +121,7 @@ class DemoCommandTest {
         Path model = repo.resolve("models/olmoe-tiny");
         ModelConfig config = ModelConfig.read(model);
         Placement placement = Placement.contiguous(config.numExperts(), 8);
-        Task task = new Task.TokenWindows("wikitext-windows", Wikitext.readText(repo.resolve("data/wikitext-2/test.txt")), 256, 8, 2);
+        Task task = Task.TokenWindows.of("wikitext-windows", repo.resolve("data/wikitext-2/test.txt"), 256, 8, 2);
         try (HfTokenizer tokenizer = HfTokenizer.load(model); CausalLM lm = ModelLoader.load(model, null)) {
             EvalResults want = new Evaluator(lm, tokenizer, new Evaluator.Config(config.maxPositionEmbeddings(), 8,
                     EvalCommand.defaultPrefix(config), 8),

@@ -17,21 +17,27 @@ public final class MachinePeak {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
-    /** fp32 FLOP/s over all threads of {@code pool} (an FMA counts 2). */
-    public static double fmaFlops(Parallel pool, long itersPerThread) {
+    /**
+     * fp32 FLOP/s over all threads of {@code pool} (an FMA counts 2), the best of {@code runs}
+     * runs: other work on the machine can only make a run slower, never faster.
+     */
+    public static double fmaFlops(Parallel pool, long itersPerThread, int runs) {
         DoubleAdder sink = new DoubleAdder();
         int threads = pool.threads();
         // warm up: many short calls, so the JIT compiles fmaLoop itself with the vector intrinsics
         for (int i = 0; i < 20_000; i++) fmaLoop(1_000, sink);
         long chunks = Math.max(1, itersPerThread / 1_000_000);
-        long start = System.nanoTime();
-        pool.forRange(threads, 1, (s, e) -> {
-            for (int t = s; t < e; t++) for (long c = 0; c < chunks; c++) fmaLoop(1_000_000, sink);
-        });
-        itersPerThread = chunks * 1_000_000;
-        double seconds = (System.nanoTime() - start) / 1e9;
+        double best = 0;
+        for (int r = 0; r < runs; r++) {
+            long start = System.nanoTime();
+            pool.onEachThread(t -> {
+                for (long c = 0; c < chunks; c++) fmaLoop(1_000_000, sink);
+            });
+            double seconds = (System.nanoTime() - start) / 1e9;
+            best = Math.max(best, threads * (double) chunks * 1_000_000 * 8 * F.length() * 2 / seconds);
+        }
         if (sink.sum() == 42) System.out.print("");   // keep the result alive
-        return threads * (double) itersPerThread * 8 * F.length() * 2 / seconds;
+        return best;
     }
 
     private static void fmaLoop(int iters, DoubleAdder sink) {
@@ -45,7 +51,7 @@ public final class MachinePeak {
         sink.add(a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).reduceLanes(VectorOperators.ADD));
     }
 
-    /** Read bandwidth in bytes/s: each thread sums its slice of a {@code bytes}-sized array, best of {@code reps}. */
+    /** Read bandwidth in bytes/s: each thread sums its slice of a {@code bytes}-sized array, best of {@code reps} (after one pass that pages the array in). */
     public static double readBandwidth(Parallel pool, long bytes, int reps) {
         int n = (int) Math.min(Integer.MAX_VALUE - 64, bytes / 4);
         n = n / (F.length() * pool.threads()) * (F.length() * pool.threads());
@@ -56,7 +62,9 @@ public final class MachinePeak {
         final int len = n;
         for (int r = 0; r < reps + 1; r++) {
             long start = System.nanoTime();
-            pool.forRange(len, F.length(), (s, e) -> {
+            int threads = pool.threads();
+            pool.onEachThread(t -> {
+                int s = (int) ((long) len * t / threads), e = (int) ((long) len * (t + 1) / threads);
                 FloatVector a = FloatVector.zero(F), b = FloatVector.zero(F);
                 int i = s;
                 for (; i + 2 * F.length() <= e; i += 2 * F.length()) {

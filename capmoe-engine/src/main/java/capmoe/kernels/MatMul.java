@@ -16,7 +16,13 @@ import java.nio.ByteOrder;
  *
  * <p>BF16 trick: L little-endian ints hold 2L bf16 values; {@code i << 16} gives the even
  * elements as floats and {@code i & 0xFFFF0000} the odd ones. So x is first permuted per block of
- * 2L into [L evens, L odds] and the dot product needs no cross-lane shuffles at all.
+ * 2L into [L evens, L odds] and the dot product needs no cross-lane shuffles at all. F16 weights
+ * use the same layout and order: {@code i & 0xFFFF} and {@code i >>> 16} are the halves, widened
+ * to fp32 exactly in the lanes by {@link #f16ToF32} (not a scalar loop).
+ *
+ * <p>The register tiles ({@link #tile}: up to 4 rows x 2 weight rows, which may come from two
+ * matrices, e.g. an expert's gate and up) are public so that grouped kernels
+ * ({@code SwiGluExperts}) share this class's accumulation order instead of copying it.
  *
  * <p><b>Invariant: row independence.</b> Row r of y is a function of row r of x and of W alone:
  * its bits never depend on how many rows the call has, on which other rows are in it, or on r's
@@ -25,7 +31,7 @@ import java.nio.ByteOrder;
  * expert-parallel one (an expert's rows arrive in batches of any size). Every path therefore
  * accumulates one output the same way, and a new path (tiling, quantised weights, ...) must too:
  * <ol>
- *   <li>BF16: one vector accumulator {@code a} per output, zero at first; per block of 2L
+ *   <li>BF16 and F16: one vector accumulator {@code a} per output, zero at first; per block of 2L
  *       elements at c, {@code a = xo.fma(wOdd, xe.fma(wEven, a))} (evens first, then odds, each a
  *       fused multiply-add); then {@link VectorMath#sum} of a's lanes (fixed pairwise order),
  *       then {@code + tail}: the elements past the last full block summed left to right in
@@ -45,9 +51,11 @@ public final class MatMul {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
     private static final int L = F.length();      // floats per vector: 8 with AVX2, 16 with AVX-512
-    private static final int BLOCK = 2 * L;       // bf16 elements per int vector load
+    private static final int BLOCK = 2 * L;       // half-precision elements per int vector load
     private static final int ROW_CHUNK = 32;      // rows of x kept hot in cache while W streams
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Per thread: the permuted copy of x (taken while a call uses it, so a nested call gets its own). */
+    private static final ThreadLocal<float[]> PERMUTED = new ThreadLocal<>();
 
     public static void matmul(float[] x, int rows, Matrix w, float[] y) {
         matmul(x, rows, w, null, y);
@@ -62,64 +70,113 @@ public final class MatMul {
         }
         if (rows == 0) return;
         if (w.dtype().quantized()) { QuantMatMul.matmul(x, rows, w, bias, y); return; }
-        float[] xs = w.dtype() == DType.BF16 ? permute(x, rows, k) : x;
-        Parallel.current().forRange(n, 2, (n0, n1) -> {
-            switch (w.dtype()) {
-                case BF16 -> bf16(xs, rows, k, w.data(), n, n0, n1, y);
-                case F32 -> f32(x, rows, k, w.data(), n, n0, n1, y);
-                default -> scalar(x, rows, k, w, n, n0, n1, y);
-            }
-            if (bias != null) {
-                for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
-            }
-        });
-    }
-
-    /** Per row, each full block of 2L becomes [x0 x2 .. x(2L-2), x1 x3 .. x(2L-1)]; the tail stays in place. */
-    static float[] permute(float[] x, int rows, int k) {
-        float[] p = new float[rows * k];
-        int full = k / BLOCK * BLOCK;
-        for (int r = 0; r < rows; r++) {
-            int base = r * k;
-            for (int b = 0; b < full; b += BLOCK) {
-                for (int i = 0; i < L; i++) {
-                    p[base + b + i] = x[base + b + 2 * i];
-                    p[base + b + L + i] = x[base + b + 2 * i + 1];
-                }
-            }
-            System.arraycopy(x, base + full, p, base + full, k - full);
+        boolean paired = paired(w.dtype());
+        float[] xs = x;
+        if (paired) {
+            xs = take(rows * k);
+            for (int r = 0; r < rows; r++) permute(x, r * k, k, xs, r * k);
         }
-        return p;
+        float[] xp = xs;
+        try {
+            Parallel.current().forRange(n, 2, (n0, n1) -> {
+                switch (w.dtype()) {
+                    case BF16, F16 -> paired(xp, rows, k, w, n, n0, n1, y);
+                    case F32 -> f32(x, rows, k, w.data(), n, n0, n1, y);
+                    default -> scalar(x, rows, k, w, n, n0, n1, y);
+                }
+                if (bias != null) {
+                    for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
+                }
+            });
+        } finally {
+            if (paired) PERMUTED.set(xp);
+        }
     }
 
-    private static void bf16(float[] xp, int rows, int k, MemorySegment w, int n, int n0, int n1, float[] y) {
+    /** True for the half-precision dtypes read two per int lane (BF16, F16): their x must be {@link #permute}d. */
+    public static boolean paired(DType d) {
+        return d == DType.BF16 || d == DType.F16;
+    }
+
+    /** This thread's permuted-x scratch of at least n floats, taken out of the thread-local slot until put back. */
+    private static float[] take(int n) {
+        float[] p = PERMUTED.get();
+        PERMUTED.remove();
+        return p != null && p.length >= n ? p : new float[Math.max(n, p == null ? 0 : p.length * 2)];
+    }
+
+    /**
+     * One row of width k from x[xo ..] into p[po ..]: each full block of 2L becomes
+     * [x0 x2 .. x(2L-2), x1 x3 .. x(2L-1)]; the tail stays in place.
+     */
+    public static void permute(float[] x, int xo, int k, float[] p, int po) {
+        int full = k / BLOCK * BLOCK;
+        for (int b = 0; b < full; b += BLOCK) {
+            for (int i = 0; i < L; i++) {
+                p[po + b + i] = x[xo + b + 2 * i];
+                p[po + b + L + i] = x[xo + b + 2 * i + 1];
+            }
+        }
+        System.arraycopy(x, xo + full, p, po + full, k - full);
+    }
+
+    /** Where element c of a row of width k sits after {@link #permute}. */
+    public static int permutedIndex(int c, int k) {
+        int full = k / BLOCK * BLOCK;
+        if (c >= full) return c;
+        int b = c - c % BLOCK, i = c - b;
+        return b + (i & 1) * L + (i >> 1);
+    }
+
+    private static void paired(float[] xp, int rows, int k, Matrix w, int n, int n0, int n1, float[] y) {
+        float[] out = new float[8];
         for (int r0 = 0; r0 < rows; r0 += ROW_CHUNK) {
             int r1 = Math.min(rows, r0 + ROW_CHUNK);
             int j = n0;
             for (; j + 1 < n1; j += 2) {
                 int r = r0;
-                for (; r + 3 < r1; r += 4) bf16x4x2(xp, r, k, w, j, n, y);
-                for (; r < r1; r++) bf16x1x2(xp, r, k, w, j, n, y);
+                for (; r < r1; r += 4) {
+                    int m = Math.min(4, r1 - r);
+                    tile(xp, r * k, (r + 1) * k, (r + 2) * k, (r + 3) * k, m, k, w, j, w, j + 1, out);
+                    for (int i = 0; i < m; i++) {
+                        y[(r + i) * n + j] = out[2 * i];
+                        y[(r + i) * n + j + 1] = out[2 * i + 1];
+                    }
+                }
             }
             for (; j < n1; j++) {
-                for (int r = r0; r < r1; r++) y[r * n + j] = bf16dot(xp, r * k, w, (long) j * k * 2, k);
+                for (int r = r0; r < r1; r++) y[r * n + j] = dot(xp, r * k, k, w, j);
             }
         }
     }
 
-    private static void bf16x4x2(float[] xp, int r, int k, MemorySegment w, int j, int n, float[] y) {
+    /**
+     * A register tile: for the {@code rows} (1..4) permuted x rows at offsets x0..x3 (unused ones
+     * ignored) and weight rows {@code ja} of {@code a} and {@code jb} of {@code b} (BF16 or F16,
+     * both the same dtype, width k), {@code out[2r] = x_r · a[ja]} and {@code out[2r+1] = x_r · b[jb]},
+     * each in the class's accumulation order.
+     */
+    public static void tile(float[] xp, int x0, int x1, int x2, int x3, int rows, int k, Matrix a, int ja, Matrix b, int jb, float[] out) {
+        boolean f16 = a.dtype() == DType.F16;
+        long wa = (long) ja * k * 2, wb = (long) jb * k * 2;
+        if (rows == 4) {
+            x4x2(xp, x0, x1, x2, x3, k, a.data(), wa, b.data(), wb, f16, out);
+        } else {
+            if (rows > 0) x1x2(xp, x0, k, a.data(), wa, b.data(), wb, f16, out, 0);
+            if (rows > 1) x1x2(xp, x1, k, a.data(), wa, b.data(), wb, f16, out, 2);
+            if (rows > 2) x1x2(xp, x2, k, a.data(), wa, b.data(), wb, f16, out, 4);
+        }
+    }
+
+    private static void x4x2(float[] xp, int x0, int x1, int x2, int x3, int k, MemorySegment sa, long wa, MemorySegment sb, long wb,
+                             boolean f16, float[] out) {
         int full = k / BLOCK * BLOCK;
-        long w0 = (long) j * k * 2, w1 = w0 + (long) k * 2;
-        int x0 = r * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
         FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
         FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
         for (int c = 0; c < full; c += BLOCK) {
-            IntVector i0 = IntVector.fromMemorySegment(I, w, w0 + c * 2L, LE);
-            IntVector i1 = IntVector.fromMemorySegment(I, w, w1 + c * 2L, LE);
-            FloatVector e0 = i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector o0 = i0.and(0xFFFF0000).reinterpretAsFloats();
-            FloatVector e1 = i1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector o1 = i1.and(0xFFFF0000).reinterpretAsFloats();
+            IntVector i0 = IntVector.fromMemorySegment(I, sa, wa + c * 2L, LE);
+            IntVector i1 = IntVector.fromMemorySegment(I, sb, wb + c * 2L, LE);
+            FloatVector e0 = even(i0, f16), o0 = odd(i0, f16), e1 = even(i1, f16), o1 = odd(i1, f16);
             FloatVector xe = FloatVector.fromArray(F, xp, x0 + c), xo = FloatVector.fromArray(F, xp, x0 + c + L);
             a00 = xo.fma(o0, xe.fma(e0, a00));
             a01 = xo.fma(o1, xe.fma(e1, a01));
@@ -133,47 +190,79 @@ public final class MatMul {
             a30 = xo.fma(o0, xe.fma(e0, a30));
             a31 = xo.fma(o1, xe.fma(e1, a31));
         }
-        y[r * n + j] = VectorMath.sum(a00) + tail(xp, x0, w, w0, full, k);
-        y[r * n + j + 1] = VectorMath.sum(a01) + tail(xp, x0, w, w1, full, k);
-        y[(r + 1) * n + j] = VectorMath.sum(a10) + tail(xp, x1, w, w0, full, k);
-        y[(r + 1) * n + j + 1] = VectorMath.sum(a11) + tail(xp, x1, w, w1, full, k);
-        y[(r + 2) * n + j] = VectorMath.sum(a20) + tail(xp, x2, w, w0, full, k);
-        y[(r + 2) * n + j + 1] = VectorMath.sum(a21) + tail(xp, x2, w, w1, full, k);
-        y[(r + 3) * n + j] = VectorMath.sum(a30) + tail(xp, x3, w, w0, full, k);
-        y[(r + 3) * n + j + 1] = VectorMath.sum(a31) + tail(xp, x3, w, w1, full, k);
+        out[0] = VectorMath.sum(a00) + tail(xp, x0, sa, wa, full, k, f16);
+        out[1] = VectorMath.sum(a01) + tail(xp, x0, sb, wb, full, k, f16);
+        out[2] = VectorMath.sum(a10) + tail(xp, x1, sa, wa, full, k, f16);
+        out[3] = VectorMath.sum(a11) + tail(xp, x1, sb, wb, full, k, f16);
+        out[4] = VectorMath.sum(a20) + tail(xp, x2, sa, wa, full, k, f16);
+        out[5] = VectorMath.sum(a21) + tail(xp, x2, sb, wb, full, k, f16);
+        out[6] = VectorMath.sum(a30) + tail(xp, x3, sa, wa, full, k, f16);
+        out[7] = VectorMath.sum(a31) + tail(xp, x3, sb, wb, full, k, f16);
     }
 
-    private static void bf16x1x2(float[] xp, int r, int k, MemorySegment w, int j, int n, float[] y) {
+    private static void x1x2(float[] xp, int x0, int k, MemorySegment sa, long wa, MemorySegment sb, long wb, boolean f16,
+                             float[] out, int at) {
         int full = k / BLOCK * BLOCK;
-        long w0 = (long) j * k * 2, w1 = w0 + (long) k * 2;
-        int x0 = r * k;
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
         for (int c = 0; c < full; c += BLOCK) {
-            IntVector i0 = IntVector.fromMemorySegment(I, w, w0 + c * 2L, LE);
-            IntVector i1 = IntVector.fromMemorySegment(I, w, w1 + c * 2L, LE);
+            IntVector i0 = IntVector.fromMemorySegment(I, sa, wa + c * 2L, LE);
+            IntVector i1 = IntVector.fromMemorySegment(I, sb, wb + c * 2L, LE);
             FloatVector xe = FloatVector.fromArray(F, xp, x0 + c), xo = FloatVector.fromArray(F, xp, x0 + c + L);
-            a0 = xo.fma(i0.and(0xFFFF0000).reinterpretAsFloats(), xe.fma(i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a0));
-            a1 = xo.fma(i1.and(0xFFFF0000).reinterpretAsFloats(), xe.fma(i1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a1));
+            a0 = xo.fma(odd(i0, f16), xe.fma(even(i0, f16), a0));
+            a1 = xo.fma(odd(i1, f16), xe.fma(even(i1, f16), a1));
         }
-        y[r * n + j] = VectorMath.sum(a0) + tail(xp, x0, w, w0, full, k);
-        y[r * n + j + 1] = VectorMath.sum(a1) + tail(xp, x0, w, w1, full, k);
+        out[at] = VectorMath.sum(a0) + tail(xp, x0, sa, wa, full, k, f16);
+        out[at + 1] = VectorMath.sum(a1) + tail(xp, x0, sb, wb, full, k, f16);
     }
 
-    /** One output of one row: the same accumulation chain as {@link #bf16x4x2} (see the class Javadoc). */
-    private static float bf16dot(float[] xp, int x0, MemorySegment w, long w0, int k) {
+    /** One output of one row, x permuted: the same accumulation chain as {@link #tile} (see the class Javadoc). */
+    public static float dot(float[] xp, int x0, int k, Matrix w, int j) {
+        boolean f16 = w.dtype() == DType.F16;
+        MemorySegment s = w.data();
+        long w0 = (long) j * k * 2;
         int full = k / BLOCK * BLOCK;
         FloatVector a = FloatVector.zero(F);
         for (int c = 0; c < full; c += BLOCK) {
-            IntVector i0 = IntVector.fromMemorySegment(I, w, w0 + c * 2L, LE);
+            IntVector i0 = IntVector.fromMemorySegment(I, s, w0 + c * 2L, LE);
             FloatVector xe = FloatVector.fromArray(F, xp, x0 + c), xo = FloatVector.fromArray(F, xp, x0 + c + L);
-            a = xo.fma(i0.and(0xFFFF0000).reinterpretAsFloats(), xe.fma(i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a));
+            a = xo.fma(odd(i0, f16), xe.fma(even(i0, f16), a));
         }
-        return VectorMath.sum(a) + tail(xp, x0, w, w0, full, k);
+        return VectorMath.sum(a) + tail(xp, x0, s, w0, full, k, f16);
     }
 
-    private static float tail(float[] xp, int x0, MemorySegment w, long w0, int from, int k) {
+    /** The even (low) halves of each int lane as fp32. */
+    private static FloatVector even(IntVector i, boolean f16) {
+        return f16 ? f16ToF32(i.and(0xFFFF)) : i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /** The odd (high) halves of each int lane as fp32. */
+    private static FloatVector odd(IntVector i, boolean f16) {
+        return f16 ? f16ToF32(i.lanewise(VectorOperators.LSHR, 16)) : i.and(0xFFFF0000).reinterpretAsFloats();
+    }
+
+    private static final FloatVector TWO_112 = FloatVector.broadcast(F, 0x1p112f);
+
+    /**
+     * IEEE half bits (low 16 bits of each lane, the rest zero) to fp32, exactly, as
+     * {@link Float#float16ToFloat}: the exponent and mantissa moved into fp32 position are the
+     * value times 2^-112 (subnormal halves land on fp32 subnormals, exactly), so one multiply by
+     * 2^112 rescales every finite value; infinities and NaNs (exponent 31) get fp32's all-ones
+     * exponent; the sign is moved last.
+     */
+    static FloatVector f16ToF32(IntVector h) {
+        IntVector magnitude = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+        FloatVector v = magnitude.reinterpretAsFloats().mul(TWO_112);
+        IntVector bits = v.reinterpretAsInts();
+        bits = bits.blend(magnitude.or(0x7F800000), h.and(0x7C00).compare(VectorOperators.EQ, 0x7C00));
+        return bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+    }
+
+    private static float tail(float[] xp, int x0, MemorySegment w, long w0, int from, int k, boolean f16) {
         float s = 0;
-        for (int c = from; c < k; c++) s += xp[x0 + c] * Bf16.toFloat(w.get(Bf16.I16, w0 + c * 2L));
+        for (int c = from; c < k; c++) {
+            short bits = w.get(Bf16.I16, w0 + c * 2L);
+            s += xp[x0 + c] * (f16 ? Float.float16ToFloat(bits) : Bf16.toFloat(bits));
+        }
         return s;
     }
 

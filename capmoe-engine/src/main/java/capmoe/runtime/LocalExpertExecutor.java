@@ -7,9 +7,8 @@ import capmoe.runtime.moe.ExpertStage;
 
 /**
  * The default executor, the {@link capmoe.runtime.moe} pipeline in one process: Dispatch (sort
- * the kept pairs by expert), then per expert ascending the Experts stage (gather its rows, one
- * grouped matmul) and its part of Combine. Experts run one after another; each matmul is
- * parallel over cores.
+ * the kept pairs by expert), the Experts stage over all experts at once ({@link Experts#runAll}:
+ * grouped GEMMs parallel over (expert, tile) pairs) into a slot-order buffer, then Combine.
  */
 public final class LocalExpertExecutor implements ExpertExecutor {
 
@@ -17,14 +16,8 @@ public final class LocalExpertExecutor implements ExpertExecutor {
     public void run(int layer, Experts experts, float[] x, Routing routing, float[] out) {
         int h = experts.hidden();
         Dispatch d = Dispatch.sort(routing, experts.count());
-        // scratch [max rows of an expert x h]: one expert's gathered inputs and its outputs
-        int max = d.maxRows();
-        float[] in = new float[max * h];
-        float[] y = new float[max * h];
-        for (int e = 0; e < d.experts(); e++) {
-            if (d.rows(e) == 0) continue;
-            ExpertStage.apply(experts, d, e, x, in, y);
-            Combine.expert(d, e, y, 0, out, h);
-        }
+        float[] y = new float[d.pairs() * h];       // [P x h] expert outputs in slot order
+        ExpertStage.run(experts, d, java.util.stream.IntStream.range(0, experts.count()).toArray(), x, y);
+        Combine.all(d, y, out, h);
     }
 }

@@ -1,28 +1,74 @@
 package capmoe.runtime;
 
 import capmoe.kernels.Activations;
-import capmoe.kernels.Matrix;
 import capmoe.kernels.MatMul;
+import capmoe.kernels.Matrix;
+import capmoe.kernels.Parallel;
+import capmoe.runtime.moe.Dispatch;
+import capmoe.weights.DType;
 
 import java.util.List;
 
 /**
  * Routed experts stored as separate gate/up/down matrices per expert (the hub layout of OLMoE,
  * Mixtral w1/w3/w2, Qwen-MoE, DeepSeek), used in place from the checkpoint.
+ *
+ * <p>{@link #runAll} is the Experts stage of a whole layer call as two grouped GEMMs, every
+ * expert's projections in one parallel phase (as llama.cpp's {@code ggml_mul_mat_id} does one
+ * op over all experts), work split over (expert, row block, column tile) so that 2 or 16
+ * threads stay busy when one expert is hot and when there is one token:
+ * <ol>
+ *   <li>gather + permute: each slot's row of x into the kernels' permuted layout (phase over slots);</li>
+ *   <li>gate/up with SwiGLU fused into the epilogue: one {@link MatMul#tile} computes a gate and an
+ *       up column together, and {@code silu(g) * u} is written straight into the hidden buffer,
+ *       already permuted for the down projection (phase over (expert, rows, I-tile));</li>
+ *   <li>down: the hidden rows times down^T into y at the experts' slots (phase over (expert, rows, H-tile)).</li>
+ * </ol>
+ * Each output element is computed in exactly the order of {@link #apply} ({@link MatMul}'s
+ * accumulation order, {@link Activations#siluMul}'s formula), so the two give the same bits and
+ * a row's result never depends on which rows are grouped with it.
  */
 public final class SwiGluExperts implements Experts {
 
     /** One expert: gate [I x H], up [I x H], down [H x I]. */
     public record Expert(Matrix gate, Matrix up, Matrix down) { }
 
+    /** Columns per task of a grouped phase: 64 gate+up columns of H=2048 bf16 are 512 KB of weights (an L2's worth). */
+    private static final int TILE_COLUMNS = 64;
+    /** Rows per task of a grouped phase (rows of x kept in cache while the tile's weights stream past). */
+    private static final int TILE_ROWS = 64;
+
     private final List<Expert> experts;
     private final int hidden;
     private final int intermediate;
+    private final boolean grouped;               // every matrix BF16 or F16: the grouped kernels apply
+
+    /** Per calling thread: the grouped stage's buffers, grown as needed, never shrunk. */
+    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+
+    /**
+     * The grouped stage's buffers, rows = the call's kept pairs of the given experts (P'):
+     * {@code x} [P' x H] the slots' input rows, permuted ({@link MatMul#permute});
+     * {@code act} [P' x I] silu(gate)*up of each slot, permuted for the down projection;
+     * {@code base} [E] each listed expert's first row in x/act.
+     */
+    private static final class Scratch {
+        float[] x = new float[0], act = new float[0];
+        int[] base = new int[0];
+        int[] token = new int[0];               // [P'] the token (row of x) of each row
+        int[] tasks = new int[0];               // (list index, row block, column tile) packed per task, see #tasks
+    }
 
     public SwiGluExperts(List<Expert> experts, int hidden, int intermediate) {
         this.experts = List.copyOf(experts);
         this.hidden = hidden;
         this.intermediate = intermediate;
+        boolean g = true;
+        for (Expert e : this.experts) {
+            DType d = e.gate().dtype();
+            g &= MatMul.paired(d) && e.up().dtype() == d && e.down().dtype() == d;
+        }
+        this.grouped = g;
     }
 
     @Override
@@ -44,5 +90,103 @@ public final class SwiGluExperts implements Experts {
         MatMul.matmul(x, rows, e.up(), u);
         Activations.siluMul(g, u, rows * intermediate);
         MatMul.matmul(g, rows, e.down(), y);
+    }
+
+    @Override
+    public void runAll(Dispatch d, int[] list, float[] x, float[] y) {
+        if (!grouped) {
+            Experts.super.runAll(d, list, x, y);
+            return;
+        }
+        int h = hidden, in = intermediate;
+        Scratch s = scratch.get();
+        if (s.base.length < list.length) s.base = new int[list.length];
+        int rows = 0;
+        for (int i = 0; i < list.length; i++) {
+            s.base[i] = rows;
+            rows += d.rows(list[i]);
+        }
+        if (rows == 0) return;
+        if (s.x.length < rows * h) s.x = new float[rows * h];
+        if (s.act.length < rows * in) s.act = new float[rows * in];
+        float[] xs = s.x, act = s.act;
+        int[] base = s.base;
+        Parallel pool = Parallel.current();
+
+        // 1. gather + permute, a phase over slots
+        if (s.token.length < rows) s.token = new int[rows];
+        int[] token = s.token;
+        for (int i = 0; i < list.length; i++) {
+            for (int r = 0; r < d.rows(list[i]); r++) token[base[i] + r] = d.token(d.start(list[i]) + r);
+        }
+        pool.forRange(rows, 8, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) MatMul.permute(x, token[r] * h, h, xs, r * h);
+        });
+
+        // 2. gate/up + SwiGLU into act (permuted for down), a phase over (expert, rows, I-tile)
+        int n1 = tasks(s, d, list, in);
+        int[] t1 = s.tasks;
+        pool.forEach(n1, t -> {
+            int i = t1[3 * t], r0 = t1[3 * t + 1], j0 = t1[3 * t + 2];
+            Expert e = experts.get(list[i]);
+            int r1 = Math.min(d.rows(list[i]), r0 + TILE_ROWS), j1 = Math.min(in, j0 + TILE_COLUMNS);
+            float[] out = new float[8];
+            for (int r = r0; r < r1; r += 4) {
+                int m = Math.min(4, r1 - r), row = base[i] + r;
+                for (int j = j0; j < j1; j++) {
+                    MatMul.tile(xs, row * h, (row + 1) * h, (row + 2) * h, (row + 3) * h, m, h, e.gate(), j, e.up(), j, out);
+                    int at = MatMul.permutedIndex(j, in);
+                    for (int q = 0; q < m; q++) act[(row + q) * in + at] = Activations.silu(out[2 * q]) * out[2 * q + 1];
+                }
+            }
+        });
+
+        // 3. down into y at the experts' slots, a phase over (expert, rows, H-tile)
+        int n2 = tasks(s, d, list, h);
+        int[] t2 = s.tasks;
+        pool.forEach(n2, t -> {
+            int i = t2[3 * t], r0 = t2[3 * t + 1], j0 = t2[3 * t + 2];
+            Matrix down = experts.get(list[i]).down();
+            int r1 = Math.min(d.rows(list[i]), r0 + TILE_ROWS), j1 = Math.min(h, j0 + TILE_COLUMNS);
+            int slot0 = d.start(list[i]);
+            float[] out = new float[8];
+            for (int r = r0; r < r1; r += 4) {
+                int m = Math.min(4, r1 - r), row = base[i] + r;
+                int j = j0;
+                for (; j + 1 < j1; j += 2) {
+                    MatMul.tile(act, row * in, (row + 1) * in, (row + 2) * in, (row + 3) * in, m, in, down, j, down, j + 1, out);
+                    for (int q = 0; q < m; q++) {
+                        int o = (slot0 + r + q) * h + j;
+                        y[o] = out[2 * q];
+                        y[o + 1] = out[2 * q + 1];
+                    }
+                }
+                for (; j < j1; j++) {
+                    for (int q = 0; q < m; q++) y[(slot0 + r + q) * h + j] = MatMul.dot(act, (row + q) * in, in, down, j);
+                }
+            }
+        });
+    }
+
+    /**
+     * Fills {@code s.tasks} with one (list index, first row, first column) triple per task over
+     * the listed experts' rows (blocks of TILE_ROWS) and {@code columns} (tiles of TILE_COLUMNS);
+     * returns the number of tasks.
+     */
+    private static int tasks(Scratch s, Dispatch d, int[] list, int columns) {
+        int tiles = (columns + TILE_COLUMNS - 1) / TILE_COLUMNS, n = 0;
+        for (int e : list) n += (d.rows(e) + TILE_ROWS - 1) / TILE_ROWS * tiles;
+        if (s.tasks.length < 3 * n) s.tasks = new int[3 * n];
+        int k = 0;
+        for (int i = 0; i < list.length; i++) {
+            for (int r = 0; r < d.rows(list[i]); r += TILE_ROWS) {
+                for (int j = 0; j < columns; j += TILE_COLUMNS) {
+                    s.tasks[k++] = i;
+                    s.tasks[k++] = r;
+                    s.tasks[k++] = j;
+                }
+            }
+        }
+        return n;
     }
 }

@@ -1,5 +1,10 @@
 package capmoe.eval;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.MalformedInputException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -58,10 +63,37 @@ public sealed interface Task permits Task.MultipleChoice, Task.RollingPerplexity
     record Pair(String context, String continuation) { }
 
     /**
-     * Non-overlapping windows of {@code seq} tokens of one text encoded whole, {@code batch} windows
-     * per forward pass, perplexity = exp(mean NLL of the seq-1 next-token predictions per window):
-     * the rule of the olmoe-tiny reference numbers (shared/models/README.md). {@code limit} = the
-     * first windows only (0 = every full window).
+     * Non-overlapping windows of a plain-text file (the rule of the PyTorch reference numbers of
+     * olmoe-tiny and olmoe-small, shared/models/README.md):
+     * <ol>
+     *   <li>the whole file is encoded once, no special tokens added (no BOS);</li>
+     *   <li>window w is tokens [w·seq, (w+1)·seq); the tokens after the last full window are not
+     *       scored, and {@code limit} > 0 keeps the first {@code limit} windows only;</li>
+     *   <li>{@code batch} consecutive windows go through one forward pass, so a capacity policy
+     *       computes C over those batch·seq tokens (the last batch may be smaller);</li>
+     *   <li>in each window positions 0..seq-2 predict tokens 1..seq-1 (the first token of a window
+     *       is context only); perplexity = exp(total NLL / (windows · (seq-1))).</li>
+     * </ol>
+     * Windows do not overlap and carry no context across their boundary, unlike lm-eval's rolling
+     * windows of the {@code wikitext} task ({@link RollingWindows}).
+     *
+     * @param name the task name ({@code wikitext-windows}, or {@code text:PATH} as given to --tasks)
+     * @param file the file the text was read from (reference results name it)
      */
-    record TokenWindows(String name, String text, int seq, int batch, int limit) implements Task { }
+    record TokenWindows(String name, Path file, String text, int seq, int batch, int limit) implements Task {
+
+        /** Reads {@code file} as UTF-8; a missing or unreadable file is one clear line naming it. */
+        public static TokenWindows of(String name, Path file, int seq, int batch, int limit) {
+            if (!Files.isRegularFile(file)) {
+                throw new IllegalArgumentException(name + ": no such file " + file.toAbsolutePath().normalize());
+            }
+            try {
+                return new TokenWindows(name, file, Files.readString(file), seq, batch, limit);
+            } catch (MalformedInputException e) {
+                throw new IllegalArgumentException(name + ": " + file + " is not UTF-8 text");
+            } catch (IOException e) {
+                throw new UncheckedIOException("Cannot read " + file + ": " + e.getMessage(), e);
+            }
+        }
+    }
 }

@@ -54,7 +54,10 @@ public final class Tasks {
     public static final String LAMBADA = "{\"text\": str} (HF EleutherAI/lambada_openai)";
     public static final String WIKITEXT = "{\"page\": str} (HF EleutherAI/wikitext_document_level, wikitext-2-raw-v1)";
 
-    /** Every task name accepted by --tasks. */
+    /** Prefix of the plain-text perplexity task {@code text:PATH} ({@link Task.TokenWindows} over any file). */
+    public static final String TEXT = "text:";
+
+    /** Every task name accepted by --tasks, besides {@code mmlu_<subject>} and {@code text:PATH}. */
     public static final List<String> NAMES = List.of("piqa", "hellaswag", "openbookqa", "arc_easy", "arc_challenge",
             "mmlu", "winogrande", "boolq", "lambada_openai", "wikitext", "wikitext-windows");
 
@@ -76,19 +79,35 @@ public final class Tasks {
                 case "mmlu" -> tasks.addAll(mmlu(dataDir.resolve("mmlu"), null, o));
                 case "lambada_openai" -> tasks.add(lambada(dataDir.resolve("lambada_openai/test.jsonl"), o));
                 case "wikitext" -> tasks.add(Wikitext.task(dataDir, o.limit()));
-                case "wikitext-windows" -> tasks.add(new Task.TokenWindows("wikitext-windows",
-                        Wikitext.readText(dataDir.resolve("wikitext-2/test.txt")), o.seq(), o.batch(), o.limit()));
+                case "wikitext-windows" -> tasks.add(Task.TokenWindows.of("wikitext-windows",
+                        dataDir.resolve("wikitext-2/test.txt"), o.seq(), o.batch(), o.limit()));
                 default -> {
-                    if (name.startsWith("mmlu_")) {
+                    if (name.startsWith(TEXT)) {
+                        tasks.add(text(name, o));
+                    } else if (name.startsWith("mmlu_")) {
                         tasks.addAll(mmlu(dataDir.resolve("mmlu"), name.substring("mmlu_".length()), o));
                     } else {
                         throw new IllegalArgumentException("Unknown task '" + name + "'; known: " + String.join(", ", NAMES)
-                                + ", mmlu_<subject>");
+                                + ", mmlu_<subject>, " + TEXT + "PATH");
                     }
                 }
             }
         }
         return tasks;
+    }
+
+    /**
+     * {@code text:PATH}: perplexity over the non-overlapping windows of any UTF-8 file, exactly as
+     * {@code wikitext-windows} scores WikiText-2 (see {@link Task.TokenWindows}). PATH is read as
+     * given (relative to the working directory, not --data-dir); the task keeps the name as typed.
+     */
+    static Task.TokenWindows text(String name, Options o) {
+        String path = name.substring(TEXT.length());
+        if (path.isBlank()) {
+            throw new IllegalArgumentException("--tasks " + name + ": give a file after '" + TEXT + "', e.g. "
+                    + TEXT + "../shared/data/gutenberg/heldout.txt");
+        }
+        return Task.TokenWindows.of(name, Path.of(path), o.seq(), o.batch(), o.limit());
     }
 
     /** A multiple-choice document before few-shot context: lm-eval's doc_to_text, doc_to_choice, gold index. */

@@ -21,6 +21,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -159,6 +160,60 @@ class FixtureModelsTest {
         }
         assertEquals(-windowedLl / bytes / Math.log(2), windowed.metrics().get("bits_per_byte"), 1e-4);
         assertTrue(Math.abs(windowedLl - ll) > 1e-3, "shorter windows see less context, so the score differs");
+    }
+
+    /** Sum of log P(window[i+1] | window[..i]) over the batch's windows, from one forward pass of all of them. */
+    static double windowsLoglik(int[][] windows, Policy policy) {
+        float[][] logits = model.forward(windows, RunOptions.of(policy));
+        double ll = 0;
+        for (int w = 0; w < windows.length; w++) {
+            int seq = windows[w].length, vocab = logits[w].length / seq;
+            for (int i = 0; i + 1 < seq; i++) {
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int v = 0; v < vocab; v++) max = Math.max(max, logits[w][i * vocab + v]);
+                for (int v = 0; v < vocab; v++) sum += Math.exp(logits[w][i * vocab + v] - max);
+                ll += logits[w][i * vocab + windows[w][i + 1]] - max - Math.log(sum);
+            }
+        }
+        return ll;
+    }
+
+    @Test
+    void textPerplexityScoresNonOverlappingWindowsBatchByBatch(@TempDir Path data) throws IOException {
+        // 7 windows of 16 bytes and 11 bytes left over, which are not scored
+        String text = "Plain text, scored in windows of sixteen tokens; each batch of windows routes together, so "
+                + "capacity is per batch. Left over";
+        assertEquals(7 * 16 + 11, bytes(text).length);
+        Path file = data.resolve("book.txt");
+        Files.writeString(file, text);
+        int[] tokens = bytes(text);
+        for (String spec : List.of("none", "score@1.0")) {
+            Policy policy = Policy.parse(spec);
+            for (int limit : new int[] {0, 5}) {
+                Task task = Tasks.load(List.of("text:" + file), data, new Tasks.Options(limit, 0, 1, 16, 3)).getFirst();
+                assertEquals("text:" + file, task.name());
+                TaskResult r = evaluator(512, 3).evaluate(task, policy);
+                int windows = limit == 0 ? 7 : limit;
+                double ll = 0;
+                for (int start = 0; start < windows; start += 3) {
+                    int[][] batch = new int[Math.min(3, windows - start)][];
+                    for (int i = 0; i < batch.length; i++) {
+                        batch[i] = java.util.Arrays.copyOfRange(tokens, (start + i) * 16, (start + i + 1) * 16);
+                    }
+                    ll += windowsLoglik(batch, policy);
+                }
+                assertEquals(windows, r.samples());
+                assertEquals(windows * 15.0, r.metrics().get("tokens_scored"));
+                double want = Math.exp(-ll / (windows * 15));
+                assertEquals(want, r.metrics().get("perplexity"), 1e-5 * want, spec + ", limit " + limit);
+            }
+        }
+        // capacity is computed per forward pass: other batches route differently
+        Task one = Tasks.load(List.of("text:" + file), data, new Tasks.Options(3, 0, 1, 16, 1)).getFirst();
+        Task three = Tasks.load(List.of("text:" + file), data, new Tasks.Options(3, 0, 1, 16, 3)).getFirst();
+        Policy score = Policy.parse("score@1.0");
+        assertNotEquals(evaluator(512, 3).evaluate(one, score).metrics().get("perplexity"),
+                evaluator(512, 3).evaluate(three, score).metrics().get("perplexity"));
     }
 
     @Test

@@ -270,7 +270,29 @@ class TasksTest {
     }
 
     @Test
+    void textReadsAnyFileUnderTheNameGiven() throws IOException {
+        write("books/a.txt", "Call me Ishmael.");
+        String name = "text:" + data.resolve("books/a.txt");
+        Task.TokenWindows t = (Task.TokenWindows) Tasks.load(List.of(name), data, new Tasks.Options(4, 0, 1, 128, 2)).getFirst();
+        assertEquals(name, t.name());
+        assertEquals("Call me Ishmael.\n", t.text());
+        assertEquals(data.resolve("books/a.txt"), t.file());
+        assertEquals(128, t.seq());
+        assertEquals(2, t.batch());
+        assertEquals(4, t.limit());
+    }
+
+    @Test
+    void textWithoutAReadableFileSaysWhich() throws IOException {
+        assertError("text:", "give a file after 'text:'");
+        assertError("text:" + data.resolve("nope.txt"), "text:", "no such file", data.resolve("nope.txt").toString());
+        Files.write(data.resolve("latin1.txt"), new byte[] {'c', 'a', 'f', (byte) 0xe9});
+        assertError("text:" + data.resolve("latin1.txt"), "latin1.txt is not UTF-8 text");
+        assertError("wikitext-windows", "wikitext-windows: no such file", "wikitext-2/test.txt");
+    }
+
+    @Test
     void unknownTaskListsTheKnownOnes() {
-        assertError("piqa2", "Unknown task 'piqa2'", "hellaswag", "wikitext-windows");
+        assertError("piqa2", "Unknown task 'piqa2'", "hellaswag", "wikitext-windows", "text:PATH");
     }
 }

@@ -71,17 +71,17 @@ public final class OpenAiServer implements AutoCloseable {
         this.tokenizer = new LockedTokenizer(hfTokenizer);
         this.chat = ChatTemplate.read(options.model());
         this.model = Models.load(options.model());
+        this.metrics = new ServeMetrics(config.numHiddenLayers(), experts, devices, options.maxRunning(), context);
         RunOptions run = RunOptions.of(options.policy()).withPlacement(Placement.contiguous(experts, devices));
         if (devices > 1) {
             EpMode mode = EpMode.parse(options.epMode());
             int threads = EngineCores.defaultThreads(mode, devices);
             this.ep = new DeviceExpertExecutor(Devices.contiguous(experts, devices), mode, new CommModel(0, 2),
-                    d -> EngineCores.share(threads), null);
+                    d -> EngineCores.share(threads), metrics);
             run = run.withExecutor(ep);
         } else {
             this.ep = null;
         }
-        this.metrics = new ServeMetrics(config.numHiddenLayers(), experts, devices, options.maxRunning(), context);
         this.scheduler = new Scheduler(model, tokenizer, run, options.decodeCapacity(), options.maxRunning(),
                 options.maxBatchTokens(), options.maxQueue(), context, metrics);
         this.web = WebServer.builder().host(options.host()).port(options.port())

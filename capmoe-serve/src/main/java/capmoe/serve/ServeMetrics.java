@@ -3,6 +3,8 @@ package capmoe.serve;
 import capmoe.routing.Routing;
 import capmoe.routing.RoutingStats;
 import capmoe.runtime.RoutingListener;
+import capmoe.runtime.ep.DeviceExpertExecutor;
+import capmoe.runtime.ep.LayerTiming;
 
 import java.util.Locale;
 
@@ -15,9 +17,11 @@ import java.util.Locale;
  * policy. A dashboard's "max/mean expert load" is
  * {@code rate(capmoe_moe_expert_load_max_total) / (rate(capmoe_moe_pairs_total) / capmoe_moe_experts)};
  * the EP bound is {@code device_load_max{stage="routed"} / device_load_max{stage="kept"}}, as
- * {@link capmoe.routing.LoadSummary#speedupBound()} sums it. All methods are thread-safe.
+ * {@link capmoe.routing.LoadSummary#speedupBound()} sums it. With the expert-parallel runtime
+ * ({@code --devices} above 1) also the MoE layers' measured EP time per phase: the critical path
+ * (the slowest device, {@link LayerTiming#criticalPathNanos()}) and the wall time. All methods are thread-safe.
  */
-public final class ServeMetrics implements RoutingListener {
+public final class ServeMetrics implements RoutingListener, DeviceExpertExecutor.Observer {
 
     /** Which tokens a step held. */
     public enum Phase {
@@ -34,7 +38,7 @@ public final class ServeMetrics implements RoutingListener {
     private final long[] finished = new long[FINISH.length];
     private long promptTokens, generationTokens;
     private final long[] steps = new long[3], stepTokens = new long[3];
-    private final double[] stepSeconds = new double[3];
+    private final double[] stepSeconds = new double[3], epCriticalSeconds = new double[3], epWallSeconds = new double[3];
     private final Histogram ttft = new Histogram(LATENCY_BUCKETS), tpot = new Histogram(LATENCY_BUCKETS),
             e2e = new Histogram(LATENCY_BUCKETS);
     private int running, waiting, kvTokens;
@@ -77,6 +81,12 @@ public final class ServeMetrics implements RoutingListener {
         expertMaxKept[layer][p] += s.maxExpertLoadAfter();
         deviceMaxRouted[layer][p] += s.maxDeviceLoadBefore();
         deviceMaxKept[layer][p] += s.maxDeviceLoadAfter();
+    }
+
+    @Override
+    public synchronized void onLayer(Routing routing, LayerTiming timing) {
+        epCriticalSeconds[phase.ordinal()] += timing.criticalPathNanos() / 1e9;
+        epWallSeconds[phase.ordinal()] += timing.wallNanos() / 1e9;
     }
 
     synchronized void step(Phase p, int tokens, double seconds) {
@@ -127,6 +137,12 @@ public final class ServeMetrics implements RoutingListener {
         for (Phase p : Phase.values()) line(b, "capmoe_step_tokens_total{phase=\"" + p.label() + "\"}", stepTokens[p.ordinal()]);
         header(b, "capmoe_step_seconds_total", "counter", "Wall time of model steps by phase");
         for (Phase p : Phase.values()) line(b, "capmoe_step_seconds_total{phase=\"" + p.label() + "\"}", stepSeconds[p.ordinal()]);
+        header(b, "capmoe_ep_moe_seconds_total", "counter",
+                "MoE layers under the EP runtime by phase: critical path (slowest device) and wall time (0 without --devices > 1)");
+        for (Phase p : Phase.values()) {
+            line(b, "capmoe_ep_moe_seconds_total{phase=\"" + p.label() + "\",kind=\"critical_path\"}", epCriticalSeconds[p.ordinal()]);
+            line(b, "capmoe_ep_moe_seconds_total{phase=\"" + p.label() + "\",kind=\"wall\"}", epWallSeconds[p.ordinal()]);
+        }
         ttft.write(b, "capmoe_time_to_first_token_seconds", "Time from arrival to the first generated token");
         tpot.write(b, "capmoe_time_per_output_token_seconds", "Per request: (last token - first token) / (tokens - 1)");
         e2e.write(b, "capmoe_request_seconds", "Time from arrival to the end of generation");

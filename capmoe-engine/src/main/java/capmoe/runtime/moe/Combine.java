@@ -1,5 +1,7 @@
 package capmoe.runtime.moe;
 
+import capmoe.kernels.Parallel;
+
 /**
  * The Combine stage: {@code out[t] += w * y} for every kept pair, in one fixed order, experts
  * ascending and, inside an expert, tokens ascending ({@link Dispatch}'s slot order). Per output
@@ -22,8 +24,22 @@ public final class Combine {
         }
     }
 
-    /** Adds every pair's weighted output; y is in slot order [P x h] (row s = slot s's expert output). */
+    /**
+     * Adds every pair's weighted output; y is in slot order [P x h] (row s = slot s's expert
+     * output). Parallel over column ranges when there is enough of it: each element still sums
+     * its pairs in slot order.
+     */
     public static void all(Dispatch d, float[] y, float[] out, int h) {
-        for (int e = 0; e < d.experts(); e++) expert(d, e, y, d.start(e), out, h);
+        int grain = (long) d.pairs() * h < PARALLEL_ABOVE ? h : 64;
+        Parallel.current().forRange(h, grain, (c0, c1) -> {
+            for (int s = 0; s < d.pairs(); s++) {
+                float w = d.weight(s);
+                int o = d.token(s) * h, yo = s * h;
+                for (int c = c0; c < c1; c++) out[o + c] += w * y[yo + c];
+            }
+        });
     }
+
+    /** Below this many multiply-adds a combine is not worth a phase. */
+    private static final long PARALLEL_ABOVE = 1 << 15;
 }

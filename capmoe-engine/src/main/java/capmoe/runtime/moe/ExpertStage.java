@@ -23,20 +23,10 @@ public final class ExpertStage {
 
     /**
      * Runs each expert of {@code list} and writes its outputs into {@code y} at its slots (y is
-     * [P x h] in slot order, the buffer {@link Combine#all} reads).
-     *
-     * <p>Scratch: {@code in} and {@code out} [max rows over the list x h]: one expert's gathered
-     * input rows and its output rows, reused expert after expert.
+     * [P x h] in slot order, the buffer {@link Combine#all} reads), through
+     * {@link Experts#runAll}: the experts' own grouped implementation where they have one.
      */
     public static void run(Experts experts, Dispatch d, int[] list, float[] x, float[] y) {
-        int h = experts.hidden(), max = d.maxRows(list);
-        float[] in = new float[max * h];
-        float[] out = new float[max * h];
-        for (int e : list) {
-            int rows = d.rows(e);
-            if (rows == 0) continue;
-            apply(experts, d, e, x, in, out);
-            System.arraycopy(out, 0, y, d.start(e) * h, rows * h);
-        }
+        experts.runAll(d, list, x, y);
     }
 }

@@ -1,0 +1,97 @@
+package capmoe.cli;
+
+import capmoe.routing.Policy;
+import capmoe.serve.LoadGen;
+import capmoe.serve.ServeComparison;
+import capmoe.serve.ServeOptions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code capmoe loadgen --url URL ...} measures a running server ({@link LoadGen});
+ * {@code capmoe loadgen --model DIR --policies none,score@1.5 ...} runs the same workload against one
+ * in-process server per policy and writes one HTML report ({@link ServeComparison}).
+ */
+@Command(name = "loadgen", mixinStandardHelpOptions = true,
+        description = "Load generator: throughput and p50/p95/p99 TTFT and TPOT; with --model and --policies, one server per policy and an HTML report.")
+public final class LoadgenCommand implements Callable<Integer> {
+
+    @Option(names = "--url", description = "a running server, e.g. http://127.0.0.1:8000")
+    String url;
+
+    @Option(names = "--model", description = "instead of --url: start a server per --policies policy on this checkpoint")
+    Path model;
+
+    @Option(names = "--policies", split = ",", description = "with --model: the policies to compare, e.g. none,score@1.5,score@1.0")
+    List<String> policies;
+
+    @Option(names = "--prompt-file", required = true, description = "prompts, one per non-empty line, used in order and cycled")
+    Path promptFile;
+
+    @Option(names = "--concurrency", defaultValue = "16", description = "clients sending at once (default: ${DEFAULT-VALUE})")
+    int concurrency;
+
+    @Option(names = "--requests", defaultValue = "64", description = "requests in all (default: ${DEFAULT-VALUE})")
+    int requests;
+
+    @Option(names = "--max-tokens", defaultValue = "128", description = "new tokens per request (default: ${DEFAULT-VALUE})")
+    int maxTokens;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "sampling temperature (default: ${DEFAULT-VALUE})")
+    double temperature;
+
+    @Option(names = "--stop-at-eos", description = "let requests end at eos (default: ignore_eos, so every request makes --max-tokens)")
+    boolean stopAtEos;
+
+    @Option(names = "--rounds", defaultValue = "4",
+            description = "with --model: alternate between the policies' servers in this many rounds of requests/rounds each (default: ${DEFAULT-VALUE})")
+    int rounds;
+
+    @Option(names = "--out", defaultValue = "reports/loadgen", description = "with --model: report directory (default: ${DEFAULT-VALUE})")
+    Path out;
+
+    @Option(names = "--decode-capacity", defaultValue = "on", description = "with --model: on | off (default: ${DEFAULT-VALUE})")
+    String decodeCapacity;
+
+    @Option(names = "--max-running", defaultValue = "16", description = "with --model: KV slots (default: ${DEFAULT-VALUE})")
+    int maxRunning;
+
+    @Option(names = "--max-batch-tokens", defaultValue = "512", description = "with --model: tokens per step (default: ${DEFAULT-VALUE})")
+    int maxBatchTokens;
+
+    @Option(names = "--devices", defaultValue = "8",
+            description = "with --model: expert placement over D devices for the load counters; D > 1 runs the in-process EP runtime (default: ${DEFAULT-VALUE})")
+    int devices;
+
+    @Option(names = "--ep-mode", defaultValue = "parallel", description = "with --model and --devices > 1: parallel | timed-serial (default: ${DEFAULT-VALUE})")
+    String epMode;
+
+    @Override
+    public Integer call() {
+        if ((url == null) == (model == null)) throw new IllegalArgumentException("give either --url URL (a running server) or --model DIR --policies ...");
+        List<String> prompts = LoadGen.readPrompts(promptFile);
+        if (url != null) {
+            if (policies != null) throw new IllegalArgumentException("--policies needs --model (loadgen then starts the servers itself)");
+            LoadGen.Result r = LoadGen.run(new LoadGen.Config(url, concurrency, requests, prompts, maxTokens, temperature, !stopAtEos), System.err);
+            System.out.println(r.summary(url));
+            for (String e : r.errors()) System.out.println("  error: " + e);
+            return r.failed() == 0 ? 0 : 1;
+        }
+        if (policies == null || policies.isEmpty()) throw new IllegalArgumentException("--model needs --policies, e.g. none,score@1.5,score@1.0");
+        List<Policy> parsed = new ArrayList<>();
+        for (String p : policies) parsed.add(Policy.parse(p));
+        ServeOptions base = ServeOptions.defaults(model).withPolicy(new Policy.None(), ServeCommand.onOff("--decode-capacity", decodeCapacity))
+                .withSlots(maxRunning, maxBatchTokens, Math.max(256, requests)).withDevices(devices, epMode);
+        LoadGen.Config workload = new LoadGen.Config("http://unused", concurrency, requests, prompts, maxTokens, temperature, !stopAtEos);
+        List<ServeComparison.Run> runs = ServeComparison.run(base, parsed, workload, rounds, System.err);
+        ServeComparison.write(out, base, workload, runs);
+        for (ServeComparison.Run r : runs) System.out.println(r.result().summary(r.policy()));
+        System.out.println("report: " + out.resolve("report.html") + ", " + out.resolve("loadgen.json"));
+        return runs.stream().allMatch(r -> r.result().failed() == 0) ? 0 : 1;
+    }
+}

@@ -1,0 +1,75 @@
+package capmoe.speed;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+
+/**
+ * An {@link EngineBench.Result} as a console table and as JSON: both print the same values (the
+ * best round, the range of rounds, the speedup over the first thread count, the fraction of peak).
+ */
+public record BenchReport(String model, double bytesPerWeight, EngineBench.Result result) {
+
+    /** The table: one row per (test, threads), a note under any figure above its measured peak. */
+    public String text() {
+        StringBuilder s = new StringBuilder();
+        EngineBench.Plan plan = result.plan();
+        s.append(String.format(Locale.ROOT, "weights: %.3f bytes each; %d alternating rounds, best shown with the range; peaks are the best of %d runs%n",
+                bytesPerWeight, plan.rounds(), plan.peakRuns()));
+        for (int i = 0; i < plan.threads().length; i++) {
+            s.append(String.format(Locale.ROOT, "machine peak, %d threads: fp32 FMA %.1f GFLOP/s, memory read %.1f GB/s%n",
+                    plan.threads()[i], result.fmaFlops()[i] / 1e9, result.readBandwidth()[i] / 1e9));
+        }
+        s.append(String.format(Locale.ROOT, "%-7s %7s %12s %21s %9s %10s%n", "test", "threads", "tokens/s", "range", "speedup", "of peak"));
+        boolean over = false;
+        for (EngineBench.Figure f : result.figures()) {
+            double pct = 100 * f.fractionOfPeak();
+            over |= pct > 100;
+            s.append(String.format(Locale.ROOT, "%-7s %7d %12.1f %10.1f–%-10.1f %8.2fx %9.1f%%%s%n", f.test(), f.threads(), f.best(),
+                    f.worst(), f.best(), speedup(f), pct, pct > 100 ? " !" : ""));
+        }
+        s.append("of peak: prefill FLOP/s over the FMA peak, decode weight+cache bytes/s over the read bandwidth; speedup: over "
+                + plan.threads()[0] + " thread(s), best rounds\n");
+        if (over) s.append("! above 100% of the measured peak: the peak run was disturbed (or caches held the data); rerun\n");
+        return s.toString();
+    }
+
+    /** Best tokens/s of {@code f} over the best of the same test at the plan's first thread count. */
+    public double speedup(EngineBench.Figure f) {
+        return f.best() / result.figure(f.test(), result.plan().threads()[0]).best();
+    }
+
+    /** JSON, written to a temp file beside {@code file} and renamed over it. */
+    public void writeJson(Path file) {
+        StringBuilder s = new StringBuilder();
+        s.append("{\n  \"model\": \"").append(model.replace("\\", "\\\\").replace("\"", "\\\"")).append("\",\n");
+        s.append(String.format(Locale.ROOT, "  \"bytes_per_weight\": %.4f,%n  \"rounds\": %d,%n  \"peaks\": [", bytesPerWeight, result.plan().rounds()));
+        for (int i = 0; i < result.plan().threads().length; i++) {
+            s.append(i == 0 ? "\n" : ",\n").append(String.format(Locale.ROOT, "    {\"threads\": %d, \"fma_flops\": %.6g, \"read_bytes_per_s\": %.6g}",
+                    result.plan().threads()[i], result.fmaFlops()[i], result.readBandwidth()[i]));
+        }
+        s.append("\n  ],\n  \"figures\": [");
+        boolean first = true;
+        for (EngineBench.Figure f : result.figures()) {
+            s.append(first ? "\n" : ",\n");
+            first = false;
+            StringBuilder rounds = new StringBuilder();
+            for (double r : f.tokensPerSecond()) rounds.append(rounds.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%.3f", r));
+            s.append(String.format(Locale.ROOT, "    {\"test\": \"%s\", \"threads\": %d, \"tokens_per_s\": [%s], \"best\": %.3f, \"speedup\": %.4f, \"fraction_of_peak\": %.4f}",
+                    f.test(), f.threads(), rounds, f.best(), speedup(f), f.fractionOfPeak()));
+        }
+        s.append("\n  ]\n}\n");
+        try {
+            Path dir = file.toAbsolutePath().getParent();
+            Files.createDirectories(dir);
+            Path tmp = Files.createTempFile(dir, file.getFileName().toString(), ".tmp");
+            Files.writeString(tmp, s);
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+}

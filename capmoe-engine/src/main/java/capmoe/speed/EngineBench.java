@@ -1,0 +1,182 @@
+package capmoe.speed;
+
+import capmoe.kernels.MachinePeak;
+import capmoe.kernels.Parallel;
+import capmoe.model.CausalLM;
+import capmoe.model.Generator;
+import capmoe.model.ModelConfig;
+import capmoe.model.RunOptions;
+import capmoe.model.Session;
+import capmoe.weights.Checkpoint;
+import capmoe.weights.DType;
+import capmoe.weights.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+
+/**
+ * Prefill and decode speed of a loaded model at several thread counts, measured in alternating
+ * rounds (round r runs every thread count once, in turn), so a machine shared with other work
+ * disturbs every configuration alike and the ratios between them hold. Each configuration also
+ * gets the machine's measured peak on that many threads (fp32 FMA for prefill, memory read
+ * bandwidth for decode), so the speed reads as a fraction of what the hardware can do.
+ *
+ * <p>Steps of {@link #run}:
+ * <ol>
+ *   <li>one warm-up prefill and decode per thread count (the JIT compiles the kernels);</li>
+ *   <li>{@code rounds} rounds: per thread count, each prefill length as one sequence (logits for
+ *       its last token only), then {@code decodeTokens} greedy tokens one at a time after a
+ *       one-token prompt (batch 1, as llama-bench's tg);</li>
+ *   <li>the peaks, each the best of {@code peakRuns} runs (a run disturbed by other work only
+ *       ever measures lower), then the best round of each figure beside them.</li>
+ * </ol>
+ */
+public final class EngineBench {
+    private EngineBench() { }
+
+    /** What to run. */
+    public record Plan(int[] threads, int[] prefillTokens, int decodeTokens, int rounds, int peakRuns) {
+        public Plan {
+            if (threads.length == 0 || prefillTokens.length == 0) throw new IllegalArgumentException("need at least one thread count and prefill length");
+            for (int t : threads) if (t < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + t);
+            for (int p : prefillTokens) if (p < 1) throw new IllegalArgumentException("--prefill-tokens must be >= 1, got " + p);
+            if (decodeTokens < 1) throw new IllegalArgumentException("--decode-tokens must be >= 1, got " + decodeTokens);
+            if (rounds < 1) throw new IllegalArgumentException("--rounds must be >= 1, got " + rounds);
+            if (peakRuns < 1) throw new IllegalArgumentException("peak runs must be >= 1, got " + peakRuns);
+        }
+    }
+
+    /** One measured figure: tokens/s of every round (in round order), and the machine peak it is set against. */
+    public record Figure(String test, int threads, double[] tokensPerSecond, double workPerToken, double peak) {
+        public double best() { return Arrays.stream(tokensPerSecond).max().orElse(0); }
+
+        public double worst() { return Arrays.stream(tokensPerSecond).min().orElse(0); }
+
+        /** Work per second of the best round over the peak (FLOP/s over FMA FLOP/s, or bytes/s over read bytes/s). */
+        public double fractionOfPeak() { return best() * workPerToken / peak; }
+    }
+
+    /** Everything {@link #run} measured; {@code prefill[i]} and {@code decode} per thread count in {@code plan.threads} order. */
+    public record Result(Plan plan, double[] fmaFlops, double[] readBandwidth, List<Figure> figures) {
+        /** The figure of {@code test} ("pp512", "tg64") at {@code threads}. */
+        public Figure figure(String test, int threads) {
+            for (Figure f : figures) if (f.test().equals(test) && f.threads() == threads) return f;
+            throw new IllegalArgumentException("no figure " + test + " at " + threads + " threads");
+        }
+    }
+
+    /** Runs {@code plan} on {@code model}; {@code progress} gets one line per measured configuration. */
+    public static Result run(CausalLM model, double bytesPerWeight, Plan plan, Consumer<String> progress) {
+        ModelConfig c = model.config();
+        RunOptions options = RunOptions.defaults();
+        int maxPrefill = Arrays.stream(plan.prefillTokens()).max().orElseThrow();
+        int[] prompt = new SplittableRandom(7).ints(maxPrefill, 2, c.vocabSize()).toArray();
+        List<Parallel> pools = new ArrayList<>();
+        try {
+            for (int t : plan.threads()) pools.add(new Parallel(t));
+            int nt = plan.threads().length, np = plan.prefillTokens().length;
+            double[][][] prefill = new double[nt][np][plan.rounds()];
+            double[][] decode = new double[nt][plan.rounds()];
+            for (int i = 0; i < nt; i++) {
+                pools.get(i).run(() -> {
+                    prefill(model, options, Arrays.copyOf(prompt, Math.min(64, maxPrefill)));
+                    decode(model, options, prompt[0], 8);
+                });
+            }
+            for (int r = 0; r < plan.rounds(); r++) {
+                for (int i = 0; i < nt; i++) {
+                    int round = r, ti = i;
+                    pools.get(i).run(() -> {
+                        for (int p = 0; p < np; p++) {
+                            prefill[ti][p][round] = plan.prefillTokens()[p] / prefill(model, options, Arrays.copyOf(prompt, plan.prefillTokens()[p]));
+                        }
+                        decode[ti][round] = plan.decodeTokens() / decode(model, options, prompt[0], plan.decodeTokens());
+                    });
+                    StringBuilder line = new StringBuilder(String.format(java.util.Locale.ROOT, "round %d/%d, %d threads:", r + 1, plan.rounds(), plan.threads()[i]));
+                    for (int p = 0; p < np; p++) line.append(String.format(java.util.Locale.ROOT, " pp%d %.1f tok/s,", plan.prefillTokens()[p], prefill[i][p][r]));
+                    line.append(String.format(java.util.Locale.ROOT, " tg%d %.1f tok/s", plan.decodeTokens(), decode[i][r]));
+                    progress.accept(line.toString());
+                }
+            }
+            double[] flops = new double[nt], bandwidth = new double[nt];
+            for (int i = 0; i < nt; i++) {
+                flops[i] = MachinePeak.fmaFlops(pools.get(i), 100_000_000L, plan.peakRuns());
+                bandwidth[i] = MachinePeak.readBandwidth(pools.get(i), 1L << 30, plan.peakRuns());
+            }
+            List<Figure> figures = new ArrayList<>();
+            for (int i = 0; i < nt; i++) {
+                for (int p = 0; p < np; p++) {
+                    int n = plan.prefillTokens()[p];
+                    figures.add(new Figure("pp" + n, plan.threads()[i], prefill[i][p], prefillFlops(c, n) / n, flops[i]));
+                }
+                figures.add(new Figure("tg" + plan.decodeTokens(), plan.threads()[i], decode[i],
+                        decodeBytesPerToken(c, bytesPerWeight, 1 + plan.decodeTokens() / 2), bandwidth[i]));
+            }
+            return new Result(plan, flops, bandwidth, figures);
+        } finally {
+            for (Parallel p : pools) p.close();
+        }
+    }
+
+    /**
+     * Bytes per weight over the checkpoint's matrices as the engine holds them: stored dtype, or
+     * the {@code --quantize} block format for the matrices it converts (2 for bf16, 34/32 for
+     * Q8_0): what a decode step streams per multiply-add.
+     */
+    public static double bytesPerWeight(Checkpoint checkpoint) {
+        double bytes = 0, elements = 0;
+        for (Tensor t : checkpoint.tensors().values()) {
+            if (t.shape().length != 2) continue;
+            DType q = checkpoint.quantize();
+            boolean converted = q != null && Checkpoint.quantizes(t.name(), (int) t.shape()[1]);
+            bytes += converted ? q.bytes(t.elements()) : t.data().byteSize();
+            elements += t.elements();
+        }
+        return elements == 0 ? 4 : bytes / elements;
+    }
+
+    /** Seconds for one prefill of {@code tokens} as one sequence, logits for its last token only. */
+    private static double prefill(CausalLM model, RunOptions options, int[] tokens) {
+        long start = System.nanoTime();
+        model.newSession(1, options).appendLast(new int[][] {tokens});
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    /** Seconds for {@code n} greedy batch-1 decode steps after a one-token prompt. */
+    private static double decode(CausalLM model, RunOptions options, int first, int n) {
+        Session s = model.newSession(1, options);
+        float[] logits = s.appendLast(new int[][] {{first}})[0];
+        int[][] next = new int[1][1];
+        long start = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            next[0][0] = Generator.argmax(logits);
+            logits = s.appendLast(next)[0];
+        }
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    /**
+     * Matmul + attention FLOPs per prefill of {@code t} tokens in one sequence, logits for the last
+     * token only (an FMA counts 2; routed experts count top-k, shared experts and dense MLPs are
+     * not in OLMoE).
+     */
+    public static double prefillFlops(ModelConfig c, long t) {
+        long h = c.hiddenSize(), i = c.moeIntermediateSize(), e = c.numExperts(), k = c.topK();
+        long kv = (long) c.numKeyValueHeads() * c.headDim(), q = (long) c.numAttentionHeads() * c.headDim();
+        double perToken = 2.0 * (h * q + 2 * h * kv + q * h + h * e + k * 3 * h * i);
+        // causal attention: token j attends to j+1 positions; q.k and p.v each 2*d flops per head
+        return t * perToken * c.numHiddenLayers() + c.numHiddenLayers() * 2.0 * 2 * q * (t * (t + 1) / 2.0) + 2.0 * h * c.vocabSize();
+    }
+
+    /** Bytes a batch-1 decode step at {@code context} cached positions must read: weights in their stored dtype (the chosen experts only), the fp32 KV cache, the LM head. */
+    public static double decodeBytesPerToken(ModelConfig c, double bytesPerWeight, int context) {
+        long h = c.hiddenSize(), i = c.moeIntermediateSize(), e = c.numExperts(), k = c.topK();
+        long kv = (long) c.numKeyValueHeads() * c.headDim(), q = (long) c.numAttentionHeads() * c.headDim();
+        double w = bytesPerWeight;
+        double perLayer = w * (h * q + 2 * h * kv + q * h + h * e + k * 3 * h * i) + 4.0 * 2 * kv * context;
+        return perLayer * c.numHiddenLayers() + w * h * c.vocabSize();
+    }
+}
