@@ -19,6 +19,7 @@ import capmoe.runtime.ep.LayerRecord;
 import capmoe.runtime.ep.LayerTiming;
 import capmoe.runtime.ep.PolicyRun;
 import capmoe.runtime.ep.SkewedOlmoe;
+import capmoe.runtime.mpi.MpiJob;
 import capmoe.runtime.trace.RoutingTrace;
 import capmoe.runtime.trace.TraceWriter;
 import capmoe.tokenizer.HfTokenizer;
@@ -71,6 +72,9 @@ public final class EpBenchCommand implements Callable<Integer> {
 
     @Mixin
     QuantizeOption quantize = new QuantizeOption();
+
+    @Mixin
+    RanksOption ranks = new RanksOption();
 
     @Spec CommandSpec spec;
 
@@ -156,6 +160,9 @@ public final class EpBenchCommand implements Callable<Integer> {
         }
         if ((model == null) == (makeModel == null)) throw new IllegalArgumentException("give exactly one of --model DIR or --make-model DIR");
         if (text != null && randomTokens) throw new IllegalArgumentException("give --text FILE or --random-tokens, not both");
+        if (MpiJob.current().isPresent()) {
+            return EpBenchRanks.run(this, MpiJob.current().get(), out, err); // under mpirun
+        }
         if (makeModel != null) {
             SkewedOlmoe.Shape full = SkewedOlmoe.Shape.OLMOE_1B_7B;
             SkewedOlmoe.Shape shape = new SkewedOlmoe.Shape(layers, full.hidden(), full.experts(), full.topK(), full.intermediate(), full.heads(), vocab);
