@@ -85,9 +85,15 @@ public final class DataParallelLM implements CausalLM {
     /** Logits of every sequence of the global batch, on every rank (this rank's computed, the rest gathered). */
     @Override
     public float[][] forward(int[][] sequences, RunOptions options) {
-        SequenceSplit split = split(sequences.length);
-        float[][] own = model.forward(split.part(sequences, comm.rank()), rankOptions(options));
-        return gather(split, own);
+        return gather(split(sequences.length), forwardOwn(sequences, options));
+    }
+
+    /**
+     * Logits of this rank's sequences of the global batch only ([length x vocab] each; none
+     * gathered): for callers that need the MoE layers' work, not every rank's logits (benchmarks).
+     */
+    public float[][] forwardOwn(int[][] sequences, RunOptions options) {
+        return model.forward(split(sequences.length).part(sequences, comm.rank()), rankOptions(options));
     }
 
     @Override
