@@ -10,7 +10,6 @@ import capmoe.runtime.ep.SkewedOlmoe;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -26,12 +25,7 @@ final class EpBenchRanks {
     private EpBenchRanks() { }
 
     static int run(EpBenchCommand c, Communicator comm, PrintWriter out, PrintWriter err) throws IOException {
-        List<Policy> policies = new ArrayList<>();
-        policies.add(new Policy.None()); // the baseline, always first
-        for (String p : c.policies) {
-            Policy policy = Policy.parse(p);
-            if (!(policy instanceof Policy.None)) policies.add(policy);
-        }
+        List<Policy> policies = c.policies.policies(); // the baseline none first
         for (String inJvm : List.of("--devices", "--mode", "--repeats", "--replay-warmup", "--link-gbps")) {
             if (c.spec.commandLine().getParseResult().hasMatchedOption(inJvm)) {
                 throw new IllegalArgumentException(inJvm + " is for in-JVM devices; under mpirun the ranks are the devices "
@@ -57,7 +51,7 @@ final class EpBenchRanks {
         if (text == null && !c.randomTokens && c.makeModel == null) {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
-        DistEpBench.Config config = new DistEpBench.Config(c.makeModel != null ? c.makeModel : c.model, policies, c.ranks.scope(),
+        DistEpBench.Config config = new DistEpBench.Config(c.makeModel != null ? c.makeModel : c.model.require(), policies, c.ranks.scope(),
                 c.batch, c.seqLen, c.batches, c.warmup, c.ranks.decodeSteps, text, c.seed);
         DistEpBench.Result r = DistEpBench.run(config, comm, comm.rank() == 0 ? err : null);
         if (comm.rank() == 0) {

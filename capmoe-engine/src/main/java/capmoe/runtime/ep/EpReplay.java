@@ -79,6 +79,13 @@ public final class EpReplay {
 
         public int calls() { return byCall.length; }
 
+        /** The calls of several timings (same repeats) as one sequence, e.g. the subjects of a task group. */
+        public static Timings concat(List<Timings> parts) {
+            List<LayerTiming[]> all = new ArrayList<>();
+            for (Timings t : parts) all.addAll(Arrays.asList(t.byCall()));
+            return new Timings(all.toArray(LayerTiming[][]::new));
+        }
+
         public int repeats() { return byCall.length == 0 ? 0 : byCall[0].length; }
 
         /** The call's repeat with the median EP time (the lower one of the two middle for an even count): per-call detail. */
@@ -135,6 +142,16 @@ public final class EpReplay {
             double[] sorted = s.clone();
             Arrays.sort(sorted);
             return new Speedup(EpReplay.median(s), sorted[0], sorted[sorted.length - 1]);
+        }
+
+        /** Every policy's speedup over the first one (the baseline), from timings of one {@link #time} run. */
+        public static List<Speedup> overFirst(List<Timings> timings) {
+            return timings.stream().map(t -> of(timings.getFirst(), t)).toList();
+        }
+
+        /** Whether the measured median exceeds a load bound by more than {@code tolerance} (e.g. 0.05 = 5%). */
+        public boolean above(double bound, double tolerance) {
+            return Double.isFinite(bound) && median > bound * (1 + tolerance);
         }
     }
 
