@@ -150,7 +150,10 @@ public final class EvalCommand implements Callable<Integer> {
         }
         result.write(out, "capmoe eval: " + modelDir.getFileName(), meta);
         PrintWriter w = spec.commandLine().getOut();
-        if (comm != null) w.printf("%d MPI ranks, capacity scope %s%n", comm.size(), scope.label());
+        if (comm != null) {
+            w.printf("%d MPI ranks, capacity scope %s%s%n", comm.size(), scope.label(), scope == CapacityScope.LOCAL
+                    ? " (the load columns count rank 0's tokens; perplexity and accuracy cover every token)" : "");
+        }
         w.print(MarkdownReport.render(result.results()));
         // the PyTorch references route each batch as one: comparable under global scope only
         if (scope == CapacityScope.GLOBAL) w.print(ReferencePolicies.compare(modelDir, config.numExperts(), loaded, result.results()));
