@@ -11,7 +11,7 @@ final class RanksOption {
                     + "own tokens (local, C = ceil(γ·k·T_rank/E)) (default: ${DEFAULT-VALUE})")
     String capacityScope = "global";
 
-    @Option(names = "--decode-steps", description = "under mpirun: greedy decode steps timed after each batch's prefill "
+    @Option(names = "--decode-steps", description = "greedy decode steps timed after each batch's prefill, apart from it "
             + "(0 = prefill only; default: ${DEFAULT-VALUE})")
     int decodeSteps = 8;
 

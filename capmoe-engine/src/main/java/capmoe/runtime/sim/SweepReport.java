@@ -45,27 +45,28 @@ public final class SweepReport {
         List<String> policies = new ArrayList<>(new LinkedHashSet<>(cells.stream().map(Sweep.Cell::policy).filter(p -> !p.equals("none")).toList()));
         Map<String, List<Sweep.Cell>> byShape = new LinkedHashMap<>();
         for (Sweep.Cell c : cells) byShape.computeIfAbsent(c.shape(), k -> new ArrayList<>()).add(c);
-        double max = 1;
-        for (Sweep.Cell c : cells) {
-            if (Double.isFinite(c.speedup())) max = Math.max(max, c.speedup());
-            if (Double.isFinite(c.paper())) max = Math.max(max, c.paper());
-        }
-        max = Math.ceil(max * 2) / 2;
         // legend
-        h.append("<svg width=\"900\" height=\"24\">");
+        int step = 190;
+        h.append(f("<svg width=\"%d\" height=\"24\">", 20 + step * (policies.size() + 1)));
         for (int i = 0; i < policies.size(); i++) {
             h.append(f("<rect x=\"%d\" y=\"6\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"16\" font-size=\"12\">%s</text>",
-                    10 + 150 * i, COLORS[i % COLORS.length], 26 + 150 * i, esc(policies.get(i))));
+                    10 + step * i, COLORS[i % COLORS.length], 26 + step * i, esc(policies.get(i))));
         }
         h.append(f("<rect x=\"%d\" y=\"6\" width=\"12\" height=\"12\" fill=\"none\" stroke=\"#222\" stroke-dasharray=\"3,2\"/><text x=\"%d\" y=\"16\" font-size=\"12\">paper (measured, 8 GPUs)</text>",
-                10 + 150 * policies.size(), 26 + 150 * policies.size()));
+                10 + step * policies.size(), 26 + step * policies.size()));
         h.append("</svg>\n");
         for (Map.Entry<String, List<Sweep.Cell>> shape : byShape.entrySet()) {
             List<Sweep.Cell> list = shape.getValue();
             Sweep.Cell first = list.get(0);
             h.append("<h2>").append(esc(shape.getKey())).append(f(" <small>(%d experts, top-%d)</small></h2>\n", first.experts(), first.topK()));
             List<Integer> groups = new ArrayList<>(new LinkedHashSet<>(list.stream().map(Sweep.Cell::expertsPerDevice).toList()));
-            int bar = 14, gap = 26, left = 44, height = 220, top = 10;
+            double max = 1;
+            for (Sweep.Cell c : list) {
+                if (Double.isFinite(c.speedup())) max = Math.max(max, c.speedup());
+                if (Double.isFinite(c.paper())) max = Math.max(max, c.paper());
+            }
+            max = Math.ceil(max * 2) / 2;
+            int bar = 20, gap = 34, left = 44, height = 260, top = 10;
             int groupWidth = policies.size() * bar + gap;
             int width = left + groups.size() * groupWidth + 20;
             h.append(f("<svg width=\"%d\" height=\"%d\">", width, height + 50));
