@@ -115,6 +115,10 @@ public final class EpBenchCommand implements Callable<Integer> {
     @Option(names = "--html", paramLabel = "FILE", description = "HTML report (default: ${DEFAULT-VALUE})")
     Path html = Path.of("reports", "ep-bench", "ep-bench.html");
 
+    @Option(names = "--decode-steps", description = "under mpirun: greedy decode steps timed after each batch's prefill "
+            + "(0 = prefill only; default: ${DEFAULT-VALUE})")
+    int decodeSteps = 8;
+
     @Option(names = "--trace", paramLabel = "FILE", description = "record the none run's routing (for ./capmoe simulate)")
     Path trace;
 
