@@ -3,7 +3,7 @@ package capmoe.cli;
 import capmoe.runtime.ep.EpBench;
 import capmoe.runtime.ep.EpBenchJson;
 import capmoe.runtime.ep.EpMode;
-import capmoe.runtime.ep.HtmlReport;
+import capmoe.runtime.ep.EpReport;
 import capmoe.runtime.ep.SkewedOlmoe;
 import capmoe.runtime.mpi.MpiJob;
 import picocli.CommandLine.Command;
@@ -154,7 +154,7 @@ public final class EpBenchCommand implements Callable<Integer> {
         out.println("data: " + r.data());
         out.println();
         out.print(r.table());
-        HtmlReport.write(html, "Expert-parallel straggler report (" + config.mode().id() + ")", r);
+        EpReport.write(html, "Expert-parallel straggler report (" + config.mode().id() + ")", r);
         EpBenchJson.write(r, json);
         out.println("wrote " + json + " and " + html + (trace != null ? " and trace " + trace : ""));
         out.flush();

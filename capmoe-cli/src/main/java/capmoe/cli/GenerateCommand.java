@@ -29,7 +29,7 @@ public final class GenerateCommand implements Callable<Integer> {
     @Mixin
     QuantizeOption quantize = new QuantizeOption();
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
+    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory or GGUF file")
     Path model;
 
     @Option(names = "--prompt", description = "prompt text (encoded with the model's tokenizer.json)")

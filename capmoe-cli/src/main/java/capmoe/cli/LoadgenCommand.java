@@ -88,7 +88,11 @@ public final class LoadgenCommand implements Callable<Integer> {
         LoadGen.Config workload = new LoadGen.Config("http://unused", concurrency, requests, prompts, maxTokens, temperature, !stopAtEos);
         List<ServeComparison.Run> runs = ServeComparison.run(base, parsed, workload, rounds, System.err);
         ServeComparison.write(out, base, workload, runs);
-        for (ServeComparison.Run r : runs) System.out.println(r.result().summary(r.policy()));
+        for (ServeComparison.Run r : runs) {
+            System.out.println(r.result().summary(r.policy()) + String.format(java.util.Locale.ROOT,
+                    ", texts identical to %s %.0f%%, common prefix %.0f%%", runs.getFirst().policy(),
+                    100 * r.identicalToBaseline(), 100 * r.prefixAgreement()));
+        }
         System.out.println("report: " + out.resolve("report.html") + ", " + out.resolve("loadgen.json"));
         return runs.stream().allMatch(r -> r.result().failed() == 0) ? 0 : 1;
     }

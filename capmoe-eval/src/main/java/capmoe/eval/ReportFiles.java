@@ -30,6 +30,6 @@ public final class ReportFiles {
         }
         json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("results.json").toFile(), all);
         Files.writeString(out.resolve("results.md"), MarkdownReport.render(results));
-        Files.writeString(out.resolve("report.html"), HtmlReport.render(results, title));
+        Files.writeString(out.resolve("report.html"), EvalReport.render(results, title));
     }
 }

@@ -2,6 +2,7 @@ package capmoe.runtime.dist;
 
 import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
+import capmoe.model.RunOptions;
 import capmoe.model.Models;
 import capmoe.routing.Policy;
 import capmoe.runtime.ep.EpReplay;
@@ -158,12 +159,11 @@ public final class DistEpBench {
             String data = c.text() == null ? "uniform random token ids (seed " + c.seed() + ")" : c.text().toString();
             int d = comm.size(), p = c.policies().size();
             List<List<MoeTiming>> sink = new ArrayList<>(List.of(new ArrayList<>()));
-            List<DataParallelLM> runs = new ArrayList<>();
-            for (Policy policy : c.policies()) {
-                runs.add(new DataParallelLM(lm, comm, policy, c.scope(), t -> sink.getFirst().add(t)));
-            }
+            DataParallelLM dp = new DataParallelLM(lm, comm, c.scope(), t -> sink.getFirst().add(t));
+            List<RunOptions> runs = new ArrayList<>();
+            for (Policy policy : c.policies()) runs.add(RunOptions.of(policy));
             long[] resident = new long[d];
-            long own = runs.getFirst().residentWeightBytes();
+            long own = dp.residentWeightBytes();
             int[] hi = new int[d], lo = new int[d];
             comm.allgather((int) (own >>> 32), hi);
             comm.allgather((int) own, lo);
@@ -185,9 +185,9 @@ public final class DistEpBench {
                 for (int j = 0; j < p; j++) {
                     int i = (j + b) % p;
                     sink.getFirst().clear();
-                    runs.get(i).forwardOwn(seqs);
+                    dp.forwardOwn(seqs, runs.get(i));
                     int prefillCalls = sink.getFirst().size();
-                    if (c.decodeSteps() > 0) runs.get(i).greedy(seqs, c.decodeSteps());
+                    if (c.decodeSteps() > 0) dp.greedy(seqs, c.decodeSteps(), runs.get(i));
                     List<MoeTiming> got = sink.getFirst();
                     if (b < c.warmup()) continue;
                     // greedy's first pass is a prefill again (same as forwardOwn's): skip it

@@ -26,7 +26,7 @@ import java.util.function.IntFunction;
  * The expert-parallel benchmark behind {@code ./capmoe ep-bench}: a model's MoE layers run over D
  * devices under every policy on the same batches, then every recorded MoE layer call is replayed
  * interleaved over the policies ({@link EpReplay}) for robust speedups. {@link #run} returns a
- * {@link Result}; {@link EpBenchJson} writes it as JSON, {@link HtmlReport} as a page, and
+ * {@link Result}; {@link EpBenchJson} writes it as JSON, {@link EpReport} as a page, and
  * {@link Result#table()} is the console's table: all three read the same values.
  *
  * <p>Steps of {@link #run}:
