@@ -2,6 +2,7 @@ package capmoe.cli;
 
 import capmoe.model.CausalLM;
 import capmoe.model.Models;
+import capmoe.model.RunOptions;
 import capmoe.routing.Policy;
 import capmoe.runtime.dist.CapacityScope;
 import capmoe.runtime.dist.Communicator;
@@ -33,9 +34,9 @@ final class GenerateRanks {
         }
         if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1 (got " + maxTokens + ")");
         try (CausalLM m = Models.load(model, null, quantize)) {
-            DataParallelLM dp = new DataParallelLM(m, comm, policy, scope, null);
+            DataParallelLM dp = new DataParallelLM(m, comm, scope, null);
             long start = System.nanoTime();
-            int[] out = dp.greedy(new int[][] {promptIds}, maxTokens)[0];
+            int[] out = dp.greedy(new int[][] {promptIds}, maxTokens, RunOptions.of(policy))[0];
             double seconds = (System.nanoTime() - start) / 1e9;
             List<Integer> eos = m.config().eosTokenIds();
             int n = out.length;
