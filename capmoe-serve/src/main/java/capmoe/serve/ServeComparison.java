@@ -121,26 +121,33 @@ public final class ServeComparison {
                 .append("</style></head><body>");
         b.append("<h1>Serving under load: capacity policies side by side</h1>");
         b.append(String.format(Locale.ROOT, "<p>Model <code>%s</code>; %d requests per policy, concurrency %d, %d new tokens each (ignore_eos: %s), "
-                        + "%d prompts; server: %d KV slots, %d tokens per step, decode capacity %s, %d device(s); machine: %d cores. "
+                        + "%d prompt lines; server: %d KV slots, %d tokens per step, decode capacity %s, %d device(s); machine: %d cores. "
                         + "Same workload against one server per policy in one process, alternating between the servers in rounds.</p>",
                 esc(base.model().getFileName().toString()), w.requests(), w.concurrency(), w.maxTokens(), w.ignoreEos(), w.prompts().size(),
                 base.maxRunning(), base.maxBatchTokens(), base.decodeCapacity() ? "on" : "off", base.devices(),
                 Runtime.getRuntime().availableProcessors()));
-        b.append("<table><tr><th>policy</th><th>ok</th><th>failed</th><th>tokens/s</th><th>req/s</th>")
-                .append("<th>TTFT p50 ms</th><th>TTFT p95 ms</th><th>TTFT p99 ms</th><th>TPOT p50 ms</th><th>TPOT p95 ms</th><th>TPOT p99 ms</th>")
-                .append("<th>decode tokens/step</th><th>expert max/mean routed</th><th>expert max/mean kept</th><th>dropped % (decode)</th>")
-                .append("<th>EP bound (decode)</th><th>decode step ms</th><th>EP MoE critical path ms / decode step</th></tr>");
+        b.append("<h2>Latency and throughput (what clients saw)</h2><table><tr><th>policy</th><th>ok</th><th>failed</th><th>tokens/s</th>")
+                .append("<th>req/s</th><th>TTFT p50 ms</th><th>TTFT p95 ms</th><th>TTFT p99 ms</th><th>TPOT p50 ms</th><th>TPOT p95 ms</th>")
+                .append("<th>TPOT p99 ms</th></tr>");
         for (Run r : runs) {
             LoadGen.Result x = r.result();
-            b.append(String.format(Locale.ROOT, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%.1f</td><td>%.2f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td>"
-                            + "<td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%.2f</td></tr>",
+            b.append(String.format(Locale.ROOT, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%.1f</td><td>%.2f</td><td>%.1f</td><td>%.1f</td>"
+                            + "<td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td></tr>",
                     esc(r.policy()), x.completed(), x.failed(), x.throughput(), x.requestsPerSecond(), x.ttft().p50() * 1e3,
-                    x.ttft().p95() * 1e3, x.ttft().p99() * 1e3, x.tpot().p50() * 1e3, x.tpot().p95() * 1e3, x.tpot().p99() * 1e3,
-                    x.moe().tokensPerDecodeStep(), x.moe().expertMaxOverMeanRouted(), x.moe().expertMaxOverMeanKept(),
-                    100 * x.moe().droppedFraction(), x.moe().epBound(), x.moe().decodeStepMs(), x.moe().epCriticalPathMsPerDecodeStep()));
+                    x.ttft().p95() * 1e3, x.ttft().p99() * 1e3, x.tpot().p50() * 1e3, x.tpot().p95() * 1e3, x.tpot().p99() * 1e3));
+        }
+        b.append("</table><h2>Decode steps: MoE load (from the server's counters)</h2><table><tr><th>policy</th><th>decode steps</th>")
+                .append("<th>tokens/step</th><th>expert max/mean routed</th><th>expert max/mean kept</th><th>dropped %</th><th>EP bound</th>")
+                .append("<th>step ms</th><th>EP MoE critical path ms/step</th></tr>");
+        for (Run r : runs) {
+            LoadGen.MoeLoad m = r.result().moe();
+            b.append(String.format(Locale.ROOT, "<tr><td>%s</td><td>%d</td><td>%.1f</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%.2f</td>"
+                            + "<td>%.2f</td><td>%.2f</td></tr>",
+                    esc(r.policy()), m.decodeSteps(), m.tokensPerDecodeStep(), m.expertMaxOverMeanRouted(), m.expertMaxOverMeanKept(),
+                    100 * m.droppedFraction(), m.epBound(), m.decodeStepMs(), m.epCriticalPathMsPerDecodeStep()));
         }
         b.append("</table><div class=\"charts\">");
-        chart(b, runs, "Throughput (output tokens/s)", r -> r.result().throughput());
+        chart(b, runs, "Throughput (output tokens/s, higher is better)", r -> r.result().throughput());
         chart(b, runs, "TTFT p50 (ms)", r -> r.result().ttft().p50() * 1e3);
         chart(b, runs, "TTFT p99 (ms)", r -> r.result().ttft().p99() * 1e3);
         chart(b, runs, "TPOT p50 (ms)", r -> r.result().tpot().p50() * 1e3);
