@@ -37,12 +37,14 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt-ids", split = ",", description = "prompt token ids, comma separated (instead of --prompt)")
     int[] promptIds;
 
-    @Option(names = "--strategy", defaultValue = "none",
-            description = "capacity policy: none, score, order, reverse, random, expanded, device, expert_drop (default: ${DEFAULT-VALUE})")
+    @Option(names = {"--strategy", "--policy"}, paramLabel = "SPEC", defaultValue = "none",
+            description = "capacity policy spec as everywhere else: none, score@G, order@G, reverse@G, random@G[:seed=N], "
+                    + "expanded@G[:local=0-7], expanded_origin@G[:m=N], device@G, expert_drop@R; a bare name takes --gamma "
+                    + "(default: ${DEFAULT-VALUE})")
     String strategy;
 
-    @Option(names = "--gamma", defaultValue = "1.0", description = "capacity factor (rho for expert_drop; default: ${DEFAULT-VALUE})")
-    double gamma;
+    @Option(names = "--gamma", description = "with a bare --strategy name: its capacity factor (rho for expert_drop; default 1.0)")
+    Double gamma;
 
     @Option(names = "--max-tokens", defaultValue = "32", description = "new tokens to generate (default: ${DEFAULT-VALUE})")
     int maxTokens;
@@ -59,8 +61,14 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "do not stop at the config's eos_token_id")
     boolean ignoreEos;
 
-    static Policy policy(String strategy, double gamma) {
-        return Policy.parse(strategy.equals("none") ? "none" : strategy + "@" + gamma);
+    /** A full spec as given; a bare name (score) becomes score@G with --gamma G (default 1.0), as in route. */
+    static Policy policy(String strategy, Double gamma) {
+        String s = strategy.strip();
+        if (s.contains("@") || s.equals("none")) {
+            if (gamma != null) throw new IllegalArgumentException("--gamma goes with a bare --strategy name; '" + s + "' is a full spec");
+            return Policy.parse(s);
+        }
+        return Policy.parse(s + "@" + (gamma == null ? 1.0 : gamma));
     }
 
     @Override

@@ -10,6 +10,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 DemoCommand.class,
+                SyntheticCommand.class,
                 RouteCommand.class,
                 EpBenchCommand.class,
                 SimulateCommand.class,

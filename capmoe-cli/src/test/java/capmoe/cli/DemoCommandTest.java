@@ -50,7 +50,7 @@ class DemoCommandTest {
 
     @Test
     void printsEveryPolicyWithNumbersFromTheRouter() {
-        Result r = run("demo", "--synthetic", "--tokens", "1024");
+        Result r = run("synthetic", "--tokens", "1024");
         assertEquals(0, r.code(), r.err());
         for (String label : new String[] {"none", "score@1.0", "order@1.0", "reverse@1.0", "random@1.0", "expanded@1.0",
                 "expanded_origin@1.0", "device@1.0", "expert_drop@0.1"}) {
@@ -72,13 +72,13 @@ class DemoCommandTest {
 
     @Test
     void isDeterministicForASeed() {
-        assertEquals(run("demo", "--synthetic", "--tokens", "512").out(), run("demo", "--synthetic", "--tokens", "512").out());
-        assertNotEquals(run("demo", "--synthetic", "--tokens", "512").out(), run("demo", "--synthetic", "--tokens", "512", "--seed", "1").out());
+        assertEquals(run("synthetic", "--tokens", "512").out(), run("synthetic", "--tokens", "512").out());
+        assertNotEquals(run("synthetic", "--tokens", "512").out(), run("synthetic", "--tokens", "512", "--seed", "1").out());
     }
 
     @Test
     void runsAnExplicitPolicyList() {
-        Result r = run("demo", "--synthetic", "--tokens", "256", "--experts", "16", "--top-k", "2", "--devices", "4",
+        Result r = run("synthetic", "--tokens", "256", "--experts", "16", "--top-k", "2", "--devices", "4",
                 "--policies", "none,score@1.5,device@2.0");
         assertEquals(0, r.code(), r.err());
         row(r.out(), "score@1.5");
@@ -88,16 +88,16 @@ class DemoCommandTest {
 
     @Test
     void badArgumentsGiveOneLineAndExitCode2() {
-        Result r = run("demo", "--synthetic", "--policies", "score@0");
+        Result r = run("synthetic", "--policies", "score@0");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("gamma must be > 0"), r.err());
-        r = run("demo", "--synthetic", "--experts", "8", "--top-k", "2", "--devices", "9");
+        r = run("synthetic", "--experts", "8", "--top-k", "2", "--devices", "9");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("devices must be in 1..8"), r.err());
-        r = run("demo", "--synthetic", "--top-k", "65");
+        r = run("synthetic", "--top-k", "65");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("top_k must be in 1..E=64"), r.err());
-        r = run("demo", "--synthetic", "--tokens", "0");
+        r = run("synthetic", "--tokens", "0");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("--tokens must be >= 1"), r.err());
     }
@@ -111,8 +111,17 @@ class DemoCommandTest {
         String score = row(r.out(), "score@1.0");
         // none against itself: every repeat gives exactly 1, so the range is 1.00-1.00
         assertTrue(none.matches("none\\s+0\\.0%\\s+\\d+\\.\\d\\d\\s+1\\.00x\\s+1\\.00-1\\.00\\s+1\\.00x\\s+\\d+\\.\\d{3}\\s+\\+0\\.00%"), none);
-        assertTrue(score.matches("score@1\\.0\\s+\\d+\\.\\d%\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\dx\\s+\\d+\\.\\d\\d-\\d+\\.\\d\\d\\s+\\d+\\.\\d\\dx\\s+\\d+\\.\\d{3}\\s+[+-]\\d+\\.\\d\\d%"), score);
+        assertTrue(score.matches("score@1\\.0\\s+\\d+\\.\\d%\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\dx\\s+\\d+\\.\\d\\d-\\d+\\.\\d\\d\\s+\\d+\\.\\d\\dx\\s+\\d+\\.\\d{3}\\s+[+-]\\d+\\.\\d\\d%( !)?"), score);
         assertTrue(Files.isRegularFile(out.resolve("report.html")), "no report.html in " + out);
+        // one computation: the console's speedup and range are results.json's and report.html's
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.resolve("results.json").toFile())
+                .at("/results_by_policy/score@1.0/routing/wikitext-windows");
+        String shown = String.format(Locale.ROOT, "%.2fx (%.2f-%.2f)", json.get("ep_speedup").asDouble(),
+                json.get("ep_speedup_min").asDouble(), json.get("ep_speedup_max").asDouble());
+        assertTrue(score.contains(shown.substring(0, shown.indexOf(' '))) && score.contains(shown.substring(shown.indexOf('(') + 1, shown.length() - 1)),
+                shown + " vs " + score);
+        assertTrue(Files.readString(out.resolve("report.html")).contains(shown), shown);
+        assertTrue(Files.readString(out.resolve("results.md")).contains(shown), shown);
         assertTrue(r.out().contains(out.resolve("report.html").toAbsolutePath().normalize().toString()), r.out());
 
         // The same 2 windows through the Evaluator directly, without the EP runtime: the runtime
@@ -124,12 +133,38 @@ class DemoCommandTest {
         Task task = Task.TokenWindows.of("wikitext-windows", repo.resolve("data/wikitext-2/test.txt"), 256, 8, 2);
         try (HfTokenizer tokenizer = HfTokenizer.load(model); CausalLM lm = ModelLoader.load(model, null)) {
             EvalResults want = new Evaluator(lm, tokenizer, new Evaluator.Config(config.maxPositionEmbeddings(), 8,
-                    EvalCommand.defaultPrefix(config), 8),
+                    capmoe.eval.Evaluation.defaultPrefix(config), 8),
                     (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener), null, null)
                     .run(List.of(task), List.of(Policy.parse("none")));
             double ppl = want.get("none", "wikitext-windows").metrics().get("perplexity");
             assertTrue(none.contains(String.format(Locale.ROOT, " %.3f ", ppl)), "Evaluator says " + ppl + ": " + none);
         }
+    }
+
+    @Test
+    void theBaselineIsAddedWhenMissing() {
+        Result r = run("synthetic", "--tokens", "256", "--policies", "score@1.5");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(row(r.out(), "none").contains("1.00x"), r.out());
+        row(r.out(), "score@1.5");
+    }
+
+    @Test
+    void demoSyntheticPointsToItsOwnCommand() {
+        Result r = run("demo", "--synthetic");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("./capmoe synthetic"), r.err());
+    }
+
+    @Test
+    void oneTokenWindowsAndTooManyDevicesAreUserErrors() {
+        Result r = run("demo", "--seq", "1");
+        assertEquals(2, r.code());
+        assertEquals("capmoe demo: error: --seq must be >= 2: a window scores tokens 2..seq from the ones before (got 1)", r.err().strip());
+        // olmoe-tiny has 32 experts: rejected as in ep-bench, not clamped
+        r = run("demo", "--devices", "1000", "--windows", "1");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--devices must be in 1..32 for 32 experts (got 1000)"), r.err());
     }
 
     @Test

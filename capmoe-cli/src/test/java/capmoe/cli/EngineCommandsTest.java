@@ -78,6 +78,14 @@ class EngineCommandsTest {
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(r.out().strip().length() > 0, "some text was generated: " + r.out());
         assertTrue(r.err().contains("policy score@1.5") && r.err().contains("6 new tokens"), r.err());
+        // a full policy spec, as every other command takes it
+        CliRun spec = CliRun.of("generate", "--model", tiny.toString(), "--prompt-ids", "1,2,3", "--max-tokens", "2",
+                "--strategy", "random@1.5:seed=3", "--ignore-eos");
+        assertEquals(0, spec.exitCode(), spec.err());
+        assertTrue(spec.err().contains("policy random@1.5:seed=3"), spec.err());
+        CliRun twice = CliRun.of("generate", "--model", tiny.toString(), "--prompt-ids", "1", "--strategy", "score@1.5", "--gamma", "2");
+        assertEquals(2, twice.exitCode());
+        assertTrue(twice.err().contains("--gamma goes with a bare --strategy name"), twice.err());
         CliRun both = CliRun.of("generate", "--model", tiny.toString(), "--prompt", "x", "--prompt-ids", "1");
         assertEquals(2, both.exitCode());
         assertTrue(both.err().contains("either --prompt TEXT or --prompt-ids"), both.err());

@@ -83,7 +83,14 @@ class EpBenchCommandTest {
         assertTrue(json.get("policies").get(1).get("droppedFraction").asDouble() > 0);
 
         String html = Files.readString(dir.resolve("b.html"));
-        assertTrue(html.contains("<svg") && !html.contains("<script"));
+        for (JsonNode p : json.get("policies")) {
+            // one definition of "EP layer": the console, the JSON and the HTML show the same value
+            String ms = String.format(java.util.Locale.ROOT, "%.3f", 1e3 * p.get("epSecondsPerLayer").asDouble());
+            String speedup = String.format(java.util.Locale.ROOT, "%.2f", p.get("speedupVsNone").asDouble());
+            String row = r.out().lines().filter(l -> l.startsWith(p.get("policy").asText() + " ")).findFirst().orElseThrow();
+            assertTrue(row.contains(" " + ms + " ") && row.contains(" " + speedup + " "), ms + " " + speedup + " in " + row);
+            assertTrue(html.contains(">" + ms + "<") && html.contains(">" + speedup + "<"), ms + " " + speedup + " in the HTML");
+        }
 
         RoutingTrace t = TraceReader.read(trace);
         assertEquals(32, t.header().experts());

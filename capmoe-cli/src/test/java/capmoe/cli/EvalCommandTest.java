@@ -79,6 +79,14 @@ class EvalCommandTest {
     }
 
     @Test
+    void devicesBeyondTheExpertsAreRejectedNotClamped() {
+        CliRun r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "piqa",
+                "--data-dir", Shared.require("data").toString(), "--devices", "1000", "--limit", "1", "--out", tmp.resolve("o").toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("--devices must be in 1..32 for 32 experts (got 1000)"), r.err());
+    }
+
+    @Test
     void missingTaskFileNamesItAndItsSchema() {
         CliRun r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "hellaswag",
                 "--data-dir", tmp.toString());

@@ -1,30 +1,35 @@
 package capmoe.eval;
 
 import capmoe.runtime.ep.CommModel;
-import capmoe.runtime.ep.DeviceExpertExecutor;
 import capmoe.runtime.ep.Devices;
 import capmoe.runtime.ep.EngineCores;
 import capmoe.runtime.ep.EpMode;
-import capmoe.runtime.ep.EpStats;
+import capmoe.runtime.ep.EpReplay;
+
+import java.util.List;
 
 /**
- * Runs the experts of an evaluation through the expert-parallel runtime, so the report can give
- * each policy's measured EP time on exactly the evaluated workload (the runtime's accounting:
- * critical path of the slowest device + modelled all-to-all), not only the max-load bound.
- * The runtime is bit-identical to the local executor, so scores do not change.
+ * How an evaluation times its MoE layers through the expert-parallel runtime, so the report can
+ * give each policy's measured EP speedup on exactly the evaluated workload. The method is
+ * {@link EpReplay}'s (the same as {@code ep-bench}'s): the evaluation records every MoE layer call
+ * of every (task, policy), then replays each task's calls {@code repeats} times under all policies
+ * back to back, the order rotated, so JIT warm-up and drift on a busy machine hit every policy
+ * alike and the speedup does not depend on the order of {@code --policies}.
+ *
+ * @param threadsPerDevice cores per device ({@link EngineCores#defaultThreads})
+ * @param repeats          measured replays of every call (the speedup is their median)
+ * @param warmup           unmeasured replays before them
  */
-public record EpRuntime(Devices devices, EpMode mode, CommModel comm, int threadsPerDevice) {
+public record EpRuntime(Devices devices, EpMode mode, CommModel comm, int threadsPerDevice, int repeats, int warmup) {
 
-    /** An executor for one (task, policy) evaluation and the stats it fills. */
-    record Run(DeviceExpertExecutor executor, EpStats stats) implements AutoCloseable {
-        @Override
-        public void close() {
-            executor.close();
-        }
+    public EpRuntime {
+        if (repeats < 1) throw new IllegalArgumentException("--repeats must be >= 1 (got " + repeats + ")");
+        if (warmup < 0) throw new IllegalArgumentException("replay warm-up must be >= 0 (got " + warmup + ")");
+        if (threadsPerDevice < 1) throw new IllegalArgumentException("threads per device must be >= 1 (got " + threadsPerDevice + ")");
     }
 
-    Run start() {
-        EpStats stats = new EpStats(devices);
-        return new Run(new DeviceExpertExecutor(devices, mode, comm, d -> EngineCores.share(threadsPerDevice), stats), stats);
+    /** Replays the policies' recorded calls of one task (the baseline first): their timings. */
+    List<EpReplay.Timings> time(List<List<EpReplay.Call>> perPolicy, EpReplay.Progress progress) {
+        return EpReplay.time(perPolicy, devices, mode, comm, d -> EngineCores.share(threadsPerDevice), repeats, warmup, progress);
     }
 }

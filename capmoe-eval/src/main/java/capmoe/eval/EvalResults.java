@@ -1,5 +1,8 @@
 package capmoe.eval;
 
+import capmoe.runtime.ep.EpBench;
+import capmoe.runtime.ep.EpReplay;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -7,8 +10,8 @@ import java.util.Map;
 /**
  * Every task's result under every policy, keyed policy label -> task -> result, in run order.
  *
- * <p>EP speedup: with {@link EpRuntime} the expert-parallel runtime measures each policy's MoE
- * time on the evaluated workload ({@link #epSpeedup}); the report always gives the max-load bound
+ * <p>EP speedup: with {@link EpRuntime} the expert-parallel runtime times each policy's MoE layer
+ * calls on the evaluated workload, replayed interleaved ({@link #speedup}); the report always gives the max-load bound
  * too: a layer under expert parallelism waits for its busiest device, so
  * sum(max device load under none) / sum(max device load under the policy), over every MoE layer
  * call of the same task, bounds the policy's MoE-layer speedup.
@@ -40,18 +43,32 @@ public record EvalResults(Map<String, Map<String, TaskResult>> byPolicy, Evaluat
         return (double) none.load().sumMaxDeviceLoad() / r.load().sumMaxDeviceLoad();
     }
 
-    /** Measured EP speedup over {@code none} on the same task (EP runtime's time); NaN when not measured. */
+    /** Measured EP speedup over {@code none} on the same task (median over repeats); NaN when not measured. */
     public double epSpeedup(String policy, String task) {
-        TaskResult none = get("none", task);
+        EpReplay.Speedup s = speedup(policy, task);
+        return s == null ? Double.NaN : s.median();
+    }
+
+    /** Measured EP speedup over {@code none} on the same task, median and range over repeats; null when not measured. */
+    public EpReplay.Speedup speedup(String policy, String task) {
         TaskResult r = get(policy, task);
-        if (none == null || r == null || !(r.epSeconds() > 0)) return Double.NaN;
-        return none.epSeconds() / r.epSeconds();
+        return r == null ? null : r.epSpeedup();
+    }
+
+    /**
+     * Whether the measured speedup is above its load bound by more than
+     * {@link EpBench#BOUND_TOLERANCE}: the layer cannot get faster than its busiest device, so this
+     * is timing noise (or a bug) and every output flags it.
+     */
+    public boolean aboveBound(String policy, String task) {
+        EpReplay.Speedup s = speedup(policy, task);
+        return s != null && s.above(speedupBound(policy, task), EpBench.BOUND_TOLERANCE);
     }
 
     /** Whether any result carries a measured EP time. */
     public boolean measuredEp() {
         for (Map<String, TaskResult> m : byPolicy.values()) {
-            for (TaskResult r : m.values()) if (!Double.isNaN(r.epSeconds())) return true;
+            for (TaskResult r : m.values()) if (r.epSpeedup() != null) return true;
         }
         return false;
     }

@@ -4,6 +4,7 @@ import capmoe.model.CausalLM;
 import capmoe.model.RunOptions;
 import capmoe.routing.Policy;
 import capmoe.runtime.RoutingListener;
+import capmoe.runtime.ep.EpReplay;
 import capmoe.tokenizer.Tokenizer;
 
 import java.io.PrintStream;
@@ -13,6 +14,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.function.BiFunction;
 
@@ -50,7 +52,7 @@ public final class Evaluator {
     private final Config config;
     private final BiFunction<Policy, RoutingListener, RunOptions> runOptions;
     private final PrintStream progress;
-    private final EpRuntime ep;
+    private final EpRuntime ep;  // null: not timed
     private final Map<String, int[]> encoded = new HashMap<>();
 
     /**
@@ -63,7 +65,7 @@ public final class Evaluator {
         this(model, tokenizer, config, runOptions, progress, null);
     }
 
-    /** @param ep run the experts through the expert-parallel runtime to measure EP time, or null */
+    /** @param ep time the MoE layer calls through the expert-parallel runtime (recorded, replayed interleaved), or null */
     public Evaluator(CausalLM model, Tokenizer tokenizer, Config config,
                      BiFunction<Policy, RoutingListener, RunOptions> runOptions, PrintStream progress, EpRuntime ep) {
         this.ep = ep;
@@ -74,45 +76,81 @@ public final class Evaluator {
         this.progress = progress;
     }
 
+    /**
+     * Every task under every policy.
+     *
+     * <ol>
+     *   <li>run each (policy, task): score it, sum its routing load; with an {@link EpRuntime},
+     *       record every MoE layer call it makes ({@link EpReplay.Recorder}, outputs unchanged);</li>
+     *   <li>with an {@link EpRuntime}, per task: replay the recorded calls of all policies
+     *       interleaved and give each result its EP time and speedup over the first policy (the
+     *       baseline {@code none}, required first);</li>
+     *   <li>add the groups (mmlu: acc over all its subjects' documents; EP timings concatenated).</li>
+     * </ol>
+     */
     public EvalResults run(List<Task> tasks, List<Policy> policies) {
-        // Measured EP times compare policies, so the first one must not also pay for JIT warm-up:
-        // run the first task under the first policy once and throw the result away.
-        if (ep != null && !tasks.isEmpty() && !policies.isEmpty()) evaluate(tasks.getFirst(), policies.getFirst());
+        if (ep != null && !policies.isEmpty() && !(policies.getFirst() instanceof Policy.None)) {
+            throw new IllegalArgumentException("measured EP speedups are relative to none: put none first (Policy.withBaseline)");
+        }
         Map<String, Map<String, TaskResult>> byPolicy = new LinkedHashMap<>();
+        Map<String, List<EpReplay.Recorder>> recorded = new LinkedHashMap<>();
         for (Policy policy : policies) {
             Map<String, TaskResult> results = new LinkedHashMap<>();
             for (Task task : tasks) {
-                TaskResult r = evaluate(task, policy);
+                EpReplay.Recorder recorder = null;
+                if (ep != null) {
+                    recorder = new EpReplay.Recorder(runOptions.apply(policy, RoutingListener.NONE).executor());
+                    recorded.computeIfAbsent(task.name(), k -> new ArrayList<>()).add(recorder);
+                }
+                TaskResult r = evaluate(task, policy, recorder);
                 results.put(r.task(), r);
             }
-            addGroup(results, "mmlu", "mmlu_", policy.label());
             byPolicy.put(policy.label(), results);
+        }
+        Map<String, List<EpReplay.Timings>> timings = new HashMap<>();
+        for (var e : recorded.entrySet()) {
+            String task = e.getKey();
+            List<List<EpReplay.Call>> calls = e.getValue().stream().map(EpReplay.Recorder::calls).toList();
+            e.getValue().clear();
+            List<EpReplay.Timings> t = ep.time(calls, (done, all) -> {
+                if (progress == null) return;
+                progress.printf(Locale.ROOT, "EP timing of %s (%s, %d devices): pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies%n",
+                        task, ep.mode().id(), ep.devices().count(), done, all, ep.warmup(), calls.getFirst().size(), calls.size());
+                progress.flush();
+            });
+            timings.put(task, t);
+            List<EpReplay.Speedup> speedups = EpReplay.Speedup.overFirst(t);
+            for (int i = 0; i < policies.size(); i++) {
+                Map<String, TaskResult> m = byPolicy.get(policies.get(i).label());
+                m.put(task, m.get(task).withEp(t.get(i).epSeconds(), speedups.get(i)));
+            }
+        }
+        for (int i = 0; i < policies.size(); i++) {
+            addGroup(byPolicy.get(policies.get(i).label()), "mmlu", "mmlu_", policies.get(i).label(), timings, i);
         }
         return new EvalResults(byPolicy, config);
     }
 
+    /** One task under one policy, not timed. */
     public TaskResult evaluate(Task task, Policy policy) {
-        if (ep == null) return evaluate(task, policy, null);
-        try (EpRuntime.Run run = ep.start()) {
-            TaskResult r = evaluate(task, policy, run);
-            return r.withEpSeconds(run.stats().summary().epSeconds());
-        }
+        return evaluate(task, policy, null);
     }
 
-    private TaskResult evaluate(Task task, Policy policy, EpRuntime.Run run) {
-        LoadRecorder recorder = new LoadRecorder(config.devices());
-        RunOptions options = runOptions.apply(policy, recorder);
-        if (run != null) options = options.withExecutor(run.executor());
+    /** @param recorder wraps the executor to record every MoE layer call for {@link EpRuntime}, or null */
+    private TaskResult evaluate(Task task, Policy policy, EpReplay.Recorder recorder) {
+        LoadRecorder loads = new LoadRecorder(config.devices());
+        RunOptions options = runOptions.apply(policy, loads);
+        if (recorder != null) options = options.withExecutor(recorder);
         Progress bar = progress == null ? null : new Progress(progress, policy.label() + " " + task.name());
         TaskResult r = switch (task) {
-            case Task.MultipleChoice mc -> multipleChoice(mc, policy, options, recorder, bar);
-            case Task.LastWord lw -> lastWord(lw, policy, options, recorder, bar);
-            case Task.RollingPerplexity rp -> rolling(rp, policy, options, recorder, bar);
-            case Task.TokenWindows tw -> windows(tw, policy, options, recorder, bar);
+            case Task.MultipleChoice mc -> multipleChoice(mc, policy, options, loads, bar);
+            case Task.LastWord lw -> lastWord(lw, policy, options, loads, bar);
+            case Task.RollingPerplexity rp -> rolling(rp, policy, options, loads, bar);
+            case Task.TokenWindows tw -> windows(tw, policy, options, loads, bar);
         };
         if (policy instanceof Policy.ExpandedDrop || policy instanceof Policy.ExpandedOrigin) {
             r = new TaskResult(r.task(), r.policy(), r.samples(), r.metrics(), r.stderrs(),
-                    r.load().withoutDroppedFraction(), r.perDocAcc(), r.epSeconds());
+                    r.load().withoutDroppedFraction(), r.perDocAcc());
         }
         return r;
     }
@@ -147,7 +185,7 @@ public final class Evaluator {
             metrics.put("acc_norm", Metrics.mean(accNorm));
             stderrs.put("acc_norm", Metrics.meanStderr(accNorm));
         }
-        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), acc, Double.NaN);
+        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), acc);
     }
 
     private TaskResult lastWord(Task.LastWord task, Policy policy, RunOptions options, LoadRecorder recorder, Progress bar) {
@@ -167,7 +205,7 @@ public final class Evaluator {
         stderrs.put("perplexity", Metrics.bootstrapStderr(ll, Metrics::perplexity, 1000, 1234));
         metrics.put("acc", Metrics.mean(acc));
         stderrs.put("acc", Metrics.meanStderr(acc));
-        return new TaskResult(task.name(), policy.label(), ll.length, metrics, stderrs, recorder.summary(), acc, Double.NaN);
+        return new TaskResult(task.name(), policy.label(), ll.length, metrics, stderrs, recorder.summary(), acc);
     }
 
     private TaskResult rolling(Task.RollingPerplexity task, Policy policy, RunOptions options, LoadRecorder recorder,
@@ -200,7 +238,7 @@ public final class Evaluator {
         metrics.put("bits_per_byte", Metrics.bitsPerByte(ll, bytes));
         // lm-eval reports no stderr for these corpus-level metrics
         for (String m : metrics.keySet()) stderrs.put(m, Double.NaN);
-        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), null, Double.NaN);
+        return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), null);
     }
 
     private TaskResult windows(Task.TokenWindows task, Policy policy, RunOptions options, LoadRecorder recorder,
@@ -238,7 +276,7 @@ public final class Evaluator {
         stderrs.put("perplexity", Double.NaN);
         metrics.put("tokens_scored", (double) limit * (seq - 1));
         stderrs.put("tokens_scored", Double.NaN);
-        return new TaskResult(task.name(), policy.label(), limit, metrics, stderrs, recorder.summary(), null, Double.NaN);
+        return new TaskResult(task.name(), policy.label(), limit, metrics, stderrs, recorder.summary(), null);
     }
 
     /**
@@ -275,8 +313,12 @@ public final class Evaluator {
         return best;
     }
 
-    /** lm-eval groups mmlu subjects: acc over all their documents together. */
-    private static void addGroup(Map<String, TaskResult> results, String group, String prefix, String policy) {
+    /**
+     * lm-eval groups mmlu subjects: acc over all their documents together; with EP timings, the
+     * members' recorded calls form one sequence (each repeat sums over all of them).
+     */
+    private static void addGroup(Map<String, TaskResult> results, String group, String prefix, String policy,
+                                 Map<String, List<EpReplay.Timings>> timings, int policyIndex) {
         List<TaskResult> members = results.values().stream().filter(r -> r.task().startsWith(prefix)).toList();
         if (members.isEmpty()) return;
         int n = 0;
@@ -304,8 +346,16 @@ public final class Evaluator {
         Map<String, Double> stderrs = new LinkedHashMap<>();
         metrics.put("acc", Metrics.mean(acc));
         stderrs.put("acc", Metrics.meanStderr(acc));
-        double epSeconds = 0;
-        for (TaskResult m : members) epSeconds += m.epSeconds();
-        results.put(group, new TaskResult(group, policy, n, metrics, stderrs, load, acc, epSeconds));
+        TaskResult r = new TaskResult(group, policy, n, metrics, stderrs, load, acc);
+        if (!timings.isEmpty()) {
+            List<EpReplay.Timings> baseline = new ArrayList<>(), own = new ArrayList<>();
+            for (TaskResult m : members) {
+                baseline.add(timings.get(m.task()).getFirst());
+                own.add(timings.get(m.task()).get(policyIndex));
+            }
+            EpReplay.Timings b = EpReplay.Timings.concat(baseline), p = EpReplay.Timings.concat(own);
+            r = r.withEp(p.epSeconds(), EpReplay.Speedup.of(b, p));
+        }
+        results.put(group, r);
     }
 }

@@ -97,10 +97,7 @@ public final class HtmlReport {
             sb.append("<td>").append((Double.isNaN(t.load().droppedFraction()) ? "n/a" : MarkdownReport.fmt("%.2f%%", 100 * t.load().droppedFraction()))).append("</td><td>")
                     .append(MarkdownReport.fmt("%.2f", t.load().meanMaxOverMeanLoad())).append("</td><td>")
                     .append(Double.isNaN(s) ? "n/a" : MarkdownReport.fmt("%.2fx", s)).append("</td>");
-            if (r.measuredEp()) {
-                double m = r.epSpeedup(p, task);
-                sb.append("<td>").append(Double.isNaN(m) ? "n/a" : MarkdownReport.fmt("%.2fx", m)).append("</td>");
-            }
+            if (r.measuredEp()) sb.append("<td>").append(Svg.esc(MarkdownReport.measured(r, p, task))).append("</td>");
             sb.append("</tr>");
         }
         return sb.append("</table>").toString();

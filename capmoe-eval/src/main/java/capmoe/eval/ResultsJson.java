@@ -49,6 +49,11 @@ public final class ResultsJson {
             putNumber(load, "ep_speedup_bound", r.speedupBound(policy, e.getKey()));
             putNumber(load, "ep_seconds", t.epSeconds());
             putNumber(load, "ep_speedup", r.epSpeedup(policy, e.getKey()));
+            if (t.epSpeedup() != null) {
+                putNumber(load, "ep_speedup_min", t.epSpeedup().min());
+                putNumber(load, "ep_speedup_max", t.epSpeedup().max());
+                load.put("ep_speedup_above_bound", r.aboveBound(policy, e.getKey()));
+            }
         }
         ObjectNode config = root.putObject("config");
         config.put("policy", policy);

@@ -1,19 +1,30 @@
 package capmoe.eval;
 
+import capmoe.runtime.ep.EpReplay;
+
 import java.util.Map;
 
 /**
  * One task under one policy: lm-eval metrics (insertion-ordered; the first is the headline metric),
  * their standard errors (NaN where lm-eval reports "N/A"), and the routing load seen on the way.
  * {@code perDocAcc} keeps the per-document correctness so that groups (mmlu) can be aggregated.
- * {@code epSeconds}: the expert-parallel runtime's time for the MoE layers (NaN when not measured).
+ * {@code epSeconds}: the expert-parallel runtime's time for the MoE layers, the median over the
+ * interleaved repeats of {@link EpReplay} (NaN when not measured); {@code epSpeedup}: none's time
+ * over this policy's, per repeat, median and range (null when not measured). Every output shows
+ * these two values, never a ratio recomputed from them.
  */
 public record TaskResult(String task, String policy, int samples, Map<String, Double> metrics,
                          Map<String, Double> stderrs, LoadRecorder.LoadSummary load, double[] perDocAcc,
-                         double epSeconds) {
+                         double epSeconds, EpReplay.Speedup epSpeedup) {
 
-    public TaskResult withEpSeconds(double seconds) {
-        return new TaskResult(task, policy, samples, metrics, stderrs, load, perDocAcc, seconds);
+    /** Not timed through the expert-parallel runtime. */
+    public TaskResult(String task, String policy, int samples, Map<String, Double> metrics,
+                      Map<String, Double> stderrs, LoadRecorder.LoadSummary load, double[] perDocAcc) {
+        this(task, policy, samples, metrics, stderrs, load, perDocAcc, Double.NaN, null);
+    }
+
+    public TaskResult withEp(double seconds, EpReplay.Speedup speedup) {
+        return new TaskResult(task, policy, samples, metrics, stderrs, load, perDocAcc, seconds, speedup);
     }
 
     public String headline() {

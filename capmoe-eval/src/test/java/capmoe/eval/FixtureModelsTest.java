@@ -282,7 +282,7 @@ class FixtureModelsTest {
     void theExpertParallelRuntimeMeasuresEpTimeWithoutChangingScores(@TempDir Path data) throws IOException {
         Task task = Tasks.load(List.of("piqa"), piqa(data), new Tasks.Options(0, 0, 1, 256, 4)).getFirst();
         var ep = new EpRuntime(capmoe.runtime.ep.Devices.contiguous(16, 4), capmoe.runtime.ep.EpMode.TIMED_SERIAL,
-                new capmoe.runtime.ep.CommModel(0, 2), 1);
+                new capmoe.runtime.ep.CommModel(0, 2), 1, 3, 1);
         Evaluator local = evaluator(512, 4);
         Evaluator parallel = new Evaluator(model, tokenizer, new Evaluator.Config(512, 4, PREFIX, 4),
                 (policy, listener) -> RunOptions.of(policy).withPlacement(capmoe.routing.Placement.contiguous(16, 4))
@@ -297,6 +297,7 @@ class FixtureModelsTest {
             assertTrue(b.get(p, "piqa").epSeconds() > 0, p);
         }
         assertEquals(1.0, b.epSpeedup("none", "piqa"), 0);
+        assertEquals(new capmoe.runtime.ep.EpReplay.Speedup(1, 1, 1), b.speedup("none", "piqa"), "none against itself, repeat by repeat");
         assertTrue(Double.isFinite(b.epSpeedup("score@1.0", "piqa")));
         assertTrue(MarkdownReport.render(b).contains("EP speedup (measured)"));
         assertTrue(ResultsJson.forPolicy(b, "score@1.0", java.util.Map.of()).at("/routing/piqa/ep_speedup").isNumber());

@@ -80,7 +80,7 @@ class ReferencePoliciesTest {
             long kept = p.equals("none") ? 96 : 60;
             var load = new LoadRecorder.LoadSummary(6, kept, 96, 1 - kept / 96.0, 1.0, 10, 4);
             byPolicy.put(Policy.parse(p).label(), Map.of(task, new TaskResult(task, p, samples,
-                    Map.of("perplexity", ppl.get(p)), Map.of("perplexity", Double.NaN), load, null, Double.NaN)));
+                    Map.of("perplexity", ppl.get(p)), Map.of("perplexity", Double.NaN), load, null)));
         }
         return new EvalResults(byPolicy, new Evaluator.Config(64, 2, 0, 4));
     }

@@ -24,7 +24,7 @@ class ReportsTest {
         metrics.put("acc_norm", acc + 0.01);
         stderrs.put("acc_norm", 0.02);
         var load = new LoadRecorder.LoadSummary(12, kept, assigned, 1.0 - (double) kept / assigned, 1.5, maxDeviceLoad, 8);
-        return new TaskResult(task, policy, 100, metrics, stderrs, load, null, Double.NaN);
+        return new TaskResult(task, policy, 100, metrics, stderrs, load, null);
     }
 
     static TaskResult wikitext(String policy, double ppl) {
@@ -35,7 +35,7 @@ class ReportsTest {
         metrics.put("bits_per_byte", 1.0);
         for (String m : metrics.keySet()) stderrs.put(m, Double.NaN);
         var load = new LoadRecorder.LoadSummary(6, 90, 100, 0.1, 2.0, 400, 8);
-        return new TaskResult("wikitext", policy, 3, metrics, stderrs, load, null, Double.NaN);
+        return new TaskResult("wikitext", policy, 3, metrics, stderrs, load, null);
     }
 
     static EvalResults sample() {

@@ -1,6 +1,8 @@
 package capmoe.routing;
 
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
 
 /**
  * A capacity policy applied after the router's top-k choice (He et al., "Capacity-Aware
@@ -203,4 +205,19 @@ public sealed interface Policy
 
     /** Parses a spec string such as {@code score@1.5}; throws IllegalArgumentException with a clear message. */
     static Policy parse(String spec) { return PolicySpec.parse(spec); }
+
+    /**
+     * The one rule for the baseline of every comparison: parses the specs, puts {@code none} first
+     * (added when missing, moved to the front when given elsewhere) and drops repeated specs.
+     * Every speedup and "vs none" column is relative to this first entry.
+     */
+    static List<Policy> withBaseline(List<String> specs) {
+        LinkedHashMap<String, Policy> byLabel = new LinkedHashMap<>();
+        byLabel.put("none", new None());
+        for (String s : specs) {
+            Policy p = parse(s);
+            byLabel.putIfAbsent(p.label(), p);
+        }
+        return List.copyOf(byLabel.values());
+    }
 }

@@ -1,5 +1,7 @@
 package capmoe.routing;
 
+import java.util.List;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -115,5 +117,13 @@ class PolicyTest {
         rejects("expanded@1.0:local=5-2", "range '5-2' is empty");
         rejects("expanded@1.0:local=-1", "negative");
         rejects("expanded@1.0:local=1,2,1", "listed twice");
+    }
+
+    @Test
+    void theBaselineNoneIsAddedFirstWhenMissingAndMovedFirstWhenElsewhere() {
+        assertEquals(List.of("none", "score@1.5"), Policy.withBaseline(List.of("score@1.5")).stream().map(Policy::label).toList());
+        assertEquals(List.of("none", "score@1.5", "order@1.0"),
+                Policy.withBaseline(List.of("score@1.5", "none", "order@1.0", "score@1.5")).stream().map(Policy::label).toList());
+        assertEquals(List.of("none"), Policy.withBaseline(List.of()).stream().map(Policy::label).toList());
     }
 }

@@ -57,7 +57,7 @@ public final class SparseMoeBlock implements FeedForward {
         RunOptions options = step.options();
         float[] logits = routerLogits(x, tokens);
         step.trace().routerLogits(layer, logits, tokens);
-        Routing routing = options.router().route(layer, routerConfig, options.policy(), options.placementFor(experts.count()),
+        Routing routing = options.router().route(layer, routerConfig, options.policy(), options.placementFor(layer, experts.count()),
                 logits, tokens, step.batch().sequenceOf(), step.batch().sequences());
         options.listener().onRouting(layer, routing);
         java.util.Arrays.fill(out, 0, tokens * experts.hidden(), 0f);

@@ -1,5 +1,6 @@
 package capmoe.runtime.ep;
 
+import capmoe.routing.Placement;
 import capmoe.routing.Routing;
 import capmoe.runtime.ExpertExecutor;
 import capmoe.runtime.Experts;
@@ -25,8 +26,13 @@ import java.util.function.IntFunction;
 public final class EpReplay {
     private EpReplay() { }
 
-    /** One MoE layer call: its input rows (a copy) and its routing. */
-    public record Call(int layer, Experts experts, float[] x, Routing routing) { }
+    /**
+     * One MoE layer call: its input rows (a copy), its routing, and the placement it ran on
+     * (null: the replay executor's own; a replicated layer's EPLB placement otherwise).
+     */
+    public record Call(int layer, Experts experts, float[] x, Routing routing, Placement placement) {
+        public Call(int layer, Experts experts, float[] x, Routing routing) { this(layer, experts, x, routing, null); }
+    }
 
     /** An executor that runs a delegate and records each call for replay. */
     public static final class Recorder implements ExpertExecutor {
@@ -40,8 +46,9 @@ public final class EpReplay {
         @Override
         public void run(int layer, Experts experts, float[] x, Routing routing, float[] out) {
             delegate.run(layer, experts, x, routing, out);
+            Placement placement = delegate instanceof DeviceExpertExecutor d ? d.placementOf(layer) : null;
             synchronized (calls) {
-                calls.add(new Call(layer, experts, Arrays.copyOf(x, routing.tokens() * experts.hidden()), routing));
+                calls.add(new Call(layer, experts, Arrays.copyOf(x, routing.tokens() * experts.hidden()), routing, placement));
             }
         }
 
@@ -71,6 +78,13 @@ public final class EpReplay {
     public record Timings(LayerTiming[][] byCall) {
 
         public int calls() { return byCall.length; }
+
+        /** The calls of several timings (same repeats) as one sequence, e.g. the subjects of a task group. */
+        public static Timings concat(List<Timings> parts) {
+            List<LayerTiming[]> all = new ArrayList<>();
+            for (Timings t : parts) all.addAll(Arrays.asList(t.byCall()));
+            return new Timings(all.toArray(LayerTiming[][]::new));
+        }
 
         public int repeats() { return byCall.length == 0 ? 0 : byCall[0].length; }
 
@@ -129,6 +143,16 @@ public final class EpReplay {
             Arrays.sort(sorted);
             return new Speedup(EpReplay.median(s), sorted[0], sorted[sorted.length - 1]);
         }
+
+        /** Every policy's speedup over the first one (the baseline), from timings of one {@link #time} run. */
+        public static List<Speedup> overFirst(List<Timings> timings) {
+            return timings.stream().map(t -> of(timings.getFirst(), t)).toList();
+        }
+
+        /** Whether the measured median exceeds a load bound by more than {@code tolerance} (e.g. 0.05 = 5%). */
+        public boolean above(double bound, double tolerance) {
+            return Double.isFinite(bound) && median > bound * (1 + tolerance);
+        }
     }
 
     /** The middle value (the mean of the two middle values for an even count). */
@@ -180,7 +204,8 @@ public final class EpReplay {
                         int n = call.routing().tokens() * call.experts().hidden();
                         if (out.length < n) out = new float[n];
                         Arrays.fill(out, 0, n, 0f);
-                        ep.run(call.layer(), call.experts(), call.x(), call.routing(), out);
+                        ep.run(call.layer(), call.experts(), call.x(), call.routing(),
+                                call.placement() != null ? call.placement() : ep.placementOf(call.layer()), out);
                         if (r >= 0) t[p][c][r] = last[0];
                     }
                 }

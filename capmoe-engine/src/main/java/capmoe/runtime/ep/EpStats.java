@@ -45,7 +45,12 @@ public final class EpStats implements DeviceExpertExecutor.Observer {
         synchronized (this) {
             b = Math.max(batch, 0);
         }
-        records.add(new LayerRecord(b, timing.layer(), before, after, perDevice(before), perDevice(after), timing));
+        // device loads: the Router's, which follow the layer's placement (replicas split an expert's pairs)
+        boolean routed = routing.stats() != null && routing.stats().deviceLoadAfter() != null
+                && routing.stats().deviceLoadAfter().length == devices.count();
+        records.add(new LayerRecord(b, timing.layer(), before, after,
+                routed ? routing.stats().deviceLoadBefore().clone() : perDevice(before),
+                routed ? routing.stats().deviceLoadAfter().clone() : perDevice(after), timing));
     }
 
     int[] perDevice(int[] expertLoad) {

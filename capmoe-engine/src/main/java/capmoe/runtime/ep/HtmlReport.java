@@ -1,8 +1,7 @@
 package capmoe.runtime.ep;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
+import capmoe.files.AtomicFile;
+
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -22,18 +21,26 @@ public final class HtmlReport {
 
     /** @param speedups per run, the interleaved repeats' speedup ({@link EpReplay}); null = from the runs' times */
     public static void write(Path file, String title, List<String> notes, List<PolicyRun> runs, List<EpReplay.Speedup> speedups) {
-        try {
-            Files.writeString(file, render(title, notes, runs, speedups));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the report " + file + " (" + e.getMessage() + ")", e);
-        }
+        AtomicFile.writeString(file, render(title, notes, runs, speedups));
     }
 
     public static String render(String title, List<String> notes, List<PolicyRun> runs) {
         return render(title, notes, runs, null);
     }
 
+    /** The page of an {@link EpBench} run: the same speedups and EP time per layer as its console table. */
+    public static void write(Path file, String title, EpBench.Result r) {
+        AtomicFile.writeString(file, render(title, r.notes(), r.runs(), r.speedups(),
+                r.policies().stream().map(EpBench.PolicyResult::epSecondsPerLayer).toList()));
+    }
+
     public static String render(String title, List<String> notes, List<PolicyRun> runs, List<EpReplay.Speedup> speedups) {
+        return render(title, notes, runs, speedups, null);
+    }
+
+    /** @param epPerLayer per run, the EP seconds per layer call to show; null = from the runs' records */
+    static String render(String title, List<String> notes, List<PolicyRun> runs, List<EpReplay.Speedup> speedups,
+                         List<Double> epPerLayer) {
         StringBuilder h = new StringBuilder();
         h.append("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>").append(esc(title)).append("</title>\n<style>")
                 .append("body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse}")
@@ -55,7 +62,7 @@ public final class HtmlReport {
             String speedup = speedups == null ? f("%.2f", baseEp / s.epSeconds())
                     : f("%.2f", speedups.get(i).median()) + "</td><td>" + f("%.2f", speedups.get(i).min()) + "&ndash;" + f("%.2f", speedups.get(i).max());
             h.append("<tr><td style=\"text-align:left\">").append(esc(r.policy())).append("</td><td>").append(f("%.2f", 100 * s.droppedFraction()))
-                    .append("</td><td>").append(f("%.2f", s.maxOverMeanAfter())).append("</td><td>").append(f("%.3f", 1e3 * s.epSecondsPerLayer()))
+                    .append("</td><td>").append(f("%.2f", s.maxOverMeanAfter())).append("</td><td>").append(f("%.3f", 1e3 * (epPerLayer == null ? s.epSecondsPerLayer() : epPerLayer.get(i))))
                     .append("</td><td>").append(speedup).append("</td><td>").append(f("%.2f", s.speedupBound()))
                     .append("</td><td>").append(f("%.1f", 1e3 * s.idleSeconds())).append("</td></tr>\n");
         }

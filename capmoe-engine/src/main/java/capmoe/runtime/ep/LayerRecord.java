@@ -7,6 +7,11 @@ package capmoe.runtime.ep;
 public record LayerRecord(int batch, int layer, int[] expertLoadBefore, int[] expertLoadAfter,
                           int[] deviceLoadBefore, int[] deviceLoadAfter, LayerTiming timing) {
 
+    /** The same loads with another timing (e.g. the call's median repeat). */
+    public LayerRecord withTiming(LayerTiming t) {
+        return new LayerRecord(batch, layer, expertLoadBefore, expertLoadAfter, deviceLoadBefore, deviceLoadAfter, t);
+    }
+
     public long pairsBefore() { return sum(expertLoadBefore); }
 
     public long pairsAfter() { return sum(expertLoadAfter); }

@@ -1,5 +1,6 @@
 package capmoe.runtime.trace;
 
+import capmoe.files.AtomicFile;
 import capmoe.routing.Routing;
 import capmoe.runtime.RoutingListener;
 
@@ -10,16 +11,20 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
  * Records every MoE layer's routing to a compact binary file ({@link RoutingTrace} describes the
  * format). A new batch starts whenever a layer index does not increase (layer 0 again after the
  * last layer). Attach it to runs with policy {@code none} to record plain top-k choices.
+ *
+ * <p>The trace is written to a temporary file beside {@code file} and renamed onto it by
+ * {@link #close} ({@link AtomicFile}): an interrupted run leaves no half trace for
+ * {@code simulate} to read; {@link #abort} discards what was written.
  */
 public final class TraceWriter implements RoutingListener, AutoCloseable {
     private final Path file;
+    private final AtomicFile target;
     private final OutputStream out;
     private final int experts;
     private int batch = 0;
@@ -32,8 +37,9 @@ public final class TraceWriter implements RoutingListener, AutoCloseable {
         }
         this.file = file;
         this.experts = header.experts();
+        this.target = AtomicFile.create(file);
         try {
-            this.out = new BufferedOutputStream(Files.newOutputStream(file), 1 << 16);
+            this.out = new BufferedOutputStream(target.open(), 1 << 16);
             byte[] policy = header.policy().getBytes(StandardCharsets.UTF_8);
             byte[] source = header.source().getBytes(StandardCharsets.UTF_8);
             ByteBuffer b = ByteBuffer.allocate(8 + 16 + 4 + policy.length + source.length).order(ByteOrder.LITTLE_ENDIAN);
@@ -42,6 +48,7 @@ public final class TraceWriter implements RoutingListener, AutoCloseable {
             b.putShort((short) policy.length).put(policy).putShort((short) source.length).put(source);
             out.write(b.array());
         } catch (IOException e) {
+            target.abort();
             throw new UncheckedIOException("trace " + file + ": cannot write (" + e.getMessage() + ")", e);
         }
     }
@@ -75,12 +82,25 @@ public final class TraceWriter implements RoutingListener, AutoCloseable {
 
     public synchronized long records() { return records; }
 
+    /** Finishes the trace: flushes it and renames it onto the file. */
     @Override
     public synchronized void close() {
         try {
             out.close();
         } catch (IOException e) {
+            target.abort();
             throw new UncheckedIOException("trace " + file + ": close failed (" + e.getMessage() + ")", e);
         }
+        target.commit();
+    }
+
+    /** Discards the trace (the run did not finish): the file is left as it was before. */
+    public synchronized void abort() {
+        try {
+            out.close();
+        } catch (IOException ignored) {
+            // the temporary file is deleted either way
+        }
+        target.abort();
     }
 }

@@ -1,0 +1,339 @@
+package capmoe.runtime.ep;
+
+import capmoe.model.CausalLM;
+import capmoe.model.ModelConfig;
+import capmoe.model.Models;
+import capmoe.model.RunOptions;
+import capmoe.routing.Policy;
+import capmoe.runtime.RoutingListener;
+import capmoe.runtime.trace.RoutingTrace;
+import capmoe.runtime.trace.TraceWriter;
+import capmoe.tokenizer.HfTokenizer;
+import capmoe.weights.DType;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.function.IntFunction;
+
+/**
+ * The expert-parallel benchmark behind {@code ./capmoe ep-bench}: a model's MoE layers run over D
+ * devices under every policy on the same batches, then every recorded MoE layer call is replayed
+ * interleaved over the policies ({@link EpReplay}) for robust speedups. {@link #run} returns a
+ * {@link Result}; {@link EpBenchJson} writes it as JSON, {@link HtmlReport} as a page, and
+ * {@link Result#table()} is the console's table: all three read the same values.
+ *
+ * <p>Steps of {@link #run}:
+ * <ol>
+ *   <li>load the model, lay its experts out on the devices (contiguous, or a placement file);</li>
+ *   <li>take (warm-up + batches) x batch tokens from the text (tokenized with the model's
+ *       tokenizer.json) or uniform random ids;</li>
+ *   <li>for each batch, run the model once per policy through a {@link DeviceExpertExecutor} whose
+ *       {@link EpStats} collects loads and a single-pass timing per MoE layer call, recording each
+ *       call ({@link EpReplay.Recorder}); the none run feeds the routing trace if one is asked for;
+ *       warm-up batches are then forgotten;</li>
+ *   <li>replay every recorded call {@code repeats} times under all policies back to back
+ *       ({@link EpReplay#time}), speedup per repeat = none's time / the policy's;</li>
+ *   <li>give each layer record its call's median-repeat timing and return one {@link PolicyResult}
+ *       per policy.</li>
+ * </ol>
+ */
+public final class EpBench {
+    private EpBench() { }
+
+    /**
+     * What to run.
+     *
+     * @param policies         the policies, the baseline {@code none} first (see {@link Policy#withBaseline})
+     * @param placementFile    a device id per expert, or null for contiguous blocks
+     * @param threadsPerDevice cores per device, or null for {@link EngineCores#defaultThreads}
+     * @param text             text to tokenize with the model's tokenizer.json, or null for uniform random ids
+     * @param trace            where to record the none run's routing (for {@code simulate}), or null
+     */
+    public record Config(Path model, DType quantize, List<Policy> policies, int devices, EpMode mode, Path placementFile,
+                         Integer threadsPerDevice, double linkGbps, int batch, int seqLen, int batches, int warmup,
+                         int repeats, int replayWarmup, Path text, long seed, Path trace) {
+        public Config {
+            if (batch < 1 || seqLen < 1 || batches < 1 || warmup < 0 || repeats < 1 || replayWarmup < 0) {
+                throw new IllegalArgumentException("--batch, --seq-len, --batches and --repeats must be >= 1, --warmup and --replay-warmup >= 0");
+            }
+            if (threadsPerDevice != null && threadsPerDevice < 1) throw new IllegalArgumentException("--threads-per-device must be >= 1");
+            if (linkGbps < 0) throw new IllegalArgumentException("--link-gbps must be >= 0 (got " + linkGbps + ")");
+            if (policies.isEmpty() || !(policies.getFirst() instanceof Policy.None)) {
+                throw new IllegalArgumentException("the policies must start with the baseline none");
+            }
+            policies = List.copyOf(policies);
+        }
+
+        /** Tokens the run takes from the text: (warm-up + measured batches) x batch. */
+        public int tokensNeeded() { return (warmup + batches) * batch; }
+    }
+
+    /**
+     * One policy's outcome.
+     *
+     * @param run        layer records whose timing is each call's median repeat (loads are exact)
+     * @param singlePass the same records with the first pass's own timing (not interleaved)
+     * @param timings    every call's every repeat
+     * @param speedup    none's time / this policy's, per repeat: median and range
+     */
+    public record PolicyResult(String policy, PolicyRun run, PolicyRun singlePass, EpReplay.Timings timings,
+                               EpReplay.Speedup speedup) {
+
+        public EpStats.Summary summary() { return run.summary(); }
+
+        /**
+         * The EP time of one MoE layer call: the median repeat's EP time (critical paths + modelled
+         * all-to-all of all calls) over the number of calls. The one definition of "EP layer" that
+         * the console, the JSON and the HTML report show.
+         */
+        public double epSecondsPerLayer() { return timings.calls() == 0 ? 0 : timings.epSeconds() / timings.calls(); }
+
+        /** Load bound on the speedup: sum of max device loads under none / under this policy. */
+        public double bound() { return summary().speedupBound(); }
+
+        /** Time the devices wait for the straggler, in % of D x the critical path (median repeats). */
+        public double idlePercent(int devices) {
+            EpStats.Summary s = summary();
+            return s.criticalSeconds() == 0 ? 0 : 100 * s.idleSeconds() / (s.criticalSeconds() * devices);
+        }
+
+        /** Whether the measured speedup is above its load bound by more than 5% (noise, or a bug). */
+        public boolean aboveBound() { return speedup.above(bound(), BOUND_TOLERANCE); }
+    }
+
+    /** Measured speedups up to 5% above their bound are timing noise; above that they are flagged. */
+    public static final double BOUND_TOLERANCE = 0.05;
+
+    /**
+     * The whole run.
+     *
+     * @param label   one line naming mode, devices, threads, link, batch and repeats (every output carries it)
+     * @param data    where the tokens came from
+     * @param threads cores per device
+     * @param cores   the machine's cores
+     */
+    public record Result(Config config, ModelConfig model, String label, String data, int threads, int cores,
+                         Devices layout, List<PolicyResult> policies) {
+
+        public PolicyResult baseline() { return policies.getFirst(); }
+
+        public List<PolicyRun> runs() { return policies.stream().map(PolicyResult::run).toList(); }
+
+        public List<EpReplay.Speedup> speedups() { return policies.stream().map(PolicyResult::speedup).toList(); }
+
+        /** The console's table and notes (the same values as the JSON and the HTML report). */
+        public String table() {
+            StringBuilder sb = new StringBuilder();
+            sb.append(f("%-20s %6s %9s %9s %14s %8s %12s %7s %7s%n", "policy", "gamma", "dropped%", "max/mean",
+                    "EP layer (ms)", "speedup", "range", "bound", "idle%"));
+            boolean flagged = false;
+            for (PolicyResult p : policies) {
+                EpStats.Summary s = p.summary();
+                flagged |= p.aboveBound();
+                sb.append(f("%-20s %6s %9.2f %9.2f %14.3f %8.2f %12s %7.2f %7.1f%s%n", p.policy(), gammaOf(p.policy()),
+                        100 * s.droppedFraction(), s.maxOverMeanAfter(), 1e3 * p.epSecondsPerLayer(), p.speedup().median(),
+                        f("%.2f-%.2f", p.speedup().min(), p.speedup().max()), p.bound(), p.idlePercent(config.devices()),
+                        p.aboveBound() ? " !" : ""));
+            }
+            EpStats.Summary none = baseline().summary();
+            sb.append('\n');
+            sb.append(f("max/mean = device load max/mean after the policy (mean over layer calls); under none it is %.2f,%n",
+                    none.maxOverMeanBefore()));
+            sb.append("  the ideal speedup of perfect balancing. bound = sum of max device loads, none / policy.\n");
+            sb.append(f("EP layer = critical path (%s) + all-to-all %s, median repeat / calls; comm is %.1f%% of none's EP time.%n",
+                    config.mode() == EpMode.PARALLEL ? "measured wall time to the barrier" : "slowest device, each timed alone",
+                    config.linkGbps() == 0 ? "(off)" : "at " + fmt(config.linkGbps()) + " Gbit/s per device, bf16",
+                    none.epSeconds() == 0 ? 0 : 100 * none.commSeconds() / none.epSeconds()));
+            sb.append("idle% = time devices wait for the straggler / (D x critical path).\n");
+            sb.append(f("speedup = median over %d repeats of none's time / the policy's in the same repeat; range = lowest-highest.%n",
+                    config.repeats()));
+            if (flagged) {
+                sb.append(f("! = measured speedup more than %.0f%% above its load bound: timing noise (rerun with more --repeats)%n",
+                        100 * BOUND_TOLERANCE));
+            }
+            if (config.mode() == EpMode.PARALLEL) {
+                // proof that the devices overlapped: with D workers on separate cores, sum of device times >> wall time
+                sb.append(f("devices ran concurrently: sum of device times / wall time = %.2f under none (1 = one after another, %d = all at once)%n",
+                        baseline().timings().concurrency(), config.devices()));
+            }
+            return sb.toString();
+        }
+
+        /** The report's notes: the run's label, model, data and how speedups are computed. */
+        public List<String> notes() {
+            return List.of(label, "model: " + config.model() + " (" + model.modelType() + ")", "data: " + data,
+                    "speedup and range: per repeat, none's time / the policy's; EP layer: the median repeat's time / calls; "
+                            + "per-layer times and device bars: each call's median repeat.");
+        }
+    }
+
+    /** The γ of a policy label ("-" for none and expert_drop, whose number is ρ). */
+    public static String gammaOf(String label) {
+        int at = label.indexOf('@');
+        if (at < 0 || label.startsWith("expert_drop")) return "-";
+        int colon = label.indexOf(':', at);
+        return label.substring(at + 1, colon < 0 ? label.length() : colon);
+    }
+
+    /**
+     * Runs the benchmark; progress (tokens/s, ETA) goes to {@code log} (null = quiet).
+     *
+     * @throws IllegalArgumentException for input the user can fix (devices, files, too short a text)
+     */
+    public static Result run(Config c, PrintWriter log) throws IOException {
+        try (CausalLM lm = Models.load(c.model(), null, c.quantize())) {
+            ModelConfig config = lm.config();
+            int e = config.numExperts();
+            if (c.devices() < 1 || c.devices() > e) {
+                throw new IllegalArgumentException("--devices must be in 1.." + e + " for " + e + " experts (got " + c.devices() + ")");
+            }
+            Devices layout = c.placementFile() == null ? Devices.contiguous(e, c.devices()) : Devices.read(c.placementFile(), e, c.devices());
+            int cores = Runtime.getRuntime().availableProcessors();
+            int threads = c.threadsPerDevice() != null ? c.threadsPerDevice() : EngineCores.defaultThreads(c.mode(), c.devices());
+            String data;
+            int[] stream;
+            if (c.text() == null) {
+                SplittableRandom r = new SplittableRandom(c.seed());
+                stream = new int[c.tokensNeeded()];
+                for (int i = 0; i < stream.length; i++) stream[i] = r.nextInt(config.vocabSize());
+                data = "uniform random token ids (seed " + c.seed() + ")";
+            } else {
+                stream = tokenize(c.text(), c.model(), c.tokensNeeded());
+                data = c.text().toString();
+            }
+            String label = f("mode %s, D=%d devices x %d thread(s) (machine: %d cores), link %s Gbit/s, "
+                    + "batch %d tokens (%d-token sequences), %d measured + %d warm-up batches, each MoE layer call timed %d times "
+                    + "(+%d warm-up) interleaved over the policies, median repeat", c.mode().id(), c.devices(), threads, cores,
+                    c.linkGbps() == 0 ? "none" : fmt(c.linkGbps()), c.batch(), c.seqLen(), c.batches(), c.warmup(), c.repeats(),
+                    c.replayWarmup());
+            if (log != null && c.mode() == EpMode.PARALLEL && c.devices() * threads > cores) {
+                log.println("note: parallel mode with " + c.devices() + " x " + threads + " threads on " + cores
+                        + " cores: devices share cores, so wall times include contention (use timed-serial)");
+            }
+            CommModel comm = new CommModel(c.linkGbps(), 2);
+            IntFunction<CoreShare> coresOf =
+                    d -> threads == cores && c.mode() == EpMode.TIMED_SERIAL ? CoreShare.unbound() : EngineCores.share(threads);
+            List<Policy> list = c.policies();
+            List<EpStats> stats = new ArrayList<>();
+            List<DeviceExpertExecutor> executors = new ArrayList<>();
+            List<EpReplay.Recorder> recorders = new ArrayList<>();
+            List<EpReplay.Timings> timings;
+            TraceWriter traceWriter = c.trace() == null ? null : new TraceWriter(c.trace(),
+                    new RoutingTrace.Header(e, config.topK(), config.normTopkProb(), "none", c.model() + " on " + data));
+            boolean complete = false;
+            try {
+                for (int i = 0; i < list.size(); i++) {
+                    EpStats s = new EpStats(layout);
+                    stats.add(s);
+                    DeviceExpertExecutor ex = new DeviceExpertExecutor(layout, c.mode(), comm, coresOf, s);
+                    executors.add(ex);
+                    recorders.add(new EpReplay.Recorder(ex));
+                }
+                if (log != null) log.println("ep-bench: " + c.model() + ", " + label);
+                long t0 = System.nanoTime();
+                int total = c.warmup() + c.batches();
+                for (int b = 0; b < total; b++) {
+                    int[][] seqs = sequences(stream, b * c.batch(), c.batch(), c.seqLen());
+                    for (int i = 0; i < list.size(); i++) {
+                        RoutingListener listener = i == 0 && traceWriter != null && b >= c.warmup() ? traceWriter : RoutingListener.NONE;
+                        stats.get(i).startBatch();
+                        lm.forward(seqs, new RunOptions(list.get(i), layout.placement(), recorders.get(i), listener));
+                    }
+                    if (b == c.warmup() - 1) {
+                        stats.forEach(EpStats::clear);
+                        recorders.forEach(EpReplay.Recorder::clear);
+                    }
+                    if (log != null) {
+                        double el = (System.nanoTime() - t0) / 1e9;
+                        log.printf(Locale.ROOT, "  batch %d/%d%s: %.0f tokens/s (all policies), ETA %.0f s%n", b + 1, total,
+                                b < c.warmup() ? " (warm-up)" : "", (double) (b + 1) * c.batch() * list.size() / el,
+                                el / (b + 1) * (total - b - 1));
+                        log.flush();
+                    }
+                }
+                executors.forEach(DeviceExpertExecutor::close);
+                executors.clear();
+                long r0 = System.nanoTime();
+                int calls = recorders.getFirst().calls().size();
+                timings = EpReplay.time(recorders.stream().map(EpReplay.Recorder::calls).toList(), layout, c.mode(), comm, coresOf,
+                        c.repeats(), c.replayWarmup(), (done, all) -> {
+                            if (log == null) return;
+                            double el = (System.nanoTime() - r0) / 1e9;
+                            log.printf(Locale.ROOT, "  replay: pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies, ETA %.0f s%n",
+                                    done, all, c.replayWarmup(), calls, list.size(), el / done * (all - done));
+                            log.flush();
+                        });
+                recorders.clear();
+                complete = true;
+            } finally {
+                executors.forEach(DeviceExpertExecutor::close);
+                if (traceWriter != null) {
+                    if (complete) traceWriter.close();
+                    else traceWriter.abort();
+                }
+            }
+
+            List<EpReplay.Speedup> speedups = EpReplay.Speedup.overFirst(timings);
+            List<PolicyResult> results = new ArrayList<>();
+            for (int i = 0; i < list.size(); i++) {
+                List<LayerRecord> recs = stats.get(i).records();
+                List<LayerTiming> med = timings.get(i).medians();
+                if (recs.size() != med.size()) {
+                    throw new IllegalStateException(list.get(i).label() + ": " + recs.size() + " layer records but " + med.size() + " replayed calls");
+                }
+                // each record keeps its loads; its timing becomes the call's median repeat
+                List<LayerRecord> replaced = new ArrayList<>(recs.size());
+                for (int k = 0; k < recs.size(); k++) replaced.add(recs.get(k).withTiming(med.get(k)));
+                String name = list.get(i).label();
+                results.add(new PolicyResult(name, new PolicyRun(name, replaced), new PolicyRun(name, recs), timings.get(i), speedups.get(i)));
+            }
+            return new Result(c, config, label, data, threads, cores, layout, List.copyOf(results));
+        }
+    }
+
+    /** The first {@code needed} tokens of a text file, tokenized with the model's tokenizer.json. */
+    static int[] tokenize(Path file, Path modelDir, int needed) throws IOException {
+        if (!Files.isRegularFile(file)) throw new IllegalArgumentException("--text " + file + " is not a file");
+        if (!Files.isRegularFile(modelDir.resolve("tokenizer.json"))) {
+            throw new IllegalArgumentException(modelDir + " has no tokenizer.json to tokenize --text with (use --random-tokens)");
+        }
+        String all = Files.readString(file);
+        try (HfTokenizer tok = HfTokenizer.load(modelDir)) {
+            // tokenize a prefix big enough for what is needed (about 4 characters per token), growing if not
+            for (int chars = Math.min(all.length(), needed * 6); ; chars = Math.min(all.length(), chars * 2)) {
+                int[] ids = tok.encode(all.substring(0, chars));
+                if (ids.length >= needed) return Arrays.copyOf(ids, needed);
+                if (chars == all.length()) {
+                    throw new IllegalArgumentException("--text " + file + " has only " + ids.length + " tokens; the run needs "
+                            + needed + " ((warm-up + batches) x batch)");
+                }
+            }
+        }
+    }
+
+    /** A batch of {@code tokens} tokens from the stream starting at {@code from}, cut into sequences of seqLen. */
+    static int[][] sequences(int[] stream, int from, int tokens, int seqLen) {
+        int n = (tokens + seqLen - 1) / seqLen;
+        int[][] seqs = new int[n][];
+        for (int i = 0; i < n; i++) {
+            int start = from + i * seqLen;
+            seqs[i] = Arrays.copyOfRange(stream, start, Math.min(from + tokens, start + seqLen));
+        }
+        return seqs;
+    }
+
+    static String fmt(double v) {
+        return v == Math.rint(v) ? String.valueOf((long) v) : String.valueOf(v);
+    }
+
+    private static String f(String format, Object... args) {
+        return String.format(Locale.ROOT, format, args);
+    }
+}

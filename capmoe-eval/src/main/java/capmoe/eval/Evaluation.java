@@ -1,0 +1,125 @@
+package capmoe.eval;
+
+import capmoe.model.CausalLM;
+import capmoe.model.ModelConfig;
+import capmoe.model.RunOptions;
+import capmoe.routing.Placement;
+import capmoe.routing.Policy;
+import capmoe.runtime.ep.CommModel;
+import capmoe.runtime.ep.Devices;
+import capmoe.runtime.ep.EngineCores;
+import capmoe.runtime.ep.EpMode;
+import capmoe.tokenizer.HfTokenizer;
+import capmoe.weights.DType;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The runtime behind {@code ./capmoe eval} and {@code ./capmoe demo}: a model's quality under every
+ * policy on some tasks, with its routing load and, optionally, its measured EP speedup.
+ *
+ * <p>Steps of {@link #run}:
+ * <ol>
+ *   <li>read config.json; check the devices against the experts; place experts contiguously;</li>
+ *   <li>load the tokenizer and the model (in {@code dtype} when given);</li>
+ *   <li>run the {@link Evaluator}: every task under every policy (the baseline {@code none} first),
+ *       each MoE layer call recorded and, with {@link Ep} settings, replayed interleaved through the
+ *       expert-parallel runtime ({@link EpRuntime});</li>
+ *   <li>return a {@link Result}: the {@link EvalResults} and the run's settings; {@link Result#write}
+ *       puts results.json, results_&lt;policy&gt;.json, results.md and report.html beside them
+ *       ({@link ReportFiles}).</li>
+ * </ol>
+ */
+public final class Evaluation {
+    private Evaluation() { }
+
+    /** Measure EP speedups: the mode, the modelled link, the interleaved repeats (median) and warm-up replays. */
+    public record Ep(EpMode mode, double linkGbps, int repeats, int warmup) { }
+
+    /**
+     * What to evaluate.
+     *
+     * @param dtype         torch dtype to run in ("float32", "bfloat16"), or null for config.json's
+     * @param quantize      Q8_0/Q4_0 to quantize the weight matrices at load, or null for the stored dtypes
+     * @param policies      the baseline {@code none} first ({@link Policy#withBaseline})
+     * @param maxLength     context for loglikelihood requests, 0 = max_position_embeddings
+     * @param prefixToken   token that starts rolling windows and empty contexts, -1 = BOS, else EOS
+     * @param sharedContext score a context's choices from its KV cache (see {@link Evaluator.Config})
+     * @param ep            measure EP speedups, or null
+     */
+    public record Config(Path model, String dtype, DType quantize, List<Task> tasks, List<Policy> policies, int devices, int batch,
+                         int maxLength, int prefixToken, boolean sharedContext, Ep ep) {
+        public Config {
+            if (policies.isEmpty() || !(policies.getFirst() instanceof Policy.None)) {
+                throw new IllegalArgumentException("the policies must start with the baseline none");
+            }
+            tasks = List.copyOf(tasks);
+            policies = List.copyOf(policies);
+        }
+    }
+
+    /** An evaluation's outcome and the settings every output names. */
+    public record Result(Config config, ModelConfig model, EvalResults results) {
+
+        /** What results.json's config block records about the run. */
+        public Map<String, Object> meta() {
+            Map<String, Object> meta = new LinkedHashMap<>();
+            meta.put("model", config.model().toString());
+            meta.put("devices", config.devices());
+            meta.put("dtype", config.dtype() == null ? model.dtype() : config.dtype());
+            if (config.quantize() != null) meta.put("quantize", config.quantize().toString());
+            if (config.ep() != null) {
+                meta.put("ep_mode", config.ep().mode().id());
+                meta.put("link_gbps", config.ep().linkGbps());
+                meta.put("ep_repeats", config.ep().repeats());
+            }
+            return meta;
+        }
+
+        /** Writes the reports into {@code out}; {@code extra} adds command-specific settings to the meta. */
+        public void write(Path out, String title, Map<String, Object> extra) throws IOException {
+            Map<String, Object> meta = meta();
+            meta.putAll(extra);
+            ReportFiles.write(results, meta, out, title);
+        }
+    }
+
+    public static Result run(Config c, PrintStream progress) {
+        ModelConfig config = ModelConfig.read(c.model());
+        int experts = config.numExperts();
+        if (c.devices() < 1 || c.devices() > experts) {
+            throw new IllegalArgumentException("--devices must be in 1.." + experts + " for " + experts + " experts (got " + c.devices() + ")");
+        }
+        int context = c.maxLength() > 0 ? c.maxLength() : config.maxPositionEmbeddings();
+        int prefix = c.prefixToken() >= 0 ? c.prefixToken() : defaultPrefix(config);
+        if (prefix >= config.vocabSize()) {
+            throw new IllegalArgumentException("--prefix-token " + prefix + " is outside the vocabulary (" + config.vocabSize() + ")");
+        }
+        Placement placement = Placement.contiguous(experts, c.devices());
+        Evaluator.Config evalConfig = new Evaluator.Config(context, c.batch(), prefix, c.devices(), c.sharedContext());
+        EpRuntime ep = null;
+        if (c.ep() != null) {
+            ep = new EpRuntime(Devices.contiguous(experts, c.devices()), c.ep().mode(), new CommModel(c.ep().linkGbps(), 2),
+                    EngineCores.defaultThreads(c.ep().mode(), c.devices()), c.ep().repeats(), c.ep().warmup());
+        }
+        // inside the try: recorded MoE layer calls point at the model's mapped weights until they are replayed
+        try (HfTokenizer tokenizer = HfTokenizer.load(c.model()); CausalLM lm = ModelLoader.load(c.model(), c.dtype(), c.quantize())) {
+            Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig,
+                    (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener), progress, ep);
+            return new Result(c, config, evaluator.run(c.tasks(), c.policies()));
+        }
+    }
+
+    /** lm-eval's prefix token: BOS when the model has one, else EOS. */
+    public static int defaultPrefix(ModelConfig c) {
+        if (c.bosTokenId() >= 0 && c.bosTokenId() < c.vocabSize()) return c.bosTokenId();
+        for (int eos : c.eosTokenIds()) if (eos >= 0 && eos < c.vocabSize()) return eos;
+        throw new IllegalArgumentException("config.json has no bos_token_id or eos_token_id inside the vocabulary; "
+                + "pass --prefix-token");
+    }
+}
