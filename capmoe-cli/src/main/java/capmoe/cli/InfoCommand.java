@@ -15,13 +15,13 @@ import java.util.concurrent.Callable;
         description = "Show a checkpoint's architecture, parameter counts, experts and layers.")
 public final class InfoCommand implements Callable<Integer> {
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
+    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory or GGUF file")
     Path model;
 
     @Override
     public Integer call() {
         ModelConfig c = ModelConfig.read(model);
-        try (Checkpoint w = Checkpoint.open(model)) {
+        try (Checkpoint w = capmoe.model.Models.checkpoint(model, null)) {
             long total = 0, expert = 0;
             var dtypes = new java.util.TreeMap<String, Long>();
             for (Tensor t : w.tensors().values()) {
