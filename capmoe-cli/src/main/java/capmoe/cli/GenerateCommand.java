@@ -5,6 +5,7 @@ import capmoe.model.Generator;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
 import capmoe.routing.Policy;
+import capmoe.runtime.mpi.MpiJob;
 import capmoe.tokenizer.HfTokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -61,6 +62,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "do not stop at the config's eos_token_id")
     boolean ignoreEos;
 
+    @Mixin
+    RanksOption ranks = new RanksOption();
+
     /** A full spec as given; a bare name (score) becomes score@G with --gamma G (default 1.0), as in route. */
     static Policy policy(String strategy, Double gamma) {
         String s = strategy.strip();
@@ -76,11 +80,17 @@ public final class GenerateCommand implements Callable<Integer> {
         Policy policy = policy(strategy, gamma);
         if ((prompt == null) == (promptIds == null)) throw new IllegalArgumentException("give either --prompt TEXT or --prompt-ids IDS");
         HfTokenizer tokenizer = prompt == null ? null : HfTokenizer.load(model);
-        try (CausalLM m = Models.load(model, null, quantize.format()); tokenizer) {
-            if (tokenizer != null) {
-                promptIds = tokenizer.encode(prompt);
-                if (promptIds.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");
+        if (tokenizer != null) {
+            promptIds = tokenizer.encode(prompt);
+            if (promptIds.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");
+        }
+        if (MpiJob.current().isPresent()) { // under mpirun: the ranks' expert-parallel runtime
+            try (tokenizer) {
+                return GenerateRanks.run(model, quantize.format(), promptIds, tokenizer, policy, ranks.scope(), maxTokens, temperature,
+                        ignoreEos, MpiJob.current().get());
             }
+        }
+        try (CausalLM m = Models.load(model, null, quantize.format()); tokenizer) {
             var s = new Generator.Settings(maxTokens, temperature, topP, seed,
                     ignoreEos ? List.of() : m.config().eosTokenIds());
             long start = System.nanoTime();

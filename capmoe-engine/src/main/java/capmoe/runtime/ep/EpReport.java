@@ -29,7 +29,21 @@ public final class EpReport {
 
     /** The page of an {@link EpBench} run. */
     public static void write(Path file, String title, EpBench.Result r) {
-        AtomicFile.writeString(file, render(title, r.notes(), rows(r)));
+        AtomicFile.writeString(file, render(title, r.notes(), rows(r), phases(r)));
+    }
+
+    /** Prefill beside decode, and replication's extra memory: the same values as the console's columns. */
+    static List<List<String>> phases(EpBench.Result r) {
+        List<List<String>> out = new ArrayList<>();
+        for (EpBench.PolicyResult p : r.policies()) {
+            EpBench.Phase d = p.decode();
+            out.add(List.of(p.policy(), fmt("%.2f", p.speedup().median()), fmt("%.2f", p.bound()),
+                    d == null ? "-" : fmt("%.2f", d.speedup().median()),
+                    d == null ? "-" : fmt("%.2f", d.speedup().min()) + "-" + fmt("%.2f", d.speedup().max()),
+                    d == null ? "-" : fmt("%.2f", d.bound()), d == null ? "-" : fmt("%.2f", d.run().summary().maxOverMeanAfter()),
+                    String.valueOf(p.extraSlots()), fmt("%.1f", p.extraBytes() / 1e6)));
+        }
+        return out;
     }
 
     static List<Row> rows(EpBench.Result r) {
@@ -38,6 +52,11 @@ public final class EpReport {
     }
 
     public static String render(String title, List<String> notes, List<Row> rows) {
+        return render(title, notes, rows, null);
+    }
+
+    /** @param phases the prefill/decode table's rows ({@link #phases}), or null for none */
+    public static String render(String title, List<String> notes, List<Row> rows, List<List<String>> phases) {
         ChartPage page = new ChartPage(title);
         notes.forEach(page::note);
         if (rows.isEmpty()) return page.note("No runs.").render();
@@ -58,6 +77,14 @@ public final class EpReport {
         page.chart(speedupChart(rows, colours), 380);
         page.note("Bars: measured speedup (median over the interleaved repeats); whiskers: lowest-highest repeat; "
                 + "diamonds: the load bound (sum of max device loads, none / policy).");
+        if (phases != null) {
+            page.heading("Prefill and decode");
+            page.table(List.of("policy", "prefill speedup", "prefill bound", "decode speedup", "decode range", "decode bound",
+                    "decode device max/mean", "extra expert slots / device", "extra MB / device (bf16)"), phases);
+            page.note("Decode: greedy steps after each batch's prefill, one token per sequence per MoE call, recorded and replayed "
+                    + "apart from prefill. uniform (ideal): none's calls with the pairs spread perfectly over the experts (timing only). "
+                    + "replicate@N: EPLB replicas; extra = the most replicas a device holds beyond ceil(E/D).");
+        }
 
         page.heading("Load per expert per layer");
         page.note("Colour = pairs routed to the expert / the balanced share of that layer (0 = white, 1 = yellow, "
