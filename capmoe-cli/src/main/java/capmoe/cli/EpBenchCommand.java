@@ -120,6 +120,10 @@ public final class EpBenchCommand implements Callable<Integer> {
     @Option(names = "--html", paramLabel = "FILE", description = "HTML report (default: ${DEFAULT-VALUE})")
     Path html = Path.of("reports", "ep-bench", "ep-bench.html");
 
+    @Option(names = "--decode-steps", description = "greedy decode steps timed after each batch's prefill, apart from it "
+            + "(0 = prefill only; default: ${DEFAULT-VALUE})")
+    int decodeSteps = 8;
+
     @Option(names = "--trace", paramLabel = "FILE", description = "record the none run's routing (for ./capmoe simulate)")
     Path trace;
 
@@ -153,7 +157,7 @@ public final class EpBenchCommand implements Callable<Integer> {
         }
         EpBench.Config config = new EpBench.Config(dir, quantize.format(), policies.policies(), devices.devices, EpMode.parse(mode), placementFile,
                 threadsPerDevice, linkGbps, batch, seqLen, batches, warmup, repeats, replayWarmup, randomTokens ? null : text, seed, trace,
-                ranks.decodeSteps, replicateTrace);
+                decodeSteps, replicateTrace);
         EpBench.Result r = EpBench.run(config, err);
         out.println("Expert-parallel benchmark: " + dir + " (" + r.model().modelType() + ", " + r.model().numExperts() + " experts, top-"
                 + r.model().topK() + ", " + r.model().numHiddenLayers() + " layers, hidden " + r.model().hiddenSize() + ")");
