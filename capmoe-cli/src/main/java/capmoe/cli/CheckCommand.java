@@ -24,7 +24,7 @@ public final class CheckCommand implements Callable<Integer> {
     @Mixin
     QuantizeOption quantize = new QuantizeOption();
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
+    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory or GGUF file")
     Path model;
 
     @Option(names = "--reference", description = "reference.safetensors (default: DIR/reference.safetensors)")

@@ -3,7 +3,7 @@ package capmoe.cli;
 import capmoe.runtime.ep.EpBench;
 import capmoe.runtime.ep.EpBenchJson;
 import capmoe.runtime.ep.EpMode;
-import capmoe.runtime.ep.HtmlReport;
+import capmoe.runtime.ep.EpReport;
 import capmoe.runtime.ep.SkewedOlmoe;
 import capmoe.runtime.mpi.MpiJob;
 import picocli.CommandLine.Command;
@@ -42,6 +42,11 @@ import java.util.concurrent.Callable;
                 "Tokens: --text FILE tokenized with the model's tokenizer.json (e.g. ../shared/data/wikitext-2/test.txt),",
                 "or --random-tokens. --make-model DIR first writes an OLMoE-1B-7B-shaped random model with a skewed",
                 "router (see capmoe.runtime.ep.SkewedOlmoe) and benchmarks it.",
+                "",
+                "Prefill and decode apart: each batch is prefilled through a KV cache, then --decode-steps greedy steps",
+                "(one token per sequence per MoE call) are recorded and replayed apart. replicate@N[+POLICY] places N",
+                "redundant replicas per layer with DeepSeek's EPLB; the 'uniform (ideal)' row times none's calls with the",
+                "pairs spread perfectly over the experts, the best case of any balancing.",
                 ""})
 public final class EpBenchCommand implements Callable<Integer> {
 
@@ -115,8 +120,17 @@ public final class EpBenchCommand implements Callable<Integer> {
     @Option(names = "--html", paramLabel = "FILE", description = "HTML report (default: ${DEFAULT-VALUE})")
     Path html = Path.of("reports", "ep-bench", "ep-bench.html");
 
+    @Option(names = "--decode-steps", description = "greedy decode steps timed after each batch's prefill, apart from it "
+            + "(0 = prefill only; default: ${DEFAULT-VALUE})")
+    int decodeSteps = 8;
+
     @Option(names = "--trace", paramLabel = "FILE", description = "record the none run's routing (for ./capmoe simulate)")
     Path trace;
+
+    @Option(names = "--replicate-trace", paramLabel = "FILE",
+            description = "replicate@N policies: place the replicas (EPLB) from this routing trace (recorded under none, --trace) "
+                    + "instead of from the warm-up batches")
+    Path replicateTrace;
 
     @Override
     public Integer call() throws IOException {
@@ -142,7 +156,8 @@ public final class EpBenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
         EpBench.Config config = new EpBench.Config(dir, quantize.format(), policies.policies(), devices.devices, EpMode.parse(mode), placementFile,
-                threadsPerDevice, linkGbps, batch, seqLen, batches, warmup, repeats, replayWarmup, randomTokens ? null : text, seed, trace);
+                threadsPerDevice, linkGbps, batch, seqLen, batches, warmup, repeats, replayWarmup, randomTokens ? null : text, seed, trace,
+                decodeSteps, replicateTrace);
         EpBench.Result r = EpBench.run(config, err);
         out.println("Expert-parallel benchmark: " + dir + " (" + r.model().modelType() + ", " + r.model().numExperts() + " experts, top-"
                 + r.model().topK() + ", " + r.model().numHiddenLayers() + " layers, hidden " + r.model().hiddenSize() + ")");
@@ -150,7 +165,7 @@ public final class EpBenchCommand implements Callable<Integer> {
         out.println("data: " + r.data());
         out.println();
         out.print(r.table());
-        HtmlReport.write(html, "Expert-parallel straggler report (" + config.mode().id() + ")", r);
+        EpReport.write(html, "Expert-parallel straggler report (" + config.mode().id() + ")", r);
         EpBenchJson.write(r, json);
         out.println("wrote " + json + " and " + html + (trace != null ? " and trace " + trace : ""));
         out.flush();

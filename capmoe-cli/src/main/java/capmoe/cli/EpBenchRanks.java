@@ -52,7 +52,7 @@ final class EpBenchRanks {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
         DistEpBench.Config config = new DistEpBench.Config(c.makeModel != null ? c.makeModel : c.model.require(), policies, c.ranks.scope(),
-                c.batch, c.seqLen, c.batches, c.warmup, c.ranks.decodeSteps, text, c.seed);
+                c.batch, c.seqLen, c.batches, c.warmup, c.decodeSteps, text, c.seed);
         DistEpBench.Result r = DistEpBench.run(config, comm, comm.rank() == 0 ? err : null);
         if (comm.rank() == 0) {
             DistEpBenchJson.writeAtomically(c.json, DistEpBenchJson.render(r));

@@ -5,6 +5,7 @@ import capmoe.model.Generator;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
 import capmoe.routing.Policy;
+import capmoe.runtime.mpi.MpiJob;
 import capmoe.tokenizer.HfTokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -28,7 +29,7 @@ public final class GenerateCommand implements Callable<Integer> {
     @Mixin
     QuantizeOption quantize = new QuantizeOption();
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
+    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory or GGUF file")
     Path model;
 
     @Option(names = "--prompt", description = "prompt text (encoded with the model's tokenizer.json)")
@@ -61,6 +62,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "do not stop at the config's eos_token_id")
     boolean ignoreEos;
 
+    @Mixin
+    RanksOption ranks = new RanksOption();
+
     /** A full spec as given; a bare name (score) becomes score@G with --gamma G (default 1.0), as in route. */
     static Policy policy(String strategy, Double gamma) {
         String s = strategy.strip();
@@ -75,16 +79,30 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         Policy policy = policy(strategy, gamma);
         if ((prompt == null) == (promptIds == null)) throw new IllegalArgumentException("give either --prompt TEXT or --prompt-ids IDS");
+        if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1 (got " + maxTokens + ")");
         HfTokenizer tokenizer = prompt == null ? null : HfTokenizer.load(model);
-        try (CausalLM m = Models.load(model, null, quantize.format()); tokenizer) {
-            if (tokenizer != null) {
-                promptIds = tokenizer.encode(prompt);
-                if (promptIds.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");
+        if (tokenizer != null) {
+            promptIds = tokenizer.encode(prompt);
+            if (promptIds.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");
+        }
+        int context = capmoe.model.ModelConfig.read(model).maxPositionEmbeddings();
+        if ((long) promptIds.length + maxTokens > context) {
+            throw new IllegalArgumentException("the prompt (" + promptIds.length + " tokens) + --max-tokens " + maxTokens
+                    + " exceeds the model's context of " + context + " tokens (max_position_embeddings); use --max-tokens "
+                    + Math.max(1, context - promptIds.length) + " or less");
+        }
+        if (MpiJob.current().isPresent()) { // under mpirun: the ranks' expert-parallel runtime
+            try (tokenizer) {
+                return GenerateRanks.run(model, quantize.format(), promptIds, tokenizer, policy, ranks.scope(), maxTokens, temperature,
+                        ignoreEos, MpiJob.current().get());
             }
+        }
+        try (CausalLM m = Models.load(model, null, quantize.format()); tokenizer) {
             var s = new Generator.Settings(maxTokens, temperature, topP, seed,
                     ignoreEos ? List.of() : m.config().eosTokenIds());
             long start = System.nanoTime();
             long[] firstToken = {0};
+            long[] lastProgress = {System.nanoTime()};
             List<Integer> out = new ArrayList<>();
             Generator.generate(m, promptIds, s, RunOptions.of(policy), tok -> {
                 if (out.isEmpty()) firstToken[0] = System.nanoTime();
@@ -98,6 +116,13 @@ public final class GenerateCommand implements Callable<Integer> {
                     System.out.print((out.size() == 1 ? "" : ",") + tok);
                 }
                 System.out.flush();
+                long now = System.nanoTime();
+                if (now - lastProgress[0] > 5_000_000_000L) {   // long runs: tokens/s and ETA on stderr every 5 s
+                    lastProgress[0] = now;
+                    double rate = out.size() > 1 ? (out.size() - 1) / ((now - firstToken[0]) / 1e9) : 0;
+                    System.err.printf(Locale.ROOT, "%n[%d/%d tokens, %.1f tok/s, ETA %.0f s]%n", out.size(), maxTokens, rate,
+                            rate > 0 ? (maxTokens - out.size()) / rate : 0.0);
+                }
             });
             long end = System.nanoTime();
             System.out.println();

@@ -5,10 +5,10 @@ import capmoe.serve.LoadGen;
 import capmoe.serve.ServeComparison;
 import capmoe.serve.ServeOptions;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -24,11 +24,14 @@ public final class LoadgenCommand implements Callable<Integer> {
     @Option(names = "--url", description = "a running server, e.g. http://127.0.0.1:8000")
     String url;
 
-    @Option(names = "--model", description = "instead of --url: start a server per --policies policy on this checkpoint")
-    Path model;
+    /** Instead of --url: start a server per --policies policy on this checkpoint. */
+    @Mixin ModelOption model;
 
-    @Option(names = "--policies", split = ",", description = "with --model: the policies to compare, e.g. none,score@1.5,score@1.0")
-    List<String> policies;
+    /** With --model: the policies to compare (none first). */
+    @Mixin PolicyOption policies = new PolicyOption("");
+
+    /** With --model: expert placement for the load counters; D > 1 runs the in-process EP runtime. */
+    @Mixin DeviceOption devices = ServeCommand.oneDevice();
 
     @Option(names = "--prompt-file", required = true, description = "prompts, one per non-empty line, used in order and cycled")
     Path promptFile;
@@ -64,33 +67,32 @@ public final class LoadgenCommand implements Callable<Integer> {
     @Option(names = "--max-batch-tokens", defaultValue = "512", description = "with --model: tokens per step (default: ${DEFAULT-VALUE})")
     int maxBatchTokens;
 
-    @Option(names = "--devices", defaultValue = "8",
-            description = "with --model: expert placement over D devices for the load counters; D > 1 runs the in-process EP runtime (default: ${DEFAULT-VALUE})")
-    int devices;
-
     @Option(names = "--ep-mode", defaultValue = "parallel", description = "with --model and --devices > 1: parallel | timed-serial (default: ${DEFAULT-VALUE})")
     String epMode;
 
     @Override
     public Integer call() {
-        if ((url == null) == (model == null)) throw new IllegalArgumentException("give either --url URL (a running server) or --model DIR --policies ...");
+        if ((url == null) == !model.given()) throw new IllegalArgumentException("give either --url URL (a running server) or --model DIR --policies ...");
         List<String> prompts = LoadGen.readPrompts(promptFile);
         if (url != null) {
-            if (policies != null) throw new IllegalArgumentException("--policies needs --model (loadgen then starts the servers itself)");
+            if (!policies.specs.isEmpty()) throw new IllegalArgumentException("--policies needs --model (loadgen then starts the servers itself)");
             LoadGen.Result r = LoadGen.run(new LoadGen.Config(url, concurrency, requests, prompts, maxTokens, temperature, !stopAtEos), System.err);
             System.out.println(r.summary(url));
             for (String e : r.errors()) System.out.println("  error: " + e);
             return r.failed() == 0 ? 0 : 1;
         }
-        if (policies == null || policies.isEmpty()) throw new IllegalArgumentException("--model needs --policies, e.g. none,score@1.5,score@1.0");
-        List<Policy> parsed = new ArrayList<>();
-        for (String p : policies) parsed.add(Policy.parse(p));
-        ServeOptions base = ServeOptions.defaults(model).withPolicy(new Policy.None(), ServeCommand.onOff("--decode-capacity", decodeCapacity))
-                .withSlots(maxRunning, maxBatchTokens, Math.max(256, requests)).withDevices(devices, epMode);
+        if (policies.specs.isEmpty()) throw new IllegalArgumentException("--model needs --policies, e.g. none,score@1.5,score@1.0");
+        List<Policy> parsed = policies.policies();
+        ServeOptions base = ServeOptions.defaults(model.require()).withPolicy(new Policy.None(), ServeCommand.onOff("--decode-capacity", decodeCapacity))
+                .withSlots(maxRunning, maxBatchTokens, Math.max(256, requests)).withDevices(devices.devices, epMode);
         LoadGen.Config workload = new LoadGen.Config("http://unused", concurrency, requests, prompts, maxTokens, temperature, !stopAtEos);
         List<ServeComparison.Run> runs = ServeComparison.run(base, parsed, workload, rounds, System.err);
         ServeComparison.write(out, base, workload, runs);
-        for (ServeComparison.Run r : runs) System.out.println(r.result().summary(r.policy()));
+        for (ServeComparison.Run r : runs) {
+            System.out.println(r.result().summary(r.policy()) + String.format(java.util.Locale.ROOT,
+                    ", texts identical to %s %.0f%%, common prefix %.0f%%", runs.getFirst().policy(),
+                    100 * r.identicalToBaseline(), 100 * r.prefixAgreement()));
+        }
         System.out.println("report: " + out.resolve("report.html") + ", " + out.resolve("loadgen.json"));
         return runs.stream().allMatch(r -> r.result().failed() == 0) ? 0 : 1;
     }

@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
                 InfoCommand.class,
                 CheckCommand.class,
                 GenerateCommand.class,
+                LogitsCommand.class,
                 BenchCommand.class,
                 EvalCommand.class,
                 ServeCommand.class,
@@ -29,7 +30,25 @@ public final class Main implements Runnable {
      * on every rank, rank 0 prints, a failing rank ends the job).
      */
     public static void main(String[] args) {
-        System.exit(MpiJob.run(args, Main::run));
+        System.exit(MpiJob.run(args, Main::runAsRank));
+    }
+
+    /** Commands that run over MPI ranks; under mpirun the others are refused (each rank would run the whole job). */
+    static final java.util.Set<String> OVER_RANKS = java.util.Set.of("ep-bench", "generate");
+
+    private static int runAsRank(String[] args) {
+        var comm = MpiJob.current();
+        String command = java.util.Arrays.stream(args).filter(a -> !a.startsWith("-")).findFirst().orElse("");
+        if (comm.isEmpty() || OVER_RANKS.contains(command) || command.isEmpty() || command.equals("help")) {
+            return run(args);
+        }
+        if (comm.get().rank() == 0) {
+            System.err.println("capmoe rank 0: under mpirun only " + String.join(" and ", new java.util.TreeSet<>(OVER_RANKS))
+                    + " run over the ranks; run " + command + " without mpirun");
+            System.err.flush();
+        }
+        comm.get().barrier(); // rank 0's line is out before any rank ends the job
+        return 2;
     }
 
     /** Runs the CLI and returns the exit code (tests call this). */

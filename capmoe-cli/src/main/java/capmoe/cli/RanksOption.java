@@ -11,10 +11,6 @@ final class RanksOption {
                     + "own tokens (local, C = ceil(γ·k·T_rank/E)) (default: ${DEFAULT-VALUE})")
     String capacityScope = "global";
 
-    @Option(names = "--decode-steps", description = "under mpirun: greedy decode steps timed after each batch's prefill "
-            + "(0 = prefill only; default: ${DEFAULT-VALUE})")
-    int decodeSteps = 8;
-
     CapacityScope scope() {
         return CapacityScope.parse(capacityScope);
     }

@@ -4,9 +4,9 @@ import capmoe.routing.Policy;
 import capmoe.serve.OpenAiServer;
 import capmoe.serve.ServeOptions;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
@@ -18,8 +18,10 @@ import java.util.concurrent.CountDownLatch;
         description = "OpenAI-compatible HTTP server with continuous batching; the capacity policy applies to every batched step.")
 public final class ServeCommand implements Callable<Integer> {
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
-    Path model;
+    @Mixin ModelOption model;
+
+    /** One device by default: the experts run in this process's kernels, not through the EP runtime. */
+    @Mixin DeviceOption devices = oneDevice();
 
     @Option(names = "--served-model-name", description = "model id clients send (default: the directory name)")
     String servedName;
@@ -50,12 +52,14 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-context", defaultValue = "0", description = "positions per slot (0 = max_position_embeddings; default: ${DEFAULT-VALUE})")
     int maxContext;
 
-    @Option(names = "--devices", defaultValue = "1",
-            description = "place the experts on D devices; D > 1 runs them through the in-process expert-parallel runtime (default: ${DEFAULT-VALUE})")
-    int devices;
-
-    @Option(names = "--ep-mode", defaultValue = "parallel", description = "parallel | timed-serial (with --devices > 1; default: ${DEFAULT-VALUE})")
+    @Option(names = "--ep-mode", defaultValue = "parallel", description = "with --devices above 1 the experts run through the in-process EP runtime in this mode: parallel | timed-serial (default: ${DEFAULT-VALUE})")
     String epMode;
+
+    static DeviceOption oneDevice() {
+        DeviceOption d = new DeviceOption();
+        d.devices = 1;
+        return d;
+    }
 
     static boolean onOff(String name, String value) {
         return switch (value) {
@@ -67,8 +71,8 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        ServeOptions o = new ServeOptions(model, servedName, Policy.parse(policy), onOff("--decode-capacity", decodeCapacity),
-                host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, devices, epMode);
+        ServeOptions o = new ServeOptions(model.require(), servedName, Policy.parse(policy), onOff("--decode-capacity", decodeCapacity),
+                host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, devices.devices, epMode);
         OpenAiServer server = OpenAiServer.start(o);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

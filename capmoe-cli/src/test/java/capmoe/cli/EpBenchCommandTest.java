@@ -53,7 +53,7 @@ class EpBenchCommandTest {
 
         JsonNode json = new ObjectMapper().readTree(dir.resolve("b.json").toFile());
         assertEquals("timed-serial", json.get("mode").asText());
-        assertEquals(2, json.get("policies").size());
+        assertEquals(3, json.get("policies").size(), "none, score@1.0 and the uniform (ideal) row");
         for (JsonNode p : json.get("policies")) {
             // 2 batches x 6 MoE layers; per device loads add up to the per expert loads; EP time >= critical path
             assertEquals(12, p.get("layerCalls").size());

@@ -25,6 +25,14 @@ class ServeCommandsTest {
         r = CliRun.of("serve", "--model", tiny.toString(), "--max-running", "32", "--max-batch-tokens", "16");
         assertEquals(2, r.exitCode());
         assertTrue(r.err().contains("--max-batch-tokens (16) must be >= --max-running (32)"), r.err());
+        r = CliRun.of("serve", "--model", tiny.toString(), "--devices", "64");
+        assertEquals(2, r.exitCode());
+        assertEquals("capmoe serve: error: --devices must be in 1..32 for 32 experts (got 64)", r.err().strip());
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            r = CliRun.of("serve", "--model", tiny.toString(), "--port", Integer.toString(taken.getLocalPort()));
+            assertEquals(2, r.exitCode());
+            assertTrue(r.err().contains("capmoe serve: error: cannot listen on 127.0.0.1:" + taken.getLocalPort()), r.err());
+        }
         Path prompts = Files.writeString(tmp.resolve("p.txt"), "The sea\n\nOnce upon a time\n");
         r = CliRun.of("loadgen", "--prompt-file", prompts.toString());
         assertEquals(2, r.exitCode());

@@ -64,7 +64,8 @@ class SimulateCommandTest {
                 "--html", html.toString(), "--json", json.toString());
         assertEquals(0, r.exitCode(), r.err());
         String page = Files.readString(html);
-        assertTrue(page.contains("<svg") && !page.contains("<script") && page.contains("Mixtral-8x7B") && page.contains("DeepSeek-V2-Lite"));
+        assertTrue(page.contains("echarts") && page.contains("Mixtral-8x7B") && page.contains("DeepSeek-V2-Lite") && page.contains("paper score@1.0"), "the figure: ECharts inlined, every shape, the paper's bars");
+        capmoe.testing.HeadlessChromium.check(html, 4); // one chart per shape, each drawn in a real browser
         JsonNode cells = new ObjectMapper().readTree(json.toFile()).get("results");
         int paper = 0;
         for (JsonNode c : cells) {

@@ -26,8 +26,13 @@ public record ModelConfig(String modelType, int vocabSize, int hiddenSize, int n
                           int bosTokenId, List<Integer> eosTokenIds, int padTokenId,
                           DeepSeekConfig deepseek, String dtype) {
 
-    /** Reads {@code dir/config.json}; errors name the file and the key. */
+    /** Reads {@code dir/config.json}, or a GGUF file's metadata ({@link GgufModel#config}); errors name the file and the key. */
     public static ModelConfig read(Path dir) {
+        if (java.nio.file.Files.isRegularFile(dir)) {
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                return GgufModel.config(capmoe.weights.GgufFile.open(dir, arena));
+            }
+        }
         return ConfigReader.read(dir);
     }
 

@@ -8,11 +8,18 @@ import capmoe.model.qwen2moe.Qwen2Moe;
 import capmoe.model.qwen3moe.Qwen3Moe;
 import capmoe.weights.Checkpoint;
 import capmoe.weights.DType;
+import capmoe.weights.GgufFile;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
 
 import java.nio.file.Path;
 import java.util.Map;
 
-/** Loads an unmodified Hugging Face checkpoint directory, dispatching on config.json's model_type. */
+/**
+ * Loads an unmodified Hugging Face checkpoint directory, dispatching on config.json's model_type,
+ * or a GGUF file (llama.cpp's format, see {@link GgufModel}).
+ */
 public final class Models {
     private Models() { }
 
@@ -32,7 +39,7 @@ public final class Models {
             "deepseek_v3", DeepseekV3::build);
 
     public static CausalLM load(Path dir) {
-        return load(dir, ModelConfig.read(dir));
+        return load(dir, null, null);
     }
 
     /**
@@ -50,30 +57,37 @@ public final class Models {
      * (Q8_0 or Q4_0, see {@link Checkpoint#quantizes}); null keeps the stored dtypes.
      */
     public static CausalLM load(Path dir, String torchDtype, DType quantize) {
-        ModelConfig config = ModelConfig.read(dir);
-        if (torchDtype != null) {
-            if (!torchDtype.equals("float32") && !torchDtype.equals("bfloat16")) {
-                throw new IllegalArgumentException("--dtype must be float32 or bfloat16, got '" + torchDtype + "'");
-            }
-            config = config.withDtype(torchDtype);
+        if (torchDtype != null && !torchDtype.equals("float32") && !torchDtype.equals("bfloat16")) {
+            throw new IllegalArgumentException("--dtype must be float32 or bfloat16, got '" + torchDtype + "'");
         }
-        return load(dir, config, quantize);
-    }
-
-    private static CausalLM load(Path dir, ModelConfig config) {
-        return load(dir, config, null);
-    }
-
-    private static CausalLM load(Path dir, ModelConfig config, DType quantize) {
+        ModelConfig config = ModelConfig.read(dir);   // config.json's errors come before the weights'
+        if (torchDtype != null) config = config.withDtype(torchDtype);
         Architecture arch = ARCHITECTURES.get(config.modelType());
         if (arch == null) {
             throw new IllegalArgumentException("model_type " + config.modelType() + " (" + dir + ") is not yet supported by the engine");
         }
-        Checkpoint weights = Checkpoint.open(dir, quantize);
+        Checkpoint weights = checkpoint(dir, quantize);
         try {
             return arch.build(config, weights);
         } catch (RuntimeException e) {
             weights.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The weights of a checkpoint directory, or of a GGUF file under HF names ({@link GgufModel}:
+     * mapped, metadata read as the config, tensors renamed, Mixtral's q/k rows un-permuted).
+     * {@code quantize} as in {@link Checkpoint#open(Path, DType)}.
+     */
+    public static Checkpoint checkpoint(Path path, DType quantize) {
+        if (!Files.isRegularFile(path)) return Checkpoint.open(path, quantize);
+        Arena arena = Arena.ofShared();
+        try {
+            GgufFile f = GgufFile.open(path, arena);
+            return Checkpoint.of(path, arena, GgufModel.tensors(f, GgufModel.config(f), arena), quantize, f);
+        } catch (RuntimeException e) {
+            arena.close();
             throw e;
         }
     }

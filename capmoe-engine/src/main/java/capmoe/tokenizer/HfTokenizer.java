@@ -4,7 +4,10 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import capmoe.weights.GgufFile;
+
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,8 +38,17 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         this.vocabSize = vocabSize;
     }
 
-    /** Loads {@code modelDir/tokenizer.json} (or the file itself when given a path to a .json file). */
+    /**
+     * Loads {@code modelDir/tokenizer.json} (or the file itself when given a path to a .json file).
+     * For a GGUF file: the {@code tokenizer.json} beside it when there is one, else the GGUF's own
+     * byte-level BPE vocabulary ({@link GgufTokenizerJson}).
+     */
     public static HfTokenizer load(Path modelDir) {
+        if (GgufFile.isGguf(modelDir)) {
+            Path parent = modelDir.toAbsolutePath().getParent();
+            Path beside = parent.resolve("tokenizer.json");
+            return Files.isRegularFile(beside) ? load(beside) : fromGguf(modelDir);
+        }
         Path file = Files.isDirectory(modelDir) ? modelDir.resolve("tokenizer.json") : modelDir;
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException("No tokenizer: " + file + " does not exist (a Hugging Face "
@@ -55,6 +67,30 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             throw new IllegalArgumentException("Hugging Face tokenizers cannot load " + file + ": " + e.getMessage(), e);
         }
         return new HfTokenizer(file, hf, vocabSize);
+    }
+
+    private static HfTokenizer fromGguf(Path gguf) {
+        String json;
+        try (Arena arena = Arena.ofConfined()) {
+            json = GgufTokenizerJson.convert(GgufFile.open(gguf, arena));
+        }
+        Path tmp = null;
+        try {
+            tmp = Files.createTempFile("capmoe-gguf-tokenizer", ".json");
+            Files.writeString(tmp, json);
+            HfTokenizer t = load(tmp);
+            return new HfTokenizer(gguf, t.hf, t.vocabSize);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the tokenizer of " + gguf + " to a temporary file: " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // a left-over temporary file is harmless
+                }
+            }
+        }
     }
 
     @Override

@@ -27,12 +27,14 @@ public final class Checkpoint implements AutoCloseable {
     private final Arena arena;
     private final Map<String, Tensor> tensors;
     private final DType quantize;
+    private final GgufFile gguf;
 
-    private Checkpoint(Path dir, Arena arena, Map<String, Tensor> tensors, DType quantize) {
+    private Checkpoint(Path dir, Arena arena, Map<String, Tensor> tensors, DType quantize, GgufFile gguf) {
         this.dir = dir;
         this.arena = arena;
         this.tensors = tensors;
         this.quantize = quantize;
+        this.gguf = gguf;
     }
 
     public static Checkpoint open(Path dir) {
@@ -85,7 +87,7 @@ public final class Checkpoint implements AutoCloseable {
                     }
                 }
             }
-            return new Checkpoint(dir, arena, tensors, quantize);
+            return new Checkpoint(dir, arena, tensors, quantize, null);
         } catch (IOException e) {
             arena.close();
             throw new IllegalArgumentException("cannot read " + dir + ": " + e.getMessage(), e);
@@ -141,6 +143,21 @@ public final class Checkpoint implements AutoCloseable {
                     + "; weights must be BF16, F16, F32, Q8_0 or Q4_0");
         };
     }
+
+    /**
+     * A checkpoint over a GGUF file's tensors, already mapped into {@code arena} under their HF names;
+     * the checkpoint owns the arena. {@code source} names it in errors.
+     */
+    public static Checkpoint of(Path source, Arena arena, Map<String, Tensor> tensors, DType quantize, GgufFile gguf) {
+        if (quantize != null && !quantize.quantized()) throw new IllegalArgumentException(quantize + " is not a quantized format (q8_0, q4_0)");
+        return new Checkpoint(source, arena, new TreeMap<>(tensors), quantize, gguf);
+    }
+
+    /** The GGUF file these weights come from, or null for a safetensors checkpoint. */
+    public GgufFile gguf() { return gguf; }
+
+    /** The arena that owns this checkpoint's mappings and quantized copies. */
+    public Arena arena() { return arena; }
 
     /** The format given to {@link #open(Path, DType)}, or null. */
     public DType quantize() { return quantize; }

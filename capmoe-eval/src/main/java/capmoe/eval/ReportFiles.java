@@ -18,6 +18,14 @@ import java.util.Map;
 public final class ReportFiles {
     private ReportFiles() { }
 
+    /**
+     * {@code results_<policy>.json}, the label's characters other than letters, digits and
+     * {@code @ . + = -} replaced by '_' (a spec such as {@code score@layers:/path/gammas.txt} names a file).
+     */
+    static String fileName(String policy) {
+        return "results_" + policy.replaceAll("[^A-Za-z0-9@.+=-]", "_") + ".json";
+    }
+
     public static void write(EvalResults results, Map<String, Object> meta, Path out, String title) throws IOException {
         Files.createDirectories(out);
         ObjectMapper json = new ObjectMapper();
@@ -26,10 +34,10 @@ public final class ReportFiles {
             JsonNode doc = all.get("results_by_policy").get(p);
             List<String> problems = ResultsJson.validate(doc);
             if (!problems.isEmpty()) throw new IllegalStateException("results for " + p + " do not validate: " + problems);
-            json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("results_" + p + ".json").toFile(), doc);
+            json.writerWithDefaultPrettyPrinter().writeValue(out.resolve(fileName(p)).toFile(), doc);
         }
         json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("results.json").toFile(), all);
         Files.writeString(out.resolve("results.md"), MarkdownReport.render(results));
-        Files.writeString(out.resolve("report.html"), HtmlReport.render(results, title));
+        Files.writeString(out.resolve("report.html"), EvalReport.render(results, title));
     }
 }

@@ -3,7 +3,12 @@ package capmoe.eval;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import capmoe.testing.HeadlessChromium;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -85,14 +90,43 @@ class ReportsTest {
     }
 
     @Test
-    void htmlIsSelfContainedWithBothPlots() {
-        String html = HtmlReport.render(sample(), "capmoe eval");
+    void htmlIsSelfContainedWithItsCharts() {
+        String html = EvalReport.render(sample(), "capmoe eval");
         assertTrue(html.startsWith("<!DOCTYPE html>"));
         assertTrue(html.contains("piqa: acc vs capacity factor"), "quality vs gamma per scorer");
         assertTrue(html.contains("piqa: acc vs EP speedup bound"), "speedup vs quality");
-        assertTrue(html.contains("<svg") && html.contains("<polyline"));
-        assertFalse(html.contains("<script"), "no scripts");
-        assertFalse(html.replace("xmlns='http://www.w3.org/2000/svg'", "").contains("http"), "nothing fetched");
-        assertFalse(html.contains("NaN"), html);
+        assertTrue(html.contains("piqa: EP speedup bound over none") && html.contains("\"formatter\":\"1.0x\""), "bound bars, 1.0x line");
+        assertFalse(html.contains("<script src") || html.contains("<link"), "nothing fetched");
+        String ours = html.substring(0, html.indexOf("<script>")) + html.substring(html.indexOf("var options=["));
+        assertFalse(ours.contains("NaN"), "no NaN in the page's text and chart data");
+    }
+
+    @Test
+    void everyChartRendersInHeadlessChromium(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("report.html");
+        Files.writeString(file, EvalReport.render(sample(), "capmoe eval"));
+        // per task: quality vs gamma (piqa has score@ and order@; wikitext too), speedup bars, quality vs speedup
+        HeadlessChromium.Rendered r = HeadlessChromium.check(file, 6);
+        System.out.println("ReportsTest: " + r.chartsRendered() + " charts rendered in headless Chromium, SVG shapes per chart "
+                + r.shapesPerChart());
+
+        // measured EP speedups: error bars for the range, the bound beside them, a flag above the bound
+        Map<String, Map<String, TaskResult>> by = new LinkedHashMap<>();
+        EvalResults plain = sample();
+        double[][] speedups = {{1, 1, 1}, {3.1, 2.9, 3.3}, {1.4, 1.2, 1.5}};
+        for (int i = 0; i < plain.policies().size(); i++) {
+            String p = plain.policies().get(i);
+            Map<String, TaskResult> m = new LinkedHashMap<>();
+            for (var e : plain.byPolicy().get(p).entrySet()) {
+                m.put(e.getKey(), e.getValue().withEp(1e-3, new capmoe.runtime.ep.EpReplay.Speedup(speedups[i][0], speedups[i][1], speedups[i][2])));
+            }
+            by.put(p, m);
+        }
+        EvalResults measured = new EvalResults(by, plain.config());
+        assertTrue(measured.aboveBound("score@1.0", "piqa"), "3.1x against a bound of 2.0x");
+        String html = EvalReport.render(measured, "capmoe eval --ep");
+        assertTrue(html.contains("3.10x (2.90-3.30) !") && html.contains("\"renderItem\":\"errorBarX\""), "flag and error bars");
+        Files.writeString(file, html);
+        HeadlessChromium.check(file, 6);
     }
 }

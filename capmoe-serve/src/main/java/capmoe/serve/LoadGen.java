@@ -54,8 +54,8 @@ public final class LoadGen {
         }
     }
 
-    /** One request as the client saw it (seconds; NaN where it did not get that far). */
-    public record RequestTiming(double ttft, double tpot, double latency, int outputTokens, String error) { }
+    /** One request as the client saw it (seconds; NaN where it did not get that far) and the text it got. */
+    public record RequestTiming(double ttft, double tpot, double latency, int outputTokens, String text, String error) { }
 
     /** p50/p95/p99 of one quantity over the successful requests (linear interpolation, as numpy's default). */
     public record Percentiles(double p50, double p95, double p99, double mean) {
@@ -218,11 +218,11 @@ public final class LoadGen {
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build();
         long t0 = System.nanoTime(), first = -1, last = -1;
         int tokens = -1;
+        StringBuilder text = new StringBuilder();
         try {
             HttpResponse<Stream<String>> r = client.send(req, HttpResponse.BodyHandlers.ofLines());
             if (r.statusCode() != 200) {
-                String text = String.join("\n", r.body().toList());
-                return failed("HTTP " + r.statusCode() + ": " + text);
+                return failed("HTTP " + r.statusCode() + ": " + String.join("\n", r.body().toList()));
             }
             try (Stream<String> lines = r.body()) {
                 for (String line : (Iterable<String>) lines::iterator) {
@@ -234,6 +234,7 @@ public final class LoadGen {
                     long now = System.nanoTime();
                     if (first < 0) first = now;
                     last = now;
+                    text.append(chunk.path("choices").path(0).path("text").asText(""));
                     if (chunk.has("usage")) tokens = chunk.get("usage").get("completion_tokens").intValue();
                 }
             }
@@ -245,11 +246,11 @@ public final class LoadGen {
         }
         if (first < 0 || tokens < 0) return failed("the stream ended without a final chunk with usage");
         double tpot = tokens > 1 ? (last - first) / 1e9 / (tokens - 1) : Double.NaN;
-        return new RequestTiming((first - t0) / 1e9, tpot, (last - t0) / 1e9, tokens, null);
+        return new RequestTiming((first - t0) / 1e9, tpot, (last - t0) / 1e9, tokens, text.toString(), null);
     }
 
     private static RequestTiming failed(String why) {
-        return new RequestTiming(Double.NaN, Double.NaN, Double.NaN, 0, why);
+        return new RequestTiming(Double.NaN, Double.NaN, Double.NaN, 0, null, why);
     }
 
     /** A /metrics scrape: series text → value. */

@@ -66,7 +66,10 @@ public final class OpenAiServer implements AutoCloseable {
             throw new IllegalArgumentException("--max-context " + context + " is above the model's max_position_embeddings "
                     + config.maxPositionEmbeddings());
         }
-        int experts = config.numExperts(), devices = Math.min(options.devices(), experts);
+        int experts = config.numExperts(), devices = options.devices();
+        if (devices > experts) {
+            throw new IllegalArgumentException("--devices must be in 1.." + experts + " for " + experts + " experts (got " + devices + ")");
+        }
         this.hfTokenizer = HfTokenizer.load(options.model());
         this.tokenizer = new LockedTokenizer(hfTokenizer);
         this.chat = ChatTemplate.read(options.model());
@@ -84,7 +87,26 @@ public final class OpenAiServer implements AutoCloseable {
         }
         this.scheduler = new Scheduler(model, tokenizer, run, options.decodeCapacity(), options.maxRunning(),
                 options.maxBatchTokens(), options.maxQueue(), context, metrics);
-        this.web = WebServer.builder().host(options.host()).port(options.port())
+        this.web = listen(options);
+    }
+
+    private WebServer listen(ServeOptions options) {
+        try {
+            WebServer w = http(options).start();
+            // Helidon logs a bind failure and returns a stopped server (port -1) rather than throwing
+            if (!w.isRunning() || w.port() < 0) throw new IllegalStateException("the address is in use or cannot be bound");
+            return w;
+        } catch (RuntimeException e) {
+            scheduler.close();
+            if (ep != null) ep.close();
+            model.close();
+            hfTokenizer.close();
+            throw new IllegalArgumentException("cannot listen on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private WebServer http(ServeOptions options) {
+        return WebServer.builder().host(options.host()).port(options.port())
                 .routing(HttpRouting.builder()
                         .post("/v1/completions", (req, res) -> generate(req, res, GenerationParams.Kind.COMPLETION))
                         .post("/v1/chat/completions", (req, res) -> generate(req, res, GenerationParams.Kind.CHAT))
@@ -95,8 +117,7 @@ public final class OpenAiServer implements AutoCloseable {
                         .any(this::unknownRoute)
                         .error(Throwable.class, (req, res, t) -> sendError(res,
                                 new ApiError(500, "server_error", "internal error: " + t, null, null))))
-                .build()
-                .start();
+                .build();
     }
 
     /** Loads the model, starts the scheduler and the HTTP server; {@link #port()} tells where. */

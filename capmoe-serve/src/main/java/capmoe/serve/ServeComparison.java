@@ -36,8 +36,13 @@ import java.util.function.ToDoubleFunction;
  */
 public final class ServeComparison {
 
-    /** One policy's measurement. */
-    public record Run(String policy, LoadGen.Result result) { }
+    /**
+     * One policy's measurement, and how far its texts follow the first policy's (the baseline,
+     * {@code none} when given): the fraction of requests whose text is identical, and the mean over
+     * requests of the common prefix's share of the baseline's text. At temperature 0 a policy that
+     * drops nothing gives 1 and 1; this is the quality side of the latency columns.
+     */
+    public record Run(String policy, LoadGen.Result result, double identicalToBaseline, double prefixAgreement) { }
 
     private ServeComparison() { }
 
@@ -61,21 +66,50 @@ public final class ServeComparison {
                         workload.maxTokens(), workload.temperature(), workload.ignoreEos()));
                 samples.add(new ArrayList<>());
             }
+            int perRound = workload.requests() / rounds;
             for (int round = 0; round < rounds; round++) {
                 for (int i = 0; i < servers.size(); i++) {
                     if (progress != null) progress.printf(Locale.ROOT, "round %d/%d, %s%n", round + 1, rounds, policies.get(i).label());
-                    samples.get(i).add(LoadGen.drive(client, configs.get(i), progress));
+                    // round r sends prompts r*n .. r*n+n-1 (mod P): the rounds together are the whole workload
+                    LoadGen.Config c = configs.get(i);
+                    LoadGen.Config shifted = new LoadGen.Config(c.url(), c.concurrency(), c.requests(),
+                            rotate(workload.prompts(), round * perRound), c.maxTokens(), c.temperature(), c.ignoreEos());
+                    samples.get(i).add(LoadGen.drive(client, shifted, progress));
                 }
             }
             List<Run> runs = new ArrayList<>();
+            List<String> baseline = texts(samples.getFirst());
             for (int i = 0; i < servers.size(); i++) {
                 LoadGen.Result r = LoadGen.summarize(configs.get(i), samples.get(i), before.get(i), LoadGen.Metrics.scrape(client, servers.get(i).url()));
-                runs.add(new Run(policies.get(i).label(), r));
+                List<String> mine = texts(samples.get(i));
+                double identical = 0, prefix = 0;
+                for (int k = 0; k < mine.size(); k++) {
+                    String a = baseline.get(k), b = mine.get(k);
+                    if (a == null || b == null) continue;
+                    if (a.equals(b)) identical++;
+                    int common = 0;
+                    while (common < Math.min(a.length(), b.length()) && a.charAt(common) == b.charAt(common)) common++;
+                    prefix += a.isEmpty() ? 1 : (double) common / a.length();
+                }
+                runs.add(new Run(policies.get(i).label(), r, identical / mine.size(), prefix / mine.size()));
             }
             return runs;
         } finally {
             for (OpenAiServer s : servers) s.close();
         }
+    }
+
+    private static List<String> rotate(List<String> prompts, int by) {
+        List<String> out = new ArrayList<>(prompts.size());
+        for (int i = 0; i < prompts.size(); i++) out.add(prompts.get((i + by) % prompts.size()));
+        return out;
+    }
+
+    /** The texts of a server's requests, round after round (null for a failed request). */
+    private static List<String> texts(List<LoadGen.Sample> samples) {
+        List<String> out = new ArrayList<>();
+        for (LoadGen.Sample s : samples) for (LoadGen.RequestTiming t : s.timings()) out.add(t.text());
+        return out;
     }
 
     /** loadgen.json: the workload, the server options and each policy's result. */
@@ -88,7 +122,8 @@ public final class ServeComparison {
                 .put("prompts", workload.prompts().size()).put("machine_cores", Runtime.getRuntime().availableProcessors());
         ArrayNode a = root.putArray("runs");
         for (Run r : runs) {
-            a.addObject().put("policy", r.policy()).set("result", m.valueToTree(r.result()));
+            a.addObject().put("policy", r.policy()).put("identical_to_baseline", r.identicalToBaseline())
+                    .put("prefix_agreement", r.prefixAgreement()).set("result", m.valueToTree(r.result()));
         }
         return root;
     }
@@ -128,13 +163,14 @@ public final class ServeComparison {
                 Runtime.getRuntime().availableProcessors()));
         b.append("<h2>Latency and throughput (what clients saw)</h2><table><tr><th>policy</th><th>ok</th><th>failed</th><th>tokens/s</th>")
                 .append("<th>req/s</th><th>TTFT p50 ms</th><th>TTFT p95 ms</th><th>TTFT p99 ms</th><th>TPOT p50 ms</th><th>TPOT p95 ms</th>")
-                .append("<th>TPOT p99 ms</th></tr>");
+                .append("<th>TPOT p99 ms</th><th>texts identical to " + esc(runs.getFirst().policy()) + "</th><th>common prefix</th></tr>");
         for (Run r : runs) {
             LoadGen.Result x = r.result();
             b.append(String.format(Locale.ROOT, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%.1f</td><td>%.2f</td><td>%.1f</td><td>%.1f</td>"
-                            + "<td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td></tr>",
+                            + "<td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.0f%%</td><td>%.0f%%</td></tr>",
                     esc(r.policy()), x.completed(), x.failed(), x.throughput(), x.requestsPerSecond(), x.ttft().p50() * 1e3,
-                    x.ttft().p95() * 1e3, x.ttft().p99() * 1e3, x.tpot().p50() * 1e3, x.tpot().p95() * 1e3, x.tpot().p99() * 1e3));
+                    x.ttft().p95() * 1e3, x.ttft().p99() * 1e3, x.tpot().p50() * 1e3, x.tpot().p95() * 1e3, x.tpot().p99() * 1e3,
+                    100 * r.identicalToBaseline(), 100 * r.prefixAgreement()));
         }
         b.append("</table><h2>Decode steps: MoE load (from the server's counters)</h2><table><tr><th>policy</th><th>decode steps</th>")
                 .append("<th>tokens/step</th><th>expert max/mean routed</th><th>expert max/mean kept</th><th>dropped %</th><th>EP bound</th>")
@@ -155,7 +191,9 @@ public final class ServeComparison {
         chart(b, runs, "Expert max/mean load, decode steps (kept)", r -> r.result().moe().expertMaxOverMeanKept());
         chart(b, runs, "EP bound of the decode steps", r -> r.result().moe().epBound());
         chart(b, runs, "EP MoE critical path per decode step (ms)", r -> r.result().moe().epCriticalPathMsPerDecodeStep());
-        b.append("</div><p>TTFT: time from sending to the first streamed chunk; TPOT: (last chunk − first chunk) / (tokens − 1) per request; "
+        b.append("</div><p>Texts identical: share of requests whose generated text equals the first policy's for the same prompt "
+                + "(temperature 0); common prefix: mean share of the first policy's text that the policy's text starts with. "
+                + "TTFT: time from sending to the first streamed chunk; TPOT: (last chunk − first chunk) / (tokens − 1) per request; "
                 + "percentiles interpolate linearly. Expert max/mean: per MoE layer and decode step the busiest expert's pairs over the mean, "
                 + "summed over layers and steps (routed = plain top-k, kept = after the policy). EP bound: sum of the busiest device's pairs "
                 + "before / after the policy over the decode steps (1 = the policy did not lower the straggler). EP MoE critical path: the "

@@ -60,6 +60,9 @@ class LoadGenTest {
             assertEquals(2, r.result().moe().devices());
         }
         assertEquals(0, runs.get(0).result().moe().droppedFraction());
+        assertEquals(1.0, runs.get(0).identicalToBaseline(), "the baseline against itself");
+        assertEquals(1.0, runs.get(0).prefixAgreement());
+        assertTrue(runs.get(1).prefixAgreement() >= 0 && runs.get(1).prefixAgreement() <= 1);
         assertTrue(runs.get(1).result().moe().droppedFraction() > 0, "score@1.0 drops at decode steps of 4 tokens");
         assertTrue(runs.get(1).result().moe().expertMaxOverMeanKept() < runs.get(1).result().moe().expertMaxOverMeanRouted());
         ServeComparison.write(dir, base, workload, runs);

@@ -167,6 +167,18 @@ class OpenAiServerTest {
         assertEquals(expected, lp.get("token_logprobs").get(0).doubleValue(), 1e-4, "fp32 logits, log-softmax in double");
         assertEquals(2, lp.get("top_logprobs").get(0).size());
         assertEquals(3, lp.get("tokens").size());
+
+        // chat: {"content": [{"token", "logprob", "bytes", "top_logprobs"}]}, one entry per generated token
+        Http.Reply chat = Http.post(base + "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],"
+                + "\"max_tokens\":3,\"temperature\":0,\"ignore_eos\":true,\"logprobs\":true,\"top_logprobs\":2}");
+        assertEquals(200, chat.status(), chat.raw());
+        JsonNode content = chat.body().get("choices").get(0).get("logprobs").get("content");
+        assertEquals(3, content.size());
+        for (JsonNode t : content) {
+            assertEquals(2, t.get("top_logprobs").size());
+            assertEquals(t.get("top_logprobs").get(0).get("logprob").doubleValue(), t.get("logprob").doubleValue(), 0.0, "greedy picks the top token");
+            assertTrue(t.get("bytes").isArray());
+        }
     }
 
     @Test

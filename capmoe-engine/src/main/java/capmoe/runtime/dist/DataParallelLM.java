@@ -3,6 +3,7 @@ package capmoe.runtime.dist;
 import capmoe.model.CausalLM;
 import capmoe.model.Decoder;
 import capmoe.model.Generator;
+import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
 import capmoe.model.Session;
 import capmoe.routing.Placement;
@@ -10,35 +11,42 @@ import capmoe.routing.Policy;
 import capmoe.runtime.LocalExpertExecutor;
 import capmoe.weights.Tensor;
 
+import java.util.Arrays;
 import java.util.Map;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A model run as one rank of D (data-parallel attention + expert-parallel MoE): every rank
- * calls the same method with the same global batch; each runs embedding, attention, the router
- * and the LM head for its own sequences ({@link SequenceSplit}: contiguous blocks) in its own
- * {@link Session}, and per MoE layer joins the others through {@link DistributedMoe} (experts
- * placed contiguously, {@code Placement.contiguous(E, D)}: rank r owns experts
- * floor(r*E/D) .. floor((r+1)*E/D)-1).
+ * A model run as one rank of D (data-parallel attention + expert-parallel MoE), usable wherever
+ * a {@link CausalLM} is: every rank makes the same calls with the same global batch; each runs
+ * embedding, attention, the router and the LM head for its own sequences ({@link SequenceSplit}:
+ * contiguous blocks) in its own {@link Session} of the wrapped model, and per MoE layer joins the
+ * others through {@link DistributedMoe} (experts placed contiguously, {@code Placement.contiguous(E, D)}:
+ * rank r owns experts floor(r*E/D) .. floor((r+1)*E/D)-1). Logits are then gathered, so every
+ * rank returns those of the whole batch, as one process would.
  *
- * <p>All methods are collective: every rank calls them in the same order with the same
- * arguments. Results equal one process running {@link #referenceOptions} bit for bit (global
- * scope: the plain single-process run, each token's origin device being its rank).
+ * <p>Of the {@link RunOptions} a caller passes, the policy and the listener are used; placement,
+ * executor and Router stage are the distributed ones. Every method is collective (all ranks,
+ * same order, same arguments). Results equal one process running {@link #referenceOptions} bit
+ * for bit: under global scope that is the plain single-process run with each token's origin
+ * device being its rank (only expanded_origin looks at origins).
+ *
+ * <p>Memory: every rank holds the whole batch's logits [tokens x vocab] after a call, as one
+ * process does.
  */
-public final class DataParallelLM {
+public final class DataParallelLM implements CausalLM {
     private static final Pattern EXPERT = Pattern.compile("(?:^|\\.)experts\\.(\\d+)\\.");
 
     private final CausalLM model;
     private final Communicator comm;
     private final DistributedMoe moe;
-    private final RunOptions options;
 
     /**
+     * @param model    this rank's model (the whole checkpoint mapped; only its own experts are read)
      * @param observer receives this rank's timing of every MoE layer call (may be null)
      */
-    public DataParallelLM(CausalLM model, Communicator comm, Policy policy, CapacityScope scope, Consumer<MoeTiming> observer) {
+    public DataParallelLM(CausalLM model, Communicator comm, CapacityScope scope, Consumer<MoeTiming> observer) {
         int experts = model.config().numExperts();
         if (experts < comm.size()) {
             throw new IllegalArgumentException("the model has " + experts + " experts per MoE layer, fewer than the job's "
@@ -47,7 +55,6 @@ public final class DataParallelLM {
         this.model = model;
         this.comm = comm;
         this.moe = new DistributedMoe(comm, Placement.contiguous(experts, comm.size()), scope, observer);
-        this.options = new RunOptions(policy, moe.placement(), moe, null, moe);
     }
 
     /**
@@ -64,35 +71,35 @@ public final class DataParallelLM {
 
     public DistributedMoe moe() { return moe; }
 
-    /** The rank's run options (policy, rank placement, the distributed Router stage and executor). */
-    public RunOptions options() { return options; }
+    /** This rank's options for a caller's: its policy and listener, the distributed placement, Router stage and executor. */
+    public RunOptions rankOptions(RunOptions options) {
+        return new RunOptions(options.policy(), moe.placement(), moe, options.listener(), moe);
+    }
 
     /** How a global batch of {@code sequences} is split over this job's ranks. */
     public SequenceSplit split(int sequences) { return new SequenceSplit(sequences, comm.size()); }
 
-    /** Logits of this rank's sequences of the global batch: [length x vocab] each. */
-    public float[][] forwardOwn(int[][] global) {
-        SequenceSplit split = split(global.length);
-        return model.forward(split.part(global, comm.rank()), options);
+    @Override
+    public ModelConfig config() { return model.config(); }
+
+    /** Logits of every sequence of the global batch, on every rank (this rank's computed, the rest gathered). */
+    @Override
+    public float[][] forward(int[][] sequences, RunOptions options) {
+        return gather(split(sequences.length), forwardOwn(sequences, options));
     }
 
-    /** Logits of every sequence of the global batch, on every rank (this rank's, then gathered). */
-    public float[][] forward(int[][] global) {
-        float[][] own = forwardOwn(global);
-        int v = model.config().vocabSize();
-        SequenceSplit split = split(global.length);
-        int[] counts = new int[comm.size()];
-        for (int q = 0; q < comm.size(); q++) {
-            for (int s = split.first(q); s < split.first(q + 1); s++) counts[q] = Math.addExact(counts[q], global[s].length * v);
-        }
-        float[] all = new float[sum(counts)];
-        comm.allgatherv(flatten(own, counts[comm.rank()]), all, counts);
-        float[][] logits = new float[global.length][];
-        for (int s = 0, at = 0; s < global.length; s++) {
-            logits[s] = java.util.Arrays.copyOfRange(all, at, at + global[s].length * v);
-            at += global[s].length * v;
-        }
-        return logits;
+    /**
+     * Logits of this rank's sequences of the global batch only ([length x vocab] each; none
+     * gathered): for callers that need the MoE layers' work, not every rank's logits (benchmarks).
+     */
+    public float[][] forwardOwn(int[][] sequences, RunOptions options) {
+        return model.forward(split(sequences.length).part(sequences, comm.rank()), rankOptions(options));
+    }
+
+    @Override
+    public Session newSession(int batch, RunOptions options) {
+        return new RankSession(split(batch), model.newSession(split(batch).count(comm.rank()), rankOptions(options)),
+                new int[batch]);
     }
 
     /**
@@ -100,31 +107,104 @@ public final class DataParallelLM {
      * one token per sequence (argmax, first on ties; no stop token, so every rank runs the same
      * number of steps). Returns every sequence's new tokens, on every rank.
      */
-    public int[][] greedy(int[][] prompts, int newTokens) {
-        SequenceSplit split = split(prompts.length);
-        int rank = comm.rank(), mine = split.count(rank);
+    public int[][] greedy(int[][] prompts, int newTokens, RunOptions options) {
         for (int[] p : prompts) {
             if (p.length == 0) throw new IllegalArgumentException("greedy: every prompt needs at least one token");
         }
-        Session session = model.newSession(mine, options);
-        int[] ownTokens = new int[mine * newTokens];
-        int[][] step = split.part(prompts, rank);
+        Session session = newSession(prompts.length, options);
+        int[][] out = new int[prompts.length][newTokens];
+        int[][] step = prompts;
         for (int i = 0; i < newTokens; i++) {
             float[][] last = session.appendLast(step);
-            step = new int[mine][];
-            for (int b = 0; b < mine; b++) {
-                int next = Generator.argmax(last[b]);
-                ownTokens[b * newTokens + i] = next;
-                step[b] = new int[] {next};
+            step = new int[prompts.length][];
+            for (int b = 0; b < prompts.length; b++) {
+                out[b][i] = Generator.argmax(last[b]);
+                step[b] = new int[] {out[b][i]};
             }
         }
-        int[] counts = new int[comm.size()];
-        for (int q = 0; q < comm.size(); q++) counts[q] = split.count(q) * newTokens;
-        int[] all = new int[prompts.length * newTokens];
-        comm.allgatherv(ownTokens, all, counts);
-        int[][] out = new int[prompts.length][];
-        for (int s = 0; s < prompts.length; s++) out[s] = java.util.Arrays.copyOfRange(all, s * newTokens, (s + 1) * newTokens);
         return out;
+    }
+
+    /** Every rank's rows of {@code own} (this rank's sequences in order), gathered in sequence order. */
+    private float[][] gather(SequenceSplit split, float[][] own) {
+        int[] counts = new int[comm.size()];
+        int[] lengths = new int[split.sequences()];
+        int[] mine = new int[own.length];
+        for (int i = 0; i < own.length; i++) mine[i] = own[i].length;
+        int[] perRank = new int[comm.size()];
+        for (int q = 0; q < comm.size(); q++) perRank[q] = split.count(q);
+        comm.allgatherv(mine, lengths, perRank);
+        for (int q = 0; q < comm.size(); q++) {
+            for (int s = split.first(q); s < split.first(q + 1); s++) counts[q] = Math.addExact(counts[q], lengths[s]);
+        }
+        float[] all = new float[sum(counts)];
+        comm.allgatherv(flatten(own, counts[comm.rank()]), all, counts);
+        float[][] rows = new float[split.sequences()][];
+        for (int s = 0, at = 0; s < rows.length; s++) {
+            rows[s] = Arrays.copyOfRange(all, at, at + lengths[s]);
+            at += lengths[s];
+        }
+        return rows;
+    }
+
+    /** The distributed session: this rank's sequences in a session of the wrapped model. */
+    private final class RankSession implements Session {
+        private final SequenceSplit split;
+        private final Session own;
+        private final int[] lengths;
+
+        RankSession(SequenceSplit split, Session own, int[] lengths) {
+            this.split = split;
+            this.own = own;
+            this.lengths = lengths;
+        }
+
+        @Override
+        public float[][] append(int[][] tokens) {
+            float[][] all = gather(split, own.append(part(tokens)));
+            for (int b = 0; b < tokens.length; b++) lengths[b] += tokens[b].length;
+            return all;
+        }
+
+        @Override
+        public float[][] appendLast(int[][] tokens) {
+            float[][] all = gather(split, own.appendLast(part(tokens)));
+            for (int b = 0; b < tokens.length; b++) lengths[b] += tokens[b].length;
+            return all;
+        }
+
+        private int[][] part(int[][] tokens) {
+            if (tokens.length != split.sequences()) {
+                throw new IllegalArgumentException("session holds " + split.sequences() + " sequences but " + tokens.length
+                        + " were given");
+            }
+            return split.part(tokens, comm.rank());
+        }
+
+        /**
+         * Not supported: a forked row's source may live on another rank, whose KV cache would have
+         * to travel. Score without shared contexts ({@code --no-shared-context}) under mpirun.
+         */
+        @Override
+        public Session fork(int[] sources) {
+            throw new UnsupportedOperationException("Session.fork is not available across ranks (a row's KV cache lives on "
+                    + "the rank that owns its sequence); under mpirun score with --no-shared-context");
+        }
+
+        @Override
+        public int length(int b) { return lengths[b]; }
+
+        /** Every rank calls it; the rank owning sequence b empties its cache row. */
+        @Override
+        public void reset(int b) {
+            if (split.rankOf(b) == comm.rank()) own.reset(b - split.first(comm.rank()));
+            lengths[b] = 0;
+        }
+
+        @Override
+        public Session withOptions(RunOptions options) {
+            return new RankSession(split, own.withOptions(rankOptions(options)), lengths);
+        }
     }
 
     /**
@@ -151,6 +231,12 @@ public final class DataParallelLM {
         int s = 0;
         for (int x : a) s = Math.addExact(s, x);
         return s;
+    }
+
+    /** Closes the wrapped model (its checkpoint), not the communicator. */
+    @Override
+    public void close() {
+        model.close();
     }
 
     private static float[] flatten(float[][] rows, int total) {

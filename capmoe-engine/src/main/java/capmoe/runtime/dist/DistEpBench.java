@@ -2,6 +2,7 @@ package capmoe.runtime.dist;
 
 import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
+import capmoe.model.RunOptions;
 import capmoe.model.Models;
 import capmoe.routing.Policy;
 import capmoe.runtime.ep.EpReplay;
@@ -83,6 +84,11 @@ public final class DistEpBench {
         /** The call's time: its slowest rank's total (router .. combine). */
         public long layerNs() { return ranks.stream().mapToLong(MoeTiming::totalNs).max().orElse(0); }
 
+        /** The critical path into the wait: the slowest rank's router + dispatch + experts. */
+        public long criticalNs() {
+            return ranks.stream().mapToLong(t -> t.routerNs() + t.dispatchNs() + t.expertNs()).max().orElse(0);
+        }
+
         /** Most rows any rank's experts computed: the load that sets the straggler. */
         public int maxRows() { return ranks.stream().mapToInt(MoeTiming::rowsReceived).max().orElse(0); }
 
@@ -97,6 +103,7 @@ public final class DistEpBench {
      * One policy in one phase.
      *
      * @param layerMs       mean layer time (slowest rank) per MoE layer call, ms
+     * @param criticalMs    mean critical path per call (slowest rank's router + dispatch + experts), ms
      * @param speedup       none's time / this policy's per batch: median and range
      * @param bound         load bound: sum of max rank rows, none / this policy
      * @param maxOverMean   mean over calls of max/mean rank rows
@@ -104,7 +111,7 @@ public final class DistEpBench {
      * @param waitMsPerRank mean straggler wait per call on each rank, ms
      * @param stageMs       mean per call of router, dispatch, experts, wait, combine per rank: [rank][5], ms
      */
-    public record PhaseResult(String policy, Phase phase, int calls, double layerMs, EpReplay.Speedup speedup, double bound,
+    public record PhaseResult(String policy, Phase phase, int calls, double layerMs, double criticalMs, EpReplay.Speedup speedup, double bound,
                               double maxOverMean, double allToAllShare, double[] waitMsPerRank, double[][] stageMs) { }
 
     /**
@@ -124,7 +131,8 @@ public final class DistEpBench {
                     .mapToObj(b -> f("%.1f", b / 1048576.0)).toList()));
             table(sb, "prefill", prefill);
             if (!decode.isEmpty()) table(sb, "decode", decode);
-            sb.append("MoE layer = slowest rank's router + dispatch + experts + wait + combine, per call; speedup = none's / the\n")
+            sb.append("MoE layer = slowest rank's router + dispatch + experts + wait + combine, per call; critical = slowest\n")
+                    .append("  rank's router + dispatch + experts (what the others wait for); speedup = none's / the\n")
                     .append("  policy's summed layer time on the same batch, median (range) over batches; bound = sum over calls of the\n")
                     .append("  most rows a rank's experts computed, none / policy; a2a% = dispatch + combine (all-to-alls with their\n")
                     .append("  packing) / layer time, mean over ranks; wait = time a rank waits for the slowest rank's experts.\n");
@@ -133,10 +141,10 @@ public final class DistEpBench {
 
         private void table(StringBuilder sb, String phase, List<PhaseResult> rows) {
             sb.append(f("%n%s (%d MoE layer calls per policy):%n", phase, rows.getFirst().calls()));
-            sb.append(f("%-22s %9s %14s %8s %12s %7s %6s  %s%n", "policy", "max/mean", "MoE layer (ms)", "speedup", "range",
-                    "bound", "a2a%", "wait per rank (ms/call)"));
+            sb.append(f("%-22s %9s %14s %13s %8s %12s %7s %6s  %s%n", "policy", "max/mean", "MoE layer (ms)", "critical (ms)",
+                    "speedup", "range", "bound", "a2a%", "wait per rank (ms/call)"));
             for (PhaseResult p : rows) {
-                sb.append(f("%-22s %9.2f %14.3f %8.2f %12s %7.2f %6.1f  %s%n", p.policy(), p.maxOverMean(), p.layerMs(),
+                sb.append(f("%-22s %9.2f %14.3f %13.3f %8.2f %12s %7.2f %6.1f  %s%n", p.policy(), p.maxOverMean(), p.layerMs(), p.criticalMs(),
                         p.speedup().median(), f("%.2f-%.2f", p.speedup().min(), p.speedup().max()), p.bound(),
                         100 * p.allToAllShare(), Arrays.stream(p.waitMsPerRank()).mapToObj(w -> f("%.2f", w)).toList()));
             }
@@ -151,12 +159,11 @@ public final class DistEpBench {
             String data = c.text() == null ? "uniform random token ids (seed " + c.seed() + ")" : c.text().toString();
             int d = comm.size(), p = c.policies().size();
             List<List<MoeTiming>> sink = new ArrayList<>(List.of(new ArrayList<>()));
-            List<DataParallelLM> runs = new ArrayList<>();
-            for (Policy policy : c.policies()) {
-                runs.add(new DataParallelLM(lm, comm, policy, c.scope(), t -> sink.getFirst().add(t)));
-            }
+            DataParallelLM dp = new DataParallelLM(lm, comm, c.scope(), t -> sink.getFirst().add(t));
+            List<RunOptions> runs = new ArrayList<>();
+            for (Policy policy : c.policies()) runs.add(RunOptions.of(policy));
             long[] resident = new long[d];
-            long own = runs.getFirst().residentWeightBytes();
+            long own = dp.residentWeightBytes();
             int[] hi = new int[d], lo = new int[d];
             comm.allgather((int) (own >>> 32), hi);
             comm.allgather((int) own, lo);
@@ -178,9 +185,9 @@ public final class DistEpBench {
                 for (int j = 0; j < p; j++) {
                     int i = (j + b) % p;
                     sink.getFirst().clear();
-                    runs.get(i).forwardOwn(seqs);
+                    dp.forwardOwn(seqs, runs.get(i));
                     int prefillCalls = sink.getFirst().size();
-                    if (c.decodeSteps() > 0) runs.get(i).greedy(seqs, c.decodeSteps());
+                    if (c.decodeSteps() > 0) dp.greedy(seqs, c.decodeSteps(), runs.get(i));
                     List<MoeTiming> got = sink.getFirst();
                     if (b < c.warmup()) continue;
                     // greedy's first pass is a prefill again (same as forwardOwn's): skip it
@@ -277,7 +284,7 @@ public final class DistEpBench {
         int p = c.policies().size();
         double[][] perBatch = new double[p][c.batches()];
         long[] maxRows = new long[p];
-        double[] maxOverMean = new double[p], a2a = new double[p], total = new double[p];
+        double[] maxOverMean = new double[p], a2a = new double[p], total = new double[p], critical = new double[p];
         double[][][] stages = new double[p][d][5];
         int[] n = new int[p];
         for (Call call : calls) {
@@ -285,6 +292,7 @@ public final class DistEpBench {
             int i = call.policy();
             perBatch[i][call.batch()] += call.layerNs();
             maxRows[i] += call.maxRows();
+            critical[i] += call.criticalNs() / 1e6;
             maxOverMean[i] += call.maxOverMean();
             n[i]++;
             for (MoeTiming t : call.ranks()) {
@@ -308,7 +316,7 @@ public final class DistEpBench {
                 wait[r] = stages[i][r][3];
             }
             out.add(new PhaseResult(c.policies().get(i).label(), phase, n[i],
-                    Arrays.stream(perBatch[i]).sum() / 1e6 / Math.max(1, n[i]),
+                    Arrays.stream(perBatch[i]).sum() / 1e6 / Math.max(1, n[i]), critical[i] / Math.max(1, n[i]),
                     new EpReplay.Speedup(median, sorted[0], sorted[m - 1]),
                     maxRows[i] == 0 ? 1 : (double) maxRows[0] / maxRows[i], maxOverMean[i] / Math.max(1, n[i]),
                     total[i] == 0 ? 0 : a2a[i] / total[i], wait, stages[i]));

@@ -54,6 +54,7 @@ public final class DistEpBenchJson {
             o.put("policy", p.policy());
             o.put("moe_layer_calls", p.calls());
             o.put("moe_layer_ms", p.layerMs());
+            o.put("critical_path_ms", p.criticalMs());
             o.put("speedup_median", p.speedup().median());
             o.put("speedup_min", p.speedup().min());
             o.put("speedup_max", p.speedup().max());

@@ -78,7 +78,7 @@ public final class DistHtmlReport {
     }
 
     private static String gantt(String policy, DistEpBench.Call c, double maxMs) {
-        int d = c.ranks().size(), left = 70, width = 760, row = 22;
+        int d = c.ranks().size(), left = 120, width = 760, row = 22;
         double scale = width / maxMs;
         StringBuilder s = new StringBuilder();
         s.append("<h3>").append(esc(policy)).append(f(": layer time %.3f ms (slowest rank)", c.layerNs() / 1e6)).append("</h3>\n")

@@ -62,6 +62,10 @@ public final class DistributedMoe implements RouterStage, ExpertExecutor {
             throw new IllegalArgumentException("the expert placement is over " + placement.devices() + " devices but the job has "
                     + comm.size() + " ranks");
         }
+        if (placement.replicated()) {
+            throw new IllegalArgumentException("the multi-process runtime places each expert on one rank; replicated placement "
+                    + placement + " is not supported there");
+        }
         this.comm = comm;
         this.placement = placement;
         this.scope = scope;

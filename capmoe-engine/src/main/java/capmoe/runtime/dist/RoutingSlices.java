@@ -24,8 +24,9 @@ final class RoutingSlices {
     }
 
     /**
-     * The blocks one after another as one routing. Stats: loads, dropped/added pairs and empty
-     * tokens are sums over the blocks; capacity is the largest block's (blocks route apart).
+     * The blocks one after another as one routing. Stats: loads, dropped/added pairs, empty
+     * tokens and score masses are sums over the blocks; capacity is the largest block's (blocks
+     * route apart).
      */
     static Routing concat(List<Routing> parts) {
         int tokens = 0, pairs = 0, experts = parts.getFirst().experts();
@@ -38,6 +39,7 @@ final class RoutingSlices {
         float[] weights = new float[pairs];
         int t = 0, n = 0, capacity = 0, empty = 0;
         long dropped = 0, added = 0;
+        double scoreBefore = 0, scoreDropped = 0;
         RoutingStats first = parts.getFirst().stats();
         int[] before = new int[experts], after = new int[experts];
         int[] devBefore = new int[first.deviceLoadBefore().length], devAfter = new int[first.deviceLoadAfter().length];
@@ -52,6 +54,8 @@ final class RoutingSlices {
             dropped += s.droppedPairs();
             added += s.addedPairs();
             empty += s.tokensWithoutExperts();
+            scoreBefore += s.scoreBefore();
+            scoreDropped += s.scoreDropped();
             add(before, s.loadBefore());
             add(after, s.loadAfter());
             add(devBefore, s.deviceLoadBefore());
@@ -59,7 +63,7 @@ final class RoutingSlices {
         }
         offsets[tokens] = n;
         return new Routing(tokens, experts, offsets, ids, weights,
-                new RoutingStats(capacity, before, after, devBefore, devAfter, dropped, added, empty));
+                new RoutingStats(capacity, before, after, devBefore, devAfter, dropped, added, empty, scoreBefore, scoreDropped));
     }
 
     private static void add(int[] into, int[] x) {

@@ -4,9 +4,13 @@ import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
+import capmoe.model.Session;
+import capmoe.routing.Placement;
 import capmoe.routing.Policy;
+import capmoe.routing.Routing;
 import capmoe.runtime.RoutingListener;
 import capmoe.runtime.trace.RoutingTrace;
+import capmoe.runtime.trace.TraceReader;
 import capmoe.runtime.trace.TraceWriter;
 import capmoe.tokenizer.HfTokenizer;
 import capmoe.weights.DType;
@@ -19,6 +23,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.IntFunction;
 
@@ -26,7 +31,7 @@ import java.util.function.IntFunction;
  * The expert-parallel benchmark behind {@code ./capmoe ep-bench}: a model's MoE layers run over D
  * devices under every policy on the same batches, then every recorded MoE layer call is replayed
  * interleaved over the policies ({@link EpReplay}) for robust speedups. {@link #run} returns a
- * {@link Result}; {@link EpBenchJson} writes it as JSON, {@link HtmlReport} as a page, and
+ * {@link Result}; {@link EpBenchJson} writes it as JSON, {@link EpReport} as a page, and
  * {@link Result#table()} is the console's table: all three read the same values.
  *
  * <p>Steps of {@link #run}:
@@ -34,12 +39,19 @@ import java.util.function.IntFunction;
  *   <li>load the model, lay its experts out on the devices (contiguous, or a placement file);</li>
  *   <li>take (warm-up + batches) x batch tokens from the text (tokenized with the model's
  *       tokenizer.json) or uniform random ids;</li>
+ *   <li>replicated policies ({@code replicate@N[+POLICY]}): EPLB places each MoE layer's replicas
+ *       ({@link Replication}) from a routing trace ({@code replicateTrace}) or, without one, from
+ *       the warm-up batches (the first measured batch when there are none) run under POLICY;</li>
  *   <li>for each batch, run the model once per policy through a {@link DeviceExpertExecutor} whose
  *       {@link EpStats} collects loads and a single-pass timing per MoE layer call, recording each
- *       call ({@link EpReplay.Recorder}); the none run feeds the routing trace if one is asked for;
- *       warm-up batches are then forgotten;</li>
+ *       call ({@link EpReplay.Recorder}): a KV-cached prefill of the batch's sequences, then
+ *       {@code decodeSteps} greedy decode steps (one token per sequence each), recorded apart;
+ *       the none run's prefill feeds the routing trace if one is asked for; warm-up batches are
+ *       then forgotten;</li>
  *   <li>replay every recorded call {@code repeats} times under all policies back to back
- *       ({@link EpReplay#time}), speedup per repeat = none's time / the policy's;</li>
+ *       ({@link EpReplay#time}), prefill and decode calls separately, plus the {@link UniformRouting}
+ *       row (none's prefill calls with perfectly spread pairs: the best case of balancing);
+ *       speedup per repeat = none's time / the policy's;</li>
  *   <li>give each layer record its call's median-repeat timing and return one {@link PolicyResult}
  *       per policy.</li>
  * </ol>
@@ -55,11 +67,23 @@ public final class EpBench {
      * @param threadsPerDevice cores per device, or null for {@link EngineCores#defaultThreads}
      * @param text             text to tokenize with the model's tokenizer.json, or null for uniform random ids
      * @param trace            where to record the none run's routing (for {@code simulate}), or null
+     * @param decodeSteps      greedy decode steps after each batch's prefill, timed apart (0 = prefill only)
+     * @param replicateTrace   a routing trace (recorded under none) to place replicated policies' replicas from,
+     *                         or null to place them from the warm-up batches
      */
     public record Config(Path model, DType quantize, List<Policy> policies, int devices, EpMode mode, Path placementFile,
                          Integer threadsPerDevice, double linkGbps, int batch, int seqLen, int batches, int warmup,
-                         int repeats, int replayWarmup, Path text, long seed, Path trace) {
+                         int repeats, int replayWarmup, Path text, long seed, Path trace, int decodeSteps, Path replicateTrace) {
+        /** Prefill only, replicas placed from the warm-up batches. */
+        public Config(Path model, DType quantize, List<Policy> policies, int devices, EpMode mode, Path placementFile,
+                      Integer threadsPerDevice, double linkGbps, int batch, int seqLen, int batches, int warmup,
+                      int repeats, int replayWarmup, Path text, long seed, Path trace) {
+            this(model, quantize, policies, devices, mode, placementFile, threadsPerDevice, linkGbps, batch, seqLen, batches, warmup,
+                    repeats, replayWarmup, text, seed, trace, 0, null);
+        }
+
         public Config {
+            if (decodeSteps < 0) throw new IllegalArgumentException("--decode-steps must be >= 0 (got " + decodeSteps + ")");
             if (batch < 1 || seqLen < 1 || batches < 1 || warmup < 0 || repeats < 1 || replayWarmup < 0) {
                 throw new IllegalArgumentException("--batch, --seq-len, --batches and --repeats must be >= 1, --warmup and --replay-warmup >= 0");
             }
@@ -82,9 +106,19 @@ public final class EpBench {
      * @param singlePass the same records with the first pass's own timing (not interleaved)
      * @param timings    every call's every repeat
      * @param speedup    none's time / this policy's, per repeat: median and range
+     * @param decode     the decode steps' calls (records, timings, speedup), or null without decode steps
+     * @param extraSlots replication: the most expert replicas a device holds beyond ceil(E/D), over the layers
+     * @param extraBytes replication: the extra expert weight memory of that device (bf16 weights)
      */
     public record PolicyResult(String policy, PolicyRun run, PolicyRun singlePass, EpReplay.Timings timings,
-                               EpReplay.Speedup speedup) {
+                               EpReplay.Speedup speedup, Phase decode, int extraSlots, long extraBytes) {
+
+        public PolicyResult(String policy, PolicyRun run, PolicyRun singlePass, EpReplay.Timings timings, EpReplay.Speedup speedup) {
+            this(policy, run, singlePass, timings, speedup, null, 0, 0);
+        }
+
+        /** Decode speedup median, or NaN without decode steps. */
+        public double decodeSpeedup() { return decode == null ? Double.NaN : decode.speedup().median(); }
 
         public EpStats.Summary summary() { return run.summary(); }
 
@@ -107,6 +141,17 @@ public final class EpBench {
         /** Whether the measured speedup is above its load bound by more than 5% (noise, or a bug). */
         public boolean aboveBound() { return speedup.above(bound(), BOUND_TOLERANCE); }
     }
+
+    /**
+     * The decode steps of a policy: their layer records (median-repeat timing), timings and speedup.
+     * Decode calls are small (one token per sequence), so their balance and speedup differ from prefill's.
+     */
+    public record Phase(PolicyRun run, EpReplay.Timings timings, EpReplay.Speedup speedup) {
+        public double bound() { return run.summary().speedupBound(); }
+    }
+
+    /** Label of the timing-only row of perfectly spread pairs ({@link UniformRouting}). */
+    public static final String UNIFORM = "uniform (ideal)";
 
     /** Measured speedups up to 5% above their bound are timing noise; above that they are flagged. */
     public static final double BOUND_TOLERANCE = 0.05;
@@ -131,16 +176,23 @@ public final class EpBench {
         /** The console's table and notes (the same values as the JSON and the HTML report). */
         public String table() {
             StringBuilder sb = new StringBuilder();
-            sb.append(f("%-20s %6s %9s %9s %14s %8s %12s %7s %7s%n", "policy", "gamma", "dropped%", "max/mean",
-                    "EP layer (ms)", "speedup", "range", "bound", "idle%"));
+            boolean decode = config.decodeSteps() > 0;
+            boolean replicas = policies.stream().anyMatch(p -> p.extraSlots() > 0);
+            sb.append(f("%-24s %6s %9s %9s %14s %8s %12s %7s %7s%s%s%n", "policy", "gamma", "dropped%", "max/mean",
+                    "EP layer (ms)", "speedup", "range", "bound", "idle%", decode ? "  decode: speedup   bound" : "",
+                    replicas ? "  extra/device" : ""));
             boolean flagged = false;
             for (PolicyResult p : policies) {
                 EpStats.Summary s = p.summary();
                 flagged |= p.aboveBound();
-                sb.append(f("%-20s %6s %9.2f %9.2f %14.3f %8.2f %12s %7.2f %7.1f%s%n", p.policy(), gammaOf(p.policy()),
+                String dec = !decode ? "" : p.decode() == null ? f("  %16s %7s", "-", "-")
+                        : f("  %16.2f %7.2f", p.decodeSpeedup(), p.decode().bound());
+                String extra = !replicas ? "" : p.extraSlots() == 0 ? f("  %12s", "-")
+                        : f("  %3d (%5.1f MB)", p.extraSlots(), p.extraBytes() / 1e6);
+                sb.append(f("%-24s %6s %9.2f %9.2f %14.3f %8.2f %12s %7.2f %7.1f%s%s%s%n", p.policy(), gammaOf(p.policy()),
                         100 * s.droppedFraction(), s.maxOverMeanAfter(), 1e3 * p.epSecondsPerLayer(), p.speedup().median(),
                         f("%.2f-%.2f", p.speedup().min(), p.speedup().max()), p.bound(), p.idlePercent(config.devices()),
-                        p.aboveBound() ? " !" : ""));
+                        dec, extra, p.aboveBound() ? " !" : ""));
             }
             EpStats.Summary none = baseline().summary();
             sb.append('\n');
@@ -152,6 +204,18 @@ public final class EpBench {
                     config.linkGbps() == 0 ? "(off)" : "at " + fmt(config.linkGbps()) + " Gbit/s per device, bf16",
                     none.epSeconds() == 0 ? 0 : 100 * none.commSeconds() / none.epSeconds()));
             sb.append("idle% = time devices wait for the straggler / (D x critical path).\n");
+            sb.append(UNIFORM + " = none's calls with the same tokens and top-k spread perfectly over the experts (timing only): "
+                    + "the best any balancing can do.\n");
+            if (decode) {
+                sb.append(f("prefill = the columns before 'decode': each batch's sequences in one KV-cached pass; decode = %d greedy steps "
+                        + "after it (one token per sequence per MoE call), timed apart the same way.%n", config.decodeSteps()));
+            }
+            if (replicas) {
+                sb.append("replicate@N: EPLB places N redundant replicas per layer (" + (config.replicateTrace() != null
+                        ? "from the trace " + config.replicateTrace() : "from the warm-up batches (the first batch without warm-up)")
+                        + ", under the inner policy); a replicated expert's token t runs on replica t mod r; extra/device = the most replicas a "
+                        + "device holds beyond ceil(E/D), bf16 weights.\n");
+            }
             sb.append(f("speedup = median over %d repeats of none's time / the policy's in the same repeat; range = lowest-highest.%n",
                     config.repeats()));
             if (flagged) {
@@ -176,6 +240,10 @@ public final class EpBench {
 
     /** The γ of a policy label ("-" for none and expert_drop, whose number is ρ). */
     public static String gammaOf(String label) {
+        if (label.startsWith("replicate@")) {
+            int plus = label.indexOf('+');
+            return plus < 0 ? "-" : gammaOf(label.substring(plus + 1));
+        }
         int at = label.indexOf('@');
         if (at < 0 || label.startsWith("expert_drop")) return "-";
         int colon = label.indexOf(':', at);
@@ -221,34 +289,64 @@ public final class EpBench {
             IntFunction<CoreShare> coresOf =
                     d -> threads == cores && c.mode() == EpMode.TIMED_SERIAL ? CoreShare.unbound() : EngineCores.share(threads);
             List<Policy> list = c.policies();
-            List<EpStats> stats = new ArrayList<>();
+            int total = c.warmup() + c.batches();
+            // replicated policies: one EPLB placement per MoE layer, from a trace or the calibration batches
+            List<Map<Integer, Placement>> placements = new ArrayList<>();
+            RoutingTrace replicateFrom = c.replicateTrace() == null ? null : TraceReader.read(c.replicateTrace());
+            List<int[][]> calibration = new ArrayList<>();
+            for (int b = 0; b < Math.max(c.warmup(), 1); b++) calibration.add(sequences(stream, b * c.batch(), c.batch(), c.seqLen()));
+            for (Policy p : list) {
+                if (p.redundantReplicas() == 0) {
+                    placements.add(Map.of());
+                } else {
+                    if (log != null) log.println("  placing " + p.redundantReplicas() + " replicas per layer for " + p.label() + " (EPLB)");
+                    placements.add(replicateFrom != null ? Replication.fromTrace(replicateFrom, p, layout.placement())
+                            : Replication.place(lm, p, layout.placement(), calibration));
+                }
+            }
+            List<EpStats> stats = new ArrayList<>(), decodeStats = new ArrayList<>();
             List<DeviceExpertExecutor> executors = new ArrayList<>();
-            List<EpReplay.Recorder> recorders = new ArrayList<>();
-            List<EpReplay.Timings> timings;
+            List<EpReplay.Recorder> recorders = new ArrayList<>(), decoders = new ArrayList<>();
+            List<EpReplay.Timings> timings, decodeTimings = null;
             TraceWriter traceWriter = c.trace() == null ? null : new TraceWriter(c.trace(),
                     new RoutingTrace.Header(e, config.topK(), config.normTopkProb(), "none", c.model() + " on " + data));
             boolean complete = false;
             try {
                 for (int i = 0; i < list.size(); i++) {
-                    EpStats s = new EpStats(layout);
+                    EpStats s = new EpStats(layout), ds = new EpStats(layout);
                     stats.add(s);
-                    DeviceExpertExecutor ex = new DeviceExpertExecutor(layout, c.mode(), comm, coresOf, s);
+                    decodeStats.add(ds);
+                    DeviceExpertExecutor ex = new DeviceExpertExecutor(layout, c.mode(), comm, coresOf, s, placements.get(i));
+                    DeviceExpertExecutor dx = new DeviceExpertExecutor(layout, c.mode(), comm, coresOf, ds, placements.get(i));
                     executors.add(ex);
+                    executors.add(dx);
                     recorders.add(new EpReplay.Recorder(ex));
+                    decoders.add(new EpReplay.Recorder(dx));
                 }
                 if (log != null) log.println("ep-bench: " + c.model() + ", " + label);
                 long t0 = System.nanoTime();
-                int total = c.warmup() + c.batches();
                 for (int b = 0; b < total; b++) {
                     int[][] seqs = sequences(stream, b * c.batch(), c.batch(), c.seqLen());
                     for (int i = 0; i < list.size(); i++) {
                         RoutingListener listener = i == 0 && traceWriter != null && b >= c.warmup() ? traceWriter : RoutingListener.NONE;
                         stats.get(i).startBatch();
-                        lm.forward(seqs, new RunOptions(list.get(i), layout.placement(), recorders.get(i), listener));
+                        decodeStats.get(i).startBatch();
+                        RunOptions prefill = new RunOptions(list.get(i), layout.placement(), recorders.get(i), listener)
+                                .withLayerPlacements(placements.get(i));
+                        if (c.decodeSteps() == 0) {
+                            lm.forward(seqs, prefill);
+                        } else {
+                            Session session = lm.newSession(seqs.length, prefill);
+                            float[][] last = session.appendLast(seqs);
+                            Session decode = session.withOptions(prefill.withExecutor(decoders.get(i)).withListener(RoutingListener.NONE));
+                            for (int step = 0; step < c.decodeSteps(); step++) last = decode.appendLast(greedy(last));
+                        }
                     }
                     if (b == c.warmup() - 1) {
                         stats.forEach(EpStats::clear);
+                        decodeStats.forEach(EpStats::clear);
                         recorders.forEach(EpReplay.Recorder::clear);
+                        decoders.forEach(EpReplay.Recorder::clear);
                     }
                     if (log != null) {
                         double el = (System.nanoTime() - t0) / 1e9;
@@ -260,17 +358,37 @@ public final class EpBench {
                 }
                 executors.forEach(DeviceExpertExecutor::close);
                 executors.clear();
+                // the uniform row: none's prefill calls, the same rows, pairs spread perfectly over the experts
+                List<List<EpReplay.Call>> perPolicy = new ArrayList<>(recorders.stream().map(EpReplay.Recorder::calls).toList());
+                List<EpReplay.Call> uniform = new ArrayList<>();
+                for (EpReplay.Call call : perPolicy.getFirst()) {
+                    uniform.add(new EpReplay.Call(call.layer(), call.experts(), call.x(),
+                            UniformRouting.of(call.routing().tokens(), call.experts().count(), config.topK()), layout.placement()));
+                }
+                perPolicy.add(uniform);
                 long r0 = System.nanoTime();
-                int calls = recorders.getFirst().calls().size();
-                timings = EpReplay.time(recorders.stream().map(EpReplay.Recorder::calls).toList(), layout, c.mode(), comm, coresOf,
-                        c.repeats(), c.replayWarmup(), (done, all) -> {
-                            if (log == null) return;
-                            double el = (System.nanoTime() - r0) / 1e9;
-                            log.printf(Locale.ROOT, "  replay: pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies, ETA %.0f s%n",
-                                    done, all, c.replayWarmup(), calls, list.size(), el / done * (all - done));
-                            log.flush();
-                        });
+                int calls = perPolicy.getFirst().size();
+                timings = EpReplay.time(perPolicy, layout, c.mode(), comm, coresOf, c.repeats(), c.replayWarmup(), (done, all) -> {
+                    if (log == null) return;
+                    double el = (System.nanoTime() - r0) / 1e9;
+                    log.printf(Locale.ROOT, "  replay: pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies, ETA %.0f s%n",
+                            done, all, c.replayWarmup(), calls, perPolicy.size(), el / done * (all - done));
+                    log.flush();
+                });
+                if (c.decodeSteps() > 0) {
+                    long d0 = System.nanoTime();
+                    int dcalls = decoders.getFirst().calls().size();
+                    decodeTimings = EpReplay.time(decoders.stream().map(EpReplay.Recorder::calls).toList(), layout, c.mode(), comm, coresOf,
+                            c.repeats(), c.replayWarmup(), (done, all) -> {
+                                if (log == null) return;
+                                double el = (System.nanoTime() - d0) / 1e9;
+                                log.printf(Locale.ROOT, "  replay (decode): pass %d/%d over %d MoE layer calls x %d policies, ETA %.0f s%n",
+                                        done, all, dcalls, list.size(), el / done * (all - done));
+                                log.flush();
+                            });
+                }
                 recorders.clear();
+                decoders.clear();
                 complete = true;
             } finally {
                 executors.forEach(DeviceExpertExecutor::close);
@@ -281,21 +399,60 @@ public final class EpBench {
             }
 
             List<EpReplay.Speedup> speedups = EpReplay.Speedup.overFirst(timings);
+            List<EpReplay.Speedup> decodeSpeedups = decodeTimings == null ? null : EpReplay.Speedup.overFirst(decodeTimings);
+            long expertBytes = Replication.expertBytes(config, 2);
             List<PolicyResult> results = new ArrayList<>();
             for (int i = 0; i < list.size(); i++) {
-                List<LayerRecord> recs = stats.get(i).records();
-                List<LayerTiming> med = timings.get(i).medians();
-                if (recs.size() != med.size()) {
-                    throw new IllegalStateException(list.get(i).label() + ": " + recs.size() + " layer records but " + med.size() + " replayed calls");
-                }
-                // each record keeps its loads; its timing becomes the call's median repeat
-                List<LayerRecord> replaced = new ArrayList<>(recs.size());
-                for (int k = 0; k < recs.size(); k++) replaced.add(recs.get(k).withTiming(med.get(k)));
                 String name = list.get(i).label();
-                results.add(new PolicyResult(name, new PolicyRun(name, replaced), new PolicyRun(name, recs), timings.get(i), speedups.get(i)));
+                List<LayerRecord> recs = stats.get(i).records();
+                List<LayerRecord> replaced = withMedians(name, recs, timings.get(i));
+                Phase decode = null;
+                if (decodeTimings != null) {
+                    decode = new Phase(new PolicyRun(name, withMedians(name + " (decode)", decodeStats.get(i).records(), decodeTimings.get(i))),
+                            decodeTimings.get(i), decodeSpeedups.get(i));
+                }
+                int extra = Replication.extraSlotsPerDevice(placements.get(i));
+                results.add(new PolicyResult(name, new PolicyRun(name, replaced), new PolicyRun(name, recs), timings.get(i), speedups.get(i),
+                        decode, extra, extra * expertBytes));
             }
+            // the uniform row's loads: its routing over the home placement, each call's median repeat
+            EpReplay.Timings ut = timings.getLast();
+            List<LayerRecord> urecs = new ArrayList<>();
+            List<LayerRecord> none = stats.getFirst().records();
+            for (int k = 0; k < none.size(); k++) {
+                int[] load = new int[e];
+                Routing u = UniformRouting.of(none.get(k).timing().tokens(), e, config.topK());
+                for (int id : u.expertIds()) load[id]++;
+                int[] dev = new int[layout.count()];
+                for (int x = 0; x < e; x++) dev[layout.deviceOf(x)] += load[x];
+                urecs.add(new LayerRecord(none.get(k).batch(), none.get(k).layer(), none.get(k).expertLoadBefore(), load,
+                        none.get(k).deviceLoadBefore(), dev, ut.median(k)));
+            }
+            results.add(new PolicyResult(UNIFORM, new PolicyRun(UNIFORM, urecs), new PolicyRun(UNIFORM, urecs), ut, speedups.getLast(),
+                    null, 0, 0));
             return new Result(c, config, label, data, threads, cores, layout, List.copyOf(results));
         }
+    }
+
+    /** Each record with its call's median-repeat timing (loads stay exact). */
+    private static List<LayerRecord> withMedians(String name, List<LayerRecord> recs, EpReplay.Timings t) {
+        List<LayerTiming> med = t.medians();
+        if (recs.size() != med.size()) throw new IllegalStateException(name + ": " + recs.size() + " layer records but " + med.size() + " replayed calls");
+        List<LayerRecord> out = new ArrayList<>(recs.size());
+        for (int k = 0; k < recs.size(); k++) out.add(recs.get(k).withTiming(med.get(k)));
+        return out;
+    }
+
+    /** The most likely next token of each sequence (argmax of its last logits; ties: the lower id). */
+    static int[][] greedy(float[][] lastLogits) {
+        int[][] next = new int[lastLogits.length][1];
+        for (int b = 0; b < lastLogits.length; b++) {
+            float[] l = lastLogits[b];
+            int best = 0;
+            for (int v = 1; v < l.length; v++) if (l[v] > l[best]) best = v;
+            next[b][0] = best;
+        }
+        return next;
     }
 
     /** The first {@code needed} tokens of a text file, tokenized with the model's tokenizer.json. */

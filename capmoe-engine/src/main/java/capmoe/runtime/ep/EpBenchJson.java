@@ -36,6 +36,7 @@ public final class EpBenchJson {
         root.put("warmup", c.warmup());
         root.put("repeats", c.repeats());
         root.put("replayWarmup", c.replayWarmup());
+        root.put("decodeSteps", c.decodeSteps());
         root.put("data", r.data());
         ArrayNode placement = root.putArray("placement");
         for (int e = 0; e < r.layout().experts(); e++) placement.add(r.layout().deviceOf(e));
@@ -65,6 +66,20 @@ public final class EpBenchJson {
             p.put("concurrency", pr.timings().concurrency());
             p.put("singlePassEpSeconds", pr.singlePass().summary().epSeconds());
             p.put("bound", pr.bound());
+            p.put("extraSlotsPerDevice", pr.extraSlots());
+            p.put("extraBytesPerDevice", pr.extraBytes());
+            if (pr.decode() != null) {
+                ObjectNode d = p.putObject("decode");
+                EpStats.Summary ds = pr.decode().run().summary();
+                d.put("calls", pr.decode().timings().calls());
+                d.put("droppedFraction", ds.droppedFraction());
+                d.put("deviceMaxOverMeanAfter", ds.maxOverMeanAfter());
+                d.put("epSeconds", pr.decode().timings().epSeconds());
+                d.put("speedupVsNone", pr.decode().speedup().median());
+                d.put("speedupMin", pr.decode().speedup().min());
+                d.put("speedupMax", pr.decode().speedup().max());
+                d.put("bound", pr.decode().bound());
+            }
             ArrayNode calls = p.putArray("layerCalls");
             for (LayerRecord rec : pr.run().records()) {
                 ObjectNode l = calls.addObject();

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
@@ -37,16 +38,28 @@ public final class EpReplay {
     /** An executor that runs a delegate and records each call for replay. */
     public static final class Recorder implements ExpertExecutor {
         private final ExpertExecutor delegate;
+        private final Map<Integer, Placement> layerPlacements;
         private final List<Call> calls = new ArrayList<>();
 
         public Recorder(ExpertExecutor delegate) {
+            this(delegate, null);
+        }
+
+        /**
+         * @param layerPlacements the placement each replicated layer runs on (what the replay
+         *                        executes the call over); null: the delegate's, if it is a
+         *                        {@link DeviceExpertExecutor}, else the replay executor's own
+         */
+        public Recorder(ExpertExecutor delegate, Map<Integer, Placement> layerPlacements) {
             this.delegate = delegate;
+            this.layerPlacements = layerPlacements == null ? Map.of() : Map.copyOf(layerPlacements);
         }
 
         @Override
         public void run(int layer, Experts experts, float[] x, Routing routing, float[] out) {
             delegate.run(layer, experts, x, routing, out);
-            Placement placement = delegate instanceof DeviceExpertExecutor d ? d.placementOf(layer) : null;
+            Placement placement = layerPlacements.containsKey(layer) ? layerPlacements.get(layer)
+                    : delegate instanceof DeviceExpertExecutor d ? d.placementOf(layer) : null;
             synchronized (calls) {
                 calls.add(new Call(layer, experts, Arrays.copyOf(x, routing.tokens() * experts.hidden()), routing, placement));
             }
@@ -78,6 +91,13 @@ public final class EpReplay {
     public record Timings(LayerTiming[][] byCall) {
 
         public int calls() { return byCall.length; }
+
+        /** The calls whose index {@code keep} accepts, in order (e.g. a run's prefill or its decode calls). */
+        public Timings subset(java.util.function.IntPredicate keep) {
+            List<LayerTiming[]> kept = new ArrayList<>();
+            for (int c = 0; c < byCall.length; c++) if (keep.test(c)) kept.add(byCall[c]);
+            return new Timings(kept.toArray(new LayerTiming[0][]));
+        }
 
         /** The calls of several timings (same repeats) as one sequence, e.g. the subjects of a task group. */
         public static Timings concat(List<Timings> parts) {

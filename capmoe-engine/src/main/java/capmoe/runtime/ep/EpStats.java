@@ -45,11 +45,12 @@ public final class EpStats implements DeviceExpertExecutor.Observer {
         synchronized (this) {
             b = Math.max(batch, 0);
         }
-        // device loads: the Router's, which follow the layer's placement (replicas split an expert's pairs)
+        // device loads after the policy: the Router's, which follow the layer's placement (replicas split an
+        // expert's pairs); before: plain top-k on this layout's own placement, i.e. what none runs, so the
+        // bound of a replicated policy compares with the unreplicated deployment
         boolean routed = routing.stats() != null && routing.stats().deviceLoadAfter() != null
                 && routing.stats().deviceLoadAfter().length == devices.count();
-        records.add(new LayerRecord(b, timing.layer(), before, after,
-                routed ? routing.stats().deviceLoadBefore().clone() : perDevice(before),
+        records.add(new LayerRecord(b, timing.layer(), before, after, perDevice(before),
                 routed ? routing.stats().deviceLoadAfter().clone() : perDevice(after), timing));
     }
 

@@ -6,6 +6,8 @@ import capmoe.model.RunOptions;
 import capmoe.routing.Eplb;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
+import capmoe.runtime.sim.Simulator;
+import capmoe.runtime.trace.RoutingTrace;
 
 import java.util.HashMap;
 import java.util.List;
@@ -42,6 +44,28 @@ public final class Replication {
         for (int[][] batch : batches) lm.forward(batch, options);
         Map<Integer, Placement> out = new HashMap<>();
         load.forEach((layer, l) -> out.put(layer, Eplb.place(l, redundant, home.devices())));
+        return out;
+    }
+
+    /**
+     * EPLB placements of every MoE layer for a {@link Policy.Replicated} policy from a routing
+     * trace recorded under {@code none} ({@code ep-bench --trace}): each layer's top-k load, or
+     * the pairs the inner policy keeps when the trace is re-routed under it
+     * ({@link Simulator#keptLoads}).
+     */
+    public static Map<Integer, Placement> fromTrace(RoutingTrace trace, Policy replicated, Placement home) {
+        if (replicated.redundantReplicas() < 1) throw new IllegalArgumentException("policy '" + replicated.label() + "' asks for no replicas");
+        if (!trace.header().policy().equals("none")) {
+            throw new IllegalArgumentException("the trace was recorded under policy '" + trace.header().policy()
+                    + "'; placing replicas needs plain top-k routing (record it with policy none)");
+        }
+        if (trace.header().experts() != home.experts()) {
+            throw new IllegalArgumentException("the trace routes over " + trace.header().experts() + " experts, the model has " + home.experts());
+        }
+        if (trace.header().topK() < 1) throw new IllegalArgumentException("the trace header does not give top_k");
+        Map<Integer, long[]> load = Simulator.keptLoads(trace, Simulator.routerOf(trace), replicated.capacityPolicy(), home, null);
+        Map<Integer, Placement> out = new HashMap<>();
+        load.forEach((layer, l) -> out.put(layer, Eplb.place(l, replicated.redundantReplicas(), home.devices())));
         return out;
     }
 

@@ -118,25 +118,36 @@ public final class Simulator {
      * (routed on the contiguous placement of D devices).
      */
     private Map<Integer, Placement> eplb(RouterConfig config, Policy replicated, int devices, List<float[]> logits) {
-        Policy inner = replicated.capacityPolicy();
-        Map<Integer, long[]> load;
-        if (inner instanceof Policy.None) {
-            load = layerLoads(trace);
-        } else {
-            load = new java.util.TreeMap<>();
-            Placement contiguous = Placement.contiguous(config.experts(), devices);
-            Map<Integer, Router> routers = new HashMap<>();
-            for (int i = 0; i < logits.size(); i++) {
-                RoutingTrace.Record rec = trace.records().get(i);
-                Router router = routers.computeIfAbsent(rec.layer(), l -> new Router(config, inner, contiguous, l));
-                int[] kept = router.route(logits.get(i), rec.routing().tokens()).stats().loadAfter();
-                long[] l = load.computeIfAbsent(rec.layer(), x -> new long[config.experts()]);
-                for (int e = 0; e < kept.length; e++) l[e] += kept[e];
-            }
-        }
+        Map<Integer, long[]> load = keptLoads(trace, config, replicated.capacityPolicy(), Placement.contiguous(config.experts(), devices), logits);
         Map<Integer, Placement> out = new HashMap<>();
         load.forEach((layer, l) -> out.put(layer, Eplb.place(l, replicated.redundantReplicas(), devices)));
         return out;
+    }
+
+    /**
+     * Pairs per expert that {@code policy} keeps, summed over each layer's records (the trace's
+     * top-k when the policy is none; else the records re-routed under it over {@code placement}).
+     *
+     * @param logits the records' logits ({@link #logitsOf}), or null to compute them
+     */
+    public static Map<Integer, long[]> keptLoads(RoutingTrace trace, RouterConfig config, Policy policy, Placement placement, List<float[]> logits) {
+        if (policy instanceof Policy.None) return layerLoads(trace);
+        Map<Integer, long[]> load = new java.util.TreeMap<>();
+        Map<Integer, Router> routers = new HashMap<>();
+        for (int i = 0; i < trace.records().size(); i++) {
+            RoutingTrace.Record rec = trace.records().get(i);
+            Router router = routers.computeIfAbsent(rec.layer(), l -> new Router(config, policy, placement, l));
+            float[] lg = logits != null ? logits.get(i) : logitsOf(rec.routing());
+            int[] kept = router.route(lg, rec.routing().tokens()).stats().loadAfter();
+            long[] l = load.computeIfAbsent(rec.layer(), x -> new long[config.experts()]);
+            for (int e = 0; e < kept.length; e++) l[e] += kept[e];
+        }
+        return load;
+    }
+
+    /** The softmax top-k router a plain trace was recorded with (its header's E, k and renormalisation). */
+    public static RouterConfig routerOf(RoutingTrace trace) {
+        return new RouterConfig(trace.header().experts(), trace.header().topK(), new Gating.Softmax(), trace.header().normalizedWeights(), 1.0);
     }
 
     /** Top-k pairs per expert, summed over each layer's records. */

@@ -1,127 +1,98 @@
 package capmoe.runtime.sim;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
+import capmoe.files.AtomicFile;
+import capmoe.report.ChartPage;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 
 /**
- * The sweep as one self-contained HTML figure like the paper's (inline SVG, no scripts, nothing
- * fetched): one panel per model shape, groups of bars per experts-per-device, one bar per policy
- * (speedup of the MoE layer against {@code none} at the same devices), the paper's measured
- * speedup as a dashed outline over the simulated bar where the paper gives it, and a table of
- * every number drawn. Written atomically (temp file, then rename).
+ * The sweep as one self-contained figure like the paper's ({@link ChartPage}: ECharts inlined,
+ * nothing fetched): one chart per model shape, a group of bars per experts-per-device point, one
+ * bar per policy (MoE-layer speedup against {@code none} on the same devices), and, where the
+ * paper measured that shape, its speedups as outlined bars ("paper score@γ") in the same group;
+ * then a table of every number drawn. Written atomically.
  */
 public final class SweepReport {
     private SweepReport() { }
 
-    private static final String[] COLORS = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#9c755f"};
+    /** One colour per policy (not per kind: score@1.0, @1.5 and @2.0 are different bars here). */
+    private static final String[] COLORS = {"#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4"};
 
     public static void write(Path file, String title, List<String> notes, List<Sweep.Cell> cells) {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        try {
-            Files.writeString(tmp, render(title, notes, cells));
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the sweep figure " + file + " (" + e.getMessage() + ")", e);
-        }
+        AtomicFile.writeString(file, render(title, notes, cells));
     }
 
     public static String render(String title, List<String> notes, List<Sweep.Cell> cells) {
-        StringBuilder h = new StringBuilder();
-        h.append("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>").append(esc(title)).append("</title>\n<style>")
-                .append("body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin-top:8px}")
-                .append("td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;font-size:90%}th{background:#f4f4f4}")
-                .append(".note{color:#555;font-size:90%}svg text{font-family:sans-serif}")
-                .append("</style></head><body>\n<h1>").append(esc(title)).append("</h1>\n");
-        for (String n : notes) h.append("<p class=\"note\">").append(esc(n)).append("</p>\n");
+        ChartPage page = new ChartPage(title);
+        notes.forEach(page::note);
         List<String> policies = new ArrayList<>(new LinkedHashSet<>(cells.stream().map(Sweep.Cell::policy).filter(p -> !p.equals("none")).toList()));
         Map<String, List<Sweep.Cell>> byShape = new LinkedHashMap<>();
         for (Sweep.Cell c : cells) byShape.computeIfAbsent(c.shape(), k -> new ArrayList<>()).add(c);
-        double max = 1;
-        for (Sweep.Cell c : cells) {
-            if (Double.isFinite(c.speedup())) max = Math.max(max, c.speedup());
-            if (Double.isFinite(c.paper())) max = Math.max(max, c.paper());
-        }
-        max = Math.ceil(max * 2) / 2;
-        // legend
-        h.append("<svg width=\"900\" height=\"24\">");
-        for (int i = 0; i < policies.size(); i++) {
-            h.append(f("<rect x=\"%d\" y=\"6\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"16\" font-size=\"12\">%s</text>",
-                    10 + 150 * i, COLORS[i % COLORS.length], 26 + 150 * i, esc(policies.get(i))));
-        }
-        h.append(f("<rect x=\"%d\" y=\"6\" width=\"12\" height=\"12\" fill=\"none\" stroke=\"#222\" stroke-dasharray=\"3,2\"/><text x=\"%d\" y=\"16\" font-size=\"12\">paper (measured, 8 GPUs)</text>",
-                10 + 150 * policies.size(), 26 + 150 * policies.size()));
-        h.append("</svg>\n");
         for (Map.Entry<String, List<Sweep.Cell>> shape : byShape.entrySet()) {
             List<Sweep.Cell> list = shape.getValue();
-            Sweep.Cell first = list.get(0);
-            h.append("<h2>").append(esc(shape.getKey())).append(f(" <small>(%d experts, top-%d)</small></h2>\n", first.experts(), first.topK()));
+            Sweep.Cell first = list.getFirst();
+            page.heading(shape.getKey() + " (" + first.experts() + " experts, top-" + first.topK() + ")");
             List<Integer> groups = new ArrayList<>(new LinkedHashSet<>(list.stream().map(Sweep.Cell::expertsPerDevice).toList()));
-            int bar = 14, gap = 26, left = 44, height = 220, top = 10;
-            int groupWidth = policies.size() * bar + gap;
-            int width = left + groups.size() * groupWidth + 20;
-            h.append(f("<svg width=\"%d\" height=\"%d\">", width, height + 50));
-            for (double y = 0; y <= max + 1e-9; y += 0.5) {
-                int py = top + (int) Math.round(height * (1 - y / max));
-                h.append(f("<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\"/>", left, width - 10, py, py, y == 1.0 ? "#999" : "#eee"));
-                h.append(f("<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%.1fx</text>", left - 4, py + 3, y));
-            }
-            for (int g = 0; g < groups.size(); g++) {
-                int n = groups.get(g);
-                int x0 = left + 8 + g * groupWidth;
-                int x = x0;
-                for (int i = 0; i < policies.size(); i++) {
+            List<String> categories = groups.stream().map(n -> n + "/device (D=" + first.experts() / n + ")").toList();
+            ObjectNode o = ChartPage.option(shape.getKey() + ": MoE-layer speedup vs none");
+            o.set("tooltip", ChartPage.tooltip("item"));
+            o.set("legend", ChartPage.legend());
+            o.set("xAxis", ChartPage.categoryAxis("experts per device", categories));
+            o.set("yAxis", ChartPage.valueAxis("speedup (x)", true));
+            ArrayNode series = o.putArray("series");
+            for (int i = 0; i < policies.size(); i++) {
+                ObjectNode s = ChartPage.series("bar", policies.get(i), COLORS[i % COLORS.length]);
+                ArrayNode data = s.putArray("data");
+                for (int n : groups) {
                     Sweep.Cell c = find(list, n, policies.get(i));
-                    if (c != null && Double.isFinite(c.speedup())) {
-                        int bh = (int) Math.round(height * Math.min(c.speedup(), max) / max);
-                        h.append(f("<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%s, %d/device: %.2fx (bound %.2fx, dropped %.1f%%)</title></rect>",
-                                x, top + height - bh, bar - 2, bh, COLORS[i % COLORS.length], esc(c.policy()), n, c.speedup(), c.bound(), 100 * c.droppedFraction()));
-                    }
-                    x += bar;
+                    if (c == null || !Double.isFinite(c.speedup())) data.addNull();
+                    else data.add(c.speedup());
                 }
-                for (int i = 0; i < policies.size(); i++) {
+                if (i == 0) s.set("markLine", ChartPage.markLine("y", 1.0, "1.0x"));
+                series.add(s);
+            }
+            for (int i = 0; i < policies.size(); i++) {
+                boolean any = false;
+                ArrayNode data = ChartPage.array();
+                for (int n : groups) {
                     Sweep.Cell c = find(list, n, policies.get(i));
                     if (c != null && Double.isFinite(c.paper())) {
-                        int bh = (int) Math.round(height * Math.min(c.paper(), max) / max);
-                        int px = x0 + i * bar;
-                        h.append(f("<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#222\" stroke-dasharray=\"3,2\"><title>paper, %s, %d/GPU: %.2fx</title></rect>",
-                                px, top + height - bh, bar - 2, bh, esc(c.policy()), n, c.paper()));
+                        data.add(c.paper());
+                        any = true;
+                    } else {
+                        data.addNull();
                     }
                 }
-                h.append(f("<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%d/device (D=%d)</text>",
-                        x0 + policies.size() * bar / 2, top + height + 16, n, first.experts() / n));
+                if (!any) continue;
+                ObjectNode s = ChartPage.series("bar", "paper " + policies.get(i), null);
+                s.putObject("itemStyle").put("color", "rgba(0,0,0,0)").put("borderColor", COLORS[i % COLORS.length])
+                        .put("borderWidth", 2).put("borderType", "dashed");
+                s.set("data", data);
+                series.add(s);
             }
-            h.append(f("<text x=\"12\" y=\"%d\" font-size=\"11\" transform=\"rotate(-90 12 %d)\" text-anchor=\"middle\">MoE-layer speedup vs none</text>",
-                    top + height / 2, top + height / 2));
-            h.append("</svg>\n");
-            h.append("<table><tr><th>experts/device</th><th>devices</th><th>policy</th><th>dropped %</th><th>device max/mean</th>")
-                    .append("<th>speedup</th><th>bound</th><th>extra slots/device</th><th>paper</th></tr>\n");
+            page.chart(o, 380);
+            List<List<String>> rows = new ArrayList<>();
             for (Sweep.Cell c : list) {
-                h.append(f("<tr><td>%d</td><td>%d</td><td style=\"text-align:left\">%s</td><td>%.1f</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%d</td><td>%s</td></tr>\n",
-                        c.expertsPerDevice(), c.devices(), esc(c.policy()), 100 * c.droppedFraction(), c.maxOverMean(), c.speedup(), c.bound(),
-                        c.extraSlots(), Double.isFinite(c.paper()) ? f("%.2f", c.paper()) : ""));
+                rows.add(List.of(String.valueOf(c.expertsPerDevice()), String.valueOf(c.devices()), c.policy(),
+                        ChartPage.fmt("%.1f", 100 * c.droppedFraction()), ChartPage.fmt("%.2f", c.maxOverMean()),
+                        ChartPage.fmt("%.2f", c.speedup()), ChartPage.fmt("%.2f", c.bound()), String.valueOf(c.extraSlots()),
+                        Double.isFinite(c.paper()) ? ChartPage.fmt("%.2f", c.paper()) : ""));
             }
-            h.append("</table>\n");
+            page.table(List.of("experts/device", "devices", "policy", "dropped %", "device max/mean", "speedup", "bound",
+                    "extra slots/device", "paper"), rows);
         }
-        return h.append("</body></html>\n").toString();
+        return page.render();
     }
 
     private static Sweep.Cell find(List<Sweep.Cell> list, int n, String policy) {
         for (Sweep.Cell c : list) if (c.expertsPerDevice() == n && c.policy().equals(policy)) return c;
         return null;
-    }
-
-    private static String f(String fmt, Object... args) { return String.format(Locale.ROOT, fmt, args); }
-
-    private static String esc(String s) {
-        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
     }
 }
