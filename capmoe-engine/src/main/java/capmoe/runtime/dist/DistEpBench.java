@@ -5,13 +5,12 @@ import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
 import capmoe.model.Models;
 import capmoe.routing.Policy;
+import capmoe.runtime.ep.EpBench;
 import capmoe.runtime.ep.EpReplay;
-import capmoe.tokenizer.HfTokenizer;
 
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -181,7 +180,7 @@ public final class DistEpBench {
             long t0 = System.nanoTime();
             int total = c.warmup() + c.batches();
             for (int b = 0; b < total; b++) {
-                int[][] seqs = sequences(stream, b * c.batch(), c.batch(), c.seqLen());
+                int[][] seqs = EpBench.sequences(stream, b * c.batch(), c.batch(), c.seqLen());
                 for (int j = 0; j < p; j++) {
                     int i = (j + b) % p;
                     sink.getFirst().clear();
@@ -223,7 +222,7 @@ public final class DistEpBench {
                 stream = new int[c.tokensNeeded()];
                 for (int i = 0; i < stream.length; i++) stream[i] = r.nextInt(config.vocabSize());
             } else {
-                stream = tokenize(c.text(), c.model(), c.tokensNeeded());
+                stream = EpBench.tokenize(c.text(), c.model(), c.tokensNeeded());
             }
             ByteBuffer.wrap(length).putInt(stream.length);
         }
@@ -322,36 +321,6 @@ public final class DistEpBench {
                     total[i] == 0 ? 0 : a2a[i] / total[i], wait, stages[i]));
         }
         return List.copyOf(out);
-    }
-
-    /** The first {@code needed} tokens of a text file, tokenized with the model's tokenizer.json. */
-    static int[] tokenize(Path file, Path modelDir, int needed) throws IOException {
-        if (!Files.isRegularFile(file)) throw new IllegalArgumentException("--text " + file + " is not a file");
-        if (!Files.isRegularFile(modelDir.resolve("tokenizer.json"))) {
-            throw new IllegalArgumentException(modelDir + " has no tokenizer.json to tokenize --text with (use --random-tokens)");
-        }
-        String all = Files.readString(file);
-        try (HfTokenizer tok = HfTokenizer.load(modelDir)) {
-            for (int chars = Math.min(all.length(), needed * 6); ; chars = Math.min(all.length(), chars * 2)) {
-                int[] ids = tok.encode(all.substring(0, chars));
-                if (ids.length >= needed) return Arrays.copyOf(ids, needed);
-                if (chars == all.length()) {
-                    throw new IllegalArgumentException("--text " + file + " has only " + ids.length + " tokens; the run needs "
-                            + needed + " ((warm-up + batches) x batch)");
-                }
-            }
-        }
-    }
-
-    /** A batch of {@code tokens} tokens from the stream starting at {@code from}, cut into sequences of seqLen. */
-    static int[][] sequences(int[] stream, int from, int tokens, int seqLen) {
-        int n = (tokens + seqLen - 1) / seqLen;
-        int[][] seqs = new int[n][];
-        for (int i = 0; i < n; i++) {
-            int start = from + i * seqLen;
-            seqs[i] = Arrays.copyOfRange(stream, start, Math.min(from + tokens, start + seqLen));
-        }
-        return seqs;
     }
 
     static String f(String fmt, Object... args) { return String.format(Locale.ROOT, fmt, args); }
