@@ -129,15 +129,14 @@ public final class MatMul {
     }
 
     private static void paired(float[] xp, int rows, int k, Matrix w, int n, int n0, int n1, float[] y) {
-        float[] out = new float[8];
+        float[] out = new float[2 * TILE_ROWS];
         for (int r0 = 0; r0 < rows; r0 += ROW_CHUNK) {
             int r1 = Math.min(rows, r0 + ROW_CHUNK);
             int j = n0;
             for (; j + 1 < n1; j += 2) {
-                int r = r0;
-                for (; r < r1; r += 4) {
-                    int m = Math.min(4, r1 - r);
-                    tile(xp, r * k, (r + 1) * k, (r + 2) * k, (r + 3) * k, m, k, w, j, w, j + 1, out);
+                for (int r = r0; r < r1; r += TILE_ROWS) {
+                    int m = Math.min(TILE_ROWS, r1 - r);
+                    tile(xp, r * k, k, m, k, w, j, w, j + 1, out);
                     for (int i = 0; i < m; i++) {
                         y[(r + i) * n + j] = out[2 * i];
                         y[(r + i) * n + j + 1] = out[2 * i + 1];
@@ -151,25 +150,88 @@ public final class MatMul {
     }
 
     /**
-     * A register tile: for the {@code rows} (1..4) permuted x rows at offsets x0..x3 (unused ones
-     * ignored) and weight rows {@code ja} of {@code a} and {@code jb} of {@code b} (BF16 or F16,
-     * both the same dtype, width k), {@code out[2r] = x_r · a[ja]} and {@code out[2r+1] = x_r · b[jb]},
-     * each in the class's accumulation order.
+     * Rows per register tile: 8 where there are 32 vector registers (AVX-512: 16 accumulators, 4
+     * widened weight vectors, 2 of x), else 4. More rows per weight load means fewer widening
+     * ops per FMA, and on AVX-512 those share the FMA ports.
      */
-    public static void tile(float[] xp, int x0, int x1, int x2, int x3, int rows, int k, Matrix a, int ja, Matrix b, int jb, float[] out) {
+    public static final int TILE_ROWS = L >= 16 ? 8 : 4;
+
+    /**
+     * A register tile: for {@code rows} (1..{@link #TILE_ROWS}) permuted x rows at
+     * {@code x0 + r*stride} and weight rows {@code ja} of {@code a} and {@code jb} of {@code b}
+     * (BF16 or F16, both the same dtype, width k), {@code out[2r] = x_r · a[ja]} and
+     * {@code out[2r+1] = x_r · b[jb]}, each in the class's accumulation order.
+     */
+    public static void tile(float[] xp, int x0, int stride, int rows, int k, Matrix a, int ja, Matrix b, int jb, float[] out) {
         boolean f16 = a.dtype() == DType.F16;
         long wa = (long) ja * k * 2, wb = (long) jb * k * 2;
-        if (rows == 4) {
-            x4x2(xp, x0, x1, x2, x3, k, a.data(), wa, b.data(), wb, f16, out);
-        } else {
-            if (rows > 0) x1x2(xp, x0, k, a.data(), wa, b.data(), wb, f16, out, 0);
-            if (rows > 1) x1x2(xp, x1, k, a.data(), wa, b.data(), wb, f16, out, 2);
-            if (rows > 2) x1x2(xp, x2, k, a.data(), wa, b.data(), wb, f16, out, 4);
+        MemorySegment sa = a.data(), sb = b.data();
+        int r = 0;
+        if (TILE_ROWS == 8 && rows == 8) {
+            x8x2(xp, x0, stride, k, sa, wa, sb, wb, f16, out);
+            return;
         }
+        for (; r + 4 <= rows; r += 4) x4x2(xp, x0 + r * stride, x0 + (r + 1) * stride, x0 + (r + 2) * stride, x0 + (r + 3) * stride, k, sa, wa, sb, wb, f16, out, 2 * r);
+        for (; r < rows; r++) x1x2(xp, x0 + r * stride, k, sa, wa, sb, wb, f16, out, 2 * r);
+    }
+
+    private static void x8x2(float[] xp, int x0, int s, int k, MemorySegment sa, long wa, MemorySegment sb, long wb,
+                             boolean f16, float[] out) {
+        int full = k / BLOCK * BLOCK;
+        int x1 = x0 + s, x2 = x1 + s, x3 = x2 + s, x4 = x3 + s, x5 = x4 + s, x6 = x5 + s, x7 = x6 + s;
+        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+        FloatVector a40 = FloatVector.zero(F), a41 = FloatVector.zero(F), a50 = FloatVector.zero(F), a51 = FloatVector.zero(F);
+        FloatVector a60 = FloatVector.zero(F), a61 = FloatVector.zero(F), a70 = FloatVector.zero(F), a71 = FloatVector.zero(F);
+        for (int c = 0; c < full; c += BLOCK) {
+            IntVector i0 = IntVector.fromMemorySegment(I, sa, wa + c * 2L, LE);
+            IntVector i1 = IntVector.fromMemorySegment(I, sb, wb + c * 2L, LE);
+            FloatVector e0 = even(i0, f16), o0 = odd(i0, f16), e1 = even(i1, f16), o1 = odd(i1, f16);
+            FloatVector xe = FloatVector.fromArray(F, xp, x0 + c), xo = FloatVector.fromArray(F, xp, x0 + c + L);
+            a00 = xo.fma(o0, xe.fma(e0, a00));
+            a01 = xo.fma(o1, xe.fma(e1, a01));
+            xe = FloatVector.fromArray(F, xp, x1 + c); xo = FloatVector.fromArray(F, xp, x1 + c + L);
+            a10 = xo.fma(o0, xe.fma(e0, a10));
+            a11 = xo.fma(o1, xe.fma(e1, a11));
+            xe = FloatVector.fromArray(F, xp, x2 + c); xo = FloatVector.fromArray(F, xp, x2 + c + L);
+            a20 = xo.fma(o0, xe.fma(e0, a20));
+            a21 = xo.fma(o1, xe.fma(e1, a21));
+            xe = FloatVector.fromArray(F, xp, x3 + c); xo = FloatVector.fromArray(F, xp, x3 + c + L);
+            a30 = xo.fma(o0, xe.fma(e0, a30));
+            a31 = xo.fma(o1, xe.fma(e1, a31));
+            xe = FloatVector.fromArray(F, xp, x4 + c); xo = FloatVector.fromArray(F, xp, x4 + c + L);
+            a40 = xo.fma(o0, xe.fma(e0, a40));
+            a41 = xo.fma(o1, xe.fma(e1, a41));
+            xe = FloatVector.fromArray(F, xp, x5 + c); xo = FloatVector.fromArray(F, xp, x5 + c + L);
+            a50 = xo.fma(o0, xe.fma(e0, a50));
+            a51 = xo.fma(o1, xe.fma(e1, a51));
+            xe = FloatVector.fromArray(F, xp, x6 + c); xo = FloatVector.fromArray(F, xp, x6 + c + L);
+            a60 = xo.fma(o0, xe.fma(e0, a60));
+            a61 = xo.fma(o1, xe.fma(e1, a61));
+            xe = FloatVector.fromArray(F, xp, x7 + c); xo = FloatVector.fromArray(F, xp, x7 + c + L);
+            a70 = xo.fma(o0, xe.fma(e0, a70));
+            a71 = xo.fma(o1, xe.fma(e1, a71));
+        }
+        out[0] = VectorMath.sum(a00) + tail(xp, x0, sa, wa, full, k, f16);
+        out[1] = VectorMath.sum(a01) + tail(xp, x0, sb, wb, full, k, f16);
+        out[2] = VectorMath.sum(a10) + tail(xp, x1, sa, wa, full, k, f16);
+        out[3] = VectorMath.sum(a11) + tail(xp, x1, sb, wb, full, k, f16);
+        out[4] = VectorMath.sum(a20) + tail(xp, x2, sa, wa, full, k, f16);
+        out[5] = VectorMath.sum(a21) + tail(xp, x2, sb, wb, full, k, f16);
+        out[6] = VectorMath.sum(a30) + tail(xp, x3, sa, wa, full, k, f16);
+        out[7] = VectorMath.sum(a31) + tail(xp, x3, sb, wb, full, k, f16);
+        out[8] = VectorMath.sum(a40) + tail(xp, x4, sa, wa, full, k, f16);
+        out[9] = VectorMath.sum(a41) + tail(xp, x4, sb, wb, full, k, f16);
+        out[10] = VectorMath.sum(a50) + tail(xp, x5, sa, wa, full, k, f16);
+        out[11] = VectorMath.sum(a51) + tail(xp, x5, sb, wb, full, k, f16);
+        out[12] = VectorMath.sum(a60) + tail(xp, x6, sa, wa, full, k, f16);
+        out[13] = VectorMath.sum(a61) + tail(xp, x6, sb, wb, full, k, f16);
+        out[14] = VectorMath.sum(a70) + tail(xp, x7, sa, wa, full, k, f16);
+        out[15] = VectorMath.sum(a71) + tail(xp, x7, sb, wb, full, k, f16);
     }
 
     private static void x4x2(float[] xp, int x0, int x1, int x2, int x3, int k, MemorySegment sa, long wa, MemorySegment sb, long wb,
-                             boolean f16, float[] out) {
+                             boolean f16, float[] out, int at) {
         int full = k / BLOCK * BLOCK;
         FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
         FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
@@ -190,14 +252,14 @@ public final class MatMul {
             a30 = xo.fma(o0, xe.fma(e0, a30));
             a31 = xo.fma(o1, xe.fma(e1, a31));
         }
-        out[0] = VectorMath.sum(a00) + tail(xp, x0, sa, wa, full, k, f16);
-        out[1] = VectorMath.sum(a01) + tail(xp, x0, sb, wb, full, k, f16);
-        out[2] = VectorMath.sum(a10) + tail(xp, x1, sa, wa, full, k, f16);
-        out[3] = VectorMath.sum(a11) + tail(xp, x1, sb, wb, full, k, f16);
-        out[4] = VectorMath.sum(a20) + tail(xp, x2, sa, wa, full, k, f16);
-        out[5] = VectorMath.sum(a21) + tail(xp, x2, sb, wb, full, k, f16);
-        out[6] = VectorMath.sum(a30) + tail(xp, x3, sa, wa, full, k, f16);
-        out[7] = VectorMath.sum(a31) + tail(xp, x3, sb, wb, full, k, f16);
+        out[at] = VectorMath.sum(a00) + tail(xp, x0, sa, wa, full, k, f16);
+        out[at + 1] = VectorMath.sum(a01) + tail(xp, x0, sb, wb, full, k, f16);
+        out[at + 2] = VectorMath.sum(a10) + tail(xp, x1, sa, wa, full, k, f16);
+        out[at + 3] = VectorMath.sum(a11) + tail(xp, x1, sb, wb, full, k, f16);
+        out[at + 4] = VectorMath.sum(a20) + tail(xp, x2, sa, wa, full, k, f16);
+        out[at + 5] = VectorMath.sum(a21) + tail(xp, x2, sb, wb, full, k, f16);
+        out[at + 6] = VectorMath.sum(a30) + tail(xp, x3, sa, wa, full, k, f16);
+        out[at + 7] = VectorMath.sum(a31) + tail(xp, x3, sb, wb, full, k, f16);
     }
 
     private static void x1x2(float[] xp, int x0, int k, MemorySegment sa, long wa, MemorySegment sb, long wb, boolean f16,

@@ -36,7 +36,7 @@ public final class SwiGluExperts implements Experts {
     /** Columns per task of a grouped phase: 64 gate+up columns of H=2048 bf16 are 512 KB of weights (an L2's worth). */
     private static final int TILE_COLUMNS = 64;
     /** Rows per task of a grouped phase (rows of x kept in cache while the tile's weights stream past). */
-    private static final int TILE_ROWS = 64;
+    private static final int BLOCK_ROWS = 64;
 
     private final List<Expert> experts;
     private final int hidden;
@@ -129,12 +129,12 @@ public final class SwiGluExperts implements Experts {
         pool.forEach(n1, t -> {
             int i = t1[3 * t], r0 = t1[3 * t + 1], j0 = t1[3 * t + 2];
             Expert e = experts.get(list[i]);
-            int r1 = Math.min(d.rows(list[i]), r0 + TILE_ROWS), j1 = Math.min(in, j0 + TILE_COLUMNS);
-            float[] out = new float[8];
-            for (int r = r0; r < r1; r += 4) {
-                int m = Math.min(4, r1 - r), row = base[i] + r;
+            int r1 = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS), j1 = Math.min(in, j0 + TILE_COLUMNS);
+            float[] out = new float[2 * MatMul.TILE_ROWS];
+            for (int r = r0; r < r1; r += MatMul.TILE_ROWS) {
+                int m = Math.min(MatMul.TILE_ROWS, r1 - r), row = base[i] + r;
                 for (int j = j0; j < j1; j++) {
-                    MatMul.tile(xs, row * h, (row + 1) * h, (row + 2) * h, (row + 3) * h, m, h, e.gate(), j, e.up(), j, out);
+                    MatMul.tile(xs, row * h, h, m, h, e.gate(), j, e.up(), j, out);
                     int at = MatMul.permutedIndex(j, in);
                     for (int q = 0; q < m; q++) act[(row + q) * in + at] = Activations.silu(out[2 * q]) * out[2 * q + 1];
                 }
@@ -147,14 +147,14 @@ public final class SwiGluExperts implements Experts {
         pool.forEach(n2, t -> {
             int i = t2[3 * t], r0 = t2[3 * t + 1], j0 = t2[3 * t + 2];
             Matrix down = experts.get(list[i]).down();
-            int r1 = Math.min(d.rows(list[i]), r0 + TILE_ROWS), j1 = Math.min(h, j0 + TILE_COLUMNS);
+            int r1 = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS), j1 = Math.min(h, j0 + TILE_COLUMNS);
             int slot0 = d.start(list[i]);
-            float[] out = new float[8];
-            for (int r = r0; r < r1; r += 4) {
-                int m = Math.min(4, r1 - r), row = base[i] + r;
+            float[] out = new float[2 * MatMul.TILE_ROWS];
+            for (int r = r0; r < r1; r += MatMul.TILE_ROWS) {
+                int m = Math.min(MatMul.TILE_ROWS, r1 - r), row = base[i] + r;
                 int j = j0;
                 for (; j + 1 < j1; j += 2) {
-                    MatMul.tile(act, row * in, (row + 1) * in, (row + 2) * in, (row + 3) * in, m, in, down, j, down, j + 1, out);
+                    MatMul.tile(act, row * in, in, m, in, down, j, down, j + 1, out);
                     for (int q = 0; q < m; q++) {
                         int o = (slot0 + r + q) * h + j;
                         y[o] = out[2 * q];
@@ -170,16 +170,16 @@ public final class SwiGluExperts implements Experts {
 
     /**
      * Fills {@code s.tasks} with one (list index, first row, first column) triple per task over
-     * the listed experts' rows (blocks of TILE_ROWS) and {@code columns} (tiles of TILE_COLUMNS);
+     * the listed experts' rows (blocks of BLOCK_ROWS) and {@code columns} (tiles of TILE_COLUMNS);
      * returns the number of tasks.
      */
     private static int tasks(Scratch s, Dispatch d, int[] list, int columns) {
         int tiles = (columns + TILE_COLUMNS - 1) / TILE_COLUMNS, n = 0;
-        for (int e : list) n += (d.rows(e) + TILE_ROWS - 1) / TILE_ROWS * tiles;
+        for (int e : list) n += (d.rows(e) + BLOCK_ROWS - 1) / BLOCK_ROWS * tiles;
         if (s.tasks.length < 3 * n) s.tasks = new int[3 * n];
         int k = 0;
         for (int i = 0; i < list.length; i++) {
-            for (int r = 0; r < d.rows(list[i]); r += TILE_ROWS) {
+            for (int r = 0; r < d.rows(list[i]); r += BLOCK_ROWS) {
                 for (int j = 0; j < columns; j += TILE_COLUMNS) {
                     s.tasks[k++] = i;
                     s.tasks[k++] = r;

@@ -145,6 +145,54 @@ class KernelsTest {
         }
     }
 
+    /** The F16 lanes: every one of the 65536 half bit patterns widens to {@link Float#float16ToFloat}'s bits (NaNs: a NaN). */
+    @Test
+    void f16LanesWidenEveryHalfExactly() {
+        jdk.incubator.vector.VectorSpecies<Integer> species = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
+        int[] halves = new int[species.length()];
+        for (int base = 0; base < 65536; base += species.length()) {
+            for (int i = 0; i < halves.length; i++) halves[i] = base + i;
+            jdk.incubator.vector.FloatVector f = MatMul.f16ToF32(jdk.incubator.vector.IntVector.fromArray(species, halves, 0));
+            for (int i = 0; i < halves.length; i++) {
+                float want = Float.float16ToFloat((short) halves[i]), got = f.lane(i);
+                if (Float.isNaN(want)) assertTrue(Float.isNaN(got), "half 0x" + Integer.toHexString(halves[i]) + " is a NaN");
+                else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got), "half 0x" + Integer.toHexString(halves[i]));
+            }
+        }
+    }
+
+    /**
+     * The persistent team: every task of every phase runs exactly once (thousands of phases in a
+     * row, of 1..50 tasks, so workers arrive late, early and not at all), a phase started from a
+     * task runs inline, a task's exception reaches the caller and the team keeps working, and
+     * onEachThread runs one task on each team thread.
+     */
+    @Test
+    void aTeamRunsEveryTaskOncePerPhaseAndSurvivesAFailure() {
+        try (Parallel team = new Parallel(3)) {
+            java.util.concurrent.atomic.AtomicIntegerArray hits = new java.util.concurrent.atomic.AtomicIntegerArray(50);
+            int[] expected = new int[50];
+            for (int phase = 0; phase < 5000; phase++) {
+                int n = 1 + phase * 7 % 50;
+                for (int t = 0; t < n; t++) expected[t]++;
+                team.forEach(n, hits::incrementAndGet);
+            }
+            for (int t = 0; t < 50; t++) assertEquals(expected[t], hits.get(t), "task " + t);
+            java.util.concurrent.atomic.AtomicInteger nested = new java.util.concurrent.atomic.AtomicInteger();
+            team.forEach(4, t -> team.forEach(5, u -> nested.incrementAndGet()));
+            assertEquals(20, nested.get(), "a phase inside a phase runs inline, every task once");
+            IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> team.forEach(10, t -> { if (t == 7) throw new IllegalStateException("task 7"); }));
+            assertEquals("task 7", e.getMessage());
+            java.util.concurrent.atomic.AtomicInteger after = new java.util.concurrent.atomic.AtomicInteger();
+            team.forEach(9, t -> after.incrementAndGet());
+            assertEquals(9, after.get(), "the team works after a failed phase");
+            java.util.Set<Thread> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            team.onEachThread(t -> threads.add(Thread.currentThread()));
+            assertEquals(3, threads.size(), "onEachThread: one task per team thread");
+        }
+    }
+
     @Test
     void parallelCoversEveryIndexOnceWithGrainAlignedChunks() {
         try (Parallel p = new Parallel(4)) {

@@ -1,0 +1,183 @@
+package capmoe.runtime;
+
+import capmoe.kernels.Matrix;
+import capmoe.kernels.Parallel;
+import capmoe.routing.Routing;
+import capmoe.runtime.moe.Dispatch;
+import capmoe.weights.DType;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The grouped Experts stage ({@link SwiGluExperts#runAll}: gather, gate/up GEMM with SwiGLU in
+ * its epilogue, down GEMM, parallel over (expert, rows, tile)) on random shapes with ragged
+ * edges: hidden and intermediate sizes that are not multiples of the vector block (tails), row
+ * counts that are not multiples of the 4-row tile, experts with no rows, one hot expert.
+ */
+class SwiGluExpertsTest {
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Experts with random weights stored in {@code dtype}; {@code exact} receives the stored values as doubles [expert][gate, up, down][...]. */
+    private static SwiGluExperts experts(DType dtype, int e, int h, int i, long seed, double[][][] exact, Arena arena) {
+        SplittableRandom r = new SplittableRandom(seed);
+        List<SwiGluExperts.Expert> list = new ArrayList<>();
+        for (int x = 0; x < e; x++) {
+            Matrix[] m = new Matrix[3];
+            int[][] shapes = {{i, h}, {i, h}, {h, i}};
+            for (int p = 0; p < 3; p++) {
+                int n = shapes[p][0] * shapes[p][1];
+                MemorySegment seg = arena.allocate(2L * n + 2).asSlice(2);
+                exact[x][p] = new double[n];
+                for (int k = 0; k < n; k++) {
+                    float v = (float) ((r.nextDouble() * 2 - 1) / Math.sqrt(shapes[p][1]) * 2);
+                    short bits = dtype == DType.F16 ? Float.floatToFloat16(v) : (short) (Float.floatToRawIntBits(v) >>> 16);
+                    seg.setAtIndex(I16, k, bits);
+                    exact[x][p][k] = dtype == DType.F16 ? Float.float16ToFloat(bits) : Float.intBitsToFloat((bits & 0xFFFF) << 16);
+                }
+                m[p] = new Matrix("e" + x + "p" + p, dtype, shapes[p][0], shapes[p][1], seg);
+            }
+            list.add(new SwiGluExperts.Expert(m[0], m[1], m[2]));
+        }
+        return new SwiGluExperts(list, h, i);
+    }
+
+    /** Random top-k routing over {@code e} experts; expert 0 is hot (every token keeps it), expert e-1 never chosen. */
+    private static Routing routing(int tokens, int e, int k, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int[] offsets = new int[tokens + 1];
+        List<Integer> ids = new ArrayList<>();
+        List<Float> ws = new ArrayList<>();
+        for (int t = 0; t < tokens; t++) {
+            boolean[] used = new boolean[e];
+            used[0] = true;
+            for (int c = 1; c < k && c < e - 1; c++) {
+                int x;
+                do x = r.nextInt(e - 1); while (used[x]);
+                used[x] = true;
+            }
+            for (int x = 0; x < e; x++) {
+                if (!used[x]) continue;
+                ids.add(x);
+                ws.add((float) r.nextDouble());
+            }
+            offsets[t + 1] = ids.size();
+        }
+        float[] w = new float[ws.size()];
+        for (int p = 0; p < w.length; p++) w[p] = ws.get(p);
+        return new Routing(tokens, e, offsets, ids.stream().mapToInt(Integer::intValue).toArray(), w, null);
+    }
+
+    private static float[] random(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble() * 2 - 1);
+        return a;
+    }
+
+    /**
+     * Against float64: y = down(silu(gate x) * up x) per slot, from the exact stored weights.
+     * Tolerance 1e-5 · sqrt(K) per projection: fp32 accumulation of K products of size ~1/sqrt(K)
+     * errs by about sqrt(K) ulps of the sum (random-walk rounding), far below 1e-5 · sqrt(K); a wrong
+     * column, row, tail or activation is off by O(0.1).
+     */
+    @Test
+    void groupedExpertsMatchFloat64OnRaggedShapes() {
+        int[][] shapes = {{37, 45, 5, 3, 9}, {64, 96, 8, 4, 33}, {131, 70, 6, 2, 1}, {200, 129, 4, 4, 17}};
+        try (Arena arena = Arena.ofShared(); Parallel three = new Parallel(3)) {
+            for (DType dtype : new DType[] {DType.BF16, DType.F16}) {
+                for (int[] s : shapes) {
+                    int h = s[0], in = s[1], e = s[2], k = s[3], tokens = s[4];
+                    double[][][] w = new double[e][3][];
+                    SwiGluExperts experts = experts(dtype, e, h, in, h * 31L + in, w, arena);
+                    Routing routing = routing(tokens, e, k, tokens);
+                    Dispatch d = Dispatch.sort(routing, e);
+                    float[] x = random(tokens * h, in);
+                    float[] y = new float[d.pairs() * h];
+                    three.run(() -> experts.runAll(d, allExperts(e), x, y));
+                    for (int ex = 0; ex < e; ex++) {
+                        for (int slot = d.start(ex); slot < d.start(ex) + d.rows(ex); slot++) {
+                            int t = d.token(slot);
+                            double[] act = new double[in];
+                            for (int j = 0; j < in; j++) {
+                                double g = 0, u = 0;
+                                for (int c = 0; c < h; c++) {
+                                    g += x[t * h + c] * w[ex][0][j * h + c];
+                                    u += x[t * h + c] * w[ex][1][j * h + c];
+                                }
+                                act[j] = g / (1 + Math.exp(-g)) * u;
+                            }
+                            for (int c = 0; c < h; c++) {
+                                double ref = 0;
+                                for (int j = 0; j < in; j++) ref += act[j] * w[ex][2][c * in + j];
+                                assertEquals(ref, y[slot * h + c], 1e-5 * (Math.sqrt(h) + Math.sqrt(in)),
+                                        dtype + " h=" + h + " i=" + in + ": expert " + ex + " slot " + slot + " column " + c);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The grouped stage gives {@link SwiGluExperts#apply}'s bits (what the distributed runtime and
+     * the per-expert path compute), for any team size and for any share of the experts (an
+     * in-JVM device's list): a row's result never depends on which rows or experts run beside it.
+     */
+    @Test
+    void groupedExpertsGiveApplysBitsOnAnyTeamAndShare() {
+        int h = 75, in = 52, e = 7, tokens = 23;
+        try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel four = new Parallel(4)) {
+            for (DType dtype : new DType[] {DType.BF16, DType.F16}) {
+                SwiGluExperts experts = experts(dtype, e, h, in, 5, new double[e][3][], arena);
+                Dispatch d = Dispatch.sort(routing(tokens, e, 3, 11), e);
+                float[] x = random(tokens * h, 12);
+                float[] ref = new float[d.pairs() * h];
+                for (int ex = 0; ex < e; ex++) {
+                    for (int slot = d.start(ex); slot < d.start(ex) + d.rows(ex); slot++) {
+                        float[] row = Arrays.copyOfRange(x, d.token(slot) * h, (d.token(slot) + 1) * h), out = new float[h];
+                        experts.apply(ex, row, out, 1);
+                        System.arraycopy(out, 0, ref, slot * h, h);
+                    }
+                }
+                for (Parallel team : new Parallel[] {one, four}) {
+                    float[] all = new float[d.pairs() * h];
+                    team.run(() -> experts.runAll(d, allExperts(e), x, all));
+                    assertBits(ref, all, dtype + " all experts on " + team.threads() + " threads");
+                    float[] share = new float[d.pairs() * h];
+                    int[] odd = {1, 3, 5};
+                    team.run(() -> experts.runAll(d, odd, x, share));
+                    for (int ex : odd) {
+                        assertBits(Arrays.copyOfRange(ref, d.start(ex) * h, (d.start(ex) + d.rows(ex)) * h),
+                                Arrays.copyOfRange(share, d.start(ex) * h, (d.start(ex) + d.rows(ex)) * h),
+                                dtype + " expert " + ex + " in a share of experts on " + team.threads() + " threads");
+                    }
+                }
+            }
+        }
+    }
+
+    private static int[] allExperts(int e) {
+        int[] a = new int[e];
+        for (int i = 0; i < e; i++) a[i] = i;
+        return a;
+    }
+
+    private static void assertBits(float[] expected, float[] actual, String what) {
+        assertEquals(expected.length, actual.length, what);
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(actual[i]),
+                    what + ": element " + i + " " + expected[i] + " vs " + actual[i]);
+        }
+    }
+}
