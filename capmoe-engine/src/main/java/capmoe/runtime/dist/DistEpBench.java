@@ -109,9 +109,11 @@ public final class DistEpBench {
      * @param allToAllShare time in dispatch + combine (mean over ranks) / layer time (mean over ranks)
      * @param waitMsPerRank mean straggler wait per call on each rank, ms
      * @param stageMs       mean per call of router, dispatch, experts, wait, combine per rank: [rank][5], ms
+     * @param layerStageMs  the same per decoder layer: layer index → [rank][5], ms
      */
     public record PhaseResult(String policy, Phase phase, int calls, double layerMs, double criticalMs, EpReplay.Speedup speedup, double bound,
-                              double maxOverMean, double allToAllShare, double[] waitMsPerRank, double[][] stageMs) { }
+                              double maxOverMean, double allToAllShare, double[] waitMsPerRank, double[][] stageMs,
+                              java.util.SortedMap<Integer, double[][]> layerStageMs) { }
 
     /**
      * The whole run.
@@ -286,9 +288,21 @@ public final class DistEpBench {
         double[] maxOverMean = new double[p], a2a = new double[p], total = new double[p], critical = new double[p];
         double[][][] stages = new double[p][d][5];
         int[] n = new int[p];
+        List<java.util.SortedMap<Integer, double[][]>> perLayer = new ArrayList<>();
+        List<java.util.Map<Integer, Integer>> perLayerCalls = new ArrayList<>();
+        for (int i = 0; i < p; i++) {
+            perLayer.add(new java.util.TreeMap<>());
+            perLayerCalls.add(new java.util.HashMap<>());
+        }
         for (Call call : calls) {
             if (call.phase() != phase) continue;
             int i = call.policy();
+            double[][] layer = perLayer.get(i).computeIfAbsent(call.layer(), l -> new double[d][5]);
+            perLayerCalls.get(i).merge(call.layer(), 1, Integer::sum);
+            for (MoeTiming t : call.ranks()) {
+                long[] s = {t.routerNs(), t.dispatchNs(), t.expertNs(), t.waitNs(), t.combineNs()};
+                for (int j = 0; j < 5; j++) layer[t.rank()][j] += s[j] / 1e6;
+            }
             perBatch[i][call.batch()] += call.layerNs();
             maxRows[i] += call.maxRows();
             critical[i] += call.criticalNs() / 1e6;
@@ -309,6 +323,10 @@ public final class DistEpBench {
             Arrays.sort(sorted);
             int m = sorted.length;
             double median = m % 2 == 1 ? sorted[m / 2] : (sorted[m / 2 - 1] + sorted[m / 2]) / 2;
+            for (var e : perLayer.get(i).entrySet()) {
+                int count = perLayerCalls.get(i).get(e.getKey());
+                for (double[] rank : e.getValue()) for (int j = 0; j < 5; j++) rank[j] /= count;
+            }
             double[] wait = new double[d];
             for (int r = 0; r < d; r++) {
                 for (int j = 0; j < 5; j++) stages[i][r][j] /= Math.max(1, n[i]);
@@ -318,7 +336,7 @@ public final class DistEpBench {
                     Arrays.stream(perBatch[i]).sum() / 1e6 / Math.max(1, n[i]), critical[i] / Math.max(1, n[i]),
                     new EpReplay.Speedup(median, sorted[0], sorted[m - 1]),
                     maxRows[i] == 0 ? 1 : (double) maxRows[0] / maxRows[i], maxOverMean[i] / Math.max(1, n[i]),
-                    total[i] == 0 ? 0 : a2a[i] / total[i], wait, stages[i]));
+                    total[i] == 0 ? 0 : a2a[i] / total[i], wait, stages[i], perLayer.get(i)));
         }
         return List.copyOf(out);
     }
