@@ -114,6 +114,10 @@ public final class Evaluation {
             throw new IllegalArgumentException("under mpirun the devices are the " + ranks.comm().size() + " ranks, but the "
                     + "evaluation was configured for " + c.devices());
         }
+        if (ranks != null && c.sharedContext() && !c.tasks().stream().allMatch(t -> t instanceof Task.TokenWindows)) {
+            throw new IllegalArgumentException("under mpirun, score with --no-shared-context: a context's KV cache lives on the rank "
+                    + "that owns its sequence, so it cannot be forked into rows of other ranks");
+        }
         ModelConfig config = ModelConfig.read(c.model());
         int experts = config.numExperts();
         if (c.devices() < 1 || c.devices() > experts) {
