@@ -456,7 +456,7 @@ public final class EpBench {
     }
 
     /** The first {@code needed} tokens of a text file, tokenized with the model's tokenizer.json. */
-    static int[] tokenize(Path file, Path modelDir, int needed) throws IOException {
+    public static int[] tokenize(Path file, Path modelDir, int needed) throws IOException {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException("--text " + file + " is not a file");
         if (!Files.isRegularFile(modelDir.resolve("tokenizer.json"))) {
             throw new IllegalArgumentException(modelDir + " has no tokenizer.json to tokenize --text with (use --random-tokens)");
@@ -476,7 +476,7 @@ public final class EpBench {
     }
 
     /** A batch of {@code tokens} tokens from the stream starting at {@code from}, cut into sequences of seqLen. */
-    static int[][] sequences(int[] stream, int from, int tokens, int seqLen) {
+    public static int[][] sequences(int[] stream, int from, int tokens, int seqLen) {
         int n = (tokens + seqLen - 1) / seqLen;
         int[][] seqs = new int[n][];
         for (int i = 0; i < n; i++) {
