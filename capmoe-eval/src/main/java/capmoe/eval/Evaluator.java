@@ -148,10 +148,6 @@ public final class Evaluator {
             case Task.RollingPerplexity rp -> rolling(rp, policy, options, loads, bar);
             case Task.TokenWindows tw -> windows(tw, policy, options, loads, bar);
         };
-        if (policy instanceof Policy.ExpandedDrop || policy instanceof Policy.ExpandedOrigin) {
-            r = new TaskResult(r.task(), r.policy(), r.samples(), r.metrics(), r.stderrs(),
-                    r.load().withoutDroppedFraction(), r.perDocAcc());
-        }
         return r;
     }
 
@@ -326,7 +322,7 @@ public final class Evaluator {
         double[] acc = new double[n];
         int i = 0;
         long calls = 0, kept = 0, assigned = 0, maxDev = 0;
-        double maxOverMean = 0;
+        double maxOverMean = 0, dropped = 0, added = 0;
         for (TaskResult m : members) {
             System.arraycopy(m.perDocAcc(), 0, acc, i, m.samples());
             i += m.samples();
@@ -336,12 +332,12 @@ public final class Evaluator {
             assigned += s.assignedPairs();
             maxDev += s.sumMaxDeviceLoad();
             maxOverMean += s.meanMaxOverMeanLoad() * s.layerCalls();
+            dropped += s.droppedFraction() * s.assignedPairs();
+            added += s.addedFraction() * s.assignedPairs();
         }
         int devices = members.getFirst().load().devices();
-        boolean expanded = Double.isNaN(members.getFirst().load().droppedFraction());
-        var load = new LoadRecorder.LoadSummary(calls, kept, assigned,
-                expanded || assigned == 0 ? Double.NaN : 1.0 - (double) kept / assigned,
-                calls == 0 ? Double.NaN : maxOverMean / calls, maxDev, devices);
+        var load = new LoadRecorder.LoadSummary(calls, kept, assigned, assigned == 0 ? 0 : dropped / assigned,
+                calls == 0 ? Double.NaN : maxOverMean / calls, maxDev, devices, assigned == 0 ? 0 : added / assigned);
         Map<String, Double> metrics = new LinkedHashMap<>();
         Map<String, Double> stderrs = new LinkedHashMap<>();
         metrics.put("acc", Metrics.mean(acc));
