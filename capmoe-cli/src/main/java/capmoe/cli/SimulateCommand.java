@@ -122,6 +122,12 @@ public final class SimulateCommand implements Callable<Integer> {
         if (model != null) {
             if (costA != null || costB != null) throw new IllegalArgumentException("give --model DIR or --cost-a-us/--cost-b-us, not both");
             try (CausalLM lm = Models.load(model, null, quantize.format())) {
+                // the cost model times this model's experts: they must be the trace's
+                if (lm.config().numExperts() != e || lm.config().topK() != t.header().topK()) {
+                    throw new IllegalArgumentException("--model " + model + " has " + lm.config().numExperts() + " experts, top-"
+                            + lm.config().topK() + ", but the trace " + trace + " routes over " + e + " experts, top-"
+                            + t.header().topK() + ": calibrate on the model that recorded the trace");
+                }
                 Experts experts = firstExperts(lm);
                 if (hidden == null) h = experts.hidden();
                 CostModel.Calibration c = CostModel.calibrate(experts, new int[]{1, 4, 16, 64, 256}, 15);

@@ -128,6 +128,13 @@ class EpBenchCommandTest {
         assertEquals(2, r.code());
         assertTrue(r.err().contains("exactly one of --model DIR or --make-model DIR"), r.err());
 
+        // a trace of olmoe-tiny (32 experts) calibrated on the OLMoE fixture (16 experts): rejected
+        Path trace = dir.resolve("t.trace");
+        assertEquals(0, run(bench("timed-serial", 2, "--trace", trace.toString(), "--repeats", "1")).code());
+        r = run("simulate", "--trace", trace.toString(), "--model", Shared.require("fixtures/hf/olmoe").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("has 16 experts, top-4, but the trace") && r.err().contains("routes over 32 experts"), r.err());
+
         r = run("simulate", "--trace", dir.resolve("missing.trace").toString(), "--cost-a-us", "1", "--cost-b-us", "1");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("missing.trace") && r.err().contains("cannot read"), r.err());

@@ -87,6 +87,23 @@ class EvalCommandTest {
     }
 
     @Test
+    void emptyOrBinaryTaskFilesSayWhatIsWrong() throws IOException {
+        Path data = tmp.resolve("data2");
+        Files.createDirectories(data.resolve("piqa"));
+        Files.writeString(data.resolve("piqa/validation.jsonl"), "\n\n");
+        CliRun r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "piqa",
+                "--data-dir", data.toString(), "--out", tmp.resolve("o").toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("piqa/validation.jsonl is empty: expected one JSON object per line"), r.err());
+        Files.write(data.resolve("piqa/validation.jsonl"), new byte[] {(byte) 0xff, (byte) 0xfe, 0, 1, 2, (byte) 0xc3});
+        r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "piqa",
+                "--data-dir", data.toString(), "--out", tmp.resolve("o").toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("piqa/validation.jsonl is not UTF-8 text (a binary file?)"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
+
+    @Test
     void missingTaskFileNamesItAndItsSchema() {
         CliRun r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "hellaswag",
                 "--data-dir", tmp.toString());

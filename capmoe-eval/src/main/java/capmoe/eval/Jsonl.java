@@ -78,6 +78,8 @@ public final class Jsonl {
         List<String> lines;
         try {
             lines = Files.readAllLines(file);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IllegalArgumentException(file + " is not UTF-8 text (a binary file?); expected JSON lines: " + schema);
         } catch (IOException e) {
             throw new UncheckedIOException("Cannot read " + file + ": " + e.getMessage(), e);
         }
@@ -99,7 +101,9 @@ public final class Jsonl {
             }
             items.add(new Item(file, i + 1, node, schema));
         }
-        if (items.isEmpty()) throw new IllegalArgumentException(file + ": no items (expected JSON lines: " + schema + ")");
+        if (items.isEmpty()) {
+            throw new IllegalArgumentException(file + " is empty: expected one JSON object per line (" + schema + ")");
+        }
         return items;
     }
 }

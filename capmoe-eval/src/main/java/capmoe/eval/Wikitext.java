@@ -48,11 +48,17 @@ public final class Wikitext {
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException("Missing task data file " + file + " (the WikiText-2 test split as text)");
         }
+        String text;
         try {
-            return Files.readString(file);
+            text = Files.readString(file);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IllegalArgumentException(file + " is not UTF-8 text (a binary file?)");
         } catch (IOException e) {
             throw new UncheckedIOException("Cannot read " + file + ": " + e.getMessage(), e);
         }
+        if (text.indexOf('\0') >= 0) throw new IllegalArgumentException(file + " holds NUL bytes: not a text file");
+        if (text.isBlank()) throw new IllegalArgumentException(file + " is empty: expected text");
+        return text;
     }
 
     /** Splits a WikiText line file into articles, each from its " = Title = " line to the next. */

@@ -116,7 +116,7 @@ class FixtureModelsTest {
             accNormSum += (n0 >= n1 ? 0 : 1) == gold ? 1 : 0;
         }
         for (boolean shared : new boolean[] {true, false}) {
-            List<Loglikelihood> got = LogLikelihoods.score(model, RunOptions.defaults(), requests, 512, 3, shared, null);
+            List<Loglikelihood> got = Loglikelihoods.score(model, RunOptions.defaults(), requests, 512, 3, shared, null);
             for (int i = 0; i < got.size(); i++) {
                 assertEquals(expected.get(i), got.get(i).logprob(), 1e-4, "request " + i + ", shared context " + shared);
             }
