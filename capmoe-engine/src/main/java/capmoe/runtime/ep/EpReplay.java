@@ -92,13 +92,6 @@ public final class EpReplay {
 
         public int calls() { return byCall.length; }
 
-        /** The calls whose index {@code keep} accepts, in order (e.g. a run's prefill or its decode calls). */
-        public Timings subset(java.util.function.IntPredicate keep) {
-            List<LayerTiming[]> kept = new ArrayList<>();
-            for (int c = 0; c < byCall.length; c++) if (keep.test(c)) kept.add(byCall[c]);
-            return new Timings(kept.toArray(new LayerTiming[0][]));
-        }
-
         /** The calls of several timings (same repeats) as one sequence, e.g. the subjects of a task group. */
         public static Timings concat(List<Timings> parts) {
             List<LayerTiming[]> all = new ArrayList<>();
