@@ -34,7 +34,7 @@ import java.util.concurrent.Callable;
                 "recording each MoE layer call; then every call is replayed --repeats times under all policies back",
                 "to back, the order rotated each time, so drift on a busy machine hits every policy alike. Each repeat",
                 "gives a speedup (none's time / the policy's in that repeat): speedup = their median, range = lowest..",
-                "highest; EP layer = the median repeat's time per call. Per-call detail (HTML, JSON, idle%) = median repeat.",
+                "highest; EP layer = the median repeat's time per call. Per-call detail (HTML, JSON, idle%%) = median repeat.",
                 "",
                 "expanded@G adds the fixed local experts 0-7 to every token (the official code; they all sit on",
                 "device 0), expanded_origin@G the m best-scored experts of the token's origin device (the EP form).",

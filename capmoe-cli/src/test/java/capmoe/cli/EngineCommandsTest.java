@@ -146,4 +146,15 @@ class EngineCommandsTest {
         assertEquals("capmoe boom: internal error (a bug in capmoe, not in your input): ArithmeticException: / by zero; "
                 + "rerun with CAPMOE_DEBUG=1 for the stack trace", err.toString().strip());
     }
+
+    @Test
+    void everyCommandsHelpPrintsWithoutPicocliWarnings() {
+        for (String name : new picocli.CommandLine(new Main()).getSubcommands().keySet()) {
+            if (name.equals("help")) continue;
+            CliRun r = CliRun.of(name, "--help");
+            assertEquals(0, r.exitCode(), name + ": " + r.err());
+            assertTrue(!r.err().contains("[picocli WARN]") && !r.out().contains("[picocli WARN]"), name + ": " + r.err() + r.out());
+            assertTrue(r.out().contains("Usage: ") && r.out().lines().count() > 3, name + ": " + r.out());
+        }
+    }
 }
