@@ -2,6 +2,7 @@ package capmoe.cli;
 
 import capmoe.eval.Evaluation;
 import capmoe.eval.MarkdownReport;
+import capmoe.eval.QualityTable;
 import capmoe.eval.ReferencePolicies;
 import capmoe.eval.Task;
 import capmoe.eval.Tasks;
@@ -58,6 +59,10 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--limit", defaultValue = "0", description = "first N documents per task; for wikitext-windows and text:PATH, first N windows (0 = all)")
     int limit;
+
+    @Option(names = "--windows", defaultValue = "0",
+            description = "first N windows of wikitext-windows and text:PATH, overriding --limit for them (0 = --limit)")
+    int windows;
 
     @Option(names = "--fewshot", defaultValue = "0", description = "few-shot examples for multiple-choice tasks (default: ${DEFAULT-VALUE})")
     int fewshot;
@@ -119,7 +124,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Path modelDir = model.require();
-        List<Task> loaded = Tasks.load(tasks, dataDir, new Tasks.Options(limit, fewshot, seed, seq, batch));
+        List<Task> loaded = Tasks.load(tasks, dataDir, new Tasks.Options(limit, fewshot, seed, seq, batch, windows));
         ModelConfig config = ModelConfig.read(modelDir);
         CapacityScope scope = CapacityScope.parse(capacityScope);
         Communicator comm = MpiJob.current().orElse(null);
@@ -141,6 +146,7 @@ public final class EvalCommand implements Callable<Integer> {
         meta.put("tasks", tasks);
         meta.put("data_dir", dataDir.toString());
         meta.put("limit", limit);
+        if (windows > 0) meta.put("windows", windows);
         meta.put("num_fewshot", fewshot);
         meta.put("fewshot_seed", seed);
         meta.put("seq", seq);
@@ -155,6 +161,7 @@ public final class EvalCommand implements Callable<Integer> {
                     ? " (the load columns count rank 0's tokens; perplexity and accuracy cover every token)" : "");
         }
         w.print(MarkdownReport.render(result.results()));
+        w.print(QualityTable.render(result.results(), loaded));
         // the PyTorch references route each batch as one: comparable under global scope only
         if (scope == CapacityScope.GLOBAL) w.print(ReferencePolicies.compare(modelDir, config.numExperts(), loaded, result.results()));
         w.println("wrote " + out.resolve("results.json") + ", results_<policy>.json, results.md, report.html");

@@ -34,7 +34,7 @@ public final class Main implements Runnable {
     }
 
     /** Commands that run over MPI ranks; under mpirun the others are refused (each rank would run the whole job). */
-    static final java.util.Set<String> OVER_RANKS = java.util.Set.of("ep-bench", "generate");
+    static final java.util.Set<String> OVER_RANKS = java.util.Set.of("ep-bench", "eval", "generate");
 
     private static int runAsRank(String[] args) {
         var comm = MpiJob.current();
@@ -43,7 +43,7 @@ public final class Main implements Runnable {
             return run(args);
         }
         if (comm.get().rank() == 0) {
-            System.err.println("capmoe rank 0: under mpirun only " + String.join(" and ", new java.util.TreeSet<>(OVER_RANKS))
+            System.err.println("capmoe rank 0: under mpirun only " + String.join(", ", new java.util.TreeSet<>(OVER_RANKS))
                     + " run over the ranks; run " + command + " without mpirun");
             System.err.flush();
         }

@@ -28,8 +28,8 @@ import java.util.Locale;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * {@code ./capmoe demo}: the bundled trained model under each policy, perplexity equal to the
- * Evaluator's on the same windows; {@code --synthetic}: one row per policy, numbers equal to
+ * {@code ./capmoe demo}: the bundled trained model (olmoe-small) on both bundled texts under each
+ * policy, perplexity equal to the Evaluator's on the same windows; {@code --synthetic}: one row per policy, numbers equal to
  * routing the same sample directly.
  */
 class DemoCommandTest {
@@ -107,15 +107,19 @@ class DemoCommandTest {
         Path out = dir.resolve("demo");
         Result r = run("demo", "--windows", "2", "--policies", "none,score@1.0", "--out", out.toString(), "--quiet");
         assertEquals(0, r.code(), r.err());
+        // one table per bundled text: held-out books first, then WikiText-2
+        int second = r.out().indexOf("olmoe-small on test.txt: 2 windows x 256 tokens");
+        assertTrue(r.out().startsWith("olmoe-small on heldout.txt: 2 windows x 256 tokens, batch 8, 8 devices") && second > 0, r.out());
         String none = row(r.out(), "none");
         String score = row(r.out(), "score@1.0");
+        String wikitextNone = row(r.out().substring(second), "none");
         // none against itself: every repeat gives exactly 1, so the range is 1.00-1.00
         assertTrue(none.matches("none\\s+0\\.0%\\s+0\\.0%\\s+\\d+\\.\\d\\d\\s+1\\.00x\\s+1\\.00-1\\.00\\s+1\\.00x\\s+\\d+\\.\\d{3}\\s+\\+0\\.00%"), none);
         assertTrue(score.matches("score@1\\.0\\s+\\d+\\.\\d%\\s+0\\.0%\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\dx!?\\s+\\d+\\.\\d\\d-\\d+\\.\\d\\d\\s+\\d+\\.\\d\\dx\\s+\\d+\\.\\d{3}\\s+[+-]\\d+\\.\\d\\d%"), score);
         assertTrue(Files.isRegularFile(out.resolve("report.html")), "no report.html in " + out);
         // one computation: the console's speedup and range are results.json's and report.html's
         var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.resolve("results.json").toFile())
-                .at("/results_by_policy/score@1.0/routing/wikitext-windows");
+                .path("results_by_policy").path("score@1.0").path("routing").path("text:data/gutenberg/heldout.txt");
         String shown = String.format(Locale.ROOT, "%.2fx (%.2f-%.2f)", json.get("ep_speedup").asDouble(),
                 json.get("ep_speedup_min").asDouble(), json.get("ep_speedup_max").asDouble());
         assertTrue(score.contains(shown.substring(0, shown.indexOf(' '))) && score.contains(shown.substring(shown.indexOf('(') + 1, shown.length() - 1)),
@@ -124,20 +128,25 @@ class DemoCommandTest {
         assertTrue(Files.readString(out.resolve("results.md")).contains(shown), shown);
         assertTrue(r.out().contains(out.resolve("report.html").toAbsolutePath().normalize().toString()), r.out());
 
-        // The same 2 windows through the Evaluator directly, without the EP runtime: the runtime
-        // must not change a single logit, so the printed perplexity (3 decimals) is the same.
+        // The same 2 windows of each text through the Evaluator directly, without the EP runtime, in
+        // float32 as the references: the runtime must not change a single logit, so the printed
+        // perplexity (3 decimals) is the same.
         Path repo = DemoCommand.repoRoot();
-        Path model = repo.resolve("models/olmoe-tiny");
+        Path model = repo.resolve("models/olmoe-small");
         ModelConfig config = ModelConfig.read(model);
+        assertEquals(64, config.numExperts());
         Placement placement = Placement.contiguous(config.numExperts(), 8);
-        Task task = Task.TokenWindows.of("wikitext-windows", repo.resolve("data/wikitext-2/test.txt"), 256, 8, 2);
-        try (HfTokenizer tokenizer = HfTokenizer.load(model); CausalLM lm = ModelLoader.load(model, null)) {
+        Task books = Task.TokenWindows.of("books", repo.resolve("data/gutenberg/heldout.txt"), 256, 8, 2);
+        Task wikitext = Task.TokenWindows.of("wikitext", repo.resolve("data/wikitext-2/test.txt"), 256, 8, 2);
+        try (HfTokenizer tokenizer = HfTokenizer.load(model); CausalLM lm = ModelLoader.load(model, "float32")) {
             EvalResults want = new Evaluator(lm, tokenizer, new Evaluator.Config(config.maxPositionEmbeddings(), 8,
                     capmoe.eval.Evaluation.defaultPrefix(config), 8),
                     (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener), null, null)
-                    .run(List.of(task), List.of(Policy.parse("none")));
-            double ppl = want.get("none", "wikitext-windows").metrics().get("perplexity");
+                    .run(List.of(books, wikitext), List.of(Policy.parse("none")));
+            double ppl = want.get("none", "books").metrics().get("perplexity");
             assertTrue(none.contains(String.format(Locale.ROOT, " %.3f ", ppl)), "Evaluator says " + ppl + ": " + none);
+            ppl = want.get("none", "wikitext").metrics().get("perplexity");
+            assertTrue(wikitextNone.contains(String.format(Locale.ROOT, " %.3f ", ppl)), "Evaluator says " + ppl + ": " + wikitextNone);
         }
     }
 
@@ -161,10 +170,10 @@ class DemoCommandTest {
         Result r = run("demo", "--seq", "1");
         assertEquals(2, r.code());
         assertEquals("capmoe demo: error: --seq must be >= 2: a window scores tokens 2..seq from the ones before (got 1)", r.err().strip());
-        // olmoe-tiny has 32 experts: rejected as in ep-bench, not clamped
+        // olmoe-small has 64 experts: rejected as in ep-bench, not clamped
         r = run("demo", "--devices", "1000", "--windows", "1");
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("--devices must be in 1..32 for 32 experts (got 1000)"), r.err());
+        assertTrue(r.err().contains("--devices must be in 1..64 for 64 experts (got 1000)"), r.err());
     }
 
     @Test

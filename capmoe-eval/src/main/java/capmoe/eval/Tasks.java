@@ -29,14 +29,27 @@ public final class Tasks {
 
     /**
      * How to read tasks: the first {@code limit} documents (0 = all), {@code fewshot} examples drawn
-     * with {@code seed} (lm-eval's fewshot_random_seed, 1234 by default).
+     * with {@code seed} (lm-eval's fewshot_random_seed, 1234 by default); windowed perplexity tasks
+     * ({@code wikitext-windows}, {@code text:PATH}) take the first {@code windows} windows of
+     * {@code seq} tokens, {@code batch} per forward pass ({@code windows} 0 = {@code limit}).
      */
-    public record Options(int limit, int fewshot, long seed, int seq, int batch) {
+    public record Options(int limit, int fewshot, long seed, int seq, int batch, int windows) {
         public Options {
             if (limit < 0) throw new IllegalArgumentException("--limit must be >= 0, got " + limit);
             if (fewshot < 0) throw new IllegalArgumentException("--fewshot must be >= 0, got " + fewshot);
             if (seq < 2) throw new IllegalArgumentException("--seq must be >= 2, got " + seq);
             if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
+            if (windows < 0) throw new IllegalArgumentException("--windows must be >= 0, got " + windows);
+        }
+
+        /** Windowed tasks take the first {@code limit} windows. */
+        public Options(int limit, int fewshot, long seed, int seq, int batch) {
+            this(limit, fewshot, seed, seq, batch, 0);
+        }
+
+        /** How many windows a windowed task scores (0 = all). */
+        int windowLimit() {
+            return windows > 0 ? windows : limit;
         }
     }
 
@@ -80,7 +93,7 @@ public final class Tasks {
                 case "lambada_openai" -> tasks.add(lambada(dataDir.resolve("lambada_openai/test.jsonl"), o));
                 case "wikitext" -> tasks.add(Wikitext.task(dataDir, o.limit()));
                 case "wikitext-windows" -> tasks.add(Task.TokenWindows.of("wikitext-windows",
-                        dataDir.resolve("wikitext-2/test.txt"), o.seq(), o.batch(), o.limit()));
+                        dataDir.resolve("wikitext-2/test.txt"), o.seq(), o.batch(), o.windowLimit()));
                 default -> {
                     if (name.startsWith(TEXT)) {
                         tasks.add(text(name, o));
@@ -107,7 +120,7 @@ public final class Tasks {
             throw new IllegalArgumentException("--tasks " + name + ": give a file after '" + TEXT + "', e.g. "
                     + TEXT + "../shared/data/gutenberg/heldout.txt");
         }
-        return Task.TokenWindows.of(name, Path.of(path), o.seq(), o.batch(), o.limit());
+        return Task.TokenWindows.of(name, Path.of(path), o.seq(), o.batch(), o.windowLimit());
     }
 
     /** A multiple-choice document before few-shot context: lm-eval's doc_to_text, doc_to_choice, gold index. */

@@ -70,6 +70,37 @@ class OlmoeSmallConformanceTest {
         }
     }
 
+    /** The repository's root (tests run in a module directory below it). */
+    static Path repo() {
+        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+            if (Files.isRegularFile(p.resolve("models/olmoe-small/config.json"))) return p;
+        }
+        throw new AssertionError("no models/olmoe-small/config.json above " + Path.of("").toAbsolutePath());
+    }
+
+    /**
+     * What {@code ./capmoe demo} runs is what this class checks: the bundled model is the shared
+     * one byte for byte, and the bundled text slices begin with the reference's windows (their
+     * first 32×256 tokens are those of the whole file).
+     */
+    @Test
+    void theBundledModelAndSlicesAreTheReferences() throws Exception {
+        Path bundled = repo().resolve("models/olmoe-small");
+        Path shared = Shared.require("models/olmoe-small");
+        for (String f : List.of("config.json", "model.safetensors.index.json", "model-00001-of-00003.safetensors",
+                "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", "tokenizer.json",
+                "reference_policies_gutenberg_heldout.json", "reference_policies_wikitext2_test.json")) {
+            assertEquals(-1L, Files.mismatch(bundled.resolve(f), shared.resolve(f)), "models/olmoe-small/" + f);
+        }
+        for (String text : List.of("data/gutenberg/heldout.txt", "data/wikitext-2/test.txt")) {
+            int[] slice = tokenizer.encode(Files.readString(repo().resolve(text)));
+            String whole = Files.readString(Shared.require(text));
+            int[] full = tokenizer.encode(whole.substring(0, Math.min(whole.length(), 60_000)));
+            assertTrue(slice.length >= 32 * SEQ, text + " holds " + slice.length + " tokens, fewer than 32 windows");
+            assertArrayEquals(Arrays.copyOf(full, 32 * SEQ), Arrays.copyOf(slice, 32 * SEQ), text);
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"gutenberg_heldout, data/gutenberg/heldout.txt, " + HELDOUT, "wikitext2_test, data/wikitext-2/test.txt, " + WIKITEXT})
     void logitsMatchTheReference(String name, String text, String policies) throws Exception {

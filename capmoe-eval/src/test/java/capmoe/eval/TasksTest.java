@@ -280,6 +280,8 @@ class TasksTest {
         assertEquals(128, t.seq());
         assertEquals(2, t.batch());
         assertEquals(4, t.limit());
+        Task.TokenWindows w = (Task.TokenWindows) Tasks.load(List.of(name), data, new Tasks.Options(4, 0, 1, 128, 2, 9)).getFirst();
+        assertEquals(9, w.limit(), "--windows overrides --limit for windowed tasks");
     }
 
     @Test
