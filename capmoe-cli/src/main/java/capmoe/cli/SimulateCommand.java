@@ -108,6 +108,9 @@ public final class SimulateCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "JSON output")
     Path json;
 
+    /** Timed runs of each calibration point; the fit uses their median. */
+    static final int CALIBRATION_REPEATS = 15;
+
     @Override
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
@@ -118,6 +121,7 @@ public final class SimulateCommand implements Callable<Integer> {
         int e = t.header().experts();
         CostModel cost;
         List<CostModel.Point> points = List.of();
+        CostModel.Calibration calibration = null;
         int h = hidden != null ? hidden : 2048;
         if (model != null) {
             if (costA != null || costB != null) throw new IllegalArgumentException("give --model DIR or --cost-a-us/--cost-b-us, not both");
@@ -130,9 +134,10 @@ public final class SimulateCommand implements Callable<Integer> {
                 }
                 Experts experts = firstExperts(lm);
                 if (hidden == null) h = experts.hidden();
-                CostModel.Calibration c = CostModel.calibrate(experts, new int[]{1, 4, 16, 64, 256}, 15);
+                CostModel.Calibration c = CostModel.calibrate(experts, new int[]{1, 4, 16, 64, 256}, CALIBRATION_REPEATS);
                 cost = c.model();
                 points = c.points();
+                calibration = c;
             }
         } else {
             if (costA == null || costB == null) throw new IllegalArgumentException("give --model DIR to calibrate, or both --cost-a-us and --cost-b-us");
@@ -154,7 +159,16 @@ public final class SimulateCommand implements Callable<Integer> {
                 t.records().size(), t.batches(), t.header().source());
         out.printf(Locale.ROOT, "Cost model: time(expert) = %.2f us + %.4f us x rows%s%n", cost.a() * 1e6, cost.b() * 1e6,
                 model != null ? " (calibrated on " + model + ", expert 0 of the first MoE layer)" : " (given)");
-        for (CostModel.Point p : points) out.printf(Locale.ROOT, "  measured: %4d rows -> %.1f us%n", p.rows(), p.seconds() * 1e6);
+        for (CostModel.Point p : points) {
+            out.printf(Locale.ROOT, "  measured: %4d rows -> %.1f us (median of %d, range %.1f-%.1f), fit %.1f us (%+.1f%%)%n", p.rows(),
+                    p.seconds() * 1e6, CALIBRATION_REPEATS, p.min() * 1e6, p.max() * 1e6, cost.expertSeconds(p.rows()) * 1e6,
+                    100 * (cost.expertSeconds(p.rows()) / p.seconds() - 1));
+        }
+        if (calibration != null) {
+            out.printf(Locale.ROOT, "  fit spread: largest |fit - median| = %.1f%% of the median%s%n", 100 * calibration.maxRelativeError(),
+                    calibration.nonMonotonic() ? "; the medians are not monotonic in rows: timing noise on this machine, "
+                            + "treat the simulated times as approximate (or pass --cost-a-us/--cost-b-us)" : "");
+        }
         out.println("all-to-all: " + (linkGbps == 0 ? "off" : linkGbps + " Gbit/s per device, hidden " + h + ", bf16"));
         out.println();
         out.printf(Locale.ROOT, "%4s %11s %-16s %9s %9s %14s %9s %7s%s%n", "D", "experts/dev", "policy", "dropped%", "max/mean",

@@ -134,6 +134,11 @@ class EpBenchCommandTest {
         r = run("simulate", "--trace", trace.toString(), "--model", Shared.require("fixtures/hf/olmoe").toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains("has 16 experts, top-4, but the trace") && r.err().contains("routes over 32 experts"), r.err());
+        // the matching model calibrates: medians with their range, the fit's error per point and its spread
+        Result ok = run("simulate", "--trace", trace.toString(), "--model", Shared.require("models/olmoe-tiny").toString(),
+                "--devices", "2,4");
+        assertEquals(0, ok.code(), ok.err());
+        assertTrue(ok.out().contains("(median of 15, range ") && ok.out().contains("fit spread: largest |fit - median| = "), ok.out());
 
         r = run("simulate", "--trace", dir.resolve("missing.trace").toString(), "--cost-a-us", "1", "--cost-b-us", "1");
         assertEquals(2, r.code());

@@ -21,10 +21,33 @@ public record CostModel(double a, double b) {
     }
 
     /** One measured point of a calibration. */
-    public record Point(int rows, double seconds) { }
+    /**
+     * One calibration point: {@code seconds} = the median of the repeats (what the fit uses),
+     * {@code min}..{@code max} = the lowest and highest repeat (the machine's noise).
+     */
+    public record Point(int rows, double seconds, double min, double max) {
+        /** A point without a measured range (e.g. given by hand). */
+        public Point(int rows, double seconds) {
+            this(rows, seconds, seconds, seconds);
+        }
+    }
 
     /** A fitted model and the measurements it came from. */
-    public record Calibration(CostModel model, List<Point> points) { }
+    public record Calibration(CostModel model, List<Point> points) {
+
+        /** The fit's spread: the largest |fit - median| / median over the points. */
+        public double maxRelativeError() {
+            double worst = 0;
+            for (Point p : points) worst = Math.max(worst, Math.abs(model.expertSeconds(p.rows()) - p.seconds()) / p.seconds());
+            return worst;
+        }
+
+        /** Whether a point with more rows took less time than one with fewer (noise the output must mention). */
+        public boolean nonMonotonic() {
+            for (int i = 1; i < points.size(); i++) if (points.get(i).seconds() < points.get(i - 1).seconds()) return true;
+            return false;
+        }
+    }
 
     public double expertSeconds(int rows) {
         return rows == 0 ? 0 : a + b * rows;
@@ -54,13 +77,16 @@ public record CostModel(double a, double b) {
             // warm-up until the JIT has compiled the kernels (interpreted Vector API code is ~100x slower)
             long warm = System.nanoTime();
             for (int k = 0; k < 20 || System.nanoTime() - warm < 200_000_000L; k++) experts.apply(0, x, y, rows);
-            long best = Long.MAX_VALUE;
-            for (int k = 0; k < repeats; k++) {
+            // the median of the repeats: robust to the other load on a shared machine in both directions
+            long[] t = new long[Math.max(1, repeats)];
+            for (int k = 0; k < t.length; k++) {
                 long t0 = System.nanoTime();
                 experts.apply(0, x, y, rows);
-                best = Math.min(best, System.nanoTime() - t0);
+                t[k] = System.nanoTime() - t0;
             }
-            points.add(new Point(rows, best / 1e9));
+            java.util.Arrays.sort(t);
+            double median = t.length % 2 == 1 ? t[t.length / 2] : (t[t.length / 2 - 1] + t[t.length / 2]) / 2.0;
+            points.add(new Point(rows, median / 1e9, t[0] / 1e9, t[t.length - 1] / 1e9));
         }
         return new Calibration(fit(points), points);
     }

@@ -7,6 +7,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The a + b*rows model: exact on exact data, a device pays for each active expert. */
@@ -43,5 +44,16 @@ class CostModelTest {
         assertThrows(IllegalArgumentException.class, () -> new CostModel(-1, 1));
         assertThrows(IllegalArgumentException.class, () -> new CostModel(0, 0));
         assertThrows(IllegalArgumentException.class, () -> CostModel.calibrate(new PlainSwiGluExperts(1, 4, 4, 1), new int[]{4}, 1));
+    }
+
+    @Test
+    void calibrationReportsItsSpreadAndNonMonotonicMedians() {
+        var good = new CostModel.Calibration(new CostModel(1e-6, 1e-7), List.of(new CostModel.Point(1, 1.1e-6), new CostModel.Point(10, 2.0e-6)));
+        assertEquals(0.0, good.maxRelativeError(), 1e-12, "1 + 0.1 us and 1 + 1 us: the fit is exact");
+        assertFalse(good.nonMonotonic());
+        var noisy = new CostModel.Calibration(new CostModel(1e-6, 1e-7),
+                List.of(new CostModel.Point(1, 2.2e-6, 1e-6, 3e-6), new CostModel.Point(10, 2.0e-6, 1.9e-6, 2.5e-6)));
+        assertTrue(noisy.nonMonotonic(), "10 rows faster than 1 row");
+        assertEquals(0.5, noisy.maxRelativeError(), 1e-9, "fit 1.1 us against a median of 2.2 us");
     }
 }
