@@ -77,14 +77,30 @@ public final class BenchCommand implements Callable<Integer> {
         }
         boolean temp = dir == null;
         Path where = temp ? Files.createTempDirectory("capmoe-bench") : dir;
+        // an interrupted run (Ctrl-C, kill) skips finally blocks but runs shutdown hooks: the model (2-10 GB) goes either way
+        Thread cleanup = new Thread(() -> {
+            try {
+                deleteTree(where);
+            } catch (IOException ignored) {
+                // nothing more to do while the JVM exits
+            }
+        }, "capmoe-bench-cleanup");
+        if (temp) Runtime.getRuntime().addShutdownHook(cleanup);
         try {
             long t0 = System.nanoTime();
-            if (!Files.exists(where.resolve("model.safetensors"))) SyntheticCheckpoint.writeOlmoe(where, shape, 1234);
+            if (!Files.exists(where.resolve("model.safetensors"))) {
+                System.err.printf(Locale.ROOT, "writing an OLMoE-1B-7B-shaped model (%d layers, random bf16) to %s%s ...%n", layers, where,
+                        temp ? " (deleted afterwards, also when interrupted)" : "");
+                SyntheticCheckpoint.writeOlmoe(where, shape, 1234);
+            }
             String name = String.format(Locale.ROOT, "OLMoE-1B-7B shape, %d layers, random bf16 weights in %s (%.1f GB, ready in %.1f s)",
                     layers, where, Files.size(where.resolve("model.safetensors")) / 1e9, (System.nanoTime() - t0) / 1e9);
             return run(where, name, plan);
         } finally {
-            if (temp) deleteTree(where);
+            if (temp) {
+                deleteTree(where);
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            }
         }
     }
 

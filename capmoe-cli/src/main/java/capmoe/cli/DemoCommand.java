@@ -114,7 +114,7 @@ public final class DemoCommand implements Callable<Integer> {
         w.printf(Locale.ROOT, "%s on %s: %d windows x %d tokens, batch %d, %d devices (EP runtime, timed-serial)%n%n",
                 modelDir.getFileName(), textFile.getFileName(), none.samples(), seq, batch, c.devices());
         w.println(PolicyTable.render(result.results(), task.name()));
-        w.println("dropped = top-k (token, expert) pairs removed (n/a for expanded, which adds local experts);");
+        w.println("dropped = top-k (token, expert) pairs removed; added = pairs kept outside the top-k (expanded's local experts);");
         w.println("max/mean = busiest expert's load over the mean, averaged over MoE layer calls;");
         w.printf(Locale.ROOT, "EP speedup = the EP runtime's MoE time under none / under the policy, median over %d repeats timed%n", repeats);
         w.println("  interleaved over the policies (each MoE layer call under every policy back to back); range = lowest-highest repeat;");

@@ -6,6 +6,9 @@ import capmoe.eval.ReferencePolicies;
 import capmoe.eval.Task;
 import capmoe.eval.Tasks;
 import capmoe.model.ModelConfig;
+import capmoe.runtime.dist.CapacityScope;
+import capmoe.runtime.dist.Communicator;
+import capmoe.runtime.mpi.MpiJob;
 import capmoe.runtime.ep.EpMode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -24,7 +27,9 @@ import java.util.concurrent.Callable;
 /**
  * {@code capmoe eval}: quality of every capacity policy on lm-eval-style tasks ({@link Evaluation}).
  * Writes results.json (all policies), results_&lt;policy&gt;.json (lm-eval layout), results.md and a
- * self-contained report.html into --out.
+ * self-contained report.html into --out. Under {@code mpirun -np D} every rank runs it as one rank of
+ * the multi-process runtime ({@link Evaluation.Ranks}); rank 0 prints and writes, naming the ranks and
+ * the capacity scope.
  */
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Evaluates capacity policies on lm-eval-style tasks (multiple choice, perplexity, LAMBADA).")
@@ -106,14 +111,31 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "no progress bar")
     boolean quiet;
 
+    @Option(names = "--capacity-scope", paramLabel = "global|local", defaultValue = "global",
+            description = "under mpirun: capacity over each forward pass's whole batch (global, the paper's semantics) or over "
+                    + "each rank's own sequences (local, C = ceil(γ·k·T_rank/E)) (default: ${DEFAULT-VALUE})")
+    String capacityScope;
+
     @Override
     public Integer call() throws IOException {
         Path modelDir = model.require();
         List<Task> loaded = Tasks.load(tasks, dataDir, new Tasks.Options(limit, fewshot, seed, seq, batch));
         ModelConfig config = ModelConfig.read(modelDir);
-        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), loaded, policies.policies(), devices.check(config.numExperts()),
+        CapacityScope scope = CapacityScope.parse(capacityScope);
+        Communicator comm = MpiJob.current().orElse(null);
+        if (comm == null && spec.commandLine().getParseResult().hasMatchedOption("--capacity-scope")) {
+            throw new IllegalArgumentException("--capacity-scope applies to a run under mpirun (mpirun -np D ./capmoe eval ...)");
+        }
+        if (comm != null && spec.commandLine().getParseResult().hasMatchedOption("--devices")) {
+            throw new IllegalArgumentException("--devices is for one process; under mpirun the ranks are the devices (D = mpirun's -np)");
+        }
+        int d = comm == null ? devices.check(config.numExperts()) : comm.size();
+        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), loaded, policies.policies(), d,
                 batch, maxLength, prefixToken, !noSharedContext, ep ? new Evaluation.Ep(EpMode.parse(epMode), linkGbps, repeats, 1) : null);
-        Evaluation.Result result = Evaluation.run(c, quiet ? null : System.err);
+        boolean rank0 = comm == null || comm.rank() == 0;
+        Evaluation.Result result = Evaluation.run(c, quiet || !rank0 ? null : System.err,
+                comm == null ? null : new Evaluation.Ranks(comm, scope));
+        if (!rank0) return 0; // rank 0 writes and prints
 
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("tasks", tasks);
@@ -122,10 +144,19 @@ public final class EvalCommand implements Callable<Integer> {
         meta.put("num_fewshot", fewshot);
         meta.put("fewshot_seed", seed);
         meta.put("seq", seq);
+        if (comm != null) {
+            meta.put("ranks", comm.size());
+            meta.put("capacity_scope", scope.label());
+        }
         result.write(out, "capmoe eval: " + modelDir.getFileName(), meta);
         PrintWriter w = spec.commandLine().getOut();
+        if (comm != null) {
+            w.printf("%d MPI ranks, capacity scope %s%s%n", comm.size(), scope.label(), scope == CapacityScope.LOCAL
+                    ? " (the load columns count rank 0's tokens; perplexity and accuracy cover every token)" : "");
+        }
         w.print(MarkdownReport.render(result.results()));
-        w.print(ReferencePolicies.compare(modelDir, config.numExperts(), loaded, result.results()));
+        // the PyTorch references route each batch as one: comparable under global scope only
+        if (scope == CapacityScope.GLOBAL) w.print(ReferencePolicies.compare(modelDir, config.numExperts(), loaded, result.results()));
         w.println("wrote " + out.resolve("results.json") + ", results_<policy>.json, results.md, report.html");
         w.flush();
         return 0;

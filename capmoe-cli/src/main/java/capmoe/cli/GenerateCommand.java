@@ -79,10 +79,17 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         Policy policy = policy(strategy, gamma);
         if ((prompt == null) == (promptIds == null)) throw new IllegalArgumentException("give either --prompt TEXT or --prompt-ids IDS");
+        if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1 (got " + maxTokens + ")");
         HfTokenizer tokenizer = prompt == null ? null : HfTokenizer.load(model);
         if (tokenizer != null) {
             promptIds = tokenizer.encode(prompt);
             if (promptIds.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");
+        }
+        int context = capmoe.model.ModelConfig.read(model).maxPositionEmbeddings();
+        if ((long) promptIds.length + maxTokens > context) {
+            throw new IllegalArgumentException("the prompt (" + promptIds.length + " tokens) + --max-tokens " + maxTokens
+                    + " exceeds the model's context of " + context + " tokens (max_position_embeddings); use --max-tokens "
+                    + Math.max(1, context - promptIds.length) + " or less");
         }
         if (MpiJob.current().isPresent()) { // under mpirun: the ranks' expert-parallel runtime
             try (tokenizer) {
@@ -95,6 +102,7 @@ public final class GenerateCommand implements Callable<Integer> {
                     ignoreEos ? List.of() : m.config().eosTokenIds());
             long start = System.nanoTime();
             long[] firstToken = {0};
+            long[] lastProgress = {System.nanoTime()};
             List<Integer> out = new ArrayList<>();
             Generator.generate(m, promptIds, s, RunOptions.of(policy), tok -> {
                 if (out.isEmpty()) firstToken[0] = System.nanoTime();
@@ -108,6 +116,13 @@ public final class GenerateCommand implements Callable<Integer> {
                     System.out.print((out.size() == 1 ? "" : ",") + tok);
                 }
                 System.out.flush();
+                long now = System.nanoTime();
+                if (now - lastProgress[0] > 5_000_000_000L) {   // long runs: tokens/s and ETA on stderr every 5 s
+                    lastProgress[0] = now;
+                    double rate = out.size() > 1 ? (out.size() - 1) / ((now - firstToken[0]) / 1e9) : 0;
+                    System.err.printf(Locale.ROOT, "%n[%d/%d tokens, %.1f tok/s, ETA %.0f s]%n", out.size(), maxTokens, rate,
+                            rate > 0 ? (maxTokens - out.size()) / rate : 0.0);
+                }
             });
             long end = System.nanoTime();
             System.out.println();

@@ -1,6 +1,8 @@
 package capmoe.cli;
 
+import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
+import capmoe.model.Models;
 import capmoe.weights.Checkpoint;
 import capmoe.weights.Tensor;
 import picocli.CommandLine.Command;
@@ -21,7 +23,11 @@ public final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         ModelConfig c = ModelConfig.read(model);
-        try (Checkpoint w = capmoe.model.Models.checkpoint(model, null)) {
+        // validate as check and every loading command do: a missing or misshapen tensor is an error, not a wrong count
+        try (CausalLM ignored = Models.load(model)) {
+            // loaded: every tensor the architecture needs is there, with its shape
+        }
+        try (Checkpoint w = Models.checkpoint(model, null)) {
             long total = 0, expert = 0;
             var dtypes = new java.util.TreeMap<String, Long>();
             for (Tensor t : w.tensors().values()) {

@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
                 InfoCommand.class,
                 CheckCommand.class,
                 GenerateCommand.class,
+                LogitsCommand.class,
                 BenchCommand.class,
                 EvalCommand.class,
                 ServeCommand.class,

@@ -90,4 +90,60 @@ class EngineCommandsTest {
         assertEquals(2, both.exitCode());
         assertTrue(both.err().contains("either --prompt TEXT or --prompt-ids"), both.err());
     }
+
+    @Test
+    void maxTokensIsCheckedAgainstTheContext() {
+        for (String n : new String[] {"0", "-3"}) {
+            CliRun r = CliRun.of("generate", "--model", olmoe.toString(), "--prompt-ids", "1,2", "--max-tokens", n);
+            assertEquals(2, r.exitCode());
+            assertEquals("capmoe generate: error: --max-tokens must be >= 1 (got " + n + ")", r.err().strip());
+        }
+        for (String n : new String[] {"2147483647", "100000"}) {
+            CliRun r = CliRun.of("generate", "--model", olmoe.toString(), "--prompt-ids", "1,2", "--max-tokens", n);
+            assertEquals(2, r.exitCode(), r.err());
+            assertTrue(r.err().contains("the prompt (2 tokens) + --max-tokens " + n + " exceeds the model's context of"), r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+        }
+    }
+
+    @Test
+    void infoOnAnIncompleteCheckpointIsAnError() throws IOException {
+        // the OLMoE fixture with one expert's up_proj missing: the counts would be wrong
+        Files.copy(olmoe.resolve("config.json"), tmp.resolve("config.json"));
+        String missing = "model.layers.1.mlp.experts.3.up_proj.weight";
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            java.util.List<capmoe.weights.SafeTensorsWriter.Entry> entries = new java.util.ArrayList<>();
+            for (capmoe.weights.Tensor t : capmoe.weights.SafeTensorsFile.open(olmoe.resolve("model.safetensors"), arena).tensors().values()) {
+                if (t.name().equals(missing)) continue;
+                entries.add(new capmoe.weights.SafeTensorsWriter.Entry(t.name(), t.dtype(), t.shape(), (out, first) -> {
+                    long off = first * t.dtype().size();
+                    out.put(t.data().asSlice(off, out.remaining()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                }));
+            }
+            capmoe.weights.SafeTensorsWriter.write(tmp.resolve("model.safetensors"), null, entries);
+        }
+        CliRun r = CliRun.of("info", "--model", tmp.toString());
+        assertTrue(r.err().contains("tensor " + missing + " is missing"), r.err() + " | " + r.out() + " | " + r.exitCode());
+        assertEquals(2, r.exitCode(), r.out());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.out().isEmpty(), "no counts printed: " + r.out());
+    }
+
+    @picocli.CommandLine.Command(name = "boom")
+    static final class Boom implements java.util.concurrent.Callable<Integer> {
+        @Override
+        public Integer call() {
+            return 1 / (int) (System.nanoTime() * 0);   // a bug: / by zero
+        }
+    }
+
+    @Test
+    void internalErrorsSaySoAndAreNotBlamedOnTheUser() {
+        java.io.StringWriter err = new java.io.StringWriter();
+        int code = new picocli.CommandLine(new Boom()).setExecutionExceptionHandler(new CleanErrors())
+                .setErr(new java.io.PrintWriter(err, true)).execute();
+        assertEquals(CleanErrors.INTERNAL, code);
+        assertEquals("capmoe boom: internal error (a bug in capmoe, not in your input): ArithmeticException: / by zero; "
+                + "rerun with CAPMOE_DEBUG=1 for the stack trace", err.toString().strip());
+    }
 }

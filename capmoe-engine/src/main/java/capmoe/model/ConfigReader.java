@@ -3,6 +3,9 @@ package capmoe.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import capmoe.files.JsonErrors;
+import com.fasterxml.jackson.core.JsonProcessingException;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,8 +25,10 @@ final class ConfigReader {
         JsonNode root;
         try {
             root = new ObjectMapper().readTree(file.toFile());
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(file + " is not valid JSON: " + JsonErrors.oneLine(e));
         } catch (IOException e) {
-            throw new IllegalArgumentException(file + " is not valid JSON: " + e.getMessage());
+            throw new IllegalArgumentException("cannot read " + file + " (" + e.getMessage() + ")");
         }
         if (root == null || !root.isObject()) throw new IllegalArgumentException(file + " is not a JSON object");
         return parse(new Keys(root, file.toString()));
@@ -43,7 +48,11 @@ final class ConfigReader {
 
         int integer(String key) {
             JsonNode v = req(key);
-            if (!v.canConvertToInt() || !v.isNumber()) throw new IllegalArgumentException(source + ": key \"" + key + "\" must be an integer, got " + v);
+            // 64.0 is an integer written as a float; 64.5 is not
+            boolean integral = v.isIntegralNumber() || (v.isFloatingPointNumber() && v.asDouble() == Math.rint(v.asDouble()));
+            if (!v.isNumber() || !integral || !v.canConvertToInt()) {
+                throw new IllegalArgumentException(source + ": key \"" + key + "\" must be an integer, got " + v);
+            }
             return v.asInt();
         }
 
@@ -58,7 +67,9 @@ final class ConfigReader {
 
         double number(String key) {
             JsonNode v = req(key);
-            if (!v.isNumber()) throw new IllegalArgumentException(source + ": key \"" + key + "\" must be a number, got " + v);
+            if (!v.isNumber() || !Double.isFinite(v.asDouble())) {
+                throw new IllegalArgumentException(source + ": key \"" + key + "\" must be a number, got " + v);
+            }
             return v.asDouble();
         }
 
@@ -77,8 +88,14 @@ final class ConfigReader {
             List<Integer> out = new ArrayList<>();
             if (!has(key)) return out;
             JsonNode v = node.get(key);
-            if (v.isArray()) v.forEach(e -> out.add(e.asInt()));
-            else if (v.canConvertToInt()) out.add(v.asInt());
+            if (v.isArray()) {
+                for (JsonNode e : v) {
+                    if (!e.isIntegralNumber() || !e.canConvertToInt()) {
+                        throw new IllegalArgumentException(source + ": key \"" + key + "\" must be an integer or a list of integers, got " + v);
+                    }
+                    out.add(e.asInt());
+                }
+            } else if (v.isIntegralNumber() && v.canConvertToInt()) out.add(v.asInt());
             else throw new IllegalArgumentException(source + ": key \"" + key + "\" must be an integer or a list of integers, got " + v);
             return out;
         }
@@ -96,18 +113,18 @@ final class ConfigReader {
             throw new IllegalArgumentException(c.source() + ": unknown model_type \"" + type + "\" (supported: olmoe, mixtral, qwen2_moe, qwen3_moe, deepseek_v2, deepseek_v3)");
         }
         boolean deepseekFamily = type.startsWith("deepseek");
-        int hidden = c.integer("hidden_size");
-        int heads = c.integer("num_attention_heads");
-        int kvHeads = c.integer("num_key_value_heads", heads);
-        int headDim = c.integer("head_dim", hidden / heads);
+        int hidden = positive(c, "hidden_size");
+        int heads = positive(c, "num_attention_heads");
+        int kvHeads = c.has("num_key_value_heads") ? positive(c, "num_key_value_heads") : heads;
+        int headDim = c.has("head_dim") ? positive(c, "head_dim") : hidden / heads;
         if (!deepseekFamily && heads * headDim != hidden && !c.has("head_dim")) {
             throw new IllegalArgumentException(c.source() + ": hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
         }
         if (heads % kvHeads != 0) {
             throw new IllegalArgumentException(c.source() + ": num_attention_heads " + heads + " is not a multiple of num_key_value_heads " + kvHeads);
         }
-        int layers = c.integer("num_hidden_layers");
-        int maxPos = c.integer("max_position_embeddings", 4096);
+        int layers = positive(c, "num_hidden_layers");
+        int maxPos = c.has("max_position_embeddings") ? positive(c, "max_position_embeddings") : 4096;
 
         int experts;
         int moeIntermediate;
@@ -117,36 +134,36 @@ final class ConfigReader {
         boolean bias = c.bool("attention_bias", false);
         switch (type) {
             case "olmoe" -> {
-                experts = c.integer("num_experts");
-                intermediate = c.integer("intermediate_size");
+                experts = positive(c, "num_experts");
+                intermediate = positive(c, "intermediate_size");
                 moeIntermediate = intermediate;
                 normTopk = c.bool("norm_topk_prob", false);
                 if (c.has("clip_qkv")) throw new IllegalArgumentException(c.source() + ": key \"clip_qkv\" is set; capmoe does not support clipped q/k/v");
             }
             case "mixtral" -> {
-                experts = c.integer("num_local_experts");
-                intermediate = c.integer("intermediate_size");
+                experts = positive(c, "num_local_experts");
+                intermediate = positive(c, "intermediate_size");
                 moeIntermediate = intermediate;
                 normTopk = true;   // Mixtral always renormalises its top-k weights
             }
             case "qwen2_moe" -> {
                 experts = c.integerAny("num_experts", "num_local_experts");
-                intermediate = c.integer("intermediate_size");
-                moeIntermediate = c.integer("moe_intermediate_size");
+                intermediate = positive(c, "intermediate_size");
+                moeIntermediate = positive(c, "moe_intermediate_size");
                 sharedIntermediate = c.integer("shared_expert_intermediate_size");
                 normTopk = c.bool("norm_topk_prob", false);
                 bias = c.bool("qkv_bias", true);
             }
             case "qwen3_moe" -> {
                 experts = c.integerAny("num_experts", "num_local_experts");
-                intermediate = c.integer("intermediate_size");
-                moeIntermediate = c.integer("moe_intermediate_size");
+                intermediate = positive(c, "intermediate_size");
+                moeIntermediate = positive(c, "moe_intermediate_size");
                 normTopk = c.bool("norm_topk_prob", false);
             }
             default -> {   // deepseek_v2, deepseek_v3
-                experts = c.integer("n_routed_experts");
-                intermediate = c.integer("intermediate_size");
-                moeIntermediate = c.integer("moe_intermediate_size");
+                experts = positive(c, "n_routed_experts");
+                intermediate = positive(c, "intermediate_size");
+                moeIntermediate = positive(c, "moe_intermediate_size");
                 normTopk = c.bool("norm_topk_prob", type.equals("deepseek_v3"));
             }
         }
@@ -158,13 +175,30 @@ final class ConfigReader {
         if (ds != null) headDim = ds.qkNopeHeadDim() + ds.qkRopeHeadDim();
 
         List<Integer> eos = c.ints("eos_token_id");
-        return new ModelConfig(type, c.integer("vocab_size"), hidden, layers, heads, kvHeads, headDim,
+        double eps = c.number("rms_norm_eps");
+        if (!(eps > 0)) throw new IllegalArgumentException(c.source() + ": key \"rms_norm_eps\" must be > 0, got " + eps);
+        String dtype = c.text("dtype", c.text("torch_dtype", "float32"));
+        if (!DTYPES.contains(dtype)) {
+            throw new IllegalArgumentException(c.source() + ": key \"" + (c.has("dtype") ? "dtype" : "torch_dtype") + "\" is \"" + dtype
+                    + "\"; capmoe runs float32, bfloat16 or float16");
+        }
+        if (experts < 1) throw new IllegalArgumentException(c.source() + ": the number of experts must be >= 1, got " + experts);
+        return new ModelConfig(type, positive(c, "vocab_size"), hidden, layers, heads, kvHeads, headDim,
                 intermediate, moeIntermediate, experts, topK, normTopk, sharedIntermediate,
-                c.integer("decoder_sparse_step", 1), c.ints("mlp_only_layers"),
-                c.number("rms_norm_eps"), rope(c, maxPos), maxPos, bias,
+                c.has("decoder_sparse_step") ? positive(c, "decoder_sparse_step") : 1, c.ints("mlp_only_layers"),
+                eps, rope(c, maxPos), maxPos, bias,
                 c.bool("tie_word_embeddings", false),
                 c.integer("bos_token_id", -1), List.copyOf(eos), c.integer("pad_token_id", -1), ds,
-                c.text("dtype", c.text("torch_dtype", "float32")));
+                dtype);
+    }
+
+    /** The torch dtypes a config may name. */
+    static final Set<String> DTYPES = Set.of("float32", "bfloat16", "float16");
+
+    private static int positive(Keys c, String key) {
+        int v = c.integer(key);
+        if (v < 1) throw new IllegalArgumentException(c.source() + ": key \"" + key + "\" must be >= 1, got " + v);
+        return v;
     }
 
     private static DeepSeekConfig deepseek(Keys c, String type) {

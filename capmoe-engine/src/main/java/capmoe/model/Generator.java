@@ -50,6 +50,28 @@ public final class Generator {
         return Arrays.copyOf(out, n);
     }
 
+    /**
+     * Greedy generation of a whole batch in one KV-cached session: prefill every prompt, then
+     * {@code newTokens} steps of one token per sequence (argmax; no stop token, so every sequence
+     * takes every step and each step's batch is the same size). Returns each sequence's new tokens.
+     */
+    public static int[][] greedyBatch(Session session, int[][] prompts, int newTokens) {
+        for (int[] p : prompts) {
+            if (p.length == 0) throw new IllegalArgumentException("greedy: every prompt needs at least one token");
+        }
+        int[][] out = new int[prompts.length][newTokens];
+        int[][] step = prompts;
+        for (int i = 0; i < newTokens; i++) {
+            float[][] last = session.appendLast(step);
+            step = new int[prompts.length][];
+            for (int b = 0; b < prompts.length; b++) {
+                out[b][i] = argmax(last[b]);
+                step[b] = new int[] {out[b][i]};
+            }
+        }
+        return out;
+    }
+
     /** Index of the largest logit (the first one on ties, as torch.argmax). */
     public static int argmax(float[] logits) {
         int best = 0;

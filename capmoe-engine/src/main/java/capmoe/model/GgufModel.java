@@ -74,7 +74,7 @@ public final class GgufModel {
         c.put("num_key_value_heads", f.integer(p + "attention.head_count_kv", heads));
         if (f.has(p + "attention.key_length")) c.put("head_dim", f.integer(p + "attention.key_length"));
         c.put("max_position_embeddings", f.integer(p + "context_length", 4096));
-        c.put("rms_norm_eps", f.number(p + "attention.layer_norm_rms_eps"));
+        c.put("rms_norm_eps", f.number(p + "attention.layer_norm_rms_epsilon"));
         ObjectNode rope = c.putObject("rope_parameters");
         rope.put("rope_theta", f.number(p + "rope.freq_base", 10000.0));
         rope.put("rope_type", "default");

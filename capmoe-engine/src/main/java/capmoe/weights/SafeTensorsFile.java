@@ -3,6 +3,9 @@ package capmoe.weights;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import capmoe.files.JsonErrors;
+import com.fasterxml.jackson.core.JsonProcessingException;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -61,14 +64,16 @@ public final class SafeTensorsFile {
         if (size < 8) throw bad(path, "file is " + size + " bytes, shorter than the 8-byte header length");
         long headerLen = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
         if (headerLen < 2 || headerLen > MAX_HEADER || 8 + headerLen > size) {
-            throw bad(path, "header length " + headerLen + " does not fit the file size " + size + " (truncated or not a safetensors file)");
+            throw bad(path, "header length " + Long.toUnsignedString(headerLen) + " does not fit the file size " + size + " (truncated or not a safetensors file)");
         }
         byte[] headerBytes = file.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
         JsonNode header;
         try {
             header = JSON.readTree(headerBytes);
+        } catch (JsonProcessingException e) {
+            throw bad(path, "header is not valid JSON: " + JsonErrors.oneLine(e));
         } catch (IOException e) {
-            throw bad(path, "header is not valid JSON: " + e.getMessage());
+            throw bad(path, "header cannot be read: " + e.getMessage());
         }
         if (header == null || !header.isObject()) throw bad(path, "header is not a JSON object");
 
@@ -101,15 +106,28 @@ public final class SafeTensorsFile {
             for (int i = 0; i < shape.length; i++) {
                 JsonNode d = sh.get(i);
                 if (!d.canConvertToLong() || d.asLong() < 0) throw bad(path, where + ": bad dimension " + d + " in shape");
+                if (!d.isIntegralNumber()) throw bad(path, where + ": bad dimension " + d + " in shape");
                 shape[i] = d.asLong();
-                elements = Math.multiplyExact(elements, shape[i]);
+                try {
+                    elements = Math.multiplyExact(elements, shape[i]);
+                } catch (ArithmeticException overflow) {
+                    throw bad(path, where + ": shape " + sh + " has more elements than a long holds");
+                }
+            }
+            if (!off.get(0).isIntegralNumber() || !off.get(1).isIntegralNumber()) {
+                throw bad(path, where + ": \"data_offsets\" must be two integers, got " + off);
             }
             long begin = off.get(0).asLong(-1), end = off.get(1).asLong(-1);
             if (begin < 0 || end < begin || end > dataLen) {
                 throw bad(path, where + ": data_offsets [" + begin + ", " + end + "] lie outside the data section of "
                         + dataLen + " bytes (truncated file?)");
             }
-            long expectedBytes = elements * dtype.size();
+            long expectedBytes;
+            try {
+                expectedBytes = dtype.bytes(elements);
+            } catch (ArithmeticException | IllegalArgumentException tooBig) {
+                throw bad(path, where + ": " + dtype + " " + java.util.Arrays.toString(shape) + " does not fit the data section");
+            }
             if (end - begin != expectedBytes) {
                 throw bad(path, where + ": " + dtype + " " + java.util.Arrays.toString(shape) + " needs " + expectedBytes
                         + " bytes but data_offsets give " + (end - begin));

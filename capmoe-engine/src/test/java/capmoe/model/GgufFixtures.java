@@ -49,7 +49,7 @@ final class GgufFixtures {
                 .kv(p + "attention.head_count", new U32(c.numAttentionHeads()))
                 .kv(p + "attention.head_count_kv", new U32(c.numKeyValueHeads()))
                 .kv(p + "rope.freq_base", new F32((float) c.rope().theta()))
-                .kv(p + "attention.layer_norm_rms_eps", new F32((float) c.rmsNormEps()))
+                .kv(p + "attention.layer_norm_rms_epsilon", new F32((float) c.rmsNormEps()))
                 .kv(p + "expert_count", new U32(c.numExperts()))
                 .kv(p + "expert_used_count", new U32(c.topK()))
                 .kv(p + "expert_weights_norm", c.normTopkProb());

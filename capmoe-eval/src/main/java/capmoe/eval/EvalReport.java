@@ -45,7 +45,8 @@ public final class EvalReport {
         }
         page.note("EP speedup bound: sum over MoE layer calls of the busiest device's load under none divided by the same "
                 + "under the policy, on this workload, experts placed contiguously on " + r.config().devices() + " devices. "
-                + "Dropped = 1 - kept/assigned top-k (token, expert) pairs (n/a for expanded policies, which add local experts). "
+                + "Dropped = top-k (token, expert) pairs the policy removed / top-k pairs; added = pairs kept outside the top-k "
+                + "(Expanded Drop's local experts) / top-k pairs. "
                 + "EP speedup (measured), with --ep and in the demo: the expert-parallel runtime's MoE time under none over the "
                 + "policy's, per interleaved repeat: median (lowest-highest); ! = more than 5% above the bound (timing noise).");
         return page.render();
@@ -171,7 +172,7 @@ public final class EvalReport {
     private static void table(ChartPage page, EvalResults r, String task, TaskResult any) {
         List<String> header = new ArrayList<>(List.of("policy"));
         header.addAll(any.metrics().keySet());
-        header.addAll(List.of("dropped", "max/mean load", "EP speedup bound"));
+        header.addAll(List.of("dropped", "added", "max/mean load", "EP speedup bound"));
         if (r.measuredEp()) header.add("EP speedup (measured)");
         List<List<String>> rows = new ArrayList<>();
         for (String p : r.policies()) {
@@ -180,7 +181,8 @@ public final class EvalReport {
             List<String> row = new ArrayList<>(List.of(p));
             for (var m : t.metrics().entrySet()) row.add(MarkdownReport.valueWithStderr(m.getValue(), t.stderrs().get(m.getKey())));
             double s = r.speedupBound(p, task);
-            row.add(Double.isNaN(t.load().droppedFraction()) ? "n/a" : MarkdownReport.fmt("%.2f%%", 100 * t.load().droppedFraction()));
+            row.add(MarkdownReport.fmt("%.2f%%", 100 * t.load().droppedFraction()));
+            row.add(MarkdownReport.fmt("%.2f%%", 100 * t.load().addedFraction()));
             row.add(MarkdownReport.fmt("%.2f", t.load().meanMaxOverMeanLoad()));
             row.add(Double.isNaN(s) ? "n/a" : MarkdownReport.fmt("%.2fx", s));
             if (r.measuredEp()) row.add(MarkdownReport.measured(r, p, task));

@@ -5,6 +5,9 @@ import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
+import capmoe.runtime.dist.CapacityScope;
+import capmoe.runtime.dist.Communicator;
+import capmoe.runtime.dist.DataParallelLM;
 import capmoe.runtime.ep.CommModel;
 import capmoe.runtime.ep.Devices;
 import capmoe.runtime.ep.EngineCores;
@@ -26,7 +29,9 @@ import java.util.Map;
  * <p>Steps of {@link #run}:
  * <ol>
  *   <li>read config.json; check the devices against the experts; place experts contiguously;</li>
- *   <li>load the tokenizer and the model (in {@code dtype} when given);</li>
+ *   <li>load the tokenizer and the model (in {@code dtype} when given); as one rank of an MPI job
+ *       ({@link Ranks}), wrap it in {@link DataParallelLM}: each forward pass's batch is split over
+ *       the ranks, experts run on their owning rank, every rank gets the whole batch's logits;</li>
  *   <li>run the {@link Evaluator}: every task under every policy (the baseline {@code none} first),
  *       each MoE layer call recorded and, with {@link Ep} settings, replayed interleaved through the
  *       expert-parallel runtime ({@link EpRuntime});</li>
@@ -63,6 +68,12 @@ public final class Evaluation {
         }
     }
 
+    /**
+     * This process as one rank of an MPI job: the job's communicator and which tokens capacity
+     * counts ({@link CapacityScope}). Expert placement is then D = ranks contiguous blocks.
+     */
+    public record Ranks(Communicator comm, CapacityScope scope) { }
+
     /** An evaluation's outcome and the settings every output names. */
     public record Result(Config config, ModelConfig model, EvalResults results) {
 
@@ -90,6 +101,23 @@ public final class Evaluation {
     }
 
     public static Result run(Config c, PrintStream progress) {
+        return run(c, progress, null);
+    }
+
+    /** As {@link #run(Config, PrintStream)}, as one rank of an MPI job when {@code ranks} is not null (collective). */
+    public static Result run(Config c, PrintStream progress, Ranks ranks) {
+        if (ranks != null && c.ep() != null) {
+            throw new IllegalArgumentException("--ep replays MoE layer calls over in-JVM devices; under mpirun the ranks are the "
+                    + "devices (time them with ep-bench)");
+        }
+        if (ranks != null && c.devices() != ranks.comm().size()) {
+            throw new IllegalArgumentException("under mpirun the devices are the " + ranks.comm().size() + " ranks, but the "
+                    + "evaluation was configured for " + c.devices());
+        }
+        if (ranks != null && c.sharedContext() && !c.tasks().stream().allMatch(t -> t instanceof Task.TokenWindows)) {
+            throw new IllegalArgumentException("under mpirun, score with --no-shared-context: a context's KV cache lives on the rank "
+                    + "that owns its sequence, so it cannot be forked into rows of other ranks");
+        }
         ModelConfig config = ModelConfig.read(c.model());
         int experts = config.numExperts();
         if (c.devices() < 1 || c.devices() > experts) {
@@ -108,7 +136,8 @@ public final class Evaluation {
                     EngineCores.defaultThreads(c.ep().mode(), c.devices()), c.ep().repeats(), c.ep().warmup());
         }
         // inside the try: recorded MoE layer calls point at the model's mapped weights until they are replayed
-        try (HfTokenizer tokenizer = HfTokenizer.load(c.model()); CausalLM lm = ModelLoader.load(c.model(), c.dtype(), c.quantize())) {
+        try (HfTokenizer tokenizer = HfTokenizer.load(c.model()); CausalLM loaded = ModelLoader.load(c.model(), c.dtype(), c.quantize())) {
+            CausalLM lm = ranks == null ? loaded : new DataParallelLM(loaded, ranks.comm(), ranks.scope(), null);
             Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig,
                     (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener), progress, ep);
             return new Result(c, config, evaluator.run(c.tasks(), c.policies()));

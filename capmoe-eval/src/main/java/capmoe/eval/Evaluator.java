@@ -33,7 +33,7 @@ public final class Evaluator {
      * @param sharedContext score a context's choices from its KV cache (prefill once, fork, append the
      *                      continuations); false runs every (context ++ continuation) as a full sequence, as
      *                      lm-eval's HF backend does. Same scores under {@code none}; under a capacity policy
-     *                      the routed batches differ, so the scores do too (see {@link LogLikelihoods})
+     *                      the routed batches differ, so the scores do too (see {@link Loglikelihoods})
      */
     public record Config(int maxLength, int batch, int prefixToken, int devices, boolean sharedContext) {
         public Config {
@@ -148,10 +148,6 @@ public final class Evaluator {
             case Task.RollingPerplexity rp -> rolling(rp, policy, options, loads, bar);
             case Task.TokenWindows tw -> windows(tw, policy, options, loads, bar);
         };
-        if (policy instanceof Policy.ExpandedDrop || policy instanceof Policy.ExpandedOrigin) {
-            r = new TaskResult(r.task(), r.policy(), r.samples(), r.metrics(), r.stderrs(),
-                    r.load().withoutDroppedFraction(), r.perDocAcc());
-        }
         return r;
     }
 
@@ -163,7 +159,7 @@ public final class Evaluator {
                 requests.add(encodePair(doc.contexts().get(i), doc.continuations().get(i)));
             }
         }
-        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(),
+        List<Loglikelihood> lls = Loglikelihoods.score(model, options, requests, config.maxLength(), config.batch(),
                 config.sharedContext(), bar);
         int n = task.docs().size();
         double[] acc = new double[n];
@@ -191,7 +187,7 @@ public final class Evaluator {
     private TaskResult lastWord(Task.LastWord task, Policy policy, RunOptions options, LoadRecorder recorder, Progress bar) {
         List<LoglikelihoodRequest> requests = new ArrayList<>();
         for (Task.Pair p : task.docs()) requests.add(encodePair(p.context(), p.continuation()));
-        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(),
+        List<Loglikelihood> lls = Loglikelihoods.score(model, options, requests, config.maxLength(), config.batch(),
                 config.sharedContext(), bar);
         double[] ll = new double[lls.size()];
         double[] acc = new double[lls.size()];
@@ -218,7 +214,7 @@ public final class Evaluator {
             windowsPerPage[p] = w.size();
             requests.addAll(w);
         }
-        List<Loglikelihood> lls = LogLikelihoods.score(model, options, requests, config.maxLength(), config.batch(),
+        List<Loglikelihood> lls = Loglikelihoods.score(model, options, requests, config.maxLength(), config.batch(),
                 config.sharedContext(), bar);
         int n = windowsPerPage.length;
         double[] ll = new double[n];
@@ -264,7 +260,7 @@ public final class Evaluator {
                 int[] cont = Arrays.copyOfRange(batch[i], 1, seq);
                 // positions 0..seq-2 predict tokens 1..seq-1: score them as a continuation of length seq-1
                 float[] head = Arrays.copyOf(logits[i], (seq - 1) * (logits[i].length / seq));
-                nllPerWindow[start + i] = -LogLikelihoods.continuationLoglikelihood(head, seq - 1, cont).logprob();
+                nllPerWindow[start + i] = -Loglikelihoods.continuationLoglikelihood(head, seq - 1, cont).logprob();
             }
             if (bar != null) bar.advance((long) b * seq);
         }
@@ -326,7 +322,7 @@ public final class Evaluator {
         double[] acc = new double[n];
         int i = 0;
         long calls = 0, kept = 0, assigned = 0, maxDev = 0;
-        double maxOverMean = 0;
+        double maxOverMean = 0, dropped = 0, added = 0;
         for (TaskResult m : members) {
             System.arraycopy(m.perDocAcc(), 0, acc, i, m.samples());
             i += m.samples();
@@ -336,12 +332,12 @@ public final class Evaluator {
             assigned += s.assignedPairs();
             maxDev += s.sumMaxDeviceLoad();
             maxOverMean += s.meanMaxOverMeanLoad() * s.layerCalls();
+            dropped += s.droppedFraction() * s.assignedPairs();
+            added += s.addedFraction() * s.assignedPairs();
         }
         int devices = members.getFirst().load().devices();
-        boolean expanded = Double.isNaN(members.getFirst().load().droppedFraction());
-        var load = new LoadRecorder.LoadSummary(calls, kept, assigned,
-                expanded || assigned == 0 ? Double.NaN : 1.0 - (double) kept / assigned,
-                calls == 0 ? Double.NaN : maxOverMean / calls, maxDev, devices);
+        var load = new LoadRecorder.LoadSummary(calls, kept, assigned, assigned == 0 ? 0 : dropped / assigned,
+                calls == 0 ? Double.NaN : maxOverMean / calls, maxDev, devices, assigned == 0 ? 0 : added / assigned);
         Map<String, Double> metrics = new LinkedHashMap<>();
         Map<String, Double> stderrs = new LinkedHashMap<>();
         metrics.put("acc", Metrics.mean(acc));

@@ -16,6 +16,8 @@ public final class LoadRecorder implements RoutingListener {
     private long calls;
     private long keptPairs;
     private long assignedPairs;
+    private long droppedPairs;
+    private long addedPairs;
     private double sumMaxOverMean;
     private long sumMaxDeviceLoad;
 
@@ -48,6 +50,12 @@ public final class LoadRecorder implements RoutingListener {
         calls++;
         keptPairs += kept;
         assignedPairs += assigned;
+        if (stats != null) {
+            droppedPairs += stats.droppedPairs();
+            addedPairs += stats.addedPairs();
+        } else {
+            droppedPairs += Math.max(0, assigned - kept);
+        }
         if (kept > 0) sumMaxOverMean += max / ((double) kept / experts);
         sumMaxDeviceLoad += maxDeviceLoad(after, devices);
     }
@@ -67,27 +75,32 @@ public final class LoadRecorder implements RoutingListener {
         calls += other.calls;
         keptPairs += other.keptPairs;
         assignedPairs += other.assignedPairs;
+        droppedPairs += other.droppedPairs;
+        addedPairs += other.addedPairs;
         sumMaxOverMean += other.sumMaxOverMean;
         sumMaxDeviceLoad += other.sumMaxDeviceLoad;
     }
 
     public synchronized LoadSummary summary() {
         return new LoadSummary(calls, keptPairs, assignedPairs,
-                assignedPairs == 0 ? 0 : 1.0 - (double) keptPairs / assignedPairs,
-                calls == 0 ? Double.NaN : sumMaxOverMean / calls, sumMaxDeviceLoad, devices);
+                assignedPairs == 0 ? 0 : (double) droppedPairs / assignedPairs,
+                calls == 0 ? Double.NaN : sumMaxOverMean / calls, sumMaxDeviceLoad, devices,
+                assignedPairs == 0 ? 0 : (double) addedPairs / assignedPairs);
     }
 
     /**
-     * What the report shows per task and policy. {@code droppedFraction} = 1 - kept/assigned
-     * top-k pairs; NaN for Expanded Drop, whose kept pairs include added local experts, so no
-     * fraction of the top-k is dropped in a meaningful sense (the reference reports null too).
+     * What the report shows per task and policy. One convention everywhere (as
+     * {@link capmoe.runtime.ep.LayerRecord}): {@code droppedFraction} = top-k (token, expert) pairs
+     * the policy removed / top-k pairs; {@code addedFraction} = pairs kept outside the top-k
+     * (Expanded Drop's local experts) / top-k pairs. Neither is ever negative or n/a.
      */
     public record LoadSummary(long layerCalls, long keptPairs, long assignedPairs, double droppedFraction,
-                              double meanMaxOverMeanLoad, long sumMaxDeviceLoad, int devices) {
+                              double meanMaxOverMeanLoad, long sumMaxDeviceLoad, int devices, double addedFraction) {
 
-        public LoadSummary withoutDroppedFraction() {
-            return new LoadSummary(layerCalls, keptPairs, assignedPairs, Double.NaN, meanMaxOverMeanLoad,
-                    sumMaxDeviceLoad, devices);
+        /** No pairs added (every policy but Expanded Drop). */
+        public LoadSummary(long layerCalls, long keptPairs, long assignedPairs, double droppedFraction,
+                           double meanMaxOverMeanLoad, long sumMaxDeviceLoad, int devices) {
+            this(layerCalls, keptPairs, assignedPairs, droppedFraction, meanMaxOverMeanLoad, sumMaxDeviceLoad, devices, 0);
         }
     }
 }

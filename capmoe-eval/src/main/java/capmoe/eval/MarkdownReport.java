@@ -14,9 +14,9 @@ public final class MarkdownReport {
             if (first == null) continue;
             sb.append("### ").append(task).append(" (n=").append(first.samples()).append(")\n\n| policy |");
             for (String m : first.metrics().keySet()) sb.append(' ').append(m).append(" |");
-            sb.append(" dropped | max/mean load | EP speedup bound (").append(first.load().devices()).append(" dev) |");
+            sb.append(" dropped | added | max/mean load | EP speedup bound (").append(first.load().devices()).append(" dev) |");
             if (r.measuredEp()) sb.append(" EP speedup (measured) |");
-            sb.append("\n|---|").append("---:|".repeat(first.metrics().size() + 3 + (r.measuredEp() ? 1 : 0))).append('\n');
+            sb.append("\n|---|").append("---:|".repeat(first.metrics().size() + 4 + (r.measuredEp() ? 1 : 0))).append('\n');
             for (String p : r.policies()) {
                 TaskResult t = r.get(p, task);
                 if (t == null) continue;
@@ -24,7 +24,8 @@ public final class MarkdownReport {
                 for (var m : t.metrics().entrySet()) {
                     sb.append(' ').append(valueWithStderr(m.getValue(), t.stderrs().get(m.getKey()))).append(" |");
                 }
-                sb.append(' ').append((Double.isNaN(t.load().droppedFraction()) ? "n/a" : fmt("%.2f%%", 100 * t.load().droppedFraction()))).append(" |");
+                sb.append(' ').append(fmt("%.2f%%", 100 * t.load().droppedFraction())).append(" |");
+                sb.append(' ').append(fmt("%.2f%%", 100 * t.load().addedFraction())).append(" |");
                 sb.append(' ').append(fmt("%.2f", t.load().meanMaxOverMeanLoad())).append(" |");
                 double s = r.speedupBound(p, task);
                 sb.append(' ').append(Double.isNaN(s) ? "n/a" : fmt("%.2fx", s)).append(" |");
@@ -34,8 +35,8 @@ public final class MarkdownReport {
             sb.append('\n');
         }
         sb.append("EP speedup bound: sum over MoE layer calls of the busiest device's load under `none` divided by "
-                + "the same under the policy, on this workload, experts placed contiguously. Dropped = 1 - kept/assigned "
-                + "top-k (token, expert) pairs (n/a for expanded policies, which add local experts). "
+                + "the same under the policy, on this workload, experts placed contiguously. Dropped = top-k (token, expert) "
+                + "pairs the policy removed / top-k pairs; added = pairs kept outside the top-k (Expanded Drop's local experts) / top-k pairs. "
                 + "EP speedup (measured): the expert-parallel runtime's MoE time under `none` over the policy's, per interleaved "
                 + "repeat: median (lowest-highest); ! = more than 5% above the bound (timing noise).\n");
         return sb.toString();

@@ -41,6 +41,7 @@ public final class ResultsJson {
             n.put("effective", t.samples());
             ObjectNode load = routing.putObject(e.getKey());
             putNumber(load, "dropped_fraction", t.load().droppedFraction());
+            putNumber(load, "added_fraction", t.load().addedFraction());
             load.put("kept_pairs", t.load().keptPairs());
             load.put("assigned_pairs", t.load().assignedPairs());
             putNumber(load, "mean_max_over_mean_load", t.load().meanMaxOverMeanLoad());

@@ -116,7 +116,7 @@ class FixtureModelsTest {
             accNormSum += (n0 >= n1 ? 0 : 1) == gold ? 1 : 0;
         }
         for (boolean shared : new boolean[] {true, false}) {
-            List<Loglikelihood> got = LogLikelihoods.score(model, RunOptions.defaults(), requests, 512, 3, shared, null);
+            List<Loglikelihood> got = Loglikelihoods.score(model, RunOptions.defaults(), requests, 512, 3, shared, null);
             for (int i = 0; i < got.size(); i++) {
                 assertEquals(expected.get(i), got.get(i).logprob(), 1e-4, "request " + i + ", shared context " + shared);
             }
@@ -272,7 +272,12 @@ class FixtureModelsTest {
         assertEquals(1.0, results.speedupBound("none", "piqa"), 0);
         assertTrue(results.get("score@1.0", "piqa").load().droppedFraction() > 0, "gamma 1 drops some tokens");
         assertTrue(results.get("expert_drop@0.1", "piqa").load().droppedFraction() > 0, "the least-loaded expert is skipped");
-        assertTrue(Double.isNaN(results.get("expanded@1.5", "piqa").load().droppedFraction()), "n/a: local experts are added");
+        // one convention: dropped top-k pairs and added local pairs, each a fraction of the top-k pairs, never negative
+        var expanded = results.get("expanded@1.5", "piqa").load();
+        assertTrue(expanded.droppedFraction() >= 0 && expanded.addedFraction() > 0, "local experts are added: " + expanded);
+        assertEquals(0.0, results.get("score@1.0", "piqa").load().addedFraction(), 0, "token drop adds nothing");
+        assertEquals(expanded.keptPairs(), Math.round(expanded.assignedPairs() * (1 - expanded.droppedFraction() + expanded.addedFraction())),
+                "kept = top-k - dropped + added");
         for (String p : results.policies()) {
             assertEquals(List.of(), ResultsJson.validate(ResultsJson.forPolicy(results, p, java.util.Map.of())));
         }

@@ -84,9 +84,9 @@ class ReportsTest {
     void markdownHasARowPerPolicyWithStderrAndLoad() {
         String md = MarkdownReport.render(sample());
         assertTrue(md.contains("### piqa (n=100)"), md);
-        assertTrue(md.contains("| score@1.0 | 0.6500 ± 0.0100 | 0.6600 ± 0.0200 | 30.00% | 1.50 | 2.00x |"), md);
+        assertTrue(md.contains("| score@1.0 | 0.6500 ± 0.0100 | 0.6600 ± 0.0200 | 30.00% | 0.00% | 1.50 | 2.00x |"), md);
         // perplexities have no stderr in lm-eval, so none is shown
-        assertTrue(md.contains("| none | 30.0000 | 2.0000 | 1.0000 | 10.00% | 2.00 | 1.00x |"), md);
+        assertTrue(md.contains("| none | 30.0000 | 2.0000 | 1.0000 | 10.00% | 0.00% | 2.00 | 1.00x |"), md);
     }
 
     @Test
@@ -128,5 +128,20 @@ class ReportsTest {
         assertTrue(html.contains("3.10x (2.90-3.30) !") && html.contains("\"renderItem\":\"errorBarX\""), "flag and error bars");
         Files.writeString(file, html);
         HeadlessChromium.check(file, 6);
+    }
+
+    @Test
+    void aSecondRunIntoTheSameDirectoryLeavesNoStaleFiles(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("out");
+        ReportFiles.write(sample(), Map.of(), out, "first");
+        assertTrue(Files.isRegularFile(out.resolve("results_score@2.0.json")));
+        Map<String, Map<String, TaskResult>> by = new LinkedHashMap<>(sample().byPolicy());
+        by.remove("score@2.0");
+        ReportFiles.write(new EvalResults(by, sample().config()), Map.of(), out, "second");
+        assertFalse(Files.exists(out.resolve("results_score@2.0.json")), "the first run's policy file is gone");
+        assertTrue(Files.isRegularFile(out.resolve("results_score@1.0.json")));
+        try (var files = Files.list(out)) {
+            assertEquals(List.of(), files.filter(f -> f.getFileName().toString().endsWith(".tmp")).toList(), "no temporary files left");
+        }
     }
 }

@@ -27,9 +27,9 @@ class RollingWindowsTest {
         assertArrayEquals(new int[] {9, 10}, w.get(2).continuation());
         // model inputs are context ++ continuation[:-1], never longer than max_length
         for (LoglikelihoodRequest r : w) {
-            assertEquals(4, LogLikelihoods.input(r, 4).length);
+            assertEquals(4, Loglikelihoods.input(r, 4).length);
         }
-        assertArrayEquals(new int[] {6, 7, 8, 9}, LogLikelihoods.input(w.get(2), 4));
+        assertArrayEquals(new int[] {6, 7, 8, 9}, Loglikelihoods.input(w.get(2), 4));
     }
 
     @Test
@@ -40,7 +40,7 @@ class RollingWindowsTest {
             int next = 0;
             for (LoglikelihoodRequest r : RollingWindows.windows(tokens, 0, 5)) {
                 for (int t : r.continuation()) assertEquals(tokens[next++], t);
-                assertTrue(LogLikelihoods.input(r, 5).length <= 5);
+                assertTrue(Loglikelihoods.input(r, 5).length <= 5);
             }
             assertEquals(n, next, "n=" + n);
         }
@@ -59,7 +59,7 @@ class RollingWindowsTest {
     void longContextIsTruncatedFromTheLeftAsLmEvalDoes() {
         // (context ++ continuation)[-(max+1):][:-1]
         var r = new LoglikelihoodRequest(new int[] {1, 2, 3, 4, 5}, new int[] {6, 7});
-        assertArrayEquals(new int[] {3, 4, 5, 6}, LogLikelihoods.input(r, 4));
-        assertArrayEquals(new int[] {1, 2, 3, 4, 5, 6}, LogLikelihoods.input(r, 100));
+        assertArrayEquals(new int[] {3, 4, 5, 6}, Loglikelihoods.input(r, 4));
+        assertArrayEquals(new int[] {1, 2, 3, 4, 5, 6}, Loglikelihoods.input(r, 100));
     }
 }

@@ -85,7 +85,7 @@ class SharedContextTest {
         RunOptions options = RunOptions.of(policy).withListener((layer, r) -> {
             if (layer == 0) tokens[0] += r.tokens();
         });
-        return new Run(LogLikelihoods.score(model, options, requests(), MAX_LENGTH, BATCH, shared, null), tokens[0]);
+        return new Run(Loglikelihoods.score(model, options, requests(), MAX_LENGTH, BATCH, shared, null), tokens[0]);
     }
 
     @Test

@@ -39,26 +39,28 @@ public final class Router {
     private final int[] deviceSlots;     // expert replicas on each device (device capacity: slots * C)
     private final SplittableRandom random;
 
-    // scratch, grown on demand
-    private float[] scores = new float[0];
-    private int[] topIdx = new int[0];
-    private int[] candOff = new int[0];
-    private int[] candToken = new int[0];
-    private int[] candExpert = new int[0];
-    private float[] candScore = new float[0];
-    private boolean[] keep = new boolean[0];
-    private int[] pairs = new int[0];
-    private long[] keys = new long[0];
-    private final float[] sel;
-    private final float[] groupScore;
-    private final int[] groupIdx;
-    private final float[] kth;
-    private final float[] wide;
-    private final int[] count;
-    private final int[] offset;
-    private final int[] extraIdx;
-    private final int[] chosen;
-    private int stamp;
+    // Scratch of one route() call, reused across calls (T = tokens, E = experts, k = top_k, P = candidate
+    // (token, expert) pairs, G = expert groups of the DeepSeek front-ends). Per token: grown on demand.
+    private float[] scores = new float[0];      // [T*E] gate scores (softmax / sigmoid), row-major
+    private int[] topIdx = new int[0];          // [T*k] each token's top-k experts, best first
+    private int[] candOff = new int[0];         // [T+1] start of each token's candidates in the cand* arrays
+    private int[] candToken = new int[0];       // [P] candidate pair p's token
+    private int[] candExpert = new int[0];      // [P] candidate pair p's expert
+    private float[] candScore = new float[0];   // [P] candidate pair p's gate score (what capacity ranks by)
+    private boolean[] keep = new boolean[0];    // [P] whether the policy keeps pair p
+    private int[] pairs = new int[0];           // [P] pair indices bucketed by expert or device (counting sort)
+    private long[] keys = new long[0];          // [P] sort keys within a bucket (score or position, with the pair index)
+    // Per expert, group or device: sized once in the constructor.
+    private final float[] sel;                  // [E] selection scores of one token (bias-corrected for DeepSeek-V3)
+    private final float[] groupScore;           // [G] one token's score per expert group
+    private final int[] groupIdx;               // [G] groups in score order (the top groups are kept)
+    private final float[] kth;                  // [max(k, G)] scalar top-k: the best values so far of one token (or of its groups)
+    private final float[] wide;                 // [E + 64] SIMD top-k: one token's scores padded to whole vectors
+    private final int[] count;                  // [max(E, D)] pairs per bucket (expert or device), then write cursors
+    private final int[] offset;                 // [max(E, D) + 1] bucket starts in pairs (prefix sums of count)
+    private final int[] extraIdx;               // [max(m, 1)] Expanded Drop: one token's extra candidates, best first
+    private final int[] chosen;                 // [E] stamp of the token whose top-k holds the expert (see markTopK)
+    private int stamp;                          // current token's stamp: chosen[e] == stamp means e is in its top-k
 
     /**
      * @param placement which device hosts each expert; {@code null} means one device holding all
@@ -168,7 +170,7 @@ public final class Router {
             }
         }
         grow(tokens);
-        Gate.scores(config.gating(), routerLogits, tokens, experts, scores);
+        GatingMath.scores(config.gating(), routerLogits, tokens, experts, scores);
         return routeScores(tokens, tokenOrigin);
     }
 
@@ -231,7 +233,7 @@ public final class Router {
             }
         }
 
-        Gate.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth, wide);
+        GatingMath.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth, wide);
 
         // candidates, CSR by token: the top-k first (best first), then the Expanded Drop extras
         int n = 0;

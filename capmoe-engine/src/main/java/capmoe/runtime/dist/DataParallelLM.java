@@ -103,26 +103,11 @@ public final class DataParallelLM implements CausalLM {
     }
 
     /**
-     * Greedy generation with the KV cache: prefill every prompt, then {@code newTokens} steps of
-     * one token per sequence (argmax, first on ties; no stop token, so every rank runs the same
+     * {@link Generator#greedyBatch} over the ranks (no stop token, so every rank runs the same
      * number of steps). Returns every sequence's new tokens, on every rank.
      */
     public int[][] greedy(int[][] prompts, int newTokens, RunOptions options) {
-        for (int[] p : prompts) {
-            if (p.length == 0) throw new IllegalArgumentException("greedy: every prompt needs at least one token");
-        }
-        Session session = newSession(prompts.length, options);
-        int[][] out = new int[prompts.length][newTokens];
-        int[][] step = prompts;
-        for (int i = 0; i < newTokens; i++) {
-            float[][] last = session.appendLast(step);
-            step = new int[prompts.length][];
-            for (int b = 0; b < prompts.length; b++) {
-                out[b][i] = Generator.argmax(last[b]);
-                step[b] = new int[] {out[b][i]};
-            }
-        }
-        return out;
+        return Generator.greedyBatch(newSession(prompts.length, options), prompts, newTokens);
     }
 
     /** Every rank's rows of {@code own} (this rank's sequences in order), gathered in sequence order. */

@@ -5,13 +5,12 @@ import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
 import capmoe.model.Models;
 import capmoe.routing.Policy;
+import capmoe.runtime.ep.EpBench;
 import capmoe.runtime.ep.EpReplay;
-import capmoe.tokenizer.HfTokenizer;
 
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -110,9 +109,11 @@ public final class DistEpBench {
      * @param allToAllShare time in dispatch + combine (mean over ranks) / layer time (mean over ranks)
      * @param waitMsPerRank mean straggler wait per call on each rank, ms
      * @param stageMs       mean per call of router, dispatch, experts, wait, combine per rank: [rank][5], ms
+     * @param layerStageMs  the same per decoder layer: layer index → [rank][5], ms
      */
     public record PhaseResult(String policy, Phase phase, int calls, double layerMs, double criticalMs, EpReplay.Speedup speedup, double bound,
-                              double maxOverMean, double allToAllShare, double[] waitMsPerRank, double[][] stageMs) { }
+                              double maxOverMean, double allToAllShare, double[] waitMsPerRank, double[][] stageMs,
+                              java.util.SortedMap<Integer, double[][]> layerStageMs) { }
 
     /**
      * The whole run.
@@ -181,7 +182,7 @@ public final class DistEpBench {
             long t0 = System.nanoTime();
             int total = c.warmup() + c.batches();
             for (int b = 0; b < total; b++) {
-                int[][] seqs = sequences(stream, b * c.batch(), c.batch(), c.seqLen());
+                int[][] seqs = EpBench.sequences(stream, b * c.batch(), c.batch(), c.seqLen());
                 for (int j = 0; j < p; j++) {
                     int i = (j + b) % p;
                     sink.getFirst().clear();
@@ -223,7 +224,7 @@ public final class DistEpBench {
                 stream = new int[c.tokensNeeded()];
                 for (int i = 0; i < stream.length; i++) stream[i] = r.nextInt(config.vocabSize());
             } else {
-                stream = tokenize(c.text(), c.model(), c.tokensNeeded());
+                stream = EpBench.tokenize(c.text(), c.model(), c.tokensNeeded());
             }
             ByteBuffer.wrap(length).putInt(stream.length);
         }
@@ -287,9 +288,21 @@ public final class DistEpBench {
         double[] maxOverMean = new double[p], a2a = new double[p], total = new double[p], critical = new double[p];
         double[][][] stages = new double[p][d][5];
         int[] n = new int[p];
+        List<java.util.SortedMap<Integer, double[][]>> perLayer = new ArrayList<>();
+        List<java.util.Map<Integer, Integer>> perLayerCalls = new ArrayList<>();
+        for (int i = 0; i < p; i++) {
+            perLayer.add(new java.util.TreeMap<>());
+            perLayerCalls.add(new java.util.HashMap<>());
+        }
         for (Call call : calls) {
             if (call.phase() != phase) continue;
             int i = call.policy();
+            double[][] layer = perLayer.get(i).computeIfAbsent(call.layer(), l -> new double[d][5]);
+            perLayerCalls.get(i).merge(call.layer(), 1, Integer::sum);
+            for (MoeTiming t : call.ranks()) {
+                long[] s = {t.routerNs(), t.dispatchNs(), t.expertNs(), t.waitNs(), t.combineNs()};
+                for (int j = 0; j < 5; j++) layer[t.rank()][j] += s[j] / 1e6;
+            }
             perBatch[i][call.batch()] += call.layerNs();
             maxRows[i] += call.maxRows();
             critical[i] += call.criticalNs() / 1e6;
@@ -310,6 +323,10 @@ public final class DistEpBench {
             Arrays.sort(sorted);
             int m = sorted.length;
             double median = m % 2 == 1 ? sorted[m / 2] : (sorted[m / 2 - 1] + sorted[m / 2]) / 2;
+            for (var e : perLayer.get(i).entrySet()) {
+                int count = perLayerCalls.get(i).get(e.getKey());
+                for (double[] rank : e.getValue()) for (int j = 0; j < 5; j++) rank[j] /= count;
+            }
             double[] wait = new double[d];
             for (int r = 0; r < d; r++) {
                 for (int j = 0; j < 5; j++) stages[i][r][j] /= Math.max(1, n[i]);
@@ -319,39 +336,9 @@ public final class DistEpBench {
                     Arrays.stream(perBatch[i]).sum() / 1e6 / Math.max(1, n[i]), critical[i] / Math.max(1, n[i]),
                     new EpReplay.Speedup(median, sorted[0], sorted[m - 1]),
                     maxRows[i] == 0 ? 1 : (double) maxRows[0] / maxRows[i], maxOverMean[i] / Math.max(1, n[i]),
-                    total[i] == 0 ? 0 : a2a[i] / total[i], wait, stages[i]));
+                    total[i] == 0 ? 0 : a2a[i] / total[i], wait, stages[i], perLayer.get(i)));
         }
         return List.copyOf(out);
-    }
-
-    /** The first {@code needed} tokens of a text file, tokenized with the model's tokenizer.json. */
-    static int[] tokenize(Path file, Path modelDir, int needed) throws IOException {
-        if (!Files.isRegularFile(file)) throw new IllegalArgumentException("--text " + file + " is not a file");
-        if (!Files.isRegularFile(modelDir.resolve("tokenizer.json"))) {
-            throw new IllegalArgumentException(modelDir + " has no tokenizer.json to tokenize --text with (use --random-tokens)");
-        }
-        String all = Files.readString(file);
-        try (HfTokenizer tok = HfTokenizer.load(modelDir)) {
-            for (int chars = Math.min(all.length(), needed * 6); ; chars = Math.min(all.length(), chars * 2)) {
-                int[] ids = tok.encode(all.substring(0, chars));
-                if (ids.length >= needed) return Arrays.copyOf(ids, needed);
-                if (chars == all.length()) {
-                    throw new IllegalArgumentException("--text " + file + " has only " + ids.length + " tokens; the run needs "
-                            + needed + " ((warm-up + batches) x batch)");
-                }
-            }
-        }
-    }
-
-    /** A batch of {@code tokens} tokens from the stream starting at {@code from}, cut into sequences of seqLen. */
-    static int[][] sequences(int[] stream, int from, int tokens, int seqLen) {
-        int n = (tokens + seqLen - 1) / seqLen;
-        int[][] seqs = new int[n][];
-        for (int i = 0; i < n; i++) {
-            int start = from + i * seqLen;
-            seqs[i] = Arrays.copyOfRange(stream, start, Math.min(from + tokens, start + seqLen));
-        }
-        return seqs;
     }
 
     static String f(String fmt, Object... args) { return String.format(Locale.ROOT, fmt, args); }

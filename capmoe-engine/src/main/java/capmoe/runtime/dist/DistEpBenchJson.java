@@ -67,6 +67,16 @@ public final class DistEpBenchJson {
                 ranks.addObject().put("rank", r).put("router", s[0]).put("dispatch", s[1]).put("experts", s[2])
                         .put("wait", s[3]).put("combine", s[4]);
             }
+            ArrayNode layers = o.putArray("per_layer_per_rank_ms_per_call");
+            for (var e : p.layerStageMs().entrySet()) {
+                ObjectNode layer = layers.addObject().put("layer", e.getKey());
+                ArrayNode lr = layer.putArray("ranks");
+                for (int r = 0; r < e.getValue().length; r++) {
+                    double[] s = e.getValue()[r];
+                    lr.addObject().put("rank", r).put("router", s[0]).put("dispatch", s[1]).put("experts", s[2])
+                            .put("wait", s[3]).put("combine", s[4]);
+                }
+            }
         }
     }
 

@@ -178,7 +178,7 @@ public final class EpBench {
             StringBuilder sb = new StringBuilder();
             boolean decode = config.decodeSteps() > 0;
             boolean replicas = policies.stream().anyMatch(p -> p.extraSlots() > 0);
-            sb.append(f("%-24s %6s %9s %9s %14s %8s %12s %7s %7s%s%s%n", "policy", "gamma", "dropped%", "max/mean",
+            sb.append(f("%-24s %6s %9s %7s %9s %14s %8s %12s %7s %7s%s%s%n", "policy", "gamma", "dropped%", "added%", "max/mean",
                     "EP layer (ms)", "speedup", "range", "bound", "idle%", decode ? "  decode: speedup   bound" : "",
                     replicas ? "  extra/device" : ""));
             boolean flagged = false;
@@ -189,13 +189,15 @@ public final class EpBench {
                         : f("  %16.2f %7.2f", p.decodeSpeedup(), p.decode().bound());
                 String extra = !replicas ? "" : p.extraSlots() == 0 ? f("  %12s", "-")
                         : f("  %3d (%5.1f MB)", p.extraSlots(), p.extraBytes() / 1e6);
-                sb.append(f("%-24s %6s %9.2f %9.2f %14.3f %8.2f %12s %7.2f %7.1f%s%s%s%n", p.policy(), gammaOf(p.policy()),
-                        100 * s.droppedFraction(), s.maxOverMeanAfter(), 1e3 * p.epSecondsPerLayer(), p.speedup().median(),
+                sb.append(f("%-24s %6s %9.2f %7.2f %9.2f %14.3f %8.2f %12s %7.2f %7.1f%s%s%s%n", p.policy(), gammaOf(p.policy()),
+                        100 * s.droppedFraction(), 100 * s.addedFraction(), s.maxOverMeanAfter(), 1e3 * p.epSecondsPerLayer(), p.speedup().median(),
                         f("%.2f-%.2f", p.speedup().min(), p.speedup().max()), p.bound(), p.idlePercent(config.devices()),
                         dec, extra, p.aboveBound() ? " !" : ""));
             }
             EpStats.Summary none = baseline().summary();
             sb.append('\n');
+            sb.append("dropped% = top-k (token, expert) pairs the policy removed; added% = pairs it kept outside the top-k\n");
+            sb.append("  (Expanded Drop's local experts); both per 100 top-k pairs.\n");
             sb.append(f("max/mean = device load max/mean after the policy (mean over layer calls); under none it is %.2f,%n",
                     none.maxOverMeanBefore()));
             sb.append("  the ideal speedup of perfect balancing. bound = sum of max device loads, none / policy.\n");
@@ -456,7 +458,7 @@ public final class EpBench {
     }
 
     /** The first {@code needed} tokens of a text file, tokenized with the model's tokenizer.json. */
-    static int[] tokenize(Path file, Path modelDir, int needed) throws IOException {
+    public static int[] tokenize(Path file, Path modelDir, int needed) throws IOException {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException("--text " + file + " is not a file");
         if (!Files.isRegularFile(modelDir.resolve("tokenizer.json"))) {
             throw new IllegalArgumentException(modelDir + " has no tokenizer.json to tokenize --text with (use --random-tokens)");
@@ -476,7 +478,7 @@ public final class EpBench {
     }
 
     /** A batch of {@code tokens} tokens from the stream starting at {@code from}, cut into sequences of seqLen. */
-    static int[][] sequences(int[] stream, int from, int tokens, int seqLen) {
+    public static int[][] sequences(int[] stream, int from, int tokens, int seqLen) {
         int n = (tokens + seqLen - 1) / seqLen;
         int[][] seqs = new int[n][];
         for (int i = 0; i < n; i++) {

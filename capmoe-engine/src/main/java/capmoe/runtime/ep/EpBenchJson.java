@@ -48,6 +48,7 @@ public final class EpBenchJson {
             p.put("policy", pr.policy());
             p.put("gamma", EpBench.gammaOf(pr.policy()));
             p.put("droppedFraction", s.droppedFraction());
+            p.put("addedFraction", s.addedFraction());
             p.put("deviceMaxOverMeanBefore", s.maxOverMeanBefore());
             p.put("deviceMaxOverMeanAfter", s.maxOverMeanAfter());
             // the median repeat's sum; per-call detail below (and criticalPath/comm/idle here) = each call's median repeat
@@ -97,6 +98,7 @@ public final class EpBenchJson {
                 l.put("dispatchBytes", rec.timing().dispatchBytes());
                 l.put("straggler", rec.timing().straggler());
                 l.put("droppedFraction", rec.droppedFraction());
+                l.put("addedFraction", rec.addedFraction());
             }
         }
         return root;

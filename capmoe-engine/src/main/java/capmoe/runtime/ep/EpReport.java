@@ -67,12 +67,13 @@ public final class EpReport {
         List<List<String>> table = new ArrayList<>();
         for (Row r : rows) {
             EpStats.Summary s = r.run().summary();
-            table.add(List.of(r.run().policy(), fmt("%.2f", 100 * s.droppedFraction()), fmt("%.2f", s.maxOverMeanAfter()),
+            table.add(List.of(r.run().policy(), fmt("%.2f", 100 * s.droppedFraction()), fmt("%.2f", 100 * s.addedFraction()),
+                    fmt("%.2f", s.maxOverMeanAfter()),
                     fmt("%.3f", 1e3 * r.epSecondsPerLayer()), fmt("%.2f", r.speedup().median()),
                     fmt("%.2f", r.speedup().min()) + "-" + fmt("%.2f", r.speedup().max()), fmt("%.2f", r.bound()),
                     fmt("%.1f", r.idlePercent())));
         }
-        page.table(List.of("policy", "dropped %", "device max/mean", "EP layer (ms)", "speedup vs " + policies.getFirst(),
+        page.table(List.of("policy", "dropped %", "added %", "device max/mean", "EP layer (ms)", "speedup vs " + policies.getFirst(),
                 "range over repeats", "bound", "idle %"), table);
         page.chart(speedupChart(rows, colours), 380);
         page.note("Bars: measured speedup (median over the interleaved repeats); whiskers: lowest-highest repeat; "

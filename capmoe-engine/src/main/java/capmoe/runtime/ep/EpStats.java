@@ -50,8 +50,11 @@ public final class EpStats implements DeviceExpertExecutor.Observer {
         // bound of a replicated policy compares with the unreplicated deployment
         boolean routed = routing.stats() != null && routing.stats().deviceLoadAfter() != null
                 && routing.stats().deviceLoadAfter().length == devices.count();
-        records.add(new LayerRecord(b, timing.layer(), before, after, perDevice(before),
-                routed ? routing.stats().deviceLoadAfter().clone() : perDevice(after), timing));
+        int[] deviceAfter = routed ? routing.stats().deviceLoadAfter().clone() : perDevice(after);
+        records.add(routing.stats() == null
+                ? new LayerRecord(b, timing.layer(), before, after, perDevice(before), deviceAfter, timing)
+                : new LayerRecord(b, timing.layer(), before, after, perDevice(before), deviceAfter, timing,
+                        routing.stats().droppedPairs(), routing.stats().addedPairs()));
     }
 
     int[] perDevice(int[] expertLoad) {
@@ -73,20 +76,21 @@ public final class EpStats implements DeviceExpertExecutor.Observer {
      * @param commSeconds         sum of modelled communication
      * @param idleSeconds         sum over layers and devices of time spent waiting for the straggler
      * @param deviceSeconds       sum of all devices' compute
-     * @param droppedFraction     1 - kept pairs / top-k pairs
+     * @param droppedFraction     dropped top-k pairs / top-k pairs ({@link LayerRecord})
      * @param maxOverMeanBefore   mean over layer calls of device max/mean load before the policy
      * @param maxOverMeanAfter    the same after the policy
      * @param maxDeviceLoadBefore sum over layer calls of the most loaded device's pairs, before
      * @param maxDeviceLoadAfter  the same after
+     * @param addedFraction       pairs added outside the top-k (Expanded Drop) / top-k pairs
      */
     public record Summary(int layerCalls, double epSeconds, double criticalSeconds, double commSeconds,
                           double idleSeconds, double deviceSeconds, double droppedFraction,
                           double maxOverMeanBefore, double maxOverMeanAfter,
-                          long maxDeviceLoadBefore, long maxDeviceLoadAfter) {
+                          long maxDeviceLoadBefore, long maxDeviceLoadAfter, double addedFraction) {
 
         static Summary of(List<LayerRecord> list) {
             double ep = 0, crit = 0, comm = 0, idle = 0, dev = 0, mmB = 0, mmA = 0;
-            long before = 0, after = 0, maxB = 0, maxA = 0;
+            long before = 0, dropped = 0, added = 0, maxB = 0, maxA = 0;
             for (LayerRecord r : list) {
                 LayerTiming t = r.timing();
                 ep += t.epSeconds();
@@ -95,15 +99,16 @@ public final class EpStats implements DeviceExpertExecutor.Observer {
                 idle += t.idleNanos() / 1e9;
                 for (long v : t.deviceNanos()) dev += v / 1e9;
                 before += r.pairsBefore();
-                after += r.pairsAfter();
+                dropped += r.droppedPairs();
+                added += r.addedPairs();
                 mmB += r.deviceMaxOverMeanBefore();
                 mmA += r.deviceMaxOverMeanAfter();
                 maxB += LayerRecord.max(r.deviceLoadBefore());
                 maxA += LayerRecord.max(r.deviceLoadAfter());
             }
             int n = list.size();
-            return new Summary(n, ep, crit, comm, idle, dev, before == 0 ? 0 : 1.0 - (double) after / before,
-                    n == 0 ? 0 : mmB / n, n == 0 ? 0 : mmA / n, maxB, maxA);
+            return new Summary(n, ep, crit, comm, idle, dev, before == 0 ? 0 : (double) dropped / before,
+                    n == 0 ? 0 : mmB / n, n == 0 ? 0 : mmA / n, maxB, maxA, before == 0 ? 0 : (double) added / before);
         }
 
         /** Mean EP time of one layer call. */

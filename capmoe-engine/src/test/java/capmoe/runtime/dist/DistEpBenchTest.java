@@ -39,6 +39,14 @@ class DistEpBenchTest {
         assertEquals("none", none.get("policy").asText());
         assertEquals(1.0, none.get("speedup_median").asDouble());
         assertEquals(1.0, none.get("load_bound").asDouble());
+        JsonNode layers = none.get("per_layer_per_rank_ms_per_call");
+        assertEquals(json.get("prefill").get(0).get("moe_layer_calls").asInt() / 2, layers.size() * 1,
+                "one entry per MoE layer (2 measured batches): " + layers);
+        double waitSum = 0;
+        for (JsonNode l : layers) for (JsonNode rank : l.get("ranks")) waitSum += rank.get("wait").asDouble();
+        double meanWait = 0;
+        for (JsonNode rank : none.get("per_rank_ms_per_call")) meanWait += rank.get("wait").asDouble();
+        assertEquals(meanWait, waitSum / layers.size(), 1e-9 * Math.max(1, meanWait), "per-layer means average to the per-rank mean");
         JsonNode score = json.get("prefill").get(1);
         assertTrue(score.get("load_bound").asDouble() >= 1.0, "capacity cannot raise the max rank load: " + score);
         String line = r.ranks().get(0).stream().filter(l -> l.startsWith("score@1.0 ")).findFirst().orElseThrow();

@@ -4,7 +4,6 @@ import capmoe.model.CausalLM;
 import capmoe.model.Generator;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
-import capmoe.model.Session;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
 import capmoe.runtime.mpi.MpiCommunicator;
@@ -97,8 +96,8 @@ public final class DistEqualityRanks {
                         if (rank == 0) {
                             int[][] want = spec.equals("none")
                                     ? generateEach(model, batch)
-                                    : greedyBatch(model, batch, DataParallelLM.referenceOptions(policy, experts, d,
-                                            CapacityScope.GLOBAL));
+                                    : Generator.greedyBatch(model.newSession(batch.length, DataParallelLM.referenceOptions(
+                                            policy, experts, d, CapacityScope.GLOBAL)), batch, NEW_TOKENS);
                             cases++;
                             String what = name + " decode " + spec + " D=" + d;
                             if (!Arrays.deepEquals(want, got)) {
@@ -165,22 +164,6 @@ public final class DistEqualityRanks {
         int[][] out = new int[prompts.length][];
         for (int b = 0; b < prompts.length; b++) {
             out[b] = Generator.generate(model, prompts[b], Generator.Settings.greedy(NEW_TOKENS), RunOptions.defaults(), t -> { });
-        }
-        return out;
-    }
-
-    /** Single-process greedy generation of the whole batch in one KV-cached session. */
-    private static int[][] greedyBatch(CausalLM model, int[][] prompts, RunOptions options) {
-        Session session = model.newSession(prompts.length, options);
-        int[][] out = new int[prompts.length][NEW_TOKENS];
-        int[][] step = prompts;
-        for (int i = 0; i < NEW_TOKENS; i++) {
-            float[][] last = session.appendLast(step);
-            step = new int[prompts.length][];
-            for (int b = 0; b < prompts.length; b++) {
-                out[b][i] = Generator.argmax(last[b]);
-                step[b] = new int[] {out[b][i]};
-            }
         }
         return out;
     }

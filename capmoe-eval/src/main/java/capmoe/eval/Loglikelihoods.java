@@ -36,8 +36,8 @@ import java.util.Map;
  * tokens in the prefill, its continuations in a later call) and so give different scores under a
  * capacity policy. Both orders are deterministic.
  */
-public final class LogLikelihoods {
-    private LogLikelihoods() { }
+public final class Loglikelihoods {
+    private Loglikelihoods() { }
 
     public static List<Loglikelihood> score(CausalLM model, RunOptions options, List<LoglikelihoodRequest> requests,
                                             int maxLength, int batch, boolean sharedContext, Progress progress) {

@@ -1,11 +1,13 @@
 package capmoe.routing;
 
 /**
- * The gating front-ends' arithmetic, in float32 like HF (scores) and with a deterministic top-k
+ * The arithmetic of the {@link Gating} front-ends (one name, Gating, for the idea: {@code Gating}
+ * says which front-end, {@code GatingMath} computes it, {@link GatingVectorMath} is its SIMD
+ * path), in float32 like HF (scores) and with a deterministic top-k
  * (ties: lower index first). Rows are tokens, columns experts, row-major.
  */
-final class Gate {
-    private Gate() { }
+final class GatingMath {
+    private GatingMath() { }
 
     /** SIMD when jdk.incubator.vector is in the boot layer (capmoe always adds it); plain loops otherwise. */
     static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
@@ -15,8 +17,8 @@ final class Gate {
     static void scores(Gating gating, float[] logits, int tokens, int experts, float[] out) {
         boolean sigmoid = gating instanceof Gating.SigmoidGroupLimited;
         if (VECTOR) {
-            if (sigmoid) VectorGate.sigmoid(logits, out, tokens * experts);
-            else for (int t = 0; t < tokens; t++) VectorGate.softmaxRow(logits, out, t * experts, experts);
+            if (sigmoid) GatingVectorMath.sigmoid(logits, out, tokens * experts);
+            else for (int t = 0; t < tokens; t++) GatingVectorMath.softmaxRow(logits, out, t * experts, experts);
         } else {
             if (sigmoid) sigmoidScalar(logits, out, tokens * experts);
             else for (int t = 0; t < tokens; t++) softmaxRowScalar(logits, out, t * experts, experts);
@@ -116,7 +118,7 @@ final class Gate {
 
     /** {@link #topK} for a token's row of E scores: SIMD for small k, when available. */
     static void topKRow(float[] v, int from, int n, int k, int[] out, int outFrom, float[] kth, float[] wide) {
-        if (VECTOR && k <= 16 && n >= 16 && VectorGate.topK(v, from, n, k, out, outFrom, wide)) return;
+        if (VECTOR && k <= 16 && n >= 16 && GatingVectorMath.topK(v, from, n, k, out, outFrom, wide)) return;
         topK(v, from, n, k, out, outFrom, kth);
     }
 

@@ -11,8 +11,8 @@ import jdk.incubator.vector.VectorSpecies;
  * rounds the same in every JIT tier, as does {@link VectorMath#sum}.
  * Only loaded when the module is present (see {@link Gate}).
  */
-final class VectorGate {
-    private VectorGate() { }
+final class GatingVectorMath {
+    private GatingVectorMath() { }
 
     private static final VectorSpecies<Float> S = VectorMath.species();
 

@@ -11,11 +11,11 @@ import static org.junit.jupiter.api.Assertions.*;
  * on row lengths that exercise the vector tails. Tolerance 1e-6 relative: both are float32, the
  * vector exp (VectorMath) is within 2 ulp and the softmax sum is added in a different order.
  */
-class VectorGateTest {
+class GatingVectorMathTest {
 
     @Test
     void theVectorModuleIsUsedUnderTest() {
-        assertTrue(Gate.VECTOR, "tests run with --add-modules jdk.incubator.vector (parent pom argLine)");
+        assertTrue(GatingMath.VECTOR, "tests run with --add-modules jdk.incubator.vector (parent pom argLine)");
     }
 
     @Test
@@ -25,8 +25,8 @@ class VectorGateTest {
             float[] x = new float[3 * n], a = new float[3 * n], b = new float[3 * n];
             for (int i = 0; i < x.length; i++) x[i] = (float) (rng.nextGaussian() * 4);
             for (int row = 0; row < 3 * n; row += n) {
-                VectorGate.softmaxRow(x, a, row, n);
-                Gate.softmaxRowScalar(x, b, row, n);
+                GatingVectorMath.softmaxRow(x, a, row, n);
+                GatingMath.softmaxRowScalar(x, b, row, n);
             }
             for (int i = 0; i < x.length; i++) assertEquals(b[i], a[i], 1e-6 * Math.max(1e-3, b[i]), "n=" + n + " i=" + i);
         }
@@ -38,8 +38,8 @@ class VectorGateTest {
         for (int n : new int[] {1, 5, 8, 31, 64, 100}) {
             float[] x = new float[n], a = new float[n], b = new float[n];
             for (int i = 0; i < n; i++) x[i] = (float) (rng.nextGaussian() * 6);
-            VectorGate.sigmoid(x, a, n);
-            Gate.sigmoidScalar(x, b, n);
+            GatingVectorMath.sigmoid(x, a, n);
+            GatingMath.sigmoidScalar(x, b, n);
             for (int i = 0; i < n; i++) assertEquals(b[i], a[i], 1e-6 * Math.max(1e-3, b[i]), "n=" + n + " i=" + i);
         }
     }
@@ -54,8 +54,8 @@ class VectorGateTest {
             boolean ties = trial % 2 == 0;
             for (int i = 0; i < v.length; i++) v[i] = ties ? rng.nextInt(6) / 8f : (float) rng.nextDouble();
             int[] a = new int[k], b = new int[k];
-            assertTrue(VectorGate.topK(v, 5, n, k, a, 0, new float[n + 64]));
-            Gate.topK(v, 5, n, k, b, 0, new float[k]);
+            assertTrue(GatingVectorMath.topK(v, 5, n, k, a, 0, new float[n + 64]));
+            GatingMath.topK(v, 5, n, k, b, 0, new float[k]);
             assertArrayEquals(b, a, "n=" + n + " k=" + k + (ties ? " with ties" : ""));
         }
     }
@@ -64,6 +64,6 @@ class VectorGateTest {
     void topKLeavesRowsOfMinusInfinityToTheScalarPath() {
         float[] v = new float[16];
         java.util.Arrays.fill(v, Float.NEGATIVE_INFINITY);
-        assertFalse(VectorGate.topK(v, 0, 16, 2, new int[2], 0, new float[80]));
+        assertFalse(GatingVectorMath.topK(v, 0, 16, 2, new int[2], 0, new float[80]));
     }
 }
