@@ -65,7 +65,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         int[] t = threads != null ? threads : new int[] {Runtime.getRuntime().availableProcessors()};
-        EngineBench.Plan plan = new EngineBench.Plan(t, prefillTokens, decodeTokens, rounds, peakRuns);
+        EngineBench.Plan plan = new EngineBench.Plan(t, prefillTokens, decodeTokens, rounds, peakRuns, 1L << 30);
         if (model != null) return run(model, model.toString(), plan);
         if (layers < 1) throw new IllegalArgumentException("--layers must be >= 1, got " + layers);
         OlmoeShape shape = OlmoeShape.olmoe1b7b(layers);

@@ -26,7 +26,9 @@ import java.util.function.Consumer;
  *
  * <p>Steps of {@link #run}:
  * <ol>
- *   <li>one warm-up prefill and decode per thread count (the JIT compiles the kernels);</li>
+ *   <li>one untimed warm-up per thread count, the longest prefill and the full decode, so the
+ *       JIT has compiled every kernel at the shapes the timed rounds use (a short warm-up left
+ *       part of a fresh JVM's first timed round to the interpreter);</li>
  *   <li>{@code rounds} rounds: per thread count, each prefill length as one sequence (logits for
  *       its last token only), then {@code decodeTokens} greedy tokens one at a time after a
  *       one-token prompt (batch 1, as llama-bench's tg);</li>
@@ -37,8 +39,11 @@ import java.util.function.Consumer;
 public final class EngineBench {
     private EngineBench() { }
 
-    /** What to run. */
-    public record Plan(int[] threads, int[] prefillTokens, int decodeTokens, int rounds, int peakRuns) {
+    /**
+     * What to run. {@code bandwidthBytes}: the array the read-bandwidth peak streams (far larger
+     * than the caches: 1 GiB in {@code capmoe bench}).
+     */
+    public record Plan(int[] threads, int[] prefillTokens, int decodeTokens, int rounds, int peakRuns, long bandwidthBytes) {
         public Plan {
             if (threads.length == 0 || prefillTokens.length == 0) throw new IllegalArgumentException("need at least one thread count and prefill length");
             for (int t : threads) if (t < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + t);
@@ -46,6 +51,7 @@ public final class EngineBench {
             if (decodeTokens < 1) throw new IllegalArgumentException("--decode-tokens must be >= 1, got " + decodeTokens);
             if (rounds < 1) throw new IllegalArgumentException("--rounds must be >= 1, got " + rounds);
             if (peakRuns < 1) throw new IllegalArgumentException("peak runs must be >= 1, got " + peakRuns);
+            if (bandwidthBytes < 1 << 20) throw new IllegalArgumentException("the bandwidth array must be >= 1 MiB, got " + bandwidthBytes);
         }
     }
 
@@ -82,8 +88,8 @@ public final class EngineBench {
             double[][] decode = new double[nt][plan.rounds()];
             for (int i = 0; i < nt; i++) {
                 pools.get(i).run(() -> {
-                    prefill(model, options, Arrays.copyOf(prompt, Math.min(64, maxPrefill)));
-                    decode(model, options, prompt[0], 8);
+                    prefill(model, options, prompt);
+                    decode(model, options, prompt[0], plan.decodeTokens());
                 });
             }
             for (int r = 0; r < plan.rounds(); r++) {
@@ -104,7 +110,7 @@ public final class EngineBench {
             double[] flops = new double[nt], bandwidth = new double[nt];
             for (int i = 0; i < nt; i++) {
                 flops[i] = MachinePeak.fmaFlops(pools.get(i), 100_000_000L, plan.peakRuns());
-                bandwidth[i] = MachinePeak.readBandwidth(pools.get(i), 1L << 30, plan.peakRuns());
+                bandwidth[i] = MachinePeak.readBandwidth(pools.get(i), plan.bandwidthBytes(), plan.peakRuns());
             }
             List<Figure> figures = new ArrayList<>();
             for (int i = 0; i < nt; i++) {

@@ -1,0 +1,51 @@
+package capmoe.speed;
+
+import capmoe.model.CausalLM;
+import capmoe.model.Decoder;
+import capmoe.model.Models;
+import capmoe.testing.Shared;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The bench on the olmoe fixture: every (test, thread count) gets one figure per round, the
+ * console table and the JSON carry the same best value and speedup, and the bytes per weight
+ * follow the checkpoint's dtype.
+ */
+class EngineBenchTest {
+
+    @Test
+    void figuresPerTestAndThreadCountAndTheSameNumbersInTextAndJson(@TempDir Path tmp) throws Exception {
+        try (CausalLM model = Models.load(Shared.require("fixtures/hf/olmoe"))) {
+            double bpw = EngineBench.bytesPerWeight(((Decoder) model).checkpoint());
+            assertTrue(bpw == 2 || bpw == 4, "a bf16 or f32 checkpoint: " + bpw);
+            EngineBench.Plan plan = new EngineBench.Plan(new int[] {1, 2}, new int[] {5, 9}, 3, 2, 1, 64L << 20);
+            EngineBench.Result r = EngineBench.run(model, bpw, plan, line -> { });
+            assertEquals(2 * 3, r.figures().size(), "pp5, pp9, tg3 at 1 and 2 threads");
+            for (EngineBench.Figure f : r.figures()) {
+                assertEquals(2, f.tokensPerSecond().length, f.test() + " has one value per round");
+                for (double v : f.tokensPerSecond()) assertTrue(v > 0 && Double.isFinite(v), f.test() + ": " + v);
+                assertTrue(f.fractionOfPeak() > 0, f.test());
+            }
+            assertEquals(1.0, new BenchReport("m", bpw, r).speedup(r.figure("tg3", 1)), 0);
+            BenchReport report = new BenchReport("fixture \"olmoe\"", bpw, r);
+            Path json = tmp.resolve("out/bench.json");
+            report.writeJson(json);
+            String js = Files.readString(json);
+            EngineBench.Figure pp9 = r.figure("pp9", 2);
+            assertTrue(js.contains(String.format(java.util.Locale.ROOT, "\"test\": \"pp9\", \"threads\": 2, ") ), js);
+            assertTrue(js.contains(String.format(java.util.Locale.ROOT, "\"best\": %.3f, \"speedup\": %.4f", pp9.best(), report.speedup(pp9))), js);
+            assertTrue(js.contains("fixture \\\"olmoe\\\""), "the model name is escaped");
+            assertTrue(report.text().contains(String.format(java.util.Locale.ROOT, "%.1f", pp9.best())), report.text());
+            try (var files = Files.list(json.getParent())) {
+                assertEquals(1, files.count(), "no temp file left beside the JSON");
+            }
+        }
+    }
+}
