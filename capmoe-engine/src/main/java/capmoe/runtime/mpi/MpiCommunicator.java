@@ -4,6 +4,7 @@ import capmoe.runtime.dist.Communicator;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -107,28 +108,26 @@ public final class MpiCommunicator implements Communicator {
 
     @Override
     public synchronized void allgatherv(float[] send, float[] recv, int[] recvCounts) {
-        open();
-        int total = counts("allgatherv recvCounts", recvCounts, this.recvCounts, recvDispls);
-        atLeast("allgatherv send", send.length, recvCounts[rank]);
-        atLeast("allgatherv recv", recv.length, total);
-        MemorySegment out = scratchSend((long) recvCounts[rank] * Float.BYTES);
-        MemorySegment.copy(send, 0, out, JAVA_FLOAT, 0, recvCounts[rank]);
-        MemorySegment in = scratchRecv((long) total * Float.BYTES);
-        mpi.allgatherv(out, recvCounts[rank], mpi.typeFloat, in, this.recvCounts, recvDispls, mpi.typeFloat, world);
-        MemorySegment.copy(in, JAVA_FLOAT, 0, recv, 0, total);
+        allgatherv(send, send.length, recv, recv.length, recvCounts, JAVA_FLOAT, mpi.typeFloat);
     }
 
     @Override
     public synchronized void allgatherv(int[] send, int[] recv, int[] recvCounts) {
+        allgatherv(send, send.length, recv, recv.length, recvCounts, JAVA_INT, mpi.typeInt);
+    }
+
+    /** Both allgatherv overloads: send and recv are Java arrays of {@code layout}'s carrier, MPI type {@code type}. */
+    private void allgatherv(Object send, int sendLength, Object recv, int recvLength, int[] recvCounts,
+                            ValueLayout layout, MemorySegment type) {
         open();
         int total = counts("allgatherv recvCounts", recvCounts, this.recvCounts, recvDispls);
-        atLeast("allgatherv send", send.length, recvCounts[rank]);
-        atLeast("allgatherv recv", recv.length, total);
-        MemorySegment out = scratchSend((long) recvCounts[rank] * Integer.BYTES);
-        MemorySegment.copy(send, 0, out, JAVA_INT, 0, recvCounts[rank]);
-        MemorySegment in = scratchRecv((long) total * Integer.BYTES);
-        mpi.allgatherv(out, recvCounts[rank], mpi.typeInt, in, this.recvCounts, recvDispls, mpi.typeInt, world);
-        MemorySegment.copy(in, JAVA_INT, 0, recv, 0, total);
+        atLeast("allgatherv send", sendLength, recvCounts[rank]);
+        atLeast("allgatherv recv", recvLength, total);
+        MemorySegment out = scratchSend((long) recvCounts[rank] * layout.byteSize());
+        MemorySegment.copy(send, 0, out, layout, 0, recvCounts[rank]);
+        MemorySegment in = scratchRecv((long) total * layout.byteSize());
+        mpi.allgatherv(out, recvCounts[rank], type, in, this.recvCounts, recvDispls, type, world);
+        MemorySegment.copy(in, layout, 0, recv, 0, total);
     }
 
     @Override
@@ -145,32 +144,27 @@ public final class MpiCommunicator implements Communicator {
 
     @Override
     public synchronized void alltoallv(float[] send, int[] sendCounts, float[] recv, int[] recvCounts) {
-        open();
-        int sent = counts("alltoallv sendCounts", sendCounts, this.sendCounts, sendDispls);
-        int received = counts("alltoallv recvCounts", recvCounts, this.recvCounts, recvDispls);
-        atLeast("alltoallv send", send.length, sent);
-        atLeast("alltoallv recv", recv.length, received);
-        MemorySegment out = scratchSend((long) sent * Float.BYTES);
-        MemorySegment.copy(send, 0, out, JAVA_FLOAT, 0, sent);
-        MemorySegment in = scratchRecv((long) received * Float.BYTES);
-        mpi.alltoallv(out, this.sendCounts, sendDispls, mpi.typeFloat,
-                in, this.recvCounts, recvDispls, mpi.typeFloat, world);
-        MemorySegment.copy(in, JAVA_FLOAT, 0, recv, 0, received);
+        alltoallv(send, send.length, sendCounts, recv, recv.length, recvCounts, JAVA_FLOAT, mpi.typeFloat);
     }
 
     @Override
     public synchronized void alltoallv(int[] send, int[] sendCounts, int[] recv, int[] recvCounts) {
+        alltoallv(send, send.length, sendCounts, recv, recv.length, recvCounts, JAVA_INT, mpi.typeInt);
+    }
+
+    /** Both alltoallv overloads: send and recv are Java arrays of {@code layout}'s carrier, MPI type {@code type}. */
+    private void alltoallv(Object send, int sendLength, int[] sendCounts, Object recv, int recvLength, int[] recvCounts,
+                           ValueLayout layout, MemorySegment type) {
         open();
         int sent = counts("alltoallv sendCounts", sendCounts, this.sendCounts, sendDispls);
         int received = counts("alltoallv recvCounts", recvCounts, this.recvCounts, recvDispls);
-        atLeast("alltoallv send", send.length, sent);
-        atLeast("alltoallv recv", recv.length, received);
-        MemorySegment out = scratchSend((long) sent * Integer.BYTES);
-        MemorySegment.copy(send, 0, out, JAVA_INT, 0, sent);
-        MemorySegment in = scratchRecv((long) received * Integer.BYTES);
-        mpi.alltoallv(out, this.sendCounts, sendDispls, mpi.typeInt,
-                in, this.recvCounts, recvDispls, mpi.typeInt, world);
-        MemorySegment.copy(in, JAVA_INT, 0, recv, 0, received);
+        atLeast("alltoallv send", sendLength, sent);
+        atLeast("alltoallv recv", recvLength, received);
+        MemorySegment out = scratchSend((long) sent * layout.byteSize());
+        MemorySegment.copy(send, 0, out, layout, 0, sent);
+        MemorySegment in = scratchRecv((long) received * layout.byteSize());
+        mpi.alltoallv(out, this.sendCounts, sendDispls, type, in, this.recvCounts, recvDispls, type, world);
+        MemorySegment.copy(in, layout, 0, recv, 0, received);
     }
 
     /**
