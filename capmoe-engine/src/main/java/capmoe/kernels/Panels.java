@@ -25,7 +25,7 @@ import java.lang.foreign.ValueLayout;
  *   <li>F32: the NR floats in column order.</li>
  * </ul>
  * Built once per matrix, on its first matmul ({@link Matrix#panels}), in native memory of an
- * automatic arena (freed with the matrix), over the current team's threads.
+ * automatic arena (freed with the matrix), over all cores.
  *
  * @param dtype BF16, F16 or F32, as stored
  * @param n     output columns (W's rows)
@@ -60,7 +60,7 @@ public record Panels(DType dtype, int n, int k, MemorySegment data) {
         return d == DType.BF16 || d == DType.F16 || d == DType.F32;
     }
 
-    /** W repacked into panels (see the class Javadoc); parallel over panels on the current team. */
+    /** W repacked into panels (see the class Javadoc); parallel over panels on all cores. */
     public static Panels pack(Matrix w) {
         if (!supports(w.dtype())) throw new IllegalArgumentException("matrix " + w.name() + ": " + w.dtype() + " has no panel layout");
         int n = w.rows(), k = w.cols(), count = (n + NR - 1) / NR;
@@ -68,7 +68,7 @@ public record Panels(DType dtype, int n, int k, MemorySegment data) {
         long panelBytes = (long) k * NR * (f32 ? 4 : 2);
         MemorySegment out = Arena.ofAuto().allocate(panelBytes * count, 64);
         MemorySegment src = w.data();
-        Parallel.current().forRange(count, 1, (p0, p1) -> {
+        Parallel.defaults().forRange(count, 1, (p0, p1) -> {
             if (f32) {
                 float[] row = new float[k], panel = new float[k * NR];
                 for (int p = p0; p < p1; p++) {

@@ -11,9 +11,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@link MatMul}'s register-tiled kernel over {@link Panels}, on random shapes whose M, N and K
- * are not multiples of the tile (M: the 8/4-row tiles plus single rows, and the one-row path of
- * four panels at once; N: whole panels plus a partial last one; K: anything, the kernel has no K
- * tail), for BF16, F16 and F32, on 1 and 3 threads, with and without bias, and through
+ * are not multiples of the tile (M: the 8/4-row tiles plus single rows, the one-row path of
+ * four panels at once, more rows than one 256-row block; N: whole panels plus a partial last one;
+ * K: anything, the kernel has no K tail, over one or several K blocks), for BF16, F16 and F32, on 1 and 3 threads, with and without bias, and through
  * {@link MatMul#gemm} on a column window at an offset of x and y (as the grouped experts call it).
  * <ol>
  *   <li>Bits: every element equals {@link MatMul#reference}, the scalar form of the kernel's
@@ -32,11 +32,12 @@ class GemmTest {
     void everyPathGivesTheScalarChainsBitsAndStaysWithinTheFloat64Bound() {
         SplittableRandom rnd = new SplittableRandom(2024);
         try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel three = new Parallel(3)) {
-            for (int trial = 0; trial < 90; trial++) {
+            for (int trial = 0; trial < 93; trial++) {
                 DType dtype = new DType[] {DType.BF16, DType.F16, DType.F32}[trial % 3];
-                int rows = trial % 5 == 0 ? 1 + rnd.nextInt(3) : 1 + rnd.nextInt(37);
-                int k = 1 + rnd.nextInt(trial % 2 == 0 ? 260 : 40);
-                int n = 1 + rnd.nextInt(5 * Panels.NR + 7);
+                boolean big = trial >= 90;                  // more rows than one row block, several K blocks
+                int rows = big ? 300 + rnd.nextInt(9) : trial % 5 == 0 ? 1 + rnd.nextInt(3) : 1 + rnd.nextInt(37);
+                int k = big ? 530 : 1 + rnd.nextInt(trial % 2 == 0 ? 600 : 40);
+                int n = big ? 2 * Panels.NR + 5 : 1 + rnd.nextInt(5 * Panels.NR + 7);
                 float[] x = KernelsTest.random(rows * k, 10 + trial);
                 float[] wv = KernelsTest.random(n * k, 20 + trial);
                 Matrix w = KernelsTest.matrix(dtype, n, k, wv, arena);
