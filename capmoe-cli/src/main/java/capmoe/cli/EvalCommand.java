@@ -30,7 +30,8 @@ import java.util.concurrent.Callable;
  * Writes results.json (all policies), results_&lt;policy&gt;.json (lm-eval layout), results.md and a
  * self-contained report.html into --out. Under {@code mpirun -np D} every rank runs it as one rank of
  * the multi-process runtime ({@link Evaluation.Ranks}); rank 0 prints and writes, naming the ranks and
- * the capacity scope.
+ * the capacity scope; {@code --ep} then replays the recorded MoE layer calls over the ranks
+ * ({@link capmoe.eval.EpRuntime.OverRanks}).
  */
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Evaluates capacity policies on lm-eval-style tasks (multiple choice, perplexity, LAMBADA).")
@@ -92,9 +93,10 @@ public final class EvalCommand implements Callable<Integer> {
             + "the olmoe-tiny reference was computed in float32 (fp32 RoPE frequencies)")
     String dtype;
 
-    @Option(names = "--ep", description = "time every MoE layer call through the expert-parallel runtime over --devices, "
-            + "replayed interleaved over the policies (as ep-bench and demo do), and report each policy's measured EP speedup "
-            + "(keeps every call's input in memory; scores are identical)")
+    @Option(names = "--ep", description = "time every MoE layer call through the expert-parallel runtime over --devices "
+            + "(under mpirun: over the ranks, all-to-alls and waits measured), replayed interleaved over the policies (as "
+            + "ep-bench and demo do), and report each policy's measured EP speedup (keeps every call's input in memory; "
+            + "scores are identical)")
     boolean ep;
 
     @Option(names = "--ep-mode", defaultValue = "timed-serial",
@@ -134,9 +136,17 @@ public final class EvalCommand implements Callable<Integer> {
         if (comm != null && spec.commandLine().getParseResult().hasMatchedOption("--devices")) {
             throw new IllegalArgumentException("--devices is for one process; under mpirun the ranks are the devices (D = mpirun's -np)");
         }
+        for (String inJvm : List.of("--ep-mode", "--link-gbps")) {
+            if (comm != null && spec.commandLine().getParseResult().hasMatchedOption(inJvm)) {
+                throw new IllegalArgumentException(inJvm + " is for in-JVM devices; under mpirun --ep replays the MoE layer calls "
+                        + "over the ranks, every all-to-all and wait measured");
+            }
+        }
         int d = comm == null ? devices.check(config.numExperts()) : comm.size();
+        Evaluation.Ep timing = !ep ? null
+                : comm == null ? new Evaluation.Ep(EpMode.parse(epMode), linkGbps, repeats, 1) : Evaluation.Ep.overRanks(repeats, 1);
         Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), loaded, policies.policies(), d,
-                batch, maxLength, prefixToken, !noSharedContext, ep ? new Evaluation.Ep(EpMode.parse(epMode), linkGbps, repeats, 1) : null);
+                batch, maxLength, prefixToken, !noSharedContext, timing);
         boolean rank0 = comm == null || comm.rank() == 0;
         Evaluation.Result result = Evaluation.run(c, quiet || !rank0 ? null : System.err,
                 comm == null ? null : new Evaluation.Ranks(comm, scope));

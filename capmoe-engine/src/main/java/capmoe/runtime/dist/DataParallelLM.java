@@ -8,7 +8,9 @@ import capmoe.model.RunOptions;
 import capmoe.model.Session;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
+import capmoe.runtime.ExpertExecutor;
 import capmoe.runtime.LocalExpertExecutor;
+import capmoe.runtime.ep.EpReplay;
 import capmoe.weights.Tensor;
 
 import java.util.Arrays;
@@ -71,9 +73,14 @@ public final class DataParallelLM implements CausalLM {
 
     public DistributedMoe moe() { return moe; }
 
-    /** This rank's options for a caller's: its policy and listener, the distributed placement, Router stage and executor. */
+    /**
+     * This rank's options for a caller's: its policy and listener, the distributed placement, Router
+     * stage and executor. A caller's {@link EpReplay.Recorder} around this rank's {@link #moe()} is
+     * kept (it runs the calls through it and records them, for {@link RankReplay}).
+     */
     public RunOptions rankOptions(RunOptions options) {
-        return new RunOptions(options.policy(), moe.placement(), moe, options.listener(), moe);
+        ExpertExecutor executor = options.executor() instanceof EpReplay.Recorder r && r.delegate() == moe ? r : moe;
+        return new RunOptions(options.policy(), moe.placement(), executor, options.listener(), moe);
     }
 
     /** How a global batch of {@code sequences} is split over this job's ranks. */

@@ -214,11 +214,11 @@ public final class DistEpBench {
         }
     }
 
-    /** Rank 0 makes the stream, every rank receives it (length first, then the ids). */
+    /** Rank 0 makes the stream, every rank receives it ({@link Communicator#share}). */
     private static int[] broadcastTokens(Config c, Communicator comm, ModelConfig config) throws IOException {
-        byte[] length = new byte[4];
-        int[] stream = null;
+        byte[] ids = null;
         if (comm.rank() == 0) {
+            int[] stream;
             if (c.text() == null) {
                 SplittableRandom r = new SplittableRandom(c.seed());
                 stream = new int[c.tokensNeeded()];
@@ -226,57 +226,22 @@ public final class DistEpBench {
             } else {
                 stream = EpBench.tokenize(c.text(), c.model(), c.tokensNeeded());
             }
-            ByteBuffer.wrap(length).putInt(stream.length);
+            ids = new byte[stream.length * 4];
+            ByteBuffer.wrap(ids).asIntBuffer().put(stream);
         }
-        comm.broadcast(length, 0);
-        byte[] ids = new byte[ByteBuffer.wrap(length).getInt() * 4];
-        if (comm.rank() == 0) ByteBuffer.wrap(ids).asIntBuffer().put(stream);
-        comm.broadcast(ids, 0);
+        ids = comm.share(ids, 0);
         int[] out = new int[ids.length / 4];
         ByteBuffer.wrap(ids).asIntBuffer().get(out);
         return out;
     }
 
-    private static final int FIELDS = 18; // per call: tokens, pairsSent, rowsReceived, then 7 longs as hi/lo ints
-
-    /** Allgathers every rank's timings; the calls line up across ranks because they are collective. */
+    /** Allgathers every rank's timings ({@link MoeTiming#gather}) and tags each call; the calls line up across ranks because they are collective. */
     private static List<Call> gather(Communicator comm, List<int[]> tags, List<MoeTiming> mine) {
-        int d = comm.size(), n = mine.size();
-        int[] counts = new int[d];
-        comm.allgather(n, counts);
-        for (int r = 0; r < d; r++) {
-            if (counts[r] != n) {
-                throw new IllegalStateException("rank " + r + " measured " + counts[r] + " MoE layer calls, rank " + comm.rank()
-                        + " " + n + ": the ranks did not run the same calls");
-            }
-        }
-        int[] send = new int[n * FIELDS];
-        for (int k = 0; k < n; k++) {
-            MoeTiming t = mine.get(k);
-            int at = k * FIELDS;
-            send[at] = t.tokens();
-            send[at + 1] = t.pairsSent();
-            send[at + 2] = t.rowsReceived();
-            long[] longs = {t.bytesSent(), t.routerNs(), t.dispatchNs(), t.expertNs(), t.waitNs(), t.combineNs(), t.layer()};
-            for (int j = 0; j < longs.length; j++) {
-                send[at + 3 + 2 * j] = (int) (longs[j] >>> 32);
-                send[at + 4 + 2 * j] = (int) longs[j];
-            }
-        }
-        Arrays.fill(counts, n * FIELDS);
-        int[] all = new int[d * n * FIELDS];
-        comm.allgatherv(send, all, counts);
-        List<Call> calls = new ArrayList<>(n);
-        for (int k = 0; k < n; k++) {
-            List<MoeTiming> ranks = new ArrayList<>(d);
-            for (int r = 0; r < d; r++) {
-                int at = (r * n + k) * FIELDS;
-                long[] v = new long[7];
-                for (int j = 0; j < 7; j++) v[j] = ((long) all[at + 3 + 2 * j] << 32) | (all[at + 4 + 2 * j] & 0xFFFFFFFFL);
-                ranks.add(new MoeTiming((int) v[6], r, all[at], all[at + 1], all[at + 2], v[0], v[1], v[2], v[3], v[4], v[5]));
-            }
+        List<List<MoeTiming>> byCall = MoeTiming.gather(comm, mine);
+        List<Call> calls = new ArrayList<>(byCall.size());
+        for (int k = 0; k < byCall.size(); k++) {
             int[] tag = tags.get(k);
-            calls.add(new Call(tag[0], tag[1], Phase.values()[tag[2]], tag[3], List.copyOf(ranks)));
+            calls.add(new Call(tag[0], tag[1], Phase.values()[tag[2]], tag[3], byCall.get(k)));
         }
         return List.copyOf(calls);
     }
