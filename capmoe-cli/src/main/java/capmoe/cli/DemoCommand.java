@@ -7,6 +7,7 @@ import capmoe.eval.TaskResult;
 import capmoe.eval.Tasks;
 import capmoe.model.ModelConfig;
 import capmoe.runtime.dist.Communicator;
+import capmoe.runtime.dist.Wire;
 import capmoe.runtime.ep.EpMode;
 import capmoe.runtime.mpi.MpiJob;
 import picocli.CommandLine.Command;
@@ -132,8 +133,10 @@ public final class DemoCommand implements Callable<Integer> {
                     + config.maxPositionEmbeddings() + ")");
         }
         var parsed = spec.commandLine().getParseResult();
-        if (comm == null && parsed.hasMatchedOption("--capacity-scope")) {
-            throw new IllegalArgumentException("--capacity-scope applies to a run under mpirun (mpirun -np D ./capmoe demo ...)");
+        for (String ranked : List.of("--capacity-scope", "--wire")) {
+            if (comm == null && parsed.hasMatchedOption(ranked)) {
+                throw new IllegalArgumentException(ranked + " applies to a run under mpirun (mpirun -np D ./capmoe demo ...)");
+            }
         }
         if (comm != null && parsed.hasMatchedOption("--devices")) {
             throw new IllegalArgumentException("--devices is for one process; under mpirun the ranks are the devices (D = mpirun's -np)");
@@ -146,7 +149,7 @@ public final class DemoCommand implements Callable<Integer> {
         boolean rank0 = comm == null || comm.rank() == 0;
         long t0 = System.nanoTime();
         Evaluation.Result result = Evaluation.run(c, quiet || !rank0 ? null : System.err,
-                comm == null ? null : new Evaluation.Ranks(comm, ranks.scope()));
+                comm == null ? null : new Evaluation.Ranks(comm, ranks.scope(), ranks.wire()));
         if (!rank0) return 0; // rank 0 prints and writes
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("texts", tasks.stream().map(t -> ((Task.TokenWindows) t).file().toString()).toList());
@@ -155,9 +158,11 @@ public final class DemoCommand implements Callable<Integer> {
         if (comm != null) {
             meta.put("ranks", comm.size());
             meta.put("capacity_scope", ranks.scope().label());
+            meta.put("wire", ranks.wire().label());
         }
         String where = comm == null ? c.devices() + " devices (EP runtime, timed-serial)"
-                : comm.size() + " MPI ranks (EP over the ranks, capacity scope " + ranks.scope().label() + ")";
+                : comm.size() + " MPI ranks (EP over the ranks, capacity scope " + ranks.scope().label()
+                + (ranks.wire() == Wire.FP32 ? "" : ", " + ranks.wire().label() + " rows") + ")";
         result.write(out, "capmoe demo: " + modelDir.getFileName() + " on "
                 + String.join(", ", tasks.stream().map(t -> ((Task.TokenWindows) t).file().getFileName().toString()).toList()), meta);
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -172,11 +177,11 @@ public final class DemoCommand implements Callable<Integer> {
         w.println("dropped = top-k (token, expert) pairs removed; added = pairs kept outside the top-k (expanded's local experts);");
         w.println("max/mean = busiest expert's load over the mean, averaged over MoE layer calls;");
         w.printf(Locale.ROOT, "EP speedup = the EP runtime's MoE time under none / under the policy, median over %d repeats timed%n", repeats);
+        w.println("  interleaved over the policies (each MoE layer call under every policy back to back); range = lowest-highest repeat;");
         if (comm != null) {
             w.printf(Locale.ROOT, "  (over the %d ranks: a call's time = the slowest rank's dispatch + experts + wait + combine, measured)%n",
                     comm.size());
         }
-        w.println("  interleaved over the policies (each MoE layer call under every policy back to back); range = lowest-highest repeat;");
         w.println("EP bound = sum of the busiest device's load under none / under the policy (what the speedup can reach);");
         w.println("expanded = fixed local experts 0-7 (official code, all on device 0), expanded_origin = the EP form.");
         w.printf(Locale.ROOT, "%nwrote %s (and results.json, results.md) in %.0f s%n",

@@ -118,20 +118,19 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "no progress bar")
     boolean quiet;
 
-    @Option(names = "--capacity-scope", paramLabel = "global|local", defaultValue = "global",
-            description = "under mpirun: capacity over each forward pass's whole batch (global, the paper's semantics) or over "
-                    + "each rank's own sequences (local, C = ceil(γ·k·T_rank/E)) (default: ${DEFAULT-VALUE})")
-    String capacityScope;
+    @Mixin RanksOption ranks = new RanksOption();
 
     @Override
     public Integer call() throws IOException {
         Path modelDir = model.require();
         List<Task> loaded = Tasks.load(tasks, dataDir, new Tasks.Options(limit, fewshot, seed, seq, batch, windows));
         ModelConfig config = ModelConfig.read(modelDir);
-        CapacityScope scope = CapacityScope.parse(capacityScope);
+        CapacityScope scope = ranks.scope();
         Communicator comm = MpiJob.current().orElse(null);
-        if (comm == null && spec.commandLine().getParseResult().hasMatchedOption("--capacity-scope")) {
-            throw new IllegalArgumentException("--capacity-scope applies to a run under mpirun (mpirun -np D ./capmoe eval ...)");
+        for (String ranked : List.of("--capacity-scope", "--wire")) {
+            if (comm == null && spec.commandLine().getParseResult().hasMatchedOption(ranked)) {
+                throw new IllegalArgumentException(ranked + " applies to a run under mpirun (mpirun -np D ./capmoe eval ...)");
+            }
         }
         if (comm != null && spec.commandLine().getParseResult().hasMatchedOption("--devices")) {
             throw new IllegalArgumentException("--devices is for one process; under mpirun the ranks are the devices (D = mpirun's -np)");
@@ -149,7 +148,7 @@ public final class EvalCommand implements Callable<Integer> {
                 batch, maxLength, prefixToken, !noSharedContext, timing);
         boolean rank0 = comm == null || comm.rank() == 0;
         Evaluation.Result result = Evaluation.run(c, quiet || !rank0 ? null : System.err,
-                comm == null ? null : new Evaluation.Ranks(comm, scope));
+                comm == null ? null : new Evaluation.Ranks(comm, scope, ranks.wire()));
         if (!rank0) return 0; // rank 0 writes and prints
 
         Map<String, Object> meta = new LinkedHashMap<>();
@@ -163,11 +162,13 @@ public final class EvalCommand implements Callable<Integer> {
         if (comm != null) {
             meta.put("ranks", comm.size());
             meta.put("capacity_scope", scope.label());
+            meta.put("wire", ranks.wire().label());
         }
         result.write(out, "capmoe eval: " + modelDir.getFileName(), meta);
         PrintWriter w = spec.commandLine().getOut();
         if (comm != null) {
-            w.printf("%d MPI ranks, capacity scope %s%s%n", comm.size(), scope.label(), scope == CapacityScope.LOCAL
+            w.printf("%d MPI ranks, capacity scope %s, %s rows on the wire%s%n", comm.size(), scope.label(), ranks.wire().label(),
+                    scope == CapacityScope.LOCAL
                     ? " (the load columns count rank 0's tokens; perplexity and accuracy cover every token)" : "");
         }
         w.print(MarkdownReport.render(result.results()));

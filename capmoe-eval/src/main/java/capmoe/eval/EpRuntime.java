@@ -3,6 +3,7 @@ package capmoe.eval;
 import capmoe.routing.Placement;
 import capmoe.runtime.dist.Communicator;
 import capmoe.runtime.dist.RankReplay;
+import capmoe.runtime.dist.Wire;
 import capmoe.runtime.ep.CommModel;
 import capmoe.runtime.ep.Devices;
 import capmoe.runtime.ep.EngineCores;
@@ -60,8 +61,9 @@ public sealed interface EpRuntime {
      * real processes, measured). Collective: every rank replays, every rank gets the timings.
      *
      * @param placement the ranks' expert placement
+     * @param wire      how hidden rows travel (as in the recorded run)
      */
-    record OverRanks(Communicator comm, Placement placement, int repeats, int warmup) implements EpRuntime {
+    record OverRanks(Communicator comm, Placement placement, Wire wire, int repeats, int warmup) implements EpRuntime {
 
         public OverRanks {
             check(repeats, warmup);
@@ -69,11 +71,11 @@ public sealed interface EpRuntime {
 
         @Override
         public List<EpReplay.Timings> time(List<List<EpReplay.Call>> perPolicy, EpReplay.Progress progress) {
-            return RankReplay.time(perPolicy, comm, placement, repeats, warmup, progress);
+            return RankReplay.time(perPolicy, comm, placement, wire, repeats, warmup, progress);
         }
 
         @Override
-        public String describe() { return comm.size() + " MPI ranks"; }
+        public String describe() { return comm.size() + " MPI ranks, " + wire.label() + " rows"; }
     }
 
     private static void check(int repeats, int warmup) {

@@ -9,6 +9,7 @@ import capmoe.runtime.RoutingListener;
 import capmoe.runtime.dist.CapacityScope;
 import capmoe.runtime.dist.Communicator;
 import capmoe.runtime.dist.DataParallelLM;
+import capmoe.runtime.dist.Wire;
 import capmoe.runtime.ep.CommModel;
 import capmoe.runtime.ep.Devices;
 import capmoe.runtime.ep.EngineCores;
@@ -80,10 +81,14 @@ public final class Evaluation {
     }
 
     /**
-     * This process as one rank of an MPI job: the job's communicator and which tokens capacity
-     * counts ({@link CapacityScope}). Expert placement is then D = ranks contiguous blocks.
+     * This process as one rank of an MPI job: the job's communicator, which tokens capacity
+     * counts ({@link CapacityScope}) and how hidden rows travel ({@link Wire}). Expert placement is then D = ranks contiguous blocks.
      */
-    public record Ranks(Communicator comm, CapacityScope scope) { }
+    public record Ranks(Communicator comm, CapacityScope scope, Wire wire) {
+
+        /** Rows travel as fp32: bit-identical to one process. */
+        public Ranks(Communicator comm, CapacityScope scope) { this(comm, scope, Wire.FP32); }
+    }
 
     /** An evaluation's outcome and the settings every output names. */
     public record Result(Config config, ModelConfig model, EvalResults results) {
@@ -153,11 +158,11 @@ public final class Evaluation {
                 ep = new EpRuntime.InJvm(Devices.contiguous(experts, c.devices()), c.ep().mode(), new CommModel(c.ep().linkGbps(), 2),
                         EngineCores.defaultThreads(c.ep().mode(), c.devices()), c.ep().repeats(), c.ep().warmup());
             } else if (ranks != null) {
-                DataParallelLM dp = new DataParallelLM(loaded, ranks.comm(), ranks.scope(), null);
+                DataParallelLM dp = new DataParallelLM(loaded, ranks.comm(), ranks.scope(), ranks.wire(), null);
                 lm = dp;
                 // the rank's own executor, so that a recorder around it records what the ranks ran (DataParallelLM.rankOptions)
                 options = (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener).withExecutor(dp.moe());
-                if (c.ep() != null) ep = new EpRuntime.OverRanks(ranks.comm(), dp.moe().placement(), c.ep().repeats(), c.ep().warmup());
+                if (c.ep() != null) ep = new EpRuntime.OverRanks(ranks.comm(), dp.moe().placement(), ranks.wire(), c.ep().repeats(), c.ep().warmup());
             }
             Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig, options, progress, ep);
             return new Result(c, config, evaluator.run(c.tasks(), c.policies()));

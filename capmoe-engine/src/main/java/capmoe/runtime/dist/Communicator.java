@@ -43,6 +43,9 @@ public interface Communicator extends AutoCloseable {
     /** As {@link #alltoallv(float[], int[], float[], int[])} for ints. */
     void alltoallv(int[] send, int[] sendCounts, int[] recv, int[] recvCounts);
 
+    /** As {@link #alltoallv(float[], int[], float[], int[])} for 16-bit values (bf16 rows, {@link Wire#BF16}). */
+    void alltoallv(short[] send, int[] sendCounts, short[] recv, int[] recvCounts);
+
     /** Copies root's data into every rank's data (same length on every rank). */
     void broadcast(byte[] data, int root);
 

@@ -49,6 +49,15 @@ public final class DataParallelLM implements CausalLM {
      * @param observer receives this rank's timing of every MoE layer call (may be null)
      */
     public DataParallelLM(CausalLM model, Communicator comm, CapacityScope scope, Consumer<MoeTiming> observer) {
+        this(model, comm, scope, Wire.FP32, observer);
+    }
+
+    /**
+     * @param model    this rank's model (the whole checkpoint mapped; only its own experts are read)
+     * @param wire     how hidden rows travel in the MoE all-to-alls
+     * @param observer receives this rank's timing of every MoE layer call (may be null)
+     */
+    public DataParallelLM(CausalLM model, Communicator comm, CapacityScope scope, Wire wire, Consumer<MoeTiming> observer) {
         int experts = model.config().numExperts();
         if (experts < comm.size()) {
             throw new IllegalArgumentException("the model has " + experts + " experts per MoE layer, fewer than the job's "
@@ -56,7 +65,7 @@ public final class DataParallelLM implements CausalLM {
         }
         this.model = model;
         this.comm = comm;
-        this.moe = new DistributedMoe(comm, Placement.contiguous(experts, comm.size()), scope, observer);
+        this.moe = new DistributedMoe(comm, Placement.contiguous(experts, comm.size()), scope, wire, observer);
     }
 
     /**

@@ -52,10 +52,11 @@ public final class DistEpBench {
      *
      * @param policies    the policies, the baseline {@code none} first
      * @param batch       tokens per global batch (cut into sequences of seqLen, split over ranks)
+     * @param wire        how hidden rows travel in the all-to-alls
      * @param decodeSteps greedy decode steps after each batch's prefill (0 = prefill only)
      * @param text        text to tokenize with the model's tokenizer.json, or null for random ids
      */
-    public record Config(Path model, List<Policy> policies, CapacityScope scope, int batch, int seqLen, int batches,
+    public record Config(Path model, List<Policy> policies, CapacityScope scope, Wire wire, int batch, int seqLen, int batches,
                          int warmup, int decodeSteps, Path text, long seed) {
         public Config {
             if (batch < 1 || seqLen < 1 || batches < 1 || warmup < 0 || decodeSteps < 0) {
@@ -160,7 +161,7 @@ public final class DistEpBench {
             String data = c.text() == null ? "uniform random token ids (seed " + c.seed() + ")" : c.text().toString();
             int d = comm.size(), p = c.policies().size();
             List<List<MoeTiming>> sink = new ArrayList<>(List.of(new ArrayList<>()));
-            DataParallelLM dp = new DataParallelLM(lm, comm, c.scope(), t -> sink.getFirst().add(t));
+            DataParallelLM dp = new DataParallelLM(lm, comm, c.scope(), c.wire(), t -> sink.getFirst().add(t));
             List<RunOptions> runs = new ArrayList<>();
             for (Policy policy : c.policies()) runs.add(RunOptions.of(policy));
             long[] resident = new long[d];
@@ -170,9 +171,9 @@ public final class DistEpBench {
             comm.allgather((int) own, lo);
             for (int r = 0; r < d; r++) resident[r] = ((long) hi[r] << 32) | (lo[r] & 0xFFFFFFFFL);
             int threads = Runtime.getRuntime().availableProcessors();
-            String label = f("MPI ranks D=%d x %d core(s) each (as the JVM sees them), capacity scope %s, batch %d tokens "
+            String label = f("MPI ranks D=%d x %d core(s) each (as the JVM sees them), capacity scope %s, %s rows on the wire, batch %d tokens "
                     + "(%d-token sequences split over the ranks), %d measured + %d warm-up batches, %d decode steps per batch, "
-                    + "policies in an order rotated per batch", d, threads, c.scope().label(), c.batch(), c.seqLen(), c.batches(),
+                    + "policies in an order rotated per batch", d, threads, c.scope().label(), c.wire().label(), c.batch(), c.seqLen(), c.batches(),
                     c.warmup(), c.decodeSteps());
             if (log != null) log.println("ep-bench: " + c.model() + ", " + label);
 

@@ -40,11 +40,12 @@ public final class RankReplay {
      * Replays each policy's recorded calls over the ranks of {@code comm} (collective).
      *
      * @param placement the ranks' expert placement (the one the calls were recorded under)
+     * @param wire      how hidden rows travel (the one the calls were recorded under)
      * @param repeats   measured passes (>= 1); the speedup is their median
      * @param warmup    unmeasured passes before them
      */
     public static List<EpReplay.Timings> time(List<List<EpReplay.Call>> perPolicy, Communicator comm, Placement placement,
-                                              int repeats, int warmup, EpReplay.Progress progress) {
+                                              Wire wire, int repeats, int warmup, EpReplay.Progress progress) {
         if (repeats < 1 || warmup < 0) throw new IllegalArgumentException("repeats must be >= 1 and warm-up >= 0 (got "
                 + repeats + ", " + warmup + ")");
         int policies = perPolicy.size();
@@ -59,7 +60,7 @@ public final class RankReplay {
         }
         List<MoeTiming> own = new ArrayList<>(policies * calls * repeats);
         MoeTiming[] last = new MoeTiming[1];
-        DistributedMoe moe = new DistributedMoe(comm, placement, CapacityScope.GLOBAL, t -> last[0] = t);
+        DistributedMoe moe = new DistributedMoe(comm, placement, CapacityScope.GLOBAL, wire, t -> last[0] = t);
         float[] out = new float[0];
         for (int r = -warmup; r < repeats; r++) {
             for (int c = 0; c < calls; c++) {
