@@ -81,8 +81,8 @@ public final class SimulateCommand implements Callable<Integer> {
     @Option(names = "--html", paramLabel = "FILE", description = "with --paper-sweep: the figure (self-contained HTML)")
     Path html;
 
-    @Option(names = "--model", paramLabel = "DIR", description = "calibrate the cost model on this model's experts")
-    Path model;
+    /** Calibrates the cost model on this model's experts. */
+    @Mixin ModelOption modelOption;
 
     @Option(names = "--cost-a-us", description = "fixed cost per active expert, microseconds (instead of --model)")
     Double costA;
@@ -123,6 +123,7 @@ public final class SimulateCommand implements Callable<Integer> {
         List<CostModel.Point> points = List.of();
         CostModel.Calibration calibration = null;
         int h = hidden != null ? hidden : 2048;
+        Path model = modelOption.orElse(null);
         if (model != null) {
             if (costA != null || costB != null) throw new IllegalArgumentException("give --model DIR or --cost-a-us/--cost-b-us, not both");
             try (CausalLM lm = Models.load(model, null, quantize.format())) {
@@ -245,6 +246,7 @@ public final class SimulateCommand implements Callable<Integer> {
         if (sweepTokens < 1 || sweepCalls < 1) throw new IllegalArgumentException("--sweep-tokens and --sweep-calls must be >= 1");
         CostModel cost;
         String costText;
+        Path model = modelOption.orElse(null);
         if (model != null) {
             try (CausalLM lm = Models.load(model)) {
                 cost = CostModel.calibrate(firstExperts(lm), new int[]{1, 4, 16, 64, 256}, 15).model();
