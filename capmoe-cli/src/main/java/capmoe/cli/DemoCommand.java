@@ -8,7 +8,6 @@ import capmoe.eval.Tasks;
 import capmoe.model.ModelConfig;
 import capmoe.runtime.dist.Communicator;
 import capmoe.runtime.dist.Wire;
-import capmoe.runtime.ep.EpMode;
 import capmoe.runtime.mpi.MpiJob;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -47,7 +46,7 @@ import java.util.concurrent.Callable;
                 "top-8, trained on Gutenberg books) on the first --windows windows of each --text",
                 "(default: its held-out books, in domain, and WikiText-2 test, out of domain; both",
                 "bundled in data/) under every capacity policy, with the expert-parallel",
-                "runtime's accounting (timed-serial over --devices), and prints per text and",
+                "runtime's accounting (timed-serial over --devices by default), and prints per text and",
                 "policy: dropped %%, max/mean load, measured EP speedup, perplexity and its change",
                 "vs none. Writes report.html, results.json and results.md into --out.",
                 "",
@@ -93,39 +92,26 @@ public final class DemoCommand implements Callable<Integer> {
             + "olmoe-small's PyTorch references were computed (fp32 RoPE frequencies) (default: ${DEFAULT-VALUE})")
     String dtype = "float32";
 
-    @Option(names = "--windows", description = "first N windows of each text (default: ${DEFAULT-VALUE})")
-    int windows = 8;
+    @Mixin WindowOptions windows = new WindowOptions(8);
 
-    @Option(names = "--seq", description = "tokens per window, at least 2 (default: ${DEFAULT-VALUE})")
-    int seq = 256;
+    @Mixin EpTimingOptions timing = new EpTimingOptions(3, 0);
 
-    @Option(names = "--batch", description = "windows per forward pass (default: ${DEFAULT-VALUE})")
-    int batch = 8;
-
-    @Option(names = "--repeats", description = "timed replays of every MoE layer call per policy; speedup = median (default: ${DEFAULT-VALUE})")
-    int repeats = 3;
-
-    @Option(names = "--out", paramLabel = "DIR", description = "report directory (default: ${DEFAULT-VALUE})")
-    Path out = Path.of("reports", "demo");
-
-    @Option(names = "--quiet", description = "no progress bar")
-    boolean quiet;
+    @Mixin ReportOptions report = new ReportOptions("demo");
 
     @Override
     public Integer call() throws IOException {
         if (synthetic) throw new IllegalArgumentException("demo --synthetic is now its own command: ./capmoe synthetic");
-        if (windows < 1) throw new IllegalArgumentException("--windows must be >= 1 (got " + windows + ")");
-        if (seq < 2) throw new IllegalArgumentException("--seq must be >= 2: a window scores tokens 2..seq from the ones before (got " + seq + ")");
-        if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1 (got " + batch + ")");
+        int seq = windows.check(1).seq, batch = windows.batch, repeats = timing.repeats();
+        Path out = report.out;
         Path repo = !model.given() || texts.isEmpty() ? repoRoot() : null;
         Path modelDir = model.orElse(repo == null ? null : repo.resolve(DEFAULT_MODEL));
         Communicator comm = MpiJob.current().orElse(null);
         List<Task> tasks = new ArrayList<>();
         if (texts.isEmpty()) {
             // named as the eval task that scores the same file: text:PATH, PATH relative to the repository
-            for (String t : DEFAULT_TEXTS) tasks.add(text(comm, Tasks.TEXT + t, repo.resolve(t)));
+            for (String t : DEFAULT_TEXTS) tasks.add(text(comm, Tasks.TEXT + t, repo.resolve(t), seq, batch, windows.windows));
         } else {
-            for (Path t : texts) tasks.add(text(comm, Tasks.TEXT + t, t));
+            for (Path t : texts) tasks.add(text(comm, Tasks.TEXT + t, t, seq, batch, windows.windows));
         }
         ModelConfig config = ModelConfig.read(modelDir);
         if (seq > config.maxPositionEmbeddings()) {
@@ -138,29 +124,32 @@ public final class DemoCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(ranked + " applies to a run under mpirun (mpirun -np D ./capmoe demo ...)");
             }
         }
-        if (comm != null && parsed.hasMatchedOption("--devices")) {
-            throw new IllegalArgumentException("--devices is for one process; under mpirun the ranks are the devices (D = mpirun's -np)");
+        for (String inJvm : List.of("--devices", "--ep-mode", "--link-gbps")) {
+            if (comm != null && parsed.hasMatchedOption(inJvm)) {
+                throw new IllegalArgumentException(inJvm + " is for in-JVM devices; under mpirun the ranks are the devices "
+                        + "(D = mpirun's -np) and every all-to-all and wait is measured");
+            }
         }
-        // one process: timed-serial, the devices timed one after another, so 8 devices fit on 2 cores;
+        // one process: timed-serial by default, the devices timed one after another, so 8 devices fit on 2 cores;
         // under mpirun: the recorded calls replayed over the ranks, every all-to-all and wait measured
         Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), tasks, policies.policies(),
                 comm == null ? devices.check(config.numExperts()) : comm.size(), batch, 0, -1, true,
-                comm == null ? new Evaluation.Ep(EpMode.TIMED_SERIAL, 0, repeats, 1) : Evaluation.Ep.overRanks(repeats, 1));
+                comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, repeats, 1) : Evaluation.Ep.overRanks(repeats, 1));
         boolean rank0 = comm == null || comm.rank() == 0;
         long t0 = System.nanoTime();
-        Evaluation.Result result = Evaluation.run(c, quiet || !rank0 ? null : System.err,
+        Evaluation.Result result = Evaluation.run(c, rank0 ? report.progress() : null,
                 comm == null ? null : new Evaluation.Ranks(comm, ranks.scope(), ranks.wire()));
         if (!rank0) return 0; // rank 0 prints and writes
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("texts", tasks.stream().map(t -> ((Task.TokenWindows) t).file().toString()).toList());
-        meta.put("windows", windows);
+        meta.put("windows", windows.windows);
         meta.put("seq", seq);
         if (comm != null) {
             meta.put("ranks", comm.size());
             meta.put("capacity_scope", ranks.scope().label());
             meta.put("wire", ranks.wire().label());
         }
-        String where = comm == null ? c.devices() + " devices (EP runtime, timed-serial)"
+        String where = comm == null ? c.devices() + " devices (EP runtime, " + timing.mode().id() + ")"
                 : comm.size() + " MPI ranks (EP over the ranks, capacity scope " + ranks.scope().label()
                 + (ranks.wire() == Wire.FP32 ? "" : ", " + ranks.wire().label() + " rows") + ")";
         result.write(out, "capmoe demo: " + modelDir.getFileName() + " on "
@@ -191,7 +180,7 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     /** A text to score; under mpirun rank 0 reads it and hands it to the other ranks. */
-    private Task text(Communicator comm, String name, Path file) {
+    private static Task text(Communicator comm, String name, Path file, int seq, int batch, int windows) {
         if (comm == null) return Task.TokenWindows.of(name, file, seq, batch, windows);
         String text = comm.rank() == 0 ? Task.TokenWindows.of(name, file, seq, batch, windows).text() : null;
         text = new String(comm.share(text == null ? null : text.getBytes(StandardCharsets.UTF_8), 0), StandardCharsets.UTF_8);
