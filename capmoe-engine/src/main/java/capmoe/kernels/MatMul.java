@@ -20,9 +20,10 @@ import java.nio.ByteOrder;
  * one and; F16: {@link #f16ToF32}; F32: two loads), broadcasts x[r, k] for each of the MR rows and
  * does 2·MR fused multiply-adds. Nothing is summed across lanes, x is read one float per row and k,
  * and the weights once per row tile, contiguously. MR = {@link #TILE_ROWS}. Blocking (BLIS's
- * loops): 240 rows of x times a K block (16 KB of each panel: 256 BF16 rows) are packed tile by
- * tile, and every panel's K block then serves all the row tiles from L1; the next K block
- * continues each chain from the fp32 value stored in y, which changes no bit. One to three rows
+ * loops): for 240 rows of x at a time and one K block (16 KB of each panel: 256 BF16 rows), every
+ * panel's K block serves all the row tiles from L1 while those rows of x stay in L2; the next K block
+ * continues each chain from the fp32 value stored in y, which changes no bit. x is read in place,
+ * at a row stride that does not alias in the caches ({@link #stride}). One to three rows
  * (decode) run four panels at once instead, so that eight independent chains hide the FMA latency.
  *
  * <p><b>Invariant: row independence, in one fixed order.</b> Every output element, whatever
@@ -48,12 +49,8 @@ public final class MatMul {
     private static final int NR = Panels.NR;      // output columns per panel: 2L
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final int BF16 = 0, F16 = 1, F32 = 2;
-    /**
-     * Per thread: a block of x [MC x KC] packed tile by tile (BLIS's packed A), so that a tile's
-     * broadcasts read consecutive floats: rows of x lie a power-of-two apart (K floats), and
-     * MC such rows would fight over the same cache sets.
-     */
-    private static final ThreadLocal<float[]> PACKED_X = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per thread: the copy of x at a padded row stride ({@link #stride}), taken while a call uses it (a nested call gets its own). */
+    private static final ThreadLocal<float[]> PADDED = new ThreadLocal<>();
     /** Rows of x per block (MC, a multiple of every tile height): 240 rows x KC floats of x stay in L2 (240 KB at KC = 256). */
     private static final int MC = 240;
     /** Bytes of one panel's K block (KC rows of a panel), kept in L1 across the row tiles: KC = 256 for BF16/F16, 128 for F32. */
@@ -84,12 +81,43 @@ public final class MatMul {
             return;
         }
         Panels p = w.panels();
-        Parallel.current().forRange(n, NR, (n0, n1) -> {
-            gemm(x, 0, k, rows, p, n0, n1, y, n0, n);
-            if (bias != null) {
-                for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
-            }
-        });
+        Parallel pool = Parallel.current();
+        int xs = rows >= TILE_ROWS / 2 ? stride(k) : k;
+        float[] xp = x;
+        if (xs != k) {
+            float[] padded = xp = take(rows * xs);
+            pool.forRange(rows, 16, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) System.arraycopy(x, r * k, padded, r * xs, k);
+            });
+        }
+        float[] xr = xp;
+        try {
+            pool.forRange(n, NR, (n0, n1) -> {
+                gemm(xr, 0, xs, rows, p, n0, n1, y, n0, n);
+                if (bias != null) {
+                    for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
+                }
+            });
+        } finally {
+            if (xr != x) PADDED.set(xr);
+        }
+    }
+
+    /**
+     * The row stride to give x of width k: k, or k + 16 when k is a multiple of 256 floats. Rows
+     * 1 KB-multiples apart fall into the same few cache sets, so a tile's 12 rows (and a block's
+     * 240) would evict each other; 64 more bytes spread them over the sets (one Zen 4 core,
+     * m=64 k=2048 n=64 BF16: 108 vs 95 GFLOP/s).
+     */
+    public static int stride(int k) {
+        return (k & 255) == 0 ? k + 16 : k;
+    }
+
+    /** This thread's padded-x scratch of at least n floats, taken out of the thread-local slot until put back. */
+    private static float[] take(int n) {
+        float[] p = PADDED.get();
+        PADDED.remove();
+        return p != null && p.length >= n ? p : new float[Math.max(n, p == null ? 0 : p.length * 2)];
     }
 
     /**
@@ -116,10 +144,10 @@ public final class MatMul {
                 for (; q < pEnd; q++) {
                     int col = q * NR, width = Math.min(NR, j1 - col);
                     if (width == NR) {
-                        row1(x, xr, 0, 1, k, data, w.offset(q), step, kind, false, y, yr + col - j0, 0);
+                        row1(x, xr, 0, k, data, w.offset(q), step, kind, false, y, yr + col - j0, 0);
                     } else {
                         if (tmp == null) tmp = new float[NR];
-                        row1(x, xr, 0, 1, k, data, w.offset(q), step, kind, false, tmp, 0, 0);
+                        row1(x, xr, 0, k, data, w.offset(q), step, kind, false, tmp, 0, 0);
                         System.arraycopy(tmp, 0, y, yr + col - j0, width);
                     }
                 }
@@ -129,22 +157,11 @@ public final class MatMul {
         // blocked: MC rows of x and KC of k stay in L2 while each panel's KC rows (16 KB) stay in L1
         // for all the row tiles; a later K block continues the chains from y (an exact fp32 store)
         int kc = (int) Math.max(8, KC_BYTES / step);
-        float[] xp = PACKED_X.get();             // [MC x KC] the current block of x, packed
-        if (xp.length < MC * kc) PACKED_X.set(xp = new float[MC * kc]);
         for (int r0 = 0; r0 < rows; r0 += MC) {
             int r1 = Math.min(rows, r0 + MC);
             for (int c0 = 0; c0 < k; c0 += kc) {
                 int kn = Math.min(kc, k - c0);
                 boolean add = c0 > 0, last = c0 + kn == k;
-                // x's block packed tile by tile, k-major within a tile: a tile's m floats of one k side by side
-                for (int r = r0; r < r1; ) {
-                    int m = tileRows(r1 - r), at = (r - r0) * kn;
-                    for (int i = 0; i < m; i++) {
-                        int from = x0 + (r + i) * xs + c0;
-                        for (int c = 0; c < kn; c++) xp[at + c * m + i] = x[from + c];
-                    }
-                    r += m;
-                }
                 for (int q = p; q < pEnd; q++) {
                     int col = q * NR, width = Math.min(NR, j1 - col);
                     long wo = w.offset(q) + c0 * step;
@@ -157,12 +174,12 @@ public final class MatMul {
                         ds = NR;
                     }
                     for (int r = r0; r < r1; ) {
-                        int m = tileRows(r1 - r), xr = (r - r0) * kn, dr = d0 + (r - r0) * ds;
+                        int m = tileRows(r1 - r), xr = x0 + r * xs + c0, dr = d0 + (r - r0) * ds;
                         switch (m) {
-                            case 12 -> rows12(xp, xr, 1, m, kn, data, wo, step, kind, add, dst, dr, ds);
-                            case 8 -> rows8(xp, xr, 1, m, kn, data, wo, step, kind, add, dst, dr, ds);
-                            case 4 -> rows4(xp, xr, 1, m, kn, data, wo, step, kind, add, dst, dr, ds);
-                            default -> row1(xp, xr, 1, m, kn, data, wo, step, kind, add, dst, dr, ds);
+                            case 12 -> rows12(x, xr, xs, kn, data, wo, step, kind, add, dst, dr, ds);
+                            case 8 -> rows8(x, xr, xs, kn, data, wo, step, kind, add, dst, dr, ds);
+                            case 4 -> rows4(x, xr, xs, kn, data, wo, step, kind, add, dst, dr, ds);
+                            default -> row1(x, xr, xs, kn, data, wo, step, kind, add, dst, dr, ds);
                         }
                         r += m;
                     }
@@ -217,10 +234,10 @@ public final class MatMul {
     }
 
     /**
-     * An 8-row tile of one panel over k steps: x[r, c] at x0 + r*xs + c*xk (r < 8), outputs at y0 + r*ys; the
+     * An 8-row tile of one panel over k steps: x[r, c] at x0 + r*xs + c (r < 8), outputs at y0 + r*ys; the
      * chains start at zero, or, when {@code add}, at the values in y (the previous K block's).
      */
-    private static void rows8(float[] x, int x0, int xs, int xk, int k, MemorySegment w, long wo, long step, int kind, boolean add,
+    private static void rows8(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, int kind, boolean add,
                              float[] y, int y0, int ys) {
         FloatVector c00 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
         FloatVector c01 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
@@ -238,7 +255,7 @@ public final class MatMul {
         FloatVector c61 = add ? FloatVector.fromArray(F, y, y0 + 6 * ys + L) : FloatVector.zero(F);
         FloatVector c70 = add ? FloatVector.fromArray(F, y, y0 + 7 * ys) : FloatVector.zero(F);
         FloatVector c71 = add ? FloatVector.fromArray(F, y, y0 + 7 * ys + L) : FloatVector.zero(F);
-        for (int c = 0; c < k; c++, wo += step, x0 += xk) {
+        for (int c = 0; c < k; c++, wo += step, x0++) {
             FloatVector lo = lo(w, wo, kind), hi = hi(w, wo, kind);
             FloatVector b;
             b = FloatVector.broadcast(F, x[x0]); c00 = b.fma(lo, c00); c01 = b.fma(hi, c01);
@@ -261,7 +278,7 @@ public final class MatMul {
     }
 
     /** A 12-row tile (AVX-512: 24 accumulators, 2 weight vectors, 1 broadcast of 32 registers). */
-    private static void rows12(float[] x, int x0, int xs, int xk, int k, MemorySegment w, long wo, long step, int kind, boolean add,
+    private static void rows12(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, int kind, boolean add,
                              float[] y, int y0, int ys) {
         FloatVector c000 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
         FloatVector c001 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
@@ -287,7 +304,7 @@ public final class MatMul {
         FloatVector c101 = add ? FloatVector.fromArray(F, y, y0 + 10 * ys + L) : FloatVector.zero(F);
         FloatVector c110 = add ? FloatVector.fromArray(F, y, y0 + 11 * ys) : FloatVector.zero(F);
         FloatVector c111 = add ? FloatVector.fromArray(F, y, y0 + 11 * ys + L) : FloatVector.zero(F);
-        for (int c = 0; c < k; c++, wo += step, x0 += xk) {
+        for (int c = 0; c < k; c++, wo += step, x0++) {
             FloatVector lo = lo(w, wo, kind), hi = hi(w, wo, kind);
             FloatVector b;
             b = FloatVector.broadcast(F, x[x0]); c000 = b.fma(lo, c000); c001 = b.fma(hi, c001);
@@ -318,7 +335,7 @@ public final class MatMul {
     }
 
     /** A 4-row tile of one panel. */
-    private static void rows4(float[] x, int x0, int xs, int xk, int k, MemorySegment w, long wo, long step, int kind, boolean add,
+    private static void rows4(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, int kind, boolean add,
                              float[] y, int y0, int ys) {
         FloatVector c00 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
         FloatVector c01 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
@@ -328,7 +345,7 @@ public final class MatMul {
         FloatVector c21 = add ? FloatVector.fromArray(F, y, y0 + 2 * ys + L) : FloatVector.zero(F);
         FloatVector c30 = add ? FloatVector.fromArray(F, y, y0 + 3 * ys) : FloatVector.zero(F);
         FloatVector c31 = add ? FloatVector.fromArray(F, y, y0 + 3 * ys + L) : FloatVector.zero(F);
-        for (int c = 0; c < k; c++, wo += step, x0 += xk) {
+        for (int c = 0; c < k; c++, wo += step, x0++) {
             FloatVector lo = lo(w, wo, kind), hi = hi(w, wo, kind);
             FloatVector b;
             b = FloatVector.broadcast(F, x[x0]); c00 = b.fma(lo, c00); c01 = b.fma(hi, c01);
@@ -343,11 +360,11 @@ public final class MatMul {
     }
 
     /** One row of one panel (xs unused). */
-    private static void row1(float[] x, int x0, int xs, int xk, int k, MemorySegment w, long wo, long step, int kind, boolean add,
+    private static void row1(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, int kind, boolean add,
                              float[] y, int y0, int ys) {
         FloatVector c00 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
         FloatVector c01 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
-        for (int c = 0; c < k; c++, wo += step, x0 += xk) {
+        for (int c = 0; c < k; c++, wo += step, x0++) {
             FloatVector lo = lo(w, wo, kind), hi = hi(w, wo, kind);
             FloatVector b;
             b = FloatVector.broadcast(F, x[x0]); c00 = b.fma(lo, c00); c01 = b.fma(hi, c01);

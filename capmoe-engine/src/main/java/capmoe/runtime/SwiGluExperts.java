@@ -57,8 +57,8 @@ public final class SwiGluExperts implements Experts {
 
     /**
      * The grouped stage's buffers, rows = the call's kept pairs of the given experts (P'):
-     * {@code x} [P' x H] the slots' input rows;
-     * {@code act} [P' x I] silu(gate)*up of each slot;
+     * {@code x} [P' x H] the slots' input rows, at row stride {@link MatMul#stride}(H);
+     * {@code act} [P' x I] silu(gate)*up of each slot, at row stride {@link MatMul#stride}(I);
      * {@code base} [E] each listed expert's first row in x/act.
      */
     private static final class Scratch {
@@ -111,7 +111,7 @@ public final class SwiGluExperts implements Experts {
             Experts.super.runAll(d, list, x, y);
             return;
         }
-        int h = hidden, in = intermediate;
+        int h = hidden, in = intermediate, hs = MatMul.stride(h), is = MatMul.stride(in);
         Scratch s = scratch.get();
         if (s.base.length < list.length) s.base = new int[list.length];
         int rows = 0;
@@ -120,8 +120,8 @@ public final class SwiGluExperts implements Experts {
             rows += d.rows(list[i]);
         }
         if (rows == 0) return;
-        if (s.x.length < rows * h) s.x = new float[rows * h];
-        if (s.act.length < rows * in) s.act = new float[rows * in];
+        if (s.x.length < rows * hs) s.x = new float[rows * hs];
+        if (s.act.length < rows * is) s.act = new float[rows * is];
         float[] xs = s.x, act = s.act;
         int[] base = s.base;
         Parallel pool = Parallel.current();
@@ -133,7 +133,7 @@ public final class SwiGluExperts implements Experts {
             for (int r = 0; r < d.rows(list[i]); r++) token[base[i] + r] = d.token(d.start(list[i]) + r);
         }
         pool.forRange(rows, 8, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) System.arraycopy(x, token[r] * h, xs, r * h, h);
+            for (int r = r0; r < r1; r++) System.arraycopy(x, token[r] * h, xs, r * hs, h);
         });
 
         // 2. gate/up + SwiGLU into act, a phase over (expert, rows, I-tile)
@@ -145,11 +145,11 @@ public final class SwiGluExperts implements Experts {
             int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0, j1 = Math.min(in, j0 + TILE_COLUMNS), w = j1 - j0;
             int row = base[i] + r0, up = BLOCK_ROWS * TILE_COLUMNS;
             float[] tile = TILE.get();
-            MatMul.gemm(xs, row * h, h, m, e.gate().panels(), j0, j1, tile, 0, TILE_COLUMNS);
-            MatMul.gemm(xs, row * h, h, m, e.up().panels(), j0, j1, tile, up, TILE_COLUMNS);
+            MatMul.gemm(xs, row * hs, hs, m, e.gate().panels(), j0, j1, tile, 0, TILE_COLUMNS);
+            MatMul.gemm(xs, row * hs, hs, m, e.up().panels(), j0, j1, tile, up, TILE_COLUMNS);
             for (int q = 0; q < m; q++) {
                 for (int j = 0; j < w; j++) {
-                    act[(row + q) * in + j0 + j] = Activations.silu(tile[q * TILE_COLUMNS + j]) * tile[up + q * TILE_COLUMNS + j];
+                    act[(row + q) * is + j0 + j] = Activations.silu(tile[q * TILE_COLUMNS + j]) * tile[up + q * TILE_COLUMNS + j];
                 }
             }
         });
@@ -160,7 +160,7 @@ public final class SwiGluExperts implements Experts {
         pool.forEach(n2, t -> {
             int i = t2[3 * t], r0 = t2[3 * t + 1], j0 = t2[3 * t + 2];
             int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0, j1 = Math.min(h, j0 + TILE_COLUMNS);
-            MatMul.gemm(act, (base[i] + r0) * in, in, m, experts.get(list[i]).down().panels(), j0, j1,
+            MatMul.gemm(act, (base[i] + r0) * is, is, m, experts.get(list[i]).down().panels(), j0, j1,
                     y, (d.start(list[i]) + r0) * h + j0, h);
         });
     }
