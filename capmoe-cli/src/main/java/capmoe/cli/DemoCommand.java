@@ -62,14 +62,11 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Mixin ModelOption model;
 
-    @Mixin QuantizeOption quantize = new QuantizeOption();
-
     @Mixin DeviceOption devices;
 
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.DEMO);
 
-    @Option(names = "--synthetic", hidden = true, description = "moved: ./capmoe synthetic")
-    boolean synthetic;
+    @Option(names = "--synthetic", hidden = true, description = "moved: ./capmoe synthetic") boolean synthetic;
 
     @Option(names = "--text", paramLabel = "FILE", split = ",",
             description = "texts to score, comma separated (default: <repo>/data/gutenberg/heldout.txt,<repo>/data/wikitext-2/test.txt)")
@@ -105,7 +102,7 @@ public final class DemoCommand implements Callable<Integer> {
                     + config.maxPositionEmbeddings() + ")");
         }
         // timed-serial by default: the devices are timed one after another, so 8 devices fit on 2 cores
-        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), tasks, policies.policies(),
+        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.quantize(), tasks, policies.policies(),
                 devices.check(config.numExperts()), batch, 0, -1, true, new Evaluation.Ep(timing.mode(), timing.linkGbps, repeats, 1));
         long t0 = System.nanoTime();
         Evaluation.Result result = Evaluation.run(c, report.progress());

@@ -39,8 +39,6 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Mixin ModelOption model;
 
-    @Mixin QuantizeOption quantize = new QuantizeOption();
-
     @Mixin DeviceOption devices;
 
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.EVAL);
@@ -113,7 +111,7 @@ public final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--devices is for one process; under mpirun the ranks are the devices (D = mpirun's -np)");
         }
         int d = comm == null ? devices.check(config.numExperts()) : comm.size();
-        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), loaded, policies.policies(), d,
+        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.quantize(), loaded, policies.policies(), d,
                 batch, maxLength, prefixToken, !noSharedContext, ep ? new Evaluation.Ep(timing.mode(), timing.linkGbps, timing.repeats(), 1) : null);
         boolean rank0 = comm == null || comm.rank() == 0;
         Evaluation.Result result = Evaluation.run(c, !rank0 ? null : report.progress(),

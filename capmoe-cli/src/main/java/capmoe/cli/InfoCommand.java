@@ -24,10 +24,10 @@ public final class InfoCommand implements Callable<Integer> {
         Path model = this.model.require();
         ModelConfig c = ModelConfig.read(model);
         // validate as check and every loading command do: a missing or misshapen tensor is an error, not a wrong count
-        try (CausalLM ignored = Models.load(model)) {
+        try (CausalLM ignored = Models.load(model, null, this.model.quantize())) {
             // loaded: every tensor the architecture needs is there, with its shape
         }
-        try (Checkpoint w = Models.checkpoint(model, null)) {
+        try (Checkpoint w = Models.checkpoint(model, this.model.quantize())) {
             long total = 0, expert = 0;
             var dtypes = new java.util.TreeMap<String, Long>();
             for (Tensor t : w.tensors().values()) {
