@@ -4,6 +4,7 @@ import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
 import capmoe.model.Models;
 import capmoe.weights.Checkpoint;
+import capmoe.weights.DType;
 import capmoe.weights.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -33,7 +34,7 @@ public final class InfoCommand implements Callable<Integer> {
             for (Tensor t : w.tensors().values()) {
                 total += t.elements();
                 if (t.name().contains(".experts.")) expert += t.elements();
-                dtypes.merge(t.dtype().name(), t.elements(), Long::sum);
+                dtypes.merge(loadedAs(t, w.quantize()).name(), t.elements(), Long::sum);
             }
             int moeLayers = 0;
             for (int i = 0; i < c.numHiddenLayers(); i++) if (c.isMoeLayer(i)) moeLayers++;
@@ -55,6 +56,13 @@ public final class InfoCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "tensors        %d in %s%n", w.tensors().size(), model);
         }
         return 0;
+    }
+
+    /** The dtype a tensor has once loaded: --quantize's format for the weight matrices it converts ({@link Checkpoint#quantizes}). */
+    static DType loadedAs(Tensor t, DType quantize) {
+        boolean converted = quantize != null && t.shape().length == 2 && !t.dtype().quantized()
+                && Checkpoint.quantizes(t.name(), (int) t.shape()[1]);
+        return converted ? quantize : t.dtype();
     }
 
     static String human(long n) {
