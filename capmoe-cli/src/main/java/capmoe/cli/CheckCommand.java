@@ -21,13 +21,9 @@ import java.util.concurrent.Callable;
         description = "Compare the engine with a recorded Hugging Face reference (reference.safetensors).")
 public final class CheckCommand implements Callable<Integer> {
 
-    @Mixin
-    QuantizeOption quantize = new QuantizeOption();
-
     @Mixin ModelOption model;
 
-    @Option(names = "--reference", description = "reference.safetensors (default: DIR/reference.safetensors)")
-    Path reference;
+    @Option(names = "--reference", description = "reference.safetensors (default: DIR/reference.safetensors)") Path reference;
 
     @Override
     public Integer call() {
@@ -35,7 +31,7 @@ public final class CheckCommand implements Callable<Integer> {
         Path ref = reference != null ? reference : model.resolve("reference.safetensors");
         if (!Files.exists(ref)) throw new IllegalArgumentException("reference file " + ref + " does not exist");
         List<ReferenceCheck.Result> results;
-        try (CausalLM m = Models.load(model, null, quantize.format())) {
+        try (CausalLM m = Models.load(model, null, this.model.quantize())) {
             results = ReferenceCheck.run(m, ref);
         }
         int passed = 0, failed = 0;

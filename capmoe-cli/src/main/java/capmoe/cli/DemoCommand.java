@@ -73,16 +73,13 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Mixin ModelOption model;
 
-    @Mixin QuantizeOption quantize = new QuantizeOption();
-
     @Mixin DeviceOption devices;
 
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.DEMO);
 
     @Mixin RanksOption ranks = new RanksOption();
 
-    @Option(names = "--synthetic", hidden = true, description = "moved: ./capmoe synthetic")
-    boolean synthetic;
+    @Option(names = "--synthetic", hidden = true, description = "moved: ./capmoe synthetic") boolean synthetic;
 
     @Option(names = "--text", paramLabel = "FILE", split = ",",
             description = "texts to score, comma separated (default: <repo>/data/gutenberg/heldout.txt,<repo>/data/wikitext-2/test.txt)")
@@ -132,7 +129,7 @@ public final class DemoCommand implements Callable<Integer> {
         }
         // one process: timed-serial by default, the devices timed one after another, so 8 devices fit on 2 cores;
         // under mpirun: the recorded calls replayed over the ranks, every all-to-all and wait measured
-        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), tasks, policies.policies(),
+        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.quantize(), tasks, policies.policies(),
                 comm == null ? devices.check(config.numExperts()) : comm.size(), batch, 0, -1, true,
                 comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, repeats, 1) : Evaluation.Ep.overRanks(repeats, 1));
         boolean rank0 = comm == null || comm.rank() == 0;

@@ -53,8 +53,6 @@ public final class EpBenchCommand implements Callable<Integer> {
 
     @Mixin ModelOption model;
 
-    @Mixin QuantizeOption quantize = new QuantizeOption();
-
     @Mixin RanksOption ranks = new RanksOption();
 
     @Mixin DeviceOption devices;
@@ -65,46 +63,28 @@ public final class EpBenchCommand implements Callable<Integer> {
             description = "write an OLMoE-1B-7B-shaped model (random bf16, skewed router) to DIR and benchmark it")
     Path makeModel;
 
-    @Option(names = "--layers", description = "--make-model: decoder layers (OLMoE-1B-7B has 16; default: ${DEFAULT-VALUE})")
-    int layers = 2;
+    @Option(names = "--layers", description = "--make-model: decoder layers (OLMoE-1B-7B has 16; default: ${DEFAULT-VALUE})") int layers = 2;
 
     @Option(names = "--vocab", description = "--make-model: vocabulary (OLMoE has 50304; not part of the MoE layer; default: ${DEFAULT-VALUE})")
     int vocab = 4096;
 
-    @Option(names = "--skew", description = "--make-model: router skew, row e scaled by exp(skew*z_e) (default: ${DEFAULT-VALUE})")
-    double skew = 0.5;
+    @Option(names = "--skew", description = "--make-model: router skew, row e scaled by exp(skew*z_e) (default: ${DEFAULT-VALUE})") double skew = 0.5;
 
     @Mixin EpTimingOptions timing = new EpTimingOptions(5, 400);
 
-    @Option(names = "--batch", description = "tokens per batch (one MoE layer call; default: ${DEFAULT-VALUE})")
-    int batch = 512;
-
-    @Option(names = "--seq-len", description = "tokens per sequence within a batch (default: ${DEFAULT-VALUE})")
-    int seqLen = 128;
-
-    @Option(names = "--batches", description = "measured batches (default: ${DEFAULT-VALUE})")
-    int batches = 4;
-
-    @Option(names = "--warmup", description = "warm-up batches, not measured (default: ${DEFAULT-VALUE})")
-    int warmup = 1;
-
-    @Option(names = "--replay-warmup", description = "unmeasured replays of every call before them (default: ${DEFAULT-VALUE})")
-    int replayWarmup = 1;
-
-    @Option(names = "--text", paramLabel = "FILE", description = "text to tokenize with the model's tokenizer.json")
-    Path text;
-
-    @Option(names = "--random-tokens", description = "uniform random token ids instead of text")
-    boolean randomTokens;
-
-    @Option(names = "--placement", paramLabel = "FILE", description = "device id per expert (default: contiguous blocks)")
-    Path placementFile;
+    @Option(names = "--batch", description = "tokens per batch (one MoE layer call; default: ${DEFAULT-VALUE})") int batch = 512;
+    @Option(names = "--seq-len", description = "tokens per sequence within a batch (default: ${DEFAULT-VALUE})") int seqLen = 128;
+    @Option(names = "--batches", description = "measured batches (default: ${DEFAULT-VALUE})") int batches = 4;
+    @Option(names = "--warmup", description = "warm-up batches, not measured (default: ${DEFAULT-VALUE})") int warmup = 1;
+    @Option(names = "--replay-warmup", description = "unmeasured replays of every call before them (default: ${DEFAULT-VALUE})") int replayWarmup = 1;
+    @Option(names = "--text", paramLabel = "FILE", description = "text to tokenize with the model's tokenizer.json") Path text;
+    @Option(names = "--random-tokens", description = "uniform random token ids instead of text") boolean randomTokens;
+    @Option(names = "--placement", paramLabel = "FILE", description = "device id per expert (default: contiguous blocks)") Path placementFile;
 
     @Option(names = "--threads-per-device", description = "cores per device (default: parallel cores/D, timed-serial all cores)")
     Integer threadsPerDevice;
 
-    @Option(names = "--seed", description = "seed for --random-tokens and --make-model (default: ${DEFAULT-VALUE})")
-    long seed = 0;
+    @Option(names = "--seed", description = "seed for --random-tokens and --make-model (default: ${DEFAULT-VALUE})") long seed = 0;
 
     @Option(names = "--json", paramLabel = "FILE", description = "JSON output (default: ${DEFAULT-VALUE})")
     Path json = Path.of("reports", "ep-bench", "ep-bench.json");
@@ -116,8 +96,7 @@ public final class EpBenchCommand implements Callable<Integer> {
             + "(0 = prefill only; default: ${DEFAULT-VALUE})")
     int decodeSteps = 8;
 
-    @Option(names = "--trace", paramLabel = "FILE", description = "record the none run's routing (for ./capmoe simulate)")
-    Path trace;
+    @Option(names = "--trace", paramLabel = "FILE", description = "record the none run's routing (for ./capmoe simulate)") Path trace;
 
     @Option(names = "--replicate-trace", paramLabel = "FILE",
             description = "replicate@N policies: place the replicas (EPLB) from this routing trace (recorded under none, --trace) "
@@ -147,7 +126,7 @@ public final class EpBenchCommand implements Callable<Integer> {
         if (text == null && !randomTokens) {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
-        EpBench.Config config = new EpBench.Config(dir, quantize.format(), policies.policies(), devices.devices, timing.mode(), placementFile,
+        EpBench.Config config = new EpBench.Config(dir, model.quantize(), policies.policies(), devices.devices, timing.mode(), placementFile,
                 threadsPerDevice, timing.linkGbps, batch, seqLen, batches, warmup, timing.repeats(), replayWarmup, randomTokens ? null : text, seed, trace,
                 decodeSteps, replicateTrace);
         EpBench.Result r = EpBench.run(config, err);

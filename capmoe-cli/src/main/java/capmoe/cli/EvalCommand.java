@@ -40,8 +40,6 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Mixin ModelOption model;
 
-    @Mixin QuantizeOption quantize = new QuantizeOption();
-
     @Mixin DeviceOption devices;
 
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.EVAL);
@@ -125,7 +123,7 @@ public final class EvalCommand implements Callable<Integer> {
         int d = comm == null ? devices.check(config.numExperts()) : comm.size();
         Evaluation.Ep epTiming = !ep ? null
                 : comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, timing.repeats(), 1) : Evaluation.Ep.overRanks(timing.repeats(), 1);
-        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), loaded, policies.policies(), d,
+        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.quantize(), loaded, policies.policies(), d,
                 batch, maxLength, prefixToken, !noSharedContext, epTiming);
         boolean rank0 = comm == null || comm.rank() == 0;
         Evaluation.Result result = Evaluation.run(c, !rank0 ? null : report.progress(),

@@ -42,11 +42,8 @@ public final class RouteCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     static final class Input {
-        @Option(names = "--probs", paramLabel = "FILE", description = "T x E probabilities (JSON)")
-        Path probs;
-
-        @Option(names = "--cases", paramLabel = "FILE", description = "routing cases with expected outcomes (JSON, fixtures format)")
-        Path cases;
+        @Option(names = "--probs", paramLabel = "FILE", description = "T x E probabilities (JSON)") Path probs;
+        @Option(names = "--cases", paramLabel = "FILE", description = "routing cases with expected outcomes (JSON, fixtures format)") Path cases;
     }
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -57,39 +54,21 @@ public final class RouteCommand implements Callable<Integer> {
                     + "(or a full policy spec such as score@1.5)")
     String strategy;
 
-    @Option(names = "--gamma", description = "capacity factor (default: ${DEFAULT-VALUE})")
-    double gamma = 1.0;
-
-    @Option(names = "--rho", description = "expert_drop: ratio of experts skipped (default: ${DEFAULT-VALUE})")
-    double rho = 0.1;
-
-    @Option(names = "--seed", description = "random: seed")
-    Long seed;
-
-    @Option(names = "--local", paramLabel = "LIST", description = "expanded: local experts, e.g. 0-7 or 0,3,5 (default 0..min(8,E)-1)")
-    String local;
-
-    @Option(names = "--m", description = "expanded_origin: extra experts from the origin device (default top_k)")
-    Integer m;
-
-    @Option(names = {"-k", "--top-k"}, description = "experts per token (default: ${DEFAULT-VALUE})")
-    int topK = 8;
-
-    @Option(names = "--renormalize", description = "divide kept weights by their sum per token (norm_topk_prob)")
-    boolean renormalize;
-
-    @Option(names = "--devices", description = "devices for contiguous placement (default min(8, E))")
-    Integer devices;
-
-    @Option(names = "--placement", paramLabel = "SPEC", description = "contiguous:D, or a device id per expert: 0,0,1,1,...")
-    String placement;
+    @Option(names = "--gamma", description = "capacity factor (default: ${DEFAULT-VALUE})") double gamma = 1.0;
+    @Option(names = "--rho", description = "expert_drop: ratio of experts skipped (default: ${DEFAULT-VALUE})") double rho = 0.1;
+    @Option(names = "--seed", description = "random: seed") Long seed;
+    @Option(names = "--local", paramLabel = "LIST", description = "expanded: local experts, e.g. 0-7 or 0,3,5 (default 0..min(8,E)-1)") String local;
+    @Option(names = "--m", description = "expanded_origin: extra experts from the origin device (default top_k)") Integer m;
+    @Option(names = {"-k", "--top-k"}, description = "experts per token (default: ${DEFAULT-VALUE})") int topK = 8;
+    @Option(names = "--renormalize", description = "divide kept weights by their sum per token (norm_topk_prob)") boolean renormalize;
+    @Option(names = "--devices", description = "devices for contiguous placement (default min(8, E))") Integer devices;
+    @Option(names = "--placement", paramLabel = "SPEC", description = "contiguous:D, or a device id per expert: 0,0,1,1,...") String placement;
 
     @Option(names = "--placement-file", paramLabel = "FILE",
             description = "a device id per expert, in expert order, separated by commas, spaces or newlines (# comments)")
     Path placementFile;
 
-    @Option(names = "--tolerance", description = "--cases: weight tolerance (default: ${DEFAULT-VALUE})")
-    double tolerance = 1e-6;
+    @Option(names = "--tolerance", description = "--cases: weight tolerance (default: ${DEFAULT-VALUE})") double tolerance = 1e-6;
 
     @Override
     public Integer call() {

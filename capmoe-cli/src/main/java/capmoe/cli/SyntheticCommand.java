@@ -40,19 +40,13 @@ public final class SyntheticCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Option(names = "--tokens", description = "tokens T in the routing call (default: ${DEFAULT-VALUE})")
-    int tokens = 4096;
-
-    @Option(names = "--experts", description = "experts E (default: ${DEFAULT-VALUE})")
-    int experts = 64;
-
-    @Option(names = {"-k", "--top-k"}, description = "experts per token k (default: ${DEFAULT-VALUE})")
-    int topK = 8;
+    @Option(names = "--tokens", description = "tokens T in the routing call (default: ${DEFAULT-VALUE})") int tokens = 4096;
+    @Option(names = "--experts", description = "experts E (default: ${DEFAULT-VALUE})") int experts = 64;
+    @Option(names = {"-k", "--top-k"}, description = "experts per token k (default: ${DEFAULT-VALUE})") int topK = 8;
 
     @Mixin DeviceOption devices;
 
-    @Option(names = "--gamma", description = "capacity factor of the default policies (default: ${DEFAULT-VALUE})")
-    double gamma = 1.0;
+    @Option(names = "--gamma", description = "capacity factor of the default policies (default: ${DEFAULT-VALUE})") double gamma = 1.0;
 
     @Option(names = "--rho", description = "Expert Drop ratio of skipped experts in the default policies (default: ${DEFAULT-VALUE})")
     double rho = 0.1;
@@ -62,14 +56,12 @@ public final class SyntheticCommand implements Callable<Integer> {
                     + "none, the baseline, is added first when missing")
     List<String> policies = new ArrayList<>();
 
-    @Option(names = "--seed", description = "sample seed (default: ${DEFAULT-VALUE})")
-    long seed = 0;
+    @Option(names = "--seed", description = "sample seed (default: ${DEFAULT-VALUE})") long seed = 0;
 
     @Option(names = "--alpha", description = "Pareto tail index of expert popularity; smaller = more skewed (default: ${DEFAULT-VALUE})")
     double alpha = RoutingSample.DEFAULT_ALPHA;
 
-    @Option(names = "--noise", description = "per-token logit noise sigma (default: ${DEFAULT-VALUE})")
-    double noise = RoutingSample.DEFAULT_NOISE;
+    @Option(names = "--noise", description = "per-token logit noise sigma (default: ${DEFAULT-VALUE})") double noise = RoutingSample.DEFAULT_NOISE;
 
     @Override
     public Integer call() {
