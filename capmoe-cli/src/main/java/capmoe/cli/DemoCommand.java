@@ -6,7 +6,6 @@ import capmoe.eval.Task;
 import capmoe.eval.TaskResult;
 import capmoe.eval.Tasks;
 import capmoe.model.ModelConfig;
-import capmoe.runtime.ep.EpMode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -40,7 +39,7 @@ import java.util.concurrent.Callable;
                 "top-8, trained on Gutenberg books) on the first --windows windows of each --text",
                 "(default: its held-out books, in domain, and WikiText-2 test, out of domain; both",
                 "bundled in data/) under every capacity policy, with the expert-parallel",
-                "runtime's accounting (timed-serial over --devices), and prints per text and",
+                "runtime's accounting (timed-serial over --devices by default), and prints per text and",
                 "policy: dropped %%, max/mean load, measured EP speedup, perplexity and its change",
                 "vs none. Writes report.html, results.json and results.md into --out.",
                 "",
@@ -80,52 +79,39 @@ public final class DemoCommand implements Callable<Integer> {
             + "olmoe-small's PyTorch references were computed (fp32 RoPE frequencies) (default: ${DEFAULT-VALUE})")
     String dtype = "float32";
 
-    @Option(names = "--windows", description = "first N windows of each text (default: ${DEFAULT-VALUE})")
-    int windows = 8;
+    @Mixin WindowOptions windows = new WindowOptions(8);
 
-    @Option(names = "--seq", description = "tokens per window, at least 2 (default: ${DEFAULT-VALUE})")
-    int seq = 256;
+    @Mixin EpTimingOptions timing = new EpTimingOptions(3, 0);
 
-    @Option(names = "--batch", description = "windows per forward pass (default: ${DEFAULT-VALUE})")
-    int batch = 8;
-
-    @Option(names = "--repeats", description = "timed replays of every MoE layer call per policy; speedup = median (default: ${DEFAULT-VALUE})")
-    int repeats = 3;
-
-    @Option(names = "--out", paramLabel = "DIR", description = "report directory (default: ${DEFAULT-VALUE})")
-    Path out = Path.of("reports", "demo");
-
-    @Option(names = "--quiet", description = "no progress bar")
-    boolean quiet;
+    @Mixin ReportOptions report = new ReportOptions("demo");
 
     @Override
     public Integer call() throws IOException {
         if (synthetic) throw new IllegalArgumentException("demo --synthetic is now its own command: ./capmoe synthetic");
-        if (windows < 1) throw new IllegalArgumentException("--windows must be >= 1 (got " + windows + ")");
-        if (seq < 2) throw new IllegalArgumentException("--seq must be >= 2: a window scores tokens 2..seq from the ones before (got " + seq + ")");
-        if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1 (got " + batch + ")");
+        int seq = windows.check(1).seq, batch = windows.batch, repeats = timing.repeats();
+        Path out = report.out;
         Path repo = !model.given() || texts.isEmpty() ? repoRoot() : null;
         Path modelDir = model.orElse(repo == null ? null : repo.resolve(DEFAULT_MODEL));
         List<Task> tasks = new ArrayList<>();
         if (texts.isEmpty()) {
             // named as the eval task that scores the same file: text:PATH, PATH relative to the repository
-            for (String t : DEFAULT_TEXTS) tasks.add(Task.TokenWindows.of(Tasks.TEXT + t, repo.resolve(t), seq, batch, windows));
+            for (String t : DEFAULT_TEXTS) tasks.add(Task.TokenWindows.of(Tasks.TEXT + t, repo.resolve(t), seq, batch, windows.windows));
         } else {
-            for (Path t : texts) tasks.add(Task.TokenWindows.of(Tasks.TEXT + t, t, seq, batch, windows));
+            for (Path t : texts) tasks.add(Task.TokenWindows.of(Tasks.TEXT + t, t, seq, batch, windows.windows));
         }
         ModelConfig config = ModelConfig.read(modelDir);
         if (seq > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("--seq " + seq + " is longer than the model's context (max_position_embeddings "
                     + config.maxPositionEmbeddings() + ")");
         }
-        // timed-serial: the devices are timed one after another, so 8 devices fit on 2 cores
+        // timed-serial by default: the devices are timed one after another, so 8 devices fit on 2 cores
         Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), tasks, policies.policies(),
-                devices.check(config.numExperts()), batch, 0, -1, true, new Evaluation.Ep(EpMode.TIMED_SERIAL, 0, repeats, 1));
+                devices.check(config.numExperts()), batch, 0, -1, true, new Evaluation.Ep(timing.mode(), timing.linkGbps, repeats, 1));
         long t0 = System.nanoTime();
-        Evaluation.Result result = Evaluation.run(c, quiet ? null : System.err);
+        Evaluation.Result result = Evaluation.run(c, report.progress());
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("texts", tasks.stream().map(t -> ((Task.TokenWindows) t).file().toString()).toList());
-        meta.put("windows", windows);
+        meta.put("windows", windows.windows);
         meta.put("seq", seq);
         result.write(out, "capmoe demo: " + modelDir.getFileName() + " on "
                 + String.join(", ", tasks.stream().map(t -> ((Task.TokenWindows) t).file().getFileName().toString()).toList()), meta);
@@ -134,8 +120,9 @@ public final class DemoCommand implements Callable<Integer> {
         PrintWriter w = spec.commandLine().getOut();
         for (Task task : tasks) {
             TaskResult none = result.results().get("none", task.name());
-            w.printf(Locale.ROOT, "%s on %s: %d windows x %d tokens, batch %d, %d devices (EP runtime, timed-serial)%n%n",
-                    modelDir.getFileName(), ((Task.TokenWindows) task).file().getFileName(), none.samples(), seq, batch, c.devices());
+            w.printf(Locale.ROOT, "%s on %s: %d windows x %d tokens, batch %d, %d devices (EP runtime, %s)%n%n",
+                    modelDir.getFileName(), ((Task.TokenWindows) task).file().getFileName(), none.samples(), seq, batch, c.devices(),
+                    timing.mode().id());
             w.println(PolicyTable.render(result.results(), task.name()));
         }
         w.println("dropped = top-k (token, expert) pairs removed; added = pairs kept outside the top-k (expanded's local experts);");

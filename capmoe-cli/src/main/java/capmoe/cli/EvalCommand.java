@@ -10,7 +10,6 @@ import capmoe.model.ModelConfig;
 import capmoe.runtime.dist.CapacityScope;
 import capmoe.runtime.dist.Communicator;
 import capmoe.runtime.mpi.MpiJob;
-import capmoe.runtime.ep.EpMode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -60,10 +59,6 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--limit", defaultValue = "0", description = "first N documents per task; for wikitext-windows and text:PATH, first N windows (0 = all)")
     int limit;
 
-    @Option(names = "--windows", defaultValue = "0",
-            description = "first N windows of wikitext-windows and text:PATH, overriding --limit for them (0 = --limit)")
-    int windows;
-
     @Option(names = "--fewshot", defaultValue = "0", description = "few-shot examples for multiple-choice tasks (default: ${DEFAULT-VALUE})")
     int fewshot;
 
@@ -71,11 +66,7 @@ public final class EvalCommand implements Callable<Integer> {
             description = "few-shot sampling seed, lm-eval's fewshot_random_seed (default: ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--batch", defaultValue = "8", description = "sequences per forward pass (default: ${DEFAULT-VALUE})")
-    int batch;
-
-    @Option(names = "--seq", defaultValue = "256", description = "window length of wikitext-windows and text:PATH (default: ${DEFAULT-VALUE})")
-    int seq;
+    @Mixin WindowOptions windows = new WindowOptions(0);
 
     @Option(names = "--max-length", defaultValue = "0",
             description = "context for loglikelihood requests and rolling windows (default: max_position_embeddings)")
@@ -85,8 +76,7 @@ public final class EvalCommand implements Callable<Integer> {
             description = "token that starts rolling windows and empty contexts (default: bos_token_id, else eos_token_id)")
     int prefixToken;
 
-    @Option(names = "--out", paramLabel = "DIR", defaultValue = "reports/eval", description = "output directory (default: ${DEFAULT-VALUE})")
-    Path out;
+    @Mixin ReportOptions report = new ReportOptions("eval");
 
     @Option(names = "--dtype", description = "run as if loaded with this torch_dtype (float32|bfloat16; default: config.json's); "
             + "the olmoe-tiny reference was computed in float32 (fp32 RoPE frequencies)")
@@ -97,36 +87,24 @@ public final class EvalCommand implements Callable<Integer> {
             + "(keeps every call's input in memory; scores are identical)")
     boolean ep;
 
-    @Option(names = "--ep-mode", defaultValue = "timed-serial",
-            description = "parallel | timed-serial (devices timed one after another; for machines with fewer cores than devices; default: ${DEFAULT-VALUE})")
-    String epMode;
-
-    @Option(names = "--repeats", defaultValue = "3", description = "--ep: timed replays of every MoE layer call; speedup = median (default: ${DEFAULT-VALUE})")
-    int repeats;
-
-    @Option(names = "--link-gbps", defaultValue = "0",
-            description = "per-device link bandwidth for the modelled all-to-all (0 = no communication term; default: ${DEFAULT-VALUE})")
-    double linkGbps;
+    /** With --ep. */
+    @Mixin EpTimingOptions timing = new EpTimingOptions(3, 0);
 
     @Option(names = "--no-shared-context", description = "score every choice as a full sequence (context ++ continuation), "
             + "as lm-eval's HF backend does, instead of prefilling a shared context once and scoring its choices from "
             + "the KV cache; same scores under none, capacity policies route different batches, so their scores differ")
     boolean noSharedContext;
 
-    @Option(names = "--quiet", description = "no progress bar")
-    boolean quiet;
-
-    @Option(names = "--capacity-scope", paramLabel = "global|local", defaultValue = "global",
-            description = "under mpirun: capacity over each forward pass's whole batch (global, the paper's semantics) or over "
-                    + "each rank's own sequences (local, C = ceil(γ·k·T_rank/E)) (default: ${DEFAULT-VALUE})")
-    String capacityScope;
+    @Mixin RanksOption ranks = new RanksOption();
 
     @Override
     public Integer call() throws IOException {
         Path modelDir = model.require();
-        List<Task> loaded = Tasks.load(tasks, dataDir, new Tasks.Options(limit, fewshot, seed, seq, batch, windows));
+        int seq = windows.check(0).seq, batch = windows.batch;
+        Path out = report.out;
+        List<Task> loaded = Tasks.load(tasks, dataDir, new Tasks.Options(limit, fewshot, seed, seq, batch, windows.windows));
         ModelConfig config = ModelConfig.read(modelDir);
-        CapacityScope scope = CapacityScope.parse(capacityScope);
+        CapacityScope scope = ranks.scope();
         Communicator comm = MpiJob.current().orElse(null);
         if (comm == null && spec.commandLine().getParseResult().hasMatchedOption("--capacity-scope")) {
             throw new IllegalArgumentException("--capacity-scope applies to a run under mpirun (mpirun -np D ./capmoe eval ...)");
@@ -136,9 +114,9 @@ public final class EvalCommand implements Callable<Integer> {
         }
         int d = comm == null ? devices.check(config.numExperts()) : comm.size();
         Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), loaded, policies.policies(), d,
-                batch, maxLength, prefixToken, !noSharedContext, ep ? new Evaluation.Ep(EpMode.parse(epMode), linkGbps, repeats, 1) : null);
+                batch, maxLength, prefixToken, !noSharedContext, ep ? new Evaluation.Ep(timing.mode(), timing.linkGbps, timing.repeats(), 1) : null);
         boolean rank0 = comm == null || comm.rank() == 0;
-        Evaluation.Result result = Evaluation.run(c, quiet || !rank0 ? null : System.err,
+        Evaluation.Result result = Evaluation.run(c, !rank0 ? null : report.progress(),
                 comm == null ? null : new Evaluation.Ranks(comm, scope));
         if (!rank0) return 0; // rank 0 writes and prints
 
@@ -146,7 +124,7 @@ public final class EvalCommand implements Callable<Integer> {
         meta.put("tasks", tasks);
         meta.put("data_dir", dataDir.toString());
         meta.put("limit", limit);
-        if (windows > 0) meta.put("windows", windows);
+        if (windows.windows > 0) meta.put("windows", windows.windows);
         meta.put("num_fewshot", fewshot);
         meta.put("fewshot_seed", seed);
         meta.put("seq", seq);
