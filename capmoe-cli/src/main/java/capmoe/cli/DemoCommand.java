@@ -6,6 +6,9 @@ import capmoe.eval.Task;
 import capmoe.eval.TaskResult;
 import capmoe.eval.Tasks;
 import capmoe.model.ModelConfig;
+import capmoe.runtime.dist.Communicator;
+import capmoe.runtime.dist.Wire;
+import capmoe.runtime.mpi.MpiJob;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -15,6 +18,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,7 +35,10 @@ import java.util.concurrent.Callable;
  * prints one {@link PolicyTable} per text and writes the reports. The windows and batches are
  * those of olmoe-small's PyTorch references ({@link Task.TokenWindows}), run in float32 as they
  * were, so the perplexities are the reference computation's on these windows
- * (OlmoeSmallConformanceTest).
+ * (OlmoeSmallConformanceTest). Under {@code mpirun -np D} every rank runs it as one rank of the
+ * multi-process runtime ({@link Evaluation.Ranks}: each forward pass's windows split over the
+ * ranks, experts on their owning rank) and the EP speedup is measured over the ranks
+ * ({@link capmoe.eval.EpRuntime.OverRanks}); rank 0 reads the inputs, prints and writes.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {
@@ -54,6 +61,10 @@ import java.util.concurrent.Callable;
                 "fixed experts 0-7 (official code; all on device 0), expanded_origin@G the best",
                 "experts of each token's origin device (the expert-parallel form).",
                 "",
+                "Under mpirun -np D: every rank runs it (data-parallel attention, each rank owning",
+                "E/D experts); rank 0 reads the texts, prints and writes; the EP speedup is the",
+                "recorded calls replayed over the ranks (all-to-alls and waits measured).",
+                "",
                 "Without a model: ./capmoe synthetic (a seeded, skewed routing sample).",
                 ""})
 public final class DemoCommand implements Callable<Integer> {
@@ -67,6 +78,8 @@ public final class DemoCommand implements Callable<Integer> {
     @Mixin DeviceOption devices;
 
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.DEMO);
+
+    @Mixin RanksOption ranks = new RanksOption();
 
     @Option(names = "--synthetic", hidden = true, description = "moved: ./capmoe synthetic")
     boolean synthetic;
@@ -92,27 +105,53 @@ public final class DemoCommand implements Callable<Integer> {
         Path out = report.out;
         Path repo = !model.given() || texts.isEmpty() ? repoRoot() : null;
         Path modelDir = model.orElse(repo == null ? null : repo.resolve(DEFAULT_MODEL));
+        Communicator comm = MpiJob.current().orElse(null);
         List<Task> tasks = new ArrayList<>();
         if (texts.isEmpty()) {
             // named as the eval task that scores the same file: text:PATH, PATH relative to the repository
-            for (String t : DEFAULT_TEXTS) tasks.add(Task.TokenWindows.of(Tasks.TEXT + t, repo.resolve(t), seq, batch, windows.windows));
+            for (String t : DEFAULT_TEXTS) tasks.add(text(comm, Tasks.TEXT + t, repo.resolve(t), seq, batch, windows.windows));
         } else {
-            for (Path t : texts) tasks.add(Task.TokenWindows.of(Tasks.TEXT + t, t, seq, batch, windows.windows));
+            for (Path t : texts) tasks.add(text(comm, Tasks.TEXT + t, t, seq, batch, windows.windows));
         }
         ModelConfig config = ModelConfig.read(modelDir);
         if (seq > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("--seq " + seq + " is longer than the model's context (max_position_embeddings "
                     + config.maxPositionEmbeddings() + ")");
         }
-        // timed-serial by default: the devices are timed one after another, so 8 devices fit on 2 cores
+        var parsed = spec.commandLine().getParseResult();
+        for (String ranked : List.of("--capacity-scope", "--wire")) {
+            if (comm == null && parsed.hasMatchedOption(ranked)) {
+                throw new IllegalArgumentException(ranked + " applies to a run under mpirun (mpirun -np D ./capmoe demo ...)");
+            }
+        }
+        for (String inJvm : List.of("--devices", "--ep-mode", "--link-gbps")) {
+            if (comm != null && parsed.hasMatchedOption(inJvm)) {
+                throw new IllegalArgumentException(inJvm + " is for in-JVM devices; under mpirun the ranks are the devices "
+                        + "(D = mpirun's -np) and every all-to-all and wait is measured");
+            }
+        }
+        // one process: timed-serial by default, the devices timed one after another, so 8 devices fit on 2 cores;
+        // under mpirun: the recorded calls replayed over the ranks, every all-to-all and wait measured
         Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), tasks, policies.policies(),
-                devices.check(config.numExperts()), batch, 0, -1, true, new Evaluation.Ep(timing.mode(), timing.linkGbps, repeats, 1));
+                comm == null ? devices.check(config.numExperts()) : comm.size(), batch, 0, -1, true,
+                comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, repeats, 1) : Evaluation.Ep.overRanks(repeats, 1));
+        boolean rank0 = comm == null || comm.rank() == 0;
         long t0 = System.nanoTime();
-        Evaluation.Result result = Evaluation.run(c, report.progress());
+        Evaluation.Result result = Evaluation.run(c, rank0 ? report.progress() : null,
+                comm == null ? null : new Evaluation.Ranks(comm, ranks.scope(), ranks.wire()));
+        if (!rank0) return 0; // rank 0 prints and writes
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("texts", tasks.stream().map(t -> ((Task.TokenWindows) t).file().toString()).toList());
         meta.put("windows", windows.windows);
         meta.put("seq", seq);
+        if (comm != null) {
+            meta.put("ranks", comm.size());
+            meta.put("capacity_scope", ranks.scope().label());
+            meta.put("wire", ranks.wire().label());
+        }
+        String where = comm == null ? c.devices() + " devices (EP runtime, " + timing.mode().id() + ")"
+                : comm.size() + " MPI ranks (EP over the ranks, capacity scope " + ranks.scope().label()
+                + (ranks.wire() == Wire.FP32 ? "" : ", " + ranks.wire().label() + " rows") + ")";
         result.write(out, "capmoe demo: " + modelDir.getFileName() + " on "
                 + String.join(", ", tasks.stream().map(t -> ((Task.TokenWindows) t).file().getFileName().toString()).toList()), meta);
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -120,21 +159,32 @@ public final class DemoCommand implements Callable<Integer> {
         PrintWriter w = spec.commandLine().getOut();
         for (Task task : tasks) {
             TaskResult none = result.results().get("none", task.name());
-            w.printf(Locale.ROOT, "%s on %s: %d windows x %d tokens, batch %d, %d devices (EP runtime, %s)%n%n",
-                    modelDir.getFileName(), ((Task.TokenWindows) task).file().getFileName(), none.samples(), seq, batch, c.devices(),
-                    timing.mode().id());
+            w.printf(Locale.ROOT, "%s on %s: %d windows x %d tokens, batch %d, %s%n%n",
+                    modelDir.getFileName(), ((Task.TokenWindows) task).file().getFileName(), none.samples(), seq, batch, where);
             w.println(PolicyTable.render(result.results(), task.name()));
         }
         w.println("dropped = top-k (token, expert) pairs removed; added = pairs kept outside the top-k (expanded's local experts);");
         w.println("max/mean = busiest expert's load over the mean, averaged over MoE layer calls;");
         w.printf(Locale.ROOT, "EP speedup = the EP runtime's MoE time under none / under the policy, median over %d repeats timed%n", repeats);
         w.println("  interleaved over the policies (each MoE layer call under every policy back to back); range = lowest-highest repeat;");
+        if (comm != null) {
+            w.printf(Locale.ROOT, "  (over the %d ranks: a call's time = the slowest rank's dispatch + experts + wait + combine, measured)%n",
+                    comm.size());
+        }
         w.println("EP bound = sum of the busiest device's load under none / under the policy (what the speedup can reach);");
         w.println("expanded = fixed local experts 0-7 (official code, all on device 0), expanded_origin = the EP form.");
         w.printf(Locale.ROOT, "%nwrote %s (and results.json, results.md) in %.0f s%n",
                 out.resolve("report.html").toAbsolutePath().normalize(), seconds);
         w.flush();
         return 0;
+    }
+
+    /** A text to score; under mpirun rank 0 reads it and hands it to the other ranks. */
+    private static Task text(Communicator comm, String name, Path file, int seq, int batch, int windows) {
+        if (comm == null) return Task.TokenWindows.of(name, file, seq, batch, windows);
+        String text = comm.rank() == 0 ? Task.TokenWindows.of(name, file, seq, batch, windows).text() : null;
+        text = new String(comm.share(text == null ? null : text.getBytes(StandardCharsets.UTF_8), 0), StandardCharsets.UTF_8);
+        return new Task.TokenWindows(name, file, text, seq, batch, windows);
     }
 
     /** The bundled model and texts, relative to the repository. */

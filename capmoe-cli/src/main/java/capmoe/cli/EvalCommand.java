@@ -29,7 +29,8 @@ import java.util.concurrent.Callable;
  * Writes results.json (all policies), results_&lt;policy&gt;.json (lm-eval layout), results.md and a
  * self-contained report.html into --out. Under {@code mpirun -np D} every rank runs it as one rank of
  * the multi-process runtime ({@link Evaluation.Ranks}); rank 0 prints and writes, naming the ranks and
- * the capacity scope.
+ * the capacity scope; {@code --ep} then replays the recorded MoE layer calls over the ranks
+ * ({@link capmoe.eval.EpRuntime.OverRanks}).
  */
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Evaluates capacity policies on lm-eval-style tasks (multiple choice, perplexity, LAMBADA).")
@@ -82,9 +83,10 @@ public final class EvalCommand implements Callable<Integer> {
             + "the olmoe-tiny reference was computed in float32 (fp32 RoPE frequencies)")
     String dtype;
 
-    @Option(names = "--ep", description = "time every MoE layer call through the expert-parallel runtime over --devices, "
-            + "replayed interleaved over the policies (as ep-bench and demo do), and report each policy's measured EP speedup "
-            + "(keeps every call's input in memory; scores are identical)")
+    @Option(names = "--ep", description = "time every MoE layer call through the expert-parallel runtime over --devices "
+            + "(under mpirun: over the ranks, all-to-alls and waits measured), replayed interleaved over the policies (as "
+            + "ep-bench and demo do), and report each policy's measured EP speedup (keeps every call's input in memory; "
+            + "scores are identical)")
     boolean ep;
 
     /** With --ep. */
@@ -106,18 +108,28 @@ public final class EvalCommand implements Callable<Integer> {
         ModelConfig config = ModelConfig.read(modelDir);
         CapacityScope scope = ranks.scope();
         Communicator comm = MpiJob.current().orElse(null);
-        if (comm == null && spec.commandLine().getParseResult().hasMatchedOption("--capacity-scope")) {
-            throw new IllegalArgumentException("--capacity-scope applies to a run under mpirun (mpirun -np D ./capmoe eval ...)");
+        for (String ranked : List.of("--capacity-scope", "--wire")) {
+            if (comm == null && spec.commandLine().getParseResult().hasMatchedOption(ranked)) {
+                throw new IllegalArgumentException(ranked + " applies to a run under mpirun (mpirun -np D ./capmoe eval ...)");
+            }
         }
         if (comm != null && spec.commandLine().getParseResult().hasMatchedOption("--devices")) {
             throw new IllegalArgumentException("--devices is for one process; under mpirun the ranks are the devices (D = mpirun's -np)");
         }
+        for (String inJvm : List.of("--ep-mode", "--link-gbps")) {
+            if (comm != null && spec.commandLine().getParseResult().hasMatchedOption(inJvm)) {
+                throw new IllegalArgumentException(inJvm + " is for in-JVM devices; under mpirun --ep replays the MoE layer calls "
+                        + "over the ranks, every all-to-all and wait measured");
+            }
+        }
         int d = comm == null ? devices.check(config.numExperts()) : comm.size();
+        Evaluation.Ep epTiming = !ep ? null
+                : comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, timing.repeats(), 1) : Evaluation.Ep.overRanks(timing.repeats(), 1);
         Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), loaded, policies.policies(), d,
-                batch, maxLength, prefixToken, !noSharedContext, ep ? new Evaluation.Ep(timing.mode(), timing.linkGbps, timing.repeats(), 1) : null);
+                batch, maxLength, prefixToken, !noSharedContext, epTiming);
         boolean rank0 = comm == null || comm.rank() == 0;
         Evaluation.Result result = Evaluation.run(c, !rank0 ? null : report.progress(),
-                comm == null ? null : new Evaluation.Ranks(comm, scope));
+                comm == null ? null : new Evaluation.Ranks(comm, scope, ranks.wire()));
         if (!rank0) return 0; // rank 0 writes and prints
 
         Map<String, Object> meta = new LinkedHashMap<>();
@@ -131,11 +143,13 @@ public final class EvalCommand implements Callable<Integer> {
         if (comm != null) {
             meta.put("ranks", comm.size());
             meta.put("capacity_scope", scope.label());
+            meta.put("wire", ranks.wire().label());
         }
         result.write(out, "capmoe eval: " + modelDir.getFileName(), meta);
         PrintWriter w = spec.commandLine().getOut();
         if (comm != null) {
-            w.printf("%d MPI ranks, capacity scope %s%s%n", comm.size(), scope.label(), scope == CapacityScope.LOCAL
+            w.printf("%d MPI ranks, capacity scope %s, %s rows on the wire%s%n", comm.size(), scope.label(), ranks.wire().label(),
+                    scope == CapacityScope.LOCAL
                     ? " (the load columns count rank 0's tokens; perplexity and accuracy cover every token)" : "");
         }
         w.print(MarkdownReport.render(result.results()));

@@ -90,7 +90,7 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         if (MpiJob.current().isPresent()) { // under mpirun: the ranks' expert-parallel runtime
             try (tokenizer) {
-                return GenerateRanks.run(model, quantize.format(), promptIds, tokenizer, policy, ranks.scope(), maxTokens, temperature,
+                return GenerateRanks.run(model, quantize.format(), promptIds, tokenizer, policy, ranks.scope(), ranks.wire(), maxTokens, temperature,
                         ignoreEos, MpiJob.current().get());
             }
         }

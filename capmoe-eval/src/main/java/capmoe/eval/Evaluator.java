@@ -114,8 +114,8 @@ public final class Evaluator {
             e.getValue().clear();
             List<EpReplay.Timings> t = ep.time(calls, (done, all) -> {
                 if (progress == null) return;
-                progress.printf(Locale.ROOT, "EP timing of %s (%s, %d devices): pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies%n",
-                        task, ep.mode().id(), ep.devices().count(), done, all, ep.warmup(), calls.getFirst().size(), calls.size());
+                progress.printf(Locale.ROOT, "EP timing of %s (%s): pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies%n",
+                        task, ep.describe(), done, all, ep.warmup(), calls.getFirst().size(), calls.size());
                 progress.flush();
             });
             timings.put(task, t);
