@@ -29,9 +29,6 @@ import java.util.stream.Stream;
         description = "Benchmark prefill and decode (tokens/s, fraction of the machine's measured peak, thread scaling).")
 public final class BenchCommand implements Callable<Integer> {
 
-    @Mixin
-    QuantizeOption quantize = new QuantizeOption();
-
     /** Without it: an OLMoE-1B-7B-shaped random model. */
     @Mixin ModelOption model;
 
@@ -44,8 +41,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--dir", description = "where to write (or find) the OLMoE-1B-7B-shaped model (default: a temp dir, deleted afterwards)")
     Path dir;
 
-    @Option(names = "--threads", split = ",", description = "thread counts, comma-separated, run in alternation (default: all cores)")
-    int[] threads;
+    @Option(names = "--threads", split = ",", description = "thread counts, comma-separated, run in alternation (default: all cores)") int[] threads;
 
     @Option(names = "--prefill-tokens", split = ",", defaultValue = "512", description = "prefill lengths, one sequence each (default: ${DEFAULT-VALUE})")
     int[] prefillTokens;
@@ -59,8 +55,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--peak-runs", defaultValue = "5", description = "runs of each peak measurement, best kept (default: ${DEFAULT-VALUE})")
     int peakRuns;
 
-    @Option(names = "--json", description = "also write the result as JSON to this file")
-    Path json;
+    @Option(names = "--json", description = "also write the result as JSON to this file") Path json;
 
     @Option(names = "--write-only", description = "write the OLMoE-1B-7B-shaped model to --dir and stop (scripts/bench-vs-llamacpp)")
     boolean writeOnly;
@@ -113,7 +108,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     private int run(Path where, String name, EngineBench.Plan plan) {
         System.out.println("model: " + name);
-        try (CausalLM m = Models.load(where, null, quantize.format())) {
+        try (CausalLM m = Models.load(where, null, model.quantize())) {
             double bytesPerWeight = m instanceof Decoder d ? EngineBench.bytesPerWeight(d.checkpoint()) : 2;
             EngineBench.Result result = EngineBench.run(m, bytesPerWeight, plan, line -> System.err.println("  " + line));
             BenchReport report = new BenchReport(name, bytesPerWeight, result);
