@@ -18,12 +18,12 @@ import java.util.concurrent.Callable;
  * file of the HF fixtures' format and compares every tensor; exit code 1 on any failure.
  */
 @Command(name = "check", mixinStandardHelpOptions = true,
-        description = "Compare the engine with a recorded Hugging Face reference (reference.safetensors).")
+        description = "Compare the engine with a recorded reference (reference.safetensors).")
 public final class CheckCommand implements Callable<Integer> {
 
     @Mixin ModelOption model;
 
-    @Option(names = "--reference", description = "reference.safetensors (default: DIR/reference.safetensors)") Path reference;
+    @Option(names = "--reference", description = "the reference file (default: the one in the --model folder)") Path reference;
 
     @Override
     public Integer call() {

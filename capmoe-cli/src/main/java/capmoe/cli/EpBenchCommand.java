@@ -20,32 +20,33 @@ import java.util.concurrent.Callable;
 /** {@code ./capmoe ep-bench}: the straggler effect under expert parallelism, and what each policy saves. */
 @Command(name = "ep-bench", mixinStandardHelpOptions = true,
         description = {
-                "Runs a model's MoE layers expert-parallel over D devices (each owning E/D experts, its own worker",
-                "and share of the cores) for each capacity policy on the same batches, and prints one table:",
-                "dropped pairs, device max/mean load, EP time per MoE layer (critical path + modelled all-to-all),",
-                "speedup vs none, and the load bound (sum of max device loads, none / policy).",
+                "Runs a model's MoE layers expert-parallel over D devices (each owning E/D experts, its own worker "
+                        + "and share of the cores) for each capacity policy on the same batches, and prints one table: dropped "
+                        + "pairs, device max/mean load, EP time per MoE layer (critical path + modelled all-to-all), speedup vs "
+                        + "none, and the load bound (sum of max device loads, none / policy).",
                 "",
-                "Modes: parallel = devices run concurrently with a barrier per layer, wall time measured (needs",
-                "cores >= D); timed-serial = devices run one after another, each timed alone with the same cores,",
-                "the layer's time is the slowest device (for small machines). Every output names the mode.",
+                "Modes: parallel = devices run concurrently with a barrier per layer, wall time measured (needs cores "
+                        + ">= D); timed-serial = devices run one after another, each timed alone with the same cores, the "
+                        + "layer's time is the slowest device (for small machines). Every output names the mode.",
                 "",
-                "Timing: every policy first runs the batches once through the model (loads, dropped pairs, outputs),",
-                "recording each MoE layer call; then every call is replayed --repeats times under all policies back",
-                "to back, the order rotated each time, so drift on a busy machine hits every policy alike. Each repeat",
-                "gives a speedup (none's time / the policy's in that repeat): speedup = their median, range = lowest..",
-                "highest; EP layer = the median repeat's time per call. Per-call detail (HTML, JSON, idle%%) = median repeat.",
+                "Timing: every policy first runs the batches once through the model (loads, dropped pairs, outputs), "
+                        + "recording each MoE layer call; then every call is replayed --repeats times under all policies back "
+                        + "to back, the order rotated each time, so drift on a busy machine hits every policy alike. Each "
+                        + "repeat gives a speedup (none's time / the policy's in that repeat): speedup = their median, range = "
+                        + "lowest..highest; EP layer = the median repeat's time per call. Per-call detail (HTML, JSON, idle%%) "
+                        + "= median repeat.",
                 "",
-                "expanded@G adds the fixed local experts 0-7 to every token (the official code; they all sit on",
-                "device 0), expanded_origin@G the m best-scored experts of the token's origin device (the EP form).",
+                "expanded@G adds the fixed local experts 0-7 to every token (the official code; they all sit on "
+                        + "device 0), expanded_origin@G the m best-scored experts of the token's origin device (the EP form).",
                 "",
-                "Tokens: --text FILE tokenized with the model's tokenizer.json (e.g. ../shared/data/wikitext-2/test.txt),",
-                "or --random-tokens. --make-model DIR first writes an OLMoE-1B-7B-shaped random model with a skewed",
-                "router (see capmoe.runtime.ep.SkewedOlmoe) and benchmarks it.",
+                "Tokens: --text FILE, tokenized with the model's tokenizer (e.g. WikiText-2's test.txt in ../shared/data), "
+                        + "or --random-tokens. --make-model DIR first writes an OLMoE-1B-7B-shaped random model with a "
+                        + "skewed router (SkewedOlmoe) and benchmarks it.",
                 "",
-                "Prefill and decode apart: each batch is prefilled through a KV cache, then --decode-steps greedy steps",
-                "(one token per sequence per MoE call) are recorded and replayed apart. replicate@N[+POLICY] places N",
-                "redundant replicas per layer with DeepSeek's EPLB; the 'uniform (ideal)' row times none's calls with the",
-                "pairs spread perfectly over the experts, the best case of any balancing.",
+                "Prefill and decode apart: each batch is prefilled through a KV cache, then --decode-steps greedy "
+                        + "steps (one token per sequence per MoE call) are recorded and replayed apart. replicate@N[+POLICY] "
+                        + "places N redundant replicas per layer with DeepSeek's EPLB; the 'uniform (ideal)' row times none's "
+                        + "calls with the pairs spread perfectly over the experts, the best case of any balancing.",
                 ""})
 public final class EpBenchCommand implements Callable<Integer> {
 
@@ -86,10 +87,10 @@ public final class EpBenchCommand implements Callable<Integer> {
 
     @Option(names = "--seed", description = "seed for --random-tokens and --make-model (default: ${DEFAULT-VALUE})") long seed = 0;
 
-    @Option(names = "--json", paramLabel = "FILE", description = "JSON output (default: ${DEFAULT-VALUE})")
+    @Option(names = "--json", paramLabel = "FILE", description = "JSON (default: ${DEFAULT-VALUE})")
     Path json = Path.of("reports", "ep-bench", "ep-bench.json");
 
-    @Option(names = "--html", paramLabel = "FILE", description = "HTML report (default: ${DEFAULT-VALUE})")
+    @Option(names = "--html", paramLabel = "FILE", description = "HTML (default: ${DEFAULT-VALUE})")
     Path html = Path.of("reports", "ep-bench", "ep-bench.html");
 
     @Option(names = "--decode-steps", description = "greedy decode steps timed after each batch's prefill, apart from it "

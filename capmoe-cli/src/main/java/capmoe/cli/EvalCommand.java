@@ -52,7 +52,7 @@ public final class EvalCommand implements Callable<Integer> {
     List<String> tasks;
 
     @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "data",
-            description = "task files: <task>/<split>.jsonl (piqa/validation.jsonl, ...), wikitext-2/test.txt (default: ${DEFAULT-VALUE})")
+            description = "folder of the task files, <task>/<split>.jsonl as in piqa/validation.jsonl, and wikitext-2/test.txt (default: ${DEFAULT-VALUE})")
     Path dataDir;
 
     @Option(names = "--limit", defaultValue = "0", description = "first N documents per task; for wikitext-windows and text:PATH, first N windows (0 = all)")

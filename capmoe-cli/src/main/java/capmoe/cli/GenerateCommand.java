@@ -28,7 +28,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Mixin ModelOption model;
 
-    @Option(names = "--prompt", description = "prompt text (encoded with the model's tokenizer.json)") String prompt;
+    @Option(names = "--prompt", description = "prompt text, encoded with the model's tokenizer") String prompt;
     @Option(names = "--prompt-ids", split = ",", description = "prompt token ids, comma separated (instead of --prompt)") int[] promptIds;
 
     @Option(names = {"--strategy", "--policy"}, paramLabel = "SPEC", defaultValue = "none",

@@ -22,20 +22,16 @@ import java.util.concurrent.Callable;
 /** {@code ./capmoe route}: one policy on a probability file, or a file of golden cases checked. */
 @Command(name = "route", mixinStandardHelpOptions = true,
         description = {
-                "Applies a capacity policy to gate probabilities and prints the load per",
-                "expert and per device before/after, and the drop rate:",
+                "Applies a capacity policy to gate probabilities and prints the load per expert and per device "
+                        + "before/after, and the drop rate:",
                 "  ./capmoe route --probs FILE.json --strategy score --gamma 1.5 [--top-k 8]",
-                "FILE.json holds T x E probabilities, one row per token with one value in",
-                "[0, 1] per expert: a bare array [[0.1, 0.7, ...], ...] or",
-                "{\"probs\": [[...], ...]}. Each token takes its top-k experts by",
-                "probability, then the policy applies (exact semantics:",
-                "shared/fixtures/routing/README.md).",
+                "FILE.json holds T x E probabilities, one row per token with one value in [0, 1] per expert: a bare "
+                        + "array [[0.1, 0.7, ...], ...] or {\"probs\": [[...], ...]}. Each token takes its top-k experts by "
+                        + "probability, then the policy applies (exact semantics: shared/fixtures/routing/README.md).",
                 "",
-                "Or checks every case of a file in the format of",
-                "shared/fixtures/routing/cases.json:",
+                "Or checks every case of a file in the format of shared/fixtures/routing/cases.json:",
                 "  ./capmoe route --cases FILE.json",
-                "printing one line per mismatch and 'N passed, M failed'; exits 1 on",
-                "any mismatch.",
+                "printing one line per mismatch and 'N passed, M failed'; exits 1 on any mismatch.",
                 ""})
 public final class RouteCommand implements Callable<Integer> {
 

@@ -35,16 +35,17 @@ import java.util.concurrent.Callable;
 /** {@code ./capmoe simulate}: replays a routing trace at other expert-parallel scales. */
 @Command(name = "simulate", mixinStandardHelpOptions = true,
         description = {
-                "Replays a routing trace (from ./capmoe ep-bench --trace FILE, recorded under policy none) at other",
-                "device counts: for each D (contiguous placement, E/D experts per device) and each policy, re-applies",
-                "the policy to the recorded top-k and prices each layer call with time(expert) = a + b*rows, summed",
-                "over a device's active experts, the layer waiting for its slowest device (+ optional all-to-all).",
-                "a and b come from timing this machine's grouped matmul (--model DIR: Experts.apply of the model's",
-                "first MoE layer on a few row counts) or are given (--cost-a-us, --cost-b-us).",
-                "Policies include replicate@N[+POLICY] (EPLB placement per layer from the trace's own loads).",
-                "--fit-gamma RULE --write-gammas FILE: per-layer gamma for score@layers:FILE (RULE mass=EPS or maxmean=TARGET).",
-                "--paper-sweep: the paper's speedup-vs-experts-per-device sweep over Mixtral, OLMoE, Qwen1.5-MoE and",
-                "DeepSeek-V2-Lite shapes (synthetic skewed routing), with the paper's measured numbers; --html FIGURE.",
+                "Replays a routing trace (from ./capmoe ep-bench --trace FILE, recorded under policy none) at other "
+                        + "device counts: for each D (contiguous placement, E/D experts per device) and each policy, re-applies "
+                        + "the policy to the recorded top-k and prices each layer call with time(expert) = a + b*rows, summed "
+                        + "over a device's active experts, the layer waiting for its slowest device (+ optional all-to-all). a "
+                        + "and b come from timing this machine's grouped matmul (--model DIR: Experts.apply of the model's "
+                        + "first MoE layer on a few row counts) or are given (--cost-a-us, --cost-b-us). Policies include "
+                        + "replicate@N[+POLICY] (EPLB placement per layer from the trace's own loads). --fit-gamma RULE "
+                        + "--write-gammas FILE: per-layer gamma for score@layers:FILE (RULE mass=EPS or maxmean=TARGET). "
+                        + "--paper-sweep: the paper's speedup-vs-experts-per-device sweep over Mixtral, OLMoE, Qwen1.5-MoE and "
+                        + "DeepSeek-V2-Lite shapes (synthetic skewed routing), with the paper's measured numbers; --html "
+                        + "FIGURE.",
                 ""})
 public final class SimulateCommand implements Callable<Integer> {
 

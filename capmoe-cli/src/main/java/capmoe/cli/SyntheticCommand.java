@@ -20,10 +20,9 @@ import java.util.concurrent.Callable;
 /** {@code ./capmoe synthetic}: every policy on a seeded, skewed routing sample, no model ({@link PolicyComparison}). */
 @Command(name = "synthetic", mixinStandardHelpOptions = true,
         description = {
-                "Runs every capacity policy on a built-in, seeded, skewed routing sample (no model)",
-                "and prints per policy: capacity C = ceil(gamma*k*T/E), dropped (token, expert)",
-                "pairs, tokens left with no expert, max/mean load per expert and per device",
-                "before -> after, and the EP speedup bound.",
+                "Runs every capacity policy on a built-in, seeded, skewed routing sample (no model) and prints per "
+                        + "policy: capacity C = ceil(gamma*k*T/E), dropped (token, expert) pairs, tokens left with no expert, "
+                        + "max/mean load per expert and per device before -> after, and the EP speedup bound.",
                 "",
                 "The sample behaves like a trained router at inference:",
                 "  logits[t][e] = ln(w_e) + noise[t][e],",
@@ -31,10 +30,10 @@ import java.util.concurrent.Callable;
                 "  noise ~ Normal(0, sigma) per token and expert",
                 "(capmoe.routing.RoutingSample).",
                 "",
-                "EP speedup bound: under expert parallelism over D devices an MoE layer waits for",
-                "its most loaded device, so its time is proportional to the max device load. A",
-                "policy speeds the layer up at most by maxDeviceLoadBefore / maxDeviceLoadAfter",
-                "(communication and attention are not counted: real speedups are lower).",
+                "EP speedup bound: under expert parallelism over D devices an MoE layer waits for its most loaded "
+                        + "device, so its time is proportional to the max device load. A policy speeds the layer up at most by "
+                        + "maxDeviceLoadBefore / maxDeviceLoadAfter (communication and attention are not counted: real speedups "
+                        + "are lower).",
                 ""})
 public final class SyntheticCommand implements Callable<Integer> {
 
