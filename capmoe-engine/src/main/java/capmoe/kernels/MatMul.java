@@ -70,17 +70,39 @@ public final class MatMul {
     /** y[r*N + n] = sum_k x[r*K + k] * W[n,k] (+ bias[n]); y is overwritten. */
     public static void matmul(float[] x, int rows, Matrix w, float[] bias, float[] y) {
         int n = w.rows(), k = w.cols();
-        if (x.length < (long) rows * k || y.length < (long) rows * n) {
-            throw new IllegalArgumentException("matmul " + w.name() + ": x has " + x.length + " floats, y " + y.length
-                    + ", need " + rows + " x " + k + " and " + rows + " x " + n);
-        }
+        check(x, rows, w, y);
         if (rows == 0) return;
         if (w.dtype().quantized()) { QuantMatMul.matmul(x, rows, w, bias, y); return; }
         if (!Panels.supports(w.dtype())) {
             Parallel.current().forRange(n, 1, (n0, n1) -> scalar(x, rows, k, w, n, n0, n1, bias, y));
             return;
         }
-        Panels p = w.panels();
+        matmul(x, rows, new Matrix[] {w}, new float[][] {bias}, new float[][] {y});
+    }
+
+    /**
+     * y_i = x W_i^T (+ bias_i) for several matrices read with the same x (an attention's q, k and
+     * v projections): one padded copy of x and ONE parallel phase over all their panels instead
+     * of a phase per matrix (a decode step's hand-offs are what it waits on). Every output is
+     * computed exactly as {@link #matmul(float[], int, Matrix, float[], float[])} computes it, so
+     * the bits are the same. Matrices of different widths, or quantized ones, run one call each.
+     * {@code bias} may be null, or hold nulls.
+     */
+    public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
+        int k = w[0].cols();
+        boolean same = true;
+        for (Matrix m : w) same &= m.cols() == k && Panels.supports(m.dtype());
+        if (!same || rows == 0) {
+            for (int i = 0; i < w.length; i++) matmul(x, rows, w[i], bias == null ? null : bias[i], y[i]);
+            return;
+        }
+        int[] first = new int[w.length + 1];          // matrix i's panels are [first[i], first[i+1]) of the phase
+        Panels[] p = new Panels[w.length];
+        for (int i = 0; i < w.length; i++) {
+            check(x, rows, w[i], y[i]);
+            p[i] = w[i].panels();
+            first[i + 1] = first[i] + p[i].panels();
+        }
         Parallel pool = Parallel.current();
         int xs = rows >= TILE_ROWS / 2 ? stride(k) : k;
         float[] xp = x;
@@ -92,14 +114,34 @@ public final class MatMul {
         }
         float[] xr = xp;
         try {
-            pool.forRange(n, NR, (n0, n1) -> {
-                gemm(xr, 0, xs, rows, p, n0, n1, y, n0, n);
-                if (bias != null) {
-                    for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
+            pool.forRange(first[w.length], grain(rows, k), (q0, q1) -> {
+                for (int i = 0; i < w.length; i++) {
+                    int n = w[i].rows();
+                    int n0 = (Math.max(q0, first[i]) - first[i]) * NR, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * NR);
+                    if (n0 >= n1) continue;
+                    gemm(xr, 0, xs, rows, p[i], n0, n1, y[i], n0, n);
+                    float[] b = bias == null ? null : bias[i];
+                    if (b != null) {
+                        for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[i][r * n + j] += b[j];
+                    }
                 }
             });
         } finally {
             if (xr != x) PADDED.set(xr);
+        }
+    }
+
+    /** Panels per task of a matmul phase over rows x k: at least {@link Parallel#MIN_TASK_WORK} multiply-adds. */
+    static int grain(int rows, int k) {
+        long perPanel = Math.max(1L, (long) rows * k * NR);
+        return (int) Math.max(1, Math.min(1 << 20, (Parallel.MIN_TASK_WORK + perPanel - 1) / perPanel));
+    }
+
+    private static void check(float[] x, int rows, Matrix w, float[] y) {
+        int n = w.rows(), k = w.cols();
+        if (x.length < (long) rows * k || y.length < (long) rows * n) {
+            throw new IllegalArgumentException("matmul " + w.name() + ": x has " + x.length + " floats, y " + y.length
+                    + ", need " + rows + " x " + k + " and " + rows + " x " + n);
         }
     }
 
