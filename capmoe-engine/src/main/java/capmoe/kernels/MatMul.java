@@ -53,6 +53,8 @@ public final class MatMul {
     private static final ThreadLocal<float[]> PADDED = new ThreadLocal<>();
     /** Rows of x per block (MC, a multiple of every tile height): 240 rows x KC floats of x stay in L2 (240 KB at KC = 256). */
     private static final int MC = 240;
+    /** Per thread: the partial last panel's chains, [MC x NR] (a kernel never nests, so one per thread suffices). */
+    private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[MC * NR]);
     /** Bytes of one panel's K block (KC rows of a panel), kept in L1 across the row tiles: KC = 256 for BF16/F16, 128 for F32. */
     private static final long KC_BYTES = 16 * 1024;
 
@@ -173,7 +175,7 @@ public final class MatMul {
         int k = w.k(), kind = kind(w.dtype());
         long step = w.bytesPerK();
         MemorySegment data = w.data();
-        float[] tmp = null;                      // the last, partial panel's outputs, NR wide
+        float[] tmp = null;                      // the last, partial panel's outputs: [NR] (rows path), [MC x NR] (blocked)
         int p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
         if (rows < TILE_ROWS / 2) {
             // one row at a time, four panels at once (decode)
@@ -188,7 +190,7 @@ public final class MatMul {
                     if (width == NR) {
                         row1(x, xr, 0, k, data, w.offset(q), step, kind, false, y, yr + col - j0, 0);
                     } else {
-                        if (tmp == null) tmp = new float[NR];
+                        if (tmp == null) tmp = EDGE.get();
                         row1(x, xr, 0, k, data, w.offset(q), step, kind, false, tmp, 0, 0);
                         System.arraycopy(tmp, 0, y, yr + col - j0, width);
                     }
@@ -210,7 +212,7 @@ public final class MatMul {
                     float[] dst = y;
                     int d0 = y0 + r0 * ys + col - j0, ds = ys;
                     if (width < NR) {                // the partial last panel: its chains live in tmp [MC x NR]
-                        if (tmp == null) tmp = new float[MC * NR];
+                        if (tmp == null) tmp = EDGE.get();
                         dst = tmp;
                         d0 = 0;
                         ds = NR;

@@ -10,9 +10,10 @@ import java.lang.foreign.MemorySegment;
  * its stored dtype. HF Linear layout: rows = out_features, cols = in_features. In the block formats
  * (Q8_0, Q4_0) every row is cols/32 whole blocks ({@link Quantizer}).
  *
- * <p>A class rather than a record for one reason: it owns the lazily built {@link Panels} copy
- * that {@link MatMul} multiplies by (BF16/F16/F32), made once on the first matmul so that a
- * matrix only read by rows (the embedding table) never pays for it.
+ * <p>A class rather than a record for one reason: it owns the {@link Panels} copy that
+ * {@link MatMul} multiplies by (BF16/F16/F32), built once: at load for a checkpoint's matrices
+ * ({@code Checkpoint.matrix}), else on the first matmul; a matrix only read by rows (the
+ * embedding table) never pays for it.
  */
 public final class Matrix {
     private final String name;
