@@ -69,6 +69,8 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.DEMO);
 
+    @Mixin PhaseOption phases = new PhaseOption();
+
     @Option(names = "--synthetic", hidden = true, description = "moved: ./capmoe synthetic")
     boolean synthetic;
 
@@ -120,7 +122,8 @@ public final class DemoCommand implements Callable<Integer> {
         }
         // timed-serial: the devices are timed one after another, so 8 devices fit on 2 cores
         Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), tasks, policies.policies(),
-                devices.check(config.numExperts()), batch, 0, -1, true, new Evaluation.Ep(EpMode.TIMED_SERIAL, 0, repeats, 1));
+                devices.check(config.numExperts()), batch, 0, -1, true,
+                new Evaluation.Ep(EpMode.TIMED_SERIAL, 0, repeats, 1, phases.decodeSteps), phases.replicateTrace);
         long t0 = System.nanoTime();
         Evaluation.Result result = Evaluation.run(c, quiet ? null : System.err);
         Map<String, Object> meta = new LinkedHashMap<>();
@@ -143,6 +146,16 @@ public final class DemoCommand implements Callable<Integer> {
         w.printf(Locale.ROOT, "EP speedup = the EP runtime's MoE time under none / under the policy, median over %d repeats timed%n", repeats);
         w.println("  interleaved over the policies (each MoE layer call under every policy back to back); range = lowest-highest repeat;");
         w.println("EP bound = sum of the busiest device's load under none / under the policy (what the speedup can reach);");
+        w.println("dev.max/mean = busiest device's load over the mean device's, averaged over MoE layer calls;");
+        if (phases.decodeSteps > 0) {
+            w.printf(Locale.ROOT, "decode, dec.bound = the same for %d greedy decode steps after each batch (one token per window%n", phases.decodeSteps);
+            w.println("  per MoE call, not scored), timed apart from the windows' pass (prefill: the columns before);");
+        }
+        if (result.results().replicated()) {
+            w.println("replicate@N = EPLB replicas per MoE layer placed from " + (phases.replicateTrace != null
+                    ? "the trace " + phases.replicateTrace : "none's routing of these windows (in-sample)")
+                    + "; extra/device in bf16 weights;");
+        }
         w.println("expanded = fixed local experts 0-7 (official code, all on device 0), expanded_origin = the EP form.");
         w.printf(Locale.ROOT, "%nwrote %s (and results.json, results.md) in %.0f s%n",
                 out.resolve("report.html").toAbsolutePath().normalize(), seconds);

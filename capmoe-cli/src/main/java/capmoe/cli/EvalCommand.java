@@ -2,6 +2,7 @@ package capmoe.cli;
 
 import capmoe.eval.Evaluation;
 import capmoe.eval.MarkdownReport;
+import capmoe.eval.PolicyTable;
 import capmoe.eval.QualityTable;
 import capmoe.eval.ReferencePolicies;
 import capmoe.eval.Task;
@@ -45,6 +46,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Mixin DeviceOption devices;
 
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.EVAL);
+
+    @Mixin PhaseOption phases = new PhaseOption();
 
     @Option(names = "--tasks", required = true, split = ",",
             description = "comma separated: piqa, hellaswag, openbookqa, arc_easy, arc_challenge, mmlu, mmlu_<subject>, "
@@ -135,8 +138,12 @@ public final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--devices is for one process; under mpirun the ranks are the devices (D = mpirun's -np)");
         }
         int d = comm == null ? devices.check(config.numExperts()) : comm.size();
+        if (!ep && spec.commandLine().getParseResult().hasMatchedOption("--decode-steps")) {
+            throw new IllegalArgumentException("--decode-steps times decode steps through the expert-parallel runtime: add --ep");
+        }
         Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), loaded, policies.policies(), d,
-                batch, maxLength, prefixToken, !noSharedContext, ep ? new Evaluation.Ep(EpMode.parse(epMode), linkGbps, repeats, 1) : null);
+                batch, maxLength, prefixToken, !noSharedContext,
+                ep ? new Evaluation.Ep(EpMode.parse(epMode), linkGbps, repeats, 1, phases.decodeSteps) : null, phases.replicateTrace);
         boolean rank0 = comm == null || comm.rank() == 0;
         Evaluation.Result result = Evaluation.run(c, quiet || !rank0 ? null : System.err,
                 comm == null ? null : new Evaluation.Ranks(comm, scope));
@@ -161,6 +168,19 @@ public final class EvalCommand implements Callable<Integer> {
                     ? " (the load columns count rank 0's tokens; perplexity and accuracy cover every token)" : "");
         }
         w.print(MarkdownReport.render(result.results()));
+        // with --ep, each windowed perplexity task also as the demo's table (prefill and decode, extra memory)
+        for (Task t : loaded) {
+            if (ep && t instanceof Task.TokenWindows) {
+                w.printf("%n%s, %d devices (EP runtime, %s):%n%s", t.name(), d, EpMode.parse(epMode).id(),
+                        PolicyTable.render(result.results(), t.name()));
+            }
+        }
+        if (result.results().replicated()) {
+            w.println("replicate@N: EPLB replicas per MoE layer placed from " + (phases.replicateTrace != null
+                    ? "the trace " + phases.replicateTrace : "none's routing of this evaluation (in-sample)")
+                    + "; a replicated expert's token t runs on replica t mod r; extra memory = replicas beyond ceil(E/D) on the "
+                    + "fullest device, bf16 weights");
+        }
         w.print(QualityTable.render(result.results(), loaded));
         // the PyTorch references route each batch as one: comparable under global scope only
         if (scope == CapacityScope.GLOBAL) w.print(ReferencePolicies.compare(modelDir, config.numExperts(), loaded, result.results()));

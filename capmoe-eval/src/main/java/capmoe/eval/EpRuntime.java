@@ -19,10 +19,13 @@ import java.util.List;
  * @param threadsPerDevice cores per device ({@link EngineCores#defaultThreads})
  * @param repeats          measured replays of every call (the speedup is their median)
  * @param warmup           unmeasured replays before them
+ * @param decodeSteps      greedy decode steps after each batch of windows, recorded and timed
+ *                         apart from the scoring passes (prefill); 0 = none
  */
-public record EpRuntime(Devices devices, EpMode mode, CommModel comm, int threadsPerDevice, int repeats, int warmup) {
+public record EpRuntime(Devices devices, EpMode mode, CommModel comm, int threadsPerDevice, int repeats, int warmup, int decodeSteps) {
 
     public EpRuntime {
+        if (decodeSteps < 0) throw new IllegalArgumentException("--decode-steps must be >= 0 (got " + decodeSteps + ")");
         if (repeats < 1) throw new IllegalArgumentException("--repeats must be >= 1 (got " + repeats + ")");
         if (warmup < 0) throw new IllegalArgumentException("replay warm-up must be >= 0 (got " + warmup + ")");
         if (threadsPerDevice < 1) throw new IllegalArgumentException("threads per device must be >= 1 (got " + threadsPerDevice + ")");

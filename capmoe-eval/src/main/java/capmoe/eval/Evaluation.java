@@ -28,13 +28,16 @@ import java.util.Map;
  *
  * <p>Steps of {@link #run}:
  * <ol>
- *   <li>read config.json; check the devices against the experts; place experts contiguously;</li>
+ *   <li>read config.json; check the devices against the experts; place experts contiguously;
+ *       replicated policies get one EPLB placement per MoE layer ({@link Replicas}: from a trace,
+ *       or from none's routing of this evaluation, none running first);</li>
  *   <li>load the tokenizer and the model (in {@code dtype} when given); as one rank of an MPI job
  *       ({@link Ranks}), wrap it in {@link DataParallelLM}: each forward pass's batch is split over
  *       the ranks, experts run on their owning rank, every rank gets the whole batch's logits;</li>
  *   <li>run the {@link Evaluator}: every task under every policy (the baseline {@code none} first),
  *       each MoE layer call recorded and, with {@link Ep} settings, replayed interleaved through the
- *       expert-parallel runtime ({@link EpRuntime});</li>
+ *       expert-parallel runtime ({@link EpRuntime}); windowed tasks add {@code decodeSteps} greedy
+ *       steps per batch, recorded and timed apart (decode beside prefill);</li>
  *   <li>return a {@link Result}: the {@link EvalResults} and the run's settings; {@link Result#write}
  *       puts results.json, results_&lt;policy&gt;.json, results.md and report.html beside them
  *       ({@link ReportFiles}).</li>
@@ -43,8 +46,16 @@ import java.util.Map;
 public final class Evaluation {
     private Evaluation() { }
 
-    /** Measure EP speedups: the mode, the modelled link, the interleaved repeats (median) and warm-up replays. */
-    public record Ep(EpMode mode, double linkGbps, int repeats, int warmup) { }
+    /**
+     * Measure EP speedups: the mode, the modelled link, the interleaved repeats (median), warm-up
+     * replays, and the greedy decode steps after each batch of windows, timed apart (0 = none).
+     */
+    public record Ep(EpMode mode, double linkGbps, int repeats, int warmup, int decodeSteps) {
+        /** Without decode steps. */
+        public Ep(EpMode mode, double linkGbps, int repeats, int warmup) {
+            this(mode, linkGbps, repeats, warmup, 0);
+        }
+    }
 
     /**
      * What to evaluate.
@@ -56,9 +67,18 @@ public final class Evaluation {
      * @param prefixToken   token that starts rolling windows and empty contexts, -1 = BOS, else EOS
      * @param sharedContext score a context's choices from its KV cache (see {@link Evaluator.Config})
      * @param ep            measure EP speedups, or null
+     * @param replicateTrace replicated policies ({@code replicate@N[+POLICY]}): place their replicas from this
+     *                      routing trace (recorded under none), or null to place them from none's routing of
+     *                      this evaluation ({@link Replicas})
      */
     public record Config(Path model, String dtype, DType quantize, List<Task> tasks, List<Policy> policies, int devices, int batch,
-                         int maxLength, int prefixToken, boolean sharedContext, Ep ep) {
+                         int maxLength, int prefixToken, boolean sharedContext, Ep ep, Path replicateTrace) {
+        /** Replicas (if any) placed from none's routing of the evaluation. */
+        public Config(Path model, String dtype, DType quantize, List<Task> tasks, List<Policy> policies, int devices, int batch,
+                      int maxLength, int prefixToken, boolean sharedContext, Ep ep) {
+            this(model, dtype, quantize, tasks, policies, devices, batch, maxLength, prefixToken, sharedContext, ep, null);
+        }
+
         public Config {
             if (policies.isEmpty() || !(policies.getFirst() instanceof Policy.None)) {
                 throw new IllegalArgumentException("the policies must start with the baseline none");
@@ -88,6 +108,11 @@ public final class Evaluation {
                 meta.put("ep_mode", config.ep().mode().id());
                 meta.put("link_gbps", config.ep().linkGbps());
                 meta.put("ep_repeats", config.ep().repeats());
+                meta.put("decode_steps", config.ep().decodeSteps());
+            }
+            if (!results.extraMemory().isEmpty()) {
+                meta.put("replicas_placed_from", config.replicateTrace() != null ? config.replicateTrace().toString()
+                        : "none's routing of this evaluation (in-sample)");
             }
             return meta;
         }
@@ -109,6 +134,10 @@ public final class Evaluation {
         if (ranks != null && c.ep() != null) {
             throw new IllegalArgumentException("--ep replays MoE layer calls over in-JVM devices; under mpirun the ranks are the "
                     + "devices (time them with ep-bench)");
+        }
+        if (ranks != null && c.policies().stream().anyMatch(p -> p.redundantReplicas() > 0)) {
+            throw new IllegalArgumentException("replicate@N runs over in-JVM devices; under mpirun each expert lives on one rank "
+                    + "(run eval without mpirun for replicated policies)");
         }
         if (ranks != null && c.devices() != ranks.comm().size()) {
             throw new IllegalArgumentException("under mpirun the devices are the " + ranks.comm().size() + " ranks, but the "
@@ -133,14 +162,22 @@ public final class Evaluation {
         EpRuntime ep = null;
         if (c.ep() != null) {
             ep = new EpRuntime(Devices.contiguous(experts, c.devices()), c.ep().mode(), new CommModel(c.ep().linkGbps(), 2),
-                    EngineCores.defaultThreads(c.ep().mode(), c.devices()), c.ep().repeats(), c.ep().warmup());
+                    EngineCores.defaultThreads(c.ep().mode(), c.devices()), c.ep().repeats(), c.ep().warmup(), c.ep().decodeSteps());
+            for (Task t : c.tasks()) {
+                if (t instanceof Task.TokenWindows w && w.seq() + c.ep().decodeSteps() > config.maxPositionEmbeddings()) {
+                    throw new IllegalArgumentException(t.name() + ": --seq " + w.seq() + " + --decode-steps " + c.ep().decodeSteps()
+                            + " is longer than the model's context (max_position_embeddings " + config.maxPositionEmbeddings() + ")");
+                }
+            }
         }
+        Replicas replicas = new Replicas(c.policies(), c.replicateTrace(), placement, config);
         // inside the try: recorded MoE layer calls point at the model's mapped weights until they are replayed
         try (HfTokenizer tokenizer = HfTokenizer.load(c.model()); CausalLM loaded = ModelLoader.load(c.model(), c.dtype(), c.quantize())) {
             CausalLM lm = ranks == null ? loaded : new DataParallelLM(loaded, ranks.comm(), ranks.scope(), null);
-            Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig,
-                    (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener), progress, ep);
-            return new Result(c, config, evaluator.run(c.tasks(), c.policies()));
+            Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig, (policy, listener) -> RunOptions.of(policy)
+                    .withPlacement(placement).withListener(replicas.listener(policy, listener)).withLayerPlacements(replicas.of(policy)),
+                    progress, ep);
+            return new Result(c, config, evaluator.run(c.tasks(), c.policies()).withExtraMemory(replicas.extraMemory()));
         }
     }
 
