@@ -17,6 +17,7 @@ import capmoe.runtime.sim.Sweep;
 import capmoe.runtime.sim.SweepReport;
 import capmoe.runtime.trace.RoutingTrace;
 import capmoe.runtime.trace.TraceReader;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -80,6 +81,11 @@ public final class SimulateCommand implements Callable<Integer> {
 
     @Option(names = "--html", paramLabel = "FILE", description = "with --paper-sweep: the figure (self-contained HTML)")
     Path html;
+
+    @Option(names = "--measured", split = ",", paramLabel = "FILE",
+            description = "with --paper-sweep: ep-bench JSON files (e.g. ep-bench --make-model --shape mixtral-8x7b --json F) whose "
+                    + "measured speedups are drawn beside the simulated bars of the shape with their experts and top-k")
+    List<Path> measured = new ArrayList<>();
 
     @Option(names = "--model", paramLabel = "DIR", description = "calibrate the cost model on this model's experts")
     Path model;
@@ -261,6 +267,16 @@ public final class SimulateCommand implements Callable<Integer> {
             RoutingTrace t = Sweep.syntheticTrace(shape, sweepTokens, sweepCalls, 0);
             cells.addAll(Sweep.run(shape, t, specs, cost));
         }
+        List<Sweep.Measured> points = new ArrayList<>();
+        for (Path f : measured) {
+            JsonNode doc;
+            try {
+                doc = new ObjectMapper().readTree(f.toFile());
+            } catch (IOException e) {
+                throw new IllegalArgumentException("--measured " + f + ": cannot read it as JSON (" + e.getMessage() + ")");
+            }
+            points.addAll(Sweep.measured(doc, f.getFileName().toString()));
+        }
         out.printf(Locale.ROOT, "Paper sweep: synthetic skewed routing (RoutingSample, seeds 0-%d), %d calls x %d tokens per shape; %s%n",
                 sweepCalls - 1, sweepCalls, sweepTokens, costText);
         out.println("replicate@D = one redundant replica per device (EPLB, in-sample); paper = the paper's measured MoE-layer speedup (8 GPUs)");
@@ -272,17 +288,36 @@ public final class SimulateCommand implements Callable<Integer> {
                     c.policy(), 100 * c.droppedFraction(), c.maxOverMean(), c.speedup(), c.bound(), c.extraSlots(),
                     Double.isFinite(c.paper()) ? String.format(Locale.ROOT, "%.2f", c.paper()) : "");
         }
-        List<String> notes = List.of(
-                "Made by: ./capmoe simulate --paper-sweep --sweep-tokens " + sweepTokens + " --sweep-calls " + sweepCalls + " --html FILE",
+        if (!points.isEmpty()) {
+            out.println();
+            out.println("measured (ep-bench through the expert-parallel runtime, random-weight model of the shape, its own skewed router):");
+            out.printf(Locale.ROOT, "%-18s %7s %4s %-24s %18s %7s  %s%n", "shape", "exp/dev", "D", "policy", "speedup (range)", "bound", "run");
+            for (Sweep.Measured m : points) {
+                out.printf(Locale.ROOT, "%-18s %7d %4d %-24s %18s %7.2f  %s%n", m.shape(), m.expertsPerDevice(), m.devices(), m.policy(),
+                        String.format(Locale.ROOT, "%.2f (%.2f-%.2f)", m.speedup(), m.min(), m.max()), m.bound(), m.source());
+            }
+        }
+        List<String> notes = new ArrayList<>(List.of(
+                "Made by: ./capmoe simulate --paper-sweep --sweep-tokens " + sweepTokens + " --sweep-calls " + sweepCalls + " --html FILE"
+                        + (measured.isEmpty() ? "" : " --measured " + String.join(",", measured.stream().map(Path::toString).toList())),
                 "Routing: synthetic skewed router logits (capmoe.routing.RoutingSample: Pareto popularity + Gaussian noise, "
                         + "max/mean expert load like trained routers), top-k, " + sweepCalls + " calls of " + sweepTokens + " tokens per shape.",
                 "Cost: " + costText + ". Speedup = simulated MoE-layer time under none / under the policy, same devices.",
                 "replicate@D: one redundant replica per device placed by DeepSeek's EPLB from the same calls' loads (in-sample); "
                         + "a replicated expert's tokens alternate between its replicas by token index.",
                 "Dashed outlines: the paper's measured MoE-layer speedups (8 GPUs, batch 8K x 512): Mixtral 1 expert/GPU, "
-                        + "OLMoE 8/GPU, Qwen1.5-MoE 10/GPU, at score@2.0/1.5/1.0. DeepSeek-V2-Lite: 2 shared experts not priced.");
+                        + "OLMoE 8/GPU, Qwen1.5-MoE 10/GPU, at score@2.0/1.5/1.0.",
+                "DeepSeek-V2-Lite's 2 shared experts are priced: attention is data-parallel, so each device runs them on its own "
+                        + "T/D tokens, the same work on every device under every policy (it pulls every speedup towards 1)."));
+        if (!points.isEmpty()) {
+            notes.add("Half-transparent bars: measured with ./capmoe ep-bench on a random-weight model of the shape (OLMoE architecture, "
+                    + "the shape's experts and top-k, skewed router; hidden size and expert width as each run's JSON says), "
+                    + "the median speedup over interleaved repeats; each has its own load bound in the table (its router is not the "
+                    + "simulated sample's).");
+        }
         if (html != null) {
-            SweepReport.write(html, "Speedup vs experts per device (simulated)", notes, cells);
+            SweepReport.write(html, "Speedup vs experts per device (simulated" + (points.isEmpty() ? "" : "; measured where given") + ")",
+                    notes, cells, points);
             out.println("wrote " + html);
         }
         if (json != null) {
@@ -306,6 +341,19 @@ public final class SimulateCommand implements Callable<Integer> {
                 o.put("bound", c.bound());
                 o.put("extraSlotsPerDevice", c.extraSlots());
                 if (Double.isFinite(c.paper())) o.put("paper", c.paper());
+            }
+            ArrayNode ms = root.putArray("measured");
+            for (Sweep.Measured pt : points) {
+                ObjectNode o = ms.addObject();
+                o.put("shape", pt.shape());
+                o.put("devices", pt.devices());
+                o.put("expertsPerDevice", pt.expertsPerDevice());
+                o.put("policy", pt.policy());
+                o.put("speedup", pt.speedup());
+                o.put("speedupMin", pt.min());
+                o.put("speedupMax", pt.max());
+                o.put("bound", pt.bound());
+                o.put("source", pt.source());
             }
             writeJson(m, root, json);
             out.println("wrote " + json);
