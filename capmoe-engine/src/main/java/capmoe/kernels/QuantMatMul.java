@@ -15,27 +15,39 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * y = x W^T (+ bias) for Q8_0 / Q4_0 weights ({@link Quantizer}), computed as llama.cpp's CPU backend
- * does: each row of x is first quantized to Q8_0 ({@link #quantizeActivations}), then every
- * (row, weight row) pair is a sum over 32-wide blocks of an exact integer dot product times both
- * blocks' scales — {@code ggml_vec_dot_q8_0_q8_0} and {@code ggml_vec_dot_q4_0_q8_0}
- * (llama.cpp {@code ggml/src/ggml-cpu/quants.c} lines 451 and 225, snapshot 3f545be).
+ * y = x W^T (+ bias) for Q8_0 / Q4_0 weights ({@link Quantizer}), with each row of x first rounded
+ * to Q8_0 as llama.cpp's CPU backend does before {@code ggml_vec_dot_q8_0_q8_0} /
+ * {@code ggml_vec_dot_q4_0_q8_0} (llama.cpp {@code ggml/src/ggml-cpu/quants.c} lines 451 and 225,
+ * snapshot 3f545be): the activations take the values llama.cpp multiplies.
  *
- * <p>Why activations are quantized too (and not kept fp32): it is what makes capmoe's logits on a
- * GGUF file match llama.cpp's to 1e-3 — fp32 activations would differ from llama.cpp by the
- * activation rounding (~0.4% per element at 8 bits), far above 1e-3 after a few layers — and it turns
- * the inner loop into int8×int8 products with int32 sums, half the bytes of bf16 per weight.
+ * <p>Why activations are quantized too (and not kept fp32): fp32 activations would differ from
+ * llama.cpp by the activation rounding (~0.4% per element at 8 bits), far above 1e-3 after a few
+ * layers.
+ *
+ * <p><b>The arithmetic: dequantized values, fp32 fused multiply-adds.</b> A Q8_0 activation
+ * {@code d_x·q_x} (fp16 scale, 8-bit integer) and a weight {@code d_w·q_w} each need at most 8 + 11
+ * significant bits, so both are exact fp32 numbers: {@link #dequantizedActivations} and
+ * {@link #decode} produce exactly the quantized values, and every output is
+ * <pre>  a = 0 (L lanes);  for c = 0, L, 2L, .. K-L:  a = x_f[c..c+L) · w_f[c..c+L) + a  (fused);  y = VectorMath.sum(a)</pre>
+ * the fp32 dot product of the two dequantized vectors in one fixed order — the order of
+ * {@link MatMul}'s F32 path. llama.cpp instead sums each block's integer products exactly and
+ * multiplies by {@code d_w·d_x}; the two differ by fp32 rounding of the sum (≤ K·2^-24 of Σ|x_f·w_f|,
+ * the tolerance {@code QuantMatMulTest} checks against float64), while the fp32 form lets a prefill
+ * decode a tile of weights to fp32 <em>once</em> and reuse it for every row of the batch.
+ *
+ * <p><b>Row independence</b> ({@link MatMul}'s invariant): the prefill tiles ({@link #tile}, weights
+ * decoded to fp32 by {@link #decode}) and the decode GEMV ({@link #dot}, weights decoded in the
+ * lanes as it goes) run the same chain on the same exact values, so a row's bits never depend on
+ * the batch, its position, the path taken or the thread count.
  *
  * <p>Steps of {@link #matmul}:
  * <ol>
- *   <li>quantize each row of x to Q8_0 in one scratch pair (int8 values [rows x K], fp16-rounded
- *       scales [rows x K/32]), each row on its own (a row's result never depends on other rows);
- *   <li>split the output columns N over {@link Parallel#current()};
- *   <li>per weight row, for up to 4 rows of x at a time: per block, load the 32 weights once as int
- *       lanes, multiply-add them with each row's int8 values into int lanes (exact), then
- *       {@code acc += float(lanes) · (d_w · d_x)} — llama.cpp's AVX2 form;
- *   <li>sum each accumulator's lanes in {@link VectorMath#sum}'s fixed order, so the bits do not
- *       depend on how many rows were tiled together or on the JIT tier.
+ *   <li>each row of x to its Q8_0 values in fp32 ({@link #dequantizedActivations}, row by row);
+ *   <li>split the output columns N over {@link Parallel#current()} in groups of {@link #COLUMNS};
+ *   <li>with fewer than {@link #TILE_MIN_ROWS} rows (decode): {@link #dot} per output, reading
+ *       each weight block once, straight from the quantized bytes;
+ *   <li>else per group: {@link #decode} its weight rows to fp32 (once), then the {@link #tile}s over
+ *       row chunks of {@link #ROW_CHUNK}, a pair of weight rows at a time.
  * </ol>
  */
 public final class QuantMatMul {
@@ -44,169 +56,297 @@ public final class QuantMatMul {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
-    /** L int8 lanes, widened to L int32 lanes. Null when the vector width does not divide a half block. */
+    /** L int8 lanes, widened to L int32 lanes; null when the vector width does not divide a half block (then blocks decode in scalar code). */
     private static final VectorSpecies<Byte> B = L >= 8 && 16 % L == 0
             ? VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * L)) : null;
     private static final int QK = Quantizer.BLOCK;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
 
-    /**
-     * Rows of activations in Q8_0: {@code q[r*k + c]} the int8 value, {@code d[r*k/32 + b]} the
-     * block's fp16 scale as a float.
-     */
-    public record Q8Rows(byte[] q, float[] d, int rows, int k) { }
+    static {
+        if (QK % L != 0) throw new ExceptionInInitializerError("vector width " + L + " does not divide a 32-weight block");
+    }
 
-    /** y[r*N + n] = Σ_k x[r*K + k]·W[n,k] (+ bias[n]) with x rounded to Q8_0 per row; y is overwritten. */
+    /** Weight rows decoded together: 16 rows of K = 2048 are 128 KB of fp32, beside a row chunk of x in L2. */
+    public static final int COLUMNS = 16;
+    /** Rows of x kept hot in cache while a decoded group of weight rows passes over them. */
+    private static final int ROW_CHUNK = 32;
+    /** From this many rows on, decoding weights to fp32 once beats decoding them in the lanes per row. */
+    public static final int TILE_MIN_ROWS = 4;
+    /** Rows per register tile (8 with 32 vector registers, as {@link MatMul#TILE_ROWS}). */
+    public static final int TILE_ROWS = MatMul.TILE_ROWS;
+
+    /** Per thread: x's Q8_0 values [rows x K] of the running call. */
+    private static final ThreadLocal<float[]> ACTIVATIONS = new ThreadLocal<>();
+    /** Per thread: one group's weight rows decoded to fp32 [COLUMNS x K]. */
+    private static final ThreadLocal<float[]> DECODED = new ThreadLocal<>();
+
+    /** y[r*N + n] = Σ_k x_q[r*K + k]·W[n,k] (+ bias[n]), x_q = x rounded to Q8_0 per row; y is overwritten. */
     public static void matmul(float[] x, int rows, Matrix w, float[] bias, float[] y) {
         int n = w.rows(), k = w.cols();
         if (!w.dtype().quantized()) throw new IllegalArgumentException("matrix " + w.name() + " is " + w.dtype() + ", not Q8_0/Q4_0");
         if (rows == 0) return;
-        Q8Rows a = quantizeActivations(x, rows, k);
-        DType format = w.dtype();
-        MemorySegment data = w.data();
-        Parallel.current().forRange(n, 2, (n0, n1) -> {
-            for (int j = n0; j < n1; j++) {
-                long wrow = format.bytes((long) j * k);
-                int r = 0;
-                if (B != null) {
-                    for (; r + 3 < rows; r += 4) dot4(format, data, wrow, a, r, k, y, n, j);
-                    for (; r < rows; r++) y[r * n + j] = dot1(format, data, wrow, a, r, k);
+        float[] xf = ACTIVATIONS.get();
+        ACTIVATIONS.remove();                    // taken while in use, so a nested call gets its own
+        if (xf == null || xf.length < rows * k) xf = new float[rows * k];
+        float[] xq = xf;
+        try {
+            Parallel pool = Parallel.current();
+            pool.forRange(rows, 1, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) dequantizedActivations(x, r * k, k, xq, r * k);
+            });
+            pool.forRange(n, rows < TILE_MIN_ROWS ? 2 : COLUMNS, (n0, n1) -> {
+                if (rows < TILE_MIN_ROWS) {
+                    for (int j = n0; j < n1; j++) for (int r = 0; r < rows; r++) y[r * n + j] = dot(xq, r * k, k, w, j);
                 } else {
-                    for (; r < rows; r++) y[r * n + j] = scalarDot(format, data, wrow, a, r, k);
+                    columns(xq, rows, k, w, n, n0, n1, y);
                 }
-                if (bias != null) for (int rr = 0; rr < rows; rr++) y[rr * n + j] += bias[j];
+                if (bias != null) {
+                    for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
+                }
+            });
+        } finally {
+            ACTIVATIONS.set(xq);
+        }
+    }
+
+    private static void columns(float[] xf, int rows, int k, Matrix w, int n, int n0, int n1, float[] y) {
+        float[] wf = decodedScratch(COLUMNS * k);
+        float[] out = new float[2 * TILE_ROWS];
+        for (int j0 = n0; j0 < n1; j0 += COLUMNS) {
+            int j1 = Math.min(n1, j0 + COLUMNS);
+            for (int j = j0; j < j1; j++) decode(w, j, wf, (j - j0) * k);
+            for (int r0 = 0; r0 < rows; r0 += ROW_CHUNK) {
+                int r1 = Math.min(rows, r0 + ROW_CHUNK);
+                for (int j = j0; j < j1; j += 2) {
+                    int jb = Math.min(j + 1, j1 - 1);          // an odd last row is paired with itself
+                    for (int r = r0; r < r1; r += TILE_ROWS) {
+                        int m = Math.min(TILE_ROWS, r1 - r);
+                        tile(xf, r * k, k, m, k, wf, (j - j0) * k, (jb - j0) * k, out);
+                        for (int i = 0; i < m; i++) {
+                            y[(r + i) * n + j] = out[2 * i];
+                            if (jb != j) y[(r + i) * n + jb] = out[2 * i + 1];
+                        }
+                    }
+                }
             }
-        });
+        }
+    }
+
+    /** This thread's decoded-weights scratch of at least {@code size} floats (kept for the thread's next group). */
+    public static float[] decodedScratch(int size) {
+        float[] wf = DECODED.get();
+        if (wf == null || wf.length < size) {
+            wf = new float[size];
+            DECODED.set(wf);
+        }
+        return wf;
     }
 
     /**
-     * Each row of x [rows x k] to Q8_0, as llama.cpp's x86 {@code quantize_row_q8_0}
-     * ({@code ggml/src/ggml-cpu/arch/x86/quants.c} line 302): d = amax/127 stored as fp16,
-     * q = round-half-even(x · 127/amax).
+     * Row {@code [xo, xo+k)} of x rounded to Q8_0 and written back as the exact fp32 values
+     * {@code d·q} into {@code out[oo ..]} (may be x itself), as llama.cpp's x86 {@code quantize_row_q8_0}
+     * ({@code ggml/src/ggml-cpu/arch/x86/quants.c} line 302) rounds: per block of 32,
+     * d = fp16(amax/127), q = round-half-even(x · 127/amax).
      */
-    public static Q8Rows quantizeActivations(float[] x, int rows, int k) {
+    public static void dequantizedActivations(float[] x, int xo, int k, float[] out, int oo) {
         if (k % QK != 0) throw new IllegalArgumentException("Q8_0 activations need a multiple of 32 columns, got " + k);
-        byte[] q = new byte[rows * k];
-        float[] d = new float[rows * k / QK];
-        for (int b = 0; b < d.length; b++) {
-            int base = b * QK;
-            float amax = 0f;
-            for (int j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[base + j]));
-            d[b] = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
+        for (int b = 0; b < k; b += QK) {
+            FloatVector m = FloatVector.zero(F);
+            for (int c = 0; c < QK; c += L) m = m.max(FloatVector.fromArray(F, x, xo + b + c).abs());
+            float amax = m.reduceLanes(VectorOperators.MAX);           // a maximum: the same in any order
+            float d = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
             float id = amax != 0f ? 127f / amax : 0f;
-            for (int j = 0; j < QK; j++) q[base + j] = (byte) Math.rint(x[base + j] * id);
+            for (int c = 0; c < QK; c += L) {
+                FloatVector v = FloatVector.fromArray(F, x, xo + b + c).mul(id);
+                // round half to even (Math.rint) for |v| <= 2^22: adding and removing 1.5·2^23 leaves the integer part
+                v.add(ROUNDER).sub(ROUNDER).mul(d).intoArray(out, oo + b + c);
+            }
         }
-        return new Q8Rows(q, d, rows, k);
+    }
+
+    /** 1.5·2^23: v + ROUNDER − ROUNDER rounds v (|v| <= 2^22) to the nearest integer, ties to even, in fp32's default rounding. */
+    private static final float ROUNDER = 0x1.8p23f;
+
+    /** Weight row j of w (Q8_0/Q4_0) as its exact fp32 values into {@code out[at .. at+K)}. */
+    public static void decode(Matrix w, int j, float[] out, int at) {
+        DType format = w.dtype();
+        int k = w.cols(), bs = format.blockBytes();
+        MemorySegment data = w.data();
+        long row = format.bytes((long) j * k);
+        for (int b = 0; b < k / QK; b++) {
+            long wo = row + (long) b * bs;
+            float dw = Float.float16ToFloat(data.get(I16, wo));
+            if (B == null) {
+                scalarBlock(format, data, wo, dw, out, at + b * QK);
+                continue;
+            }
+            FloatVector scale = FloatVector.broadcast(F, dw);
+            for (int c = 0; c < QK; c += L) weights(format, data, wo, c, scale).intoArray(out, at + b * QK + c);
+        }
+    }
+
+    /** Weights c..c+L of the block at byte wo, times its scale: exact fp32 (see the class Javadoc). */
+    private static FloatVector weights(DType format, MemorySegment w, long wo, int c, FloatVector scale) {
+        IntVector q;
+        if (format == DType.Q8_0) {
+            q = widen(ByteVector.fromMemorySegment(B, w, wo + 2 + c, LE));
+        } else {
+            IntVector v = widen(ByteVector.fromMemorySegment(B, w, wo + 2 + c % (QK / 2), LE));
+            q = (c < QK / 2 ? v.and(0x0F) : v.lanewise(VectorOperators.ASHR, 4).and(0x0F)).sub(8);
+        }
+        return ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(scale);
     }
 
     private static IntVector widen(ByteVector v) {
         return (IntVector) v.convertShape(VectorOperators.B2I, I, 0);
     }
 
-    private static IntVector xLanes(byte[] q, int at) {
-        return widen(ByteVector.fromArray(B, q, at));
-    }
-
-    private static FloatVector floats(IntVector v) {
-        return (FloatVector) v.convert(VectorOperators.I2F, 0);
-    }
-
-    /** Rows r..r+3 of a against weight row j (at byte wrow). */
-    private static void dot4(DType format, MemorySegment w, long wrow, Q8Rows a, int r, int k, float[] y, int n, int j) {
-        byte[] q = a.q();
-        float[] d = a.d();
-        int blocks = k / QK, bs = format.blockBytes();
-        int x0 = r * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
-        int s0 = r * blocks, s1 = s0 + blocks, s2 = s1 + blocks, s3 = s2 + blocks;
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
-        for (int b = 0; b < blocks; b++) {
-            long wo = wrow + (long) b * bs;
-            float dw = Float.float16ToFloat(w.get(I16, wo));
-            IntVector i0 = IntVector.zero(I), i1 = IntVector.zero(I), i2 = IntVector.zero(I), i3 = IntVector.zero(I);
-            int c0 = b * QK;
+    /** One block's weights into out[at .. at+32), in scalar code (ggml's dequantize_row_q8_0/q4_0). */
+    private static void scalarBlock(DType format, MemorySegment w, long wo, float dw, float[] out, int at) {
+        for (int j = 0; j < QK; j++) {
+            int q;
             if (format == DType.Q8_0) {
-                for (int c = 0; c < QK; c += L) {
-                    IntVector wv = widen(ByteVector.fromMemorySegment(B, w, wo + 2 + c, LE));
-                    i0 = i0.add(wv.mul(xLanes(q, x0 + c0 + c)));
-                    i1 = i1.add(wv.mul(xLanes(q, x1 + c0 + c)));
-                    i2 = i2.add(wv.mul(xLanes(q, x2 + c0 + c)));
-                    i3 = i3.add(wv.mul(xLanes(q, x3 + c0 + c)));
-                }
+                q = w.get(ValueLayout.JAVA_BYTE, wo + 2 + j);
             } else {
-                for (int c = 0; c < QK / 2; c += L) {
-                    IntVector v = widen(ByteVector.fromMemorySegment(B, w, wo + 2 + c, LE));
-                    IntVector lo = v.and(0x0F).sub(8), hi = v.lanewise(VectorOperators.ASHR, 4).and(0x0F).sub(8);
-                    int cl = c0 + c, ch = c0 + QK / 2 + c;
-                    i0 = i0.add(lo.mul(xLanes(q, x0 + cl))).add(hi.mul(xLanes(q, x0 + ch)));
-                    i1 = i1.add(lo.mul(xLanes(q, x1 + cl))).add(hi.mul(xLanes(q, x1 + ch)));
-                    i2 = i2.add(lo.mul(xLanes(q, x2 + cl))).add(hi.mul(xLanes(q, x2 + ch)));
-                    i3 = i3.add(lo.mul(xLanes(q, x3 + cl))).add(hi.mul(xLanes(q, x3 + ch)));
-                }
+                int nib = w.get(ValueLayout.JAVA_BYTE, wo + 2 + j % (QK / 2)) & 0xFF;
+                q = (j < QK / 2 ? nib & 0x0F : nib >>> 4) - 8;
             }
-            a0 = floats(i0).fma(FloatVector.broadcast(F, dw * d[s0 + b]), a0);
-            a1 = floats(i1).fma(FloatVector.broadcast(F, dw * d[s1 + b]), a1);
-            a2 = floats(i2).fma(FloatVector.broadcast(F, dw * d[s2 + b]), a2);
-            a3 = floats(i3).fma(FloatVector.broadcast(F, dw * d[s3 + b]), a3);
+            out[at + j] = q * dw;
         }
-        y[r * n + j] = VectorMath.sum(a0);
-        y[(r + 1) * n + j] = VectorMath.sum(a1);
-        y[(r + 2) * n + j] = VectorMath.sum(a2);
-        y[(r + 3) * n + j] = VectorMath.sum(a3);
-    }
-
-    /** Row r of a against weight row j: the same operations as one row of {@link #dot4}. */
-    private static float dot1(DType format, MemorySegment w, long wrow, Q8Rows a, int r, int k) {
-        byte[] q = a.q();
-        float[] d = a.d();
-        int blocks = k / QK, bs = format.blockBytes();
-        int x0 = r * k, s0 = r * blocks;
-        FloatVector acc = FloatVector.zero(F);
-        for (int b = 0; b < blocks; b++) {
-            long wo = wrow + (long) b * bs;
-            float dw = Float.float16ToFloat(w.get(I16, wo));
-            IntVector i0 = IntVector.zero(I);
-            int c0 = b * QK;
-            if (format == DType.Q8_0) {
-                for (int c = 0; c < QK; c += L) {
-                    IntVector wv = widen(ByteVector.fromMemorySegment(B, w, wo + 2 + c, LE));
-                    i0 = i0.add(wv.mul(xLanes(q, x0 + c0 + c)));
-                }
-            } else {
-                for (int c = 0; c < QK / 2; c += L) {
-                    IntVector v = widen(ByteVector.fromMemorySegment(B, w, wo + 2 + c, LE));
-                    IntVector lo = v.and(0x0F).sub(8), hi = v.lanewise(VectorOperators.ASHR, 4).and(0x0F).sub(8);
-                    i0 = i0.add(lo.mul(xLanes(q, x0 + c0 + c))).add(hi.mul(xLanes(q, x0 + c0 + QK / 2 + c)));
-                }
-            }
-            acc = floats(i0).fma(FloatVector.broadcast(F, dw * d[s0 + b]), acc);
-        }
-        return VectorMath.sum(acc);
     }
 
     /**
-     * Scalar form for vector widths that do not divide a half block: llama.cpp's generic
-     * {@code ggml_vec_dot_q8_0_q8_0} / {@code ggml_vec_dot_q4_0_q8_0} ({@code sumf += sumi·(d_w·d_x)}).
+     * One output: x_f [x0, x0+k) (Q8_0 values, {@link #dequantizedActivations}) against weight row j
+     * of w, decoding each block in the lanes as it is read — the GEMV of a decode step, which reads
+     * every weight byte once. The class Javadoc's chain, so equal to {@link #tile}'s bits.
      */
-    static float scalarDot(DType format, MemorySegment w, long wrow, Q8Rows a, int r, int k) {
-        int blocks = k / QK, bs = format.blockBytes();
-        float sum = 0f;
-        for (int b = 0; b < blocks; b++) {
-            long wo = wrow + (long) b * bs;
-            float dw = Float.float16ToFloat(w.get(I16, wo));
-            int sumi = 0, x0 = r * k + b * QK;
-            for (int j = 0; j < QK; j++) {
-                int wq;
-                if (format == DType.Q8_0) {
-                    wq = w.get(ValueLayout.JAVA_BYTE, wo + 2 + j);
-                } else {
-                    int nib = w.get(ValueLayout.JAVA_BYTE, wo + 2 + (j % 16)) & 0xFF;
-                    wq = (j < 16 ? nib & 0x0F : nib >>> 4) - 8;
-                }
-                sumi += wq * a.q()[x0 + j];
+    public static float dot(float[] xf, int x0, int k, Matrix w, int j) {
+        DType format = w.dtype();
+        int bs = format.blockBytes();
+        MemorySegment data = w.data();
+        long row = format.bytes((long) j * k);
+        FloatVector a = FloatVector.zero(F);
+        float[] block = B == null ? new float[QK] : null;
+        for (int b = 0; b < k / QK; b++) {
+            long wo = row + (long) b * bs;
+            float dw = Float.float16ToFloat(data.get(I16, wo));
+            int c0 = x0 + b * QK;
+            if (B == null) {
+                scalarBlock(format, data, wo, dw, block, 0);
+                for (int c = 0; c < QK; c += L) a = FloatVector.fromArray(F, xf, c0 + c).fma(FloatVector.fromArray(F, block, c), a);
+                continue;
             }
-            sum += sumi * (dw * a.d()[r * blocks + b]);
+            FloatVector scale = FloatVector.broadcast(F, dw);
+            for (int c = 0; c < QK; c += L) a = FloatVector.fromArray(F, xf, c0 + c).fma(weights(format, data, wo, c, scale), a);
         }
-        return sum;
+        return VectorMath.sum(a);
+    }
+
+    /**
+     * A register tile over decoded weights: for {@code rows} (1..{@link #TILE_ROWS}) rows of x_f at
+     * {@code x0 + r*stride} and the decoded weight rows at {@code wf[wa ..]} and {@code wf[wb ..]}
+     * (width k), {@code out[2r] = x_r · w_a} and {@code out[2r+1] = x_r · w_b}, each in the class
+     * Javadoc's chain.
+     */
+    public static void tile(float[] xf, int x0, int stride, int rows, int k, float[] wf, int wa, int wb, float[] out) {
+        int r = 0;
+        if (TILE_ROWS == 8 && rows == 8) {
+            x8x2(xf, x0, stride, k, wf, wa, wb, out);
+            return;
+        }
+        for (; r + 4 <= rows; r += 4) x4x2(xf, x0 + r * stride, stride, k, wf, wa, wb, out, 2 * r);
+        for (; r < rows; r++) x1x2(xf, x0 + r * stride, k, wf, wa, wb, out, 2 * r);
+    }
+
+    private static void x8x2(float[] x, int x0, int s, int k, float[] w, int wa, int wb, float[] out) {
+        int x1 = x0 + s, x2 = x1 + s, x3 = x2 + s, x4 = x3 + s, x5 = x4 + s, x6 = x5 + s, x7 = x6 + s;
+        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+        FloatVector a40 = FloatVector.zero(F), a41 = FloatVector.zero(F), a50 = FloatVector.zero(F), a51 = FloatVector.zero(F);
+        FloatVector a60 = FloatVector.zero(F), a61 = FloatVector.zero(F), a70 = FloatVector.zero(F), a71 = FloatVector.zero(F);
+        for (int c = 0; c < k; c += L) {
+            FloatVector w0 = FloatVector.fromArray(F, w, wa + c), w1 = FloatVector.fromArray(F, w, wb + c);
+            FloatVector v = FloatVector.fromArray(F, x, x0 + c);
+            a00 = v.fma(w0, a00);
+            a01 = v.fma(w1, a01);
+            v = FloatVector.fromArray(F, x, x1 + c);
+            a10 = v.fma(w0, a10);
+            a11 = v.fma(w1, a11);
+            v = FloatVector.fromArray(F, x, x2 + c);
+            a20 = v.fma(w0, a20);
+            a21 = v.fma(w1, a21);
+            v = FloatVector.fromArray(F, x, x3 + c);
+            a30 = v.fma(w0, a30);
+            a31 = v.fma(w1, a31);
+            v = FloatVector.fromArray(F, x, x4 + c);
+            a40 = v.fma(w0, a40);
+            a41 = v.fma(w1, a41);
+            v = FloatVector.fromArray(F, x, x5 + c);
+            a50 = v.fma(w0, a50);
+            a51 = v.fma(w1, a51);
+            v = FloatVector.fromArray(F, x, x6 + c);
+            a60 = v.fma(w0, a60);
+            a61 = v.fma(w1, a61);
+            v = FloatVector.fromArray(F, x, x7 + c);
+            a70 = v.fma(w0, a70);
+            a71 = v.fma(w1, a71);
+        }
+        out[0] = VectorMath.sum(a00);
+        out[1] = VectorMath.sum(a01);
+        out[2] = VectorMath.sum(a10);
+        out[3] = VectorMath.sum(a11);
+        out[4] = VectorMath.sum(a20);
+        out[5] = VectorMath.sum(a21);
+        out[6] = VectorMath.sum(a30);
+        out[7] = VectorMath.sum(a31);
+        out[8] = VectorMath.sum(a40);
+        out[9] = VectorMath.sum(a41);
+        out[10] = VectorMath.sum(a50);
+        out[11] = VectorMath.sum(a51);
+        out[12] = VectorMath.sum(a60);
+        out[13] = VectorMath.sum(a61);
+        out[14] = VectorMath.sum(a70);
+        out[15] = VectorMath.sum(a71);
+    }
+
+    private static void x4x2(float[] x, int x0, int s, int k, float[] w, int wa, int wb, float[] out, int at) {
+        int x1 = x0 + s, x2 = x1 + s, x3 = x2 + s;
+        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+        for (int c = 0; c < k; c += L) {
+            FloatVector w0 = FloatVector.fromArray(F, w, wa + c), w1 = FloatVector.fromArray(F, w, wb + c);
+            FloatVector v = FloatVector.fromArray(F, x, x0 + c);
+            a00 = v.fma(w0, a00);
+            a01 = v.fma(w1, a01);
+            v = FloatVector.fromArray(F, x, x1 + c);
+            a10 = v.fma(w0, a10);
+            a11 = v.fma(w1, a11);
+            v = FloatVector.fromArray(F, x, x2 + c);
+            a20 = v.fma(w0, a20);
+            a21 = v.fma(w1, a21);
+            v = FloatVector.fromArray(F, x, x3 + c);
+            a30 = v.fma(w0, a30);
+            a31 = v.fma(w1, a31);
+        }
+        out[at] = VectorMath.sum(a00);
+        out[at + 1] = VectorMath.sum(a01);
+        out[at + 2] = VectorMath.sum(a10);
+        out[at + 3] = VectorMath.sum(a11);
+        out[at + 4] = VectorMath.sum(a20);
+        out[at + 5] = VectorMath.sum(a21);
+        out[at + 6] = VectorMath.sum(a30);
+        out[at + 7] = VectorMath.sum(a31);
+    }
+
+    private static void x1x2(float[] x, int x0, int k, float[] w, int wa, int wb, float[] out, int at) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        for (int c = 0; c < k; c += L) {
+            FloatVector v = FloatVector.fromArray(F, x, x0 + c);
+            a0 = v.fma(FloatVector.fromArray(F, w, wa + c), a0);
+            a1 = v.fma(FloatVector.fromArray(F, w, wb + c), a1);
+        }
+        out[at] = VectorMath.sum(a0);
+        out[at + 1] = VectorMath.sum(a1);
     }
 }

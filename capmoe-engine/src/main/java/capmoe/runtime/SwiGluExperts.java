@@ -27,6 +27,9 @@ import java.util.List;
  * Each output element is computed in exactly the order of {@link #apply} ({@link MatMul}'s
  * accumulation order, {@link Activations#siluMul}'s formula), so the two give the same bits and
  * a row's result never depends on which rows are grouped with it.
+ *
+ * <p>Q8_0/Q4_0 experts take {@link QuantizedExperts}' grouped kernels instead (one dispatch line in
+ * {@link #runAll}), under the same bit-for-bit contract with {@link #apply}.
  */
 public final class SwiGluExperts implements Experts {
 
@@ -42,6 +45,7 @@ public final class SwiGluExperts implements Experts {
     private final int hidden;
     private final int intermediate;
     private final boolean grouped;               // every matrix BF16 or F16: the grouped kernels apply
+    private final boolean quantized;             // every matrix Q8_0/Q4_0: QuantizedExperts' grouped kernels apply
 
     /** Per calling thread: the grouped stage's buffers, grown as needed, never shrunk. */
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
@@ -69,6 +73,7 @@ public final class SwiGluExperts implements Experts {
             g &= MatMul.paired(d) && e.up().dtype() == d && e.down().dtype() == d;
         }
         this.grouped = g;
+        this.quantized = QuantizedExperts.applies(this.experts);
     }
 
     @Override
@@ -94,6 +99,10 @@ public final class SwiGluExperts implements Experts {
 
     @Override
     public void runAll(Dispatch d, int[] list, float[] x, float[] y) {
+        if (quantized) {
+            QuantizedExperts.runAll(experts, hidden, intermediate, d, list, x, y);
+            return;
+        }
         if (!grouped) {
             Experts.super.runAll(d, list, x, y);
             return;

@@ -10,17 +10,21 @@ import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The quantized matmul against float64 scalar code, on ragged shapes (rows not a multiple of the
- * 4-row tile, N odd, K from one block up):
+ * The quantized matmul against float64 scalar code, on ragged shapes: rows below, at and above
+ * the tile threshold and not multiples of the 8/4-row tiles or the 32-row chunk, N odd and not a
+ * multiple of the 16-row decode group, K from one block up:
  * <ol>
- *   <li>the same math in float64 — Σ_blocks d_w·d_x·Σ q_w·q_x over llama.cpp's Q8_0 activations —
- *       to 1e-6 of Σ|terms| (fp32 accumulation of exact integer block sums);
+ *   <li>the same math in float64 — Σ_k x_q[k]·w[k] with x_q the row rounded to Q8_0 by this test's
+ *       own scalar code (llama.cpp's x86 rounding) — within (K/L + 5)·2^-24·Σ|x_q·w|: the fp32 chain
+ *       of K/L fused steps per lane plus the log2(L) ≤ 4 levels of the lane sum, each step rounding
+ *       by at most 2^-24 of a partial sum bounded by Σ|terms| (the standard recursive-summation bound);
  *   <li>the exact product of x and the dequantized weights, within the activation rounding bound
- *       Σ_k |w_k|·d_x/2 (each activation moves by at most half its step);
- *   <li>a row's result does not depend on the other rows in the batch or the thread count (bit for bit).
+ *       Σ_k |w_k|·d_x/2 (each activation moves by at most half its step) plus the bound above;
+ *   <li>a row's result does not depend on the other rows in the batch (the decode GEMV path for one
+ *       row, the decoded-tile path in a batch), its position or the thread count (bit for bit);
+ *   <li>decoded weights equal {@link Quantizer#get} (ggml's dequantization) exactly.
  * </ol>
  */
 class QuantMatMulTest {
@@ -31,36 +35,51 @@ class QuantMatMulTest {
         return new Matrix("w", format, n, k, seg);
     }
 
+    /** A row rounded to Q8_0 in float64-friendly scalar code: d = fp16(amax/127), q = rint(x·127/amax); returns {q·d, d} per element. */
+    static double[][] q8Reference(float[] x, int from, int k) {
+        double[] v = new double[k], step = new double[k];
+        for (int b = 0; b < k; b += 32) {
+            float amax = 0f;
+            for (int j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[from + b + j]));
+            float d = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
+            float id = amax == 0f ? 0f : 127f / amax;
+            for (int j = 0; j < 32; j++) {
+                v[b + j] = Math.rint(x[from + b + j] * id) * (double) d;
+                step[b + j] = d;
+            }
+        }
+        return new double[][] {v, step};
+    }
+
     @Test
     void matchesFloat64OnRaggedShapes() {
-        int[][] shapes = {{1, 32, 1}, {3, 96, 7}, {4, 64, 2}, {5, 160, 9}, {9, 512, 33}, {13, 2048, 3}};
-        try (Arena arena = Arena.ofShared()) {
+        int[][] shapes = {{1, 32, 1}, {2, 96, 7}, {3, 64, 2}, {4, 160, 9}, {5, 64, 17}, {9, 512, 33}, {13, 2048, 3}, {37, 256, 35}, {70, 96, 19}};
+        int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+        try (Arena arena = Arena.ofShared(); Parallel three = new Parallel(3)) {
             for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) {
                 for (int[] s : shapes) {
                     int rows = s[0], k = s[1], n = s[2];
                     float[] x = KernelsTest.random(rows * k, 1), bias = KernelsTest.random(n, 3);
                     Matrix w = quantized(format, n, k, KernelsTest.random(n * k, 2), arena);
                     float[] y = new float[rows * n];
-                    MatMul.matmul(x, rows, w, bias, y);
-                    QuantMatMul.Q8Rows a = QuantMatMul.quantizeActivations(x, rows, k);
+                    three.run(() -> MatMul.matmul(x, rows, w, bias, y));
                     String where = format + " " + rows + "x" + k + "x" + n;
+                    double fp32 = (k / lanes + 5) * 0x1p-24;
                     for (int r = 0; r < rows; r++) {
+                        double[][] xq = q8Reference(x, r * k, k);
                         for (int j = 0; j < n; j++) {
                             double same = 0, mag = 0, exact = 0, bound = 0;
-                            for (int b = 0; b < k / 32; b++) {
-                                double dx = a.d()[r * k / 32 + b];
-                                for (int c = b * 32; c < b * 32 + 32; c++) {
-                                    double wv = w.get(j, c);
-                                    double term = wv * a.q()[r * k + c];
-                                    same += term * dx;
-                                    mag += Math.abs(term * dx);
-                                    exact += wv * x[r * k + c];
-                                    bound += Math.abs(wv) * dx / 2;
-                                }
+                            for (int c = 0; c < k; c++) {
+                                double wv = w.get(j, c);
+                                same += wv * xq[0][c];
+                                mag += Math.abs(wv * xq[0][c]);
+                                exact += wv * x[r * k + c];
+                                bound += Math.abs(wv) * xq[1][c] / 2;
                             }
-                            float got = y[r * n + j] - bias[j];
-                            assertEquals(same, got, 1e-6 * mag + 1e-30, where + " at " + r + "," + j + " (same math)");
-                            assertEquals(exact, got, bound * 1.001 + 1e-6 * mag, where + " at " + r + "," + j + " (exact product)");
+                            double got = (double) y[r * n + j] - bias[j];
+                            double biasUlp = Math.ulp(y[r * n + j]);          // the bias is added in fp32
+                            assertEquals(same, got, fp32 * mag + biasUlp, where + " at " + r + "," + j + " (same math)");
+                            assertEquals(exact, got, bound * 1.001 + fp32 * mag + biasUlp, where + " at " + r + "," + j + " (exact product)");
                         }
                     }
                 }
@@ -72,17 +91,41 @@ class QuantMatMulTest {
     void aRowDoesNotDependOnTheBatchOrThePool() {
         try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel three = new Parallel(3)) {
             for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) {
-                int rows = 7, k = 256, n = 21;
-                float[] x = KernelsTest.random(rows * k, 4);
-                Matrix w = quantized(format, n, k, KernelsTest.random(n * k, 5), arena);
-                float[] all = new float[rows * n], pooled = new float[rows * n];
-                one.run(() -> MatMul.matmul(x, rows, w, all));
-                three.run(() -> MatMul.matmul(x, rows, w, pooled));
-                assertArrayEquals(all, pooled, format + ": thread count changed bits");
-                for (int r = 0; r < rows; r++) {
-                    float[] alone = new float[n];
-                    MatMul.matmul(Arrays.copyOfRange(x, r * k, (r + 1) * k), 1, w, alone);
-                    assertArrayEquals(Arrays.copyOfRange(all, r * n, (r + 1) * n), alone, format + " row " + r + " alone vs in a batch of " + rows);
+                for (int rows : new int[] {3, 7, 45}) {
+                    int k = 256, n = 21;
+                    float[] x = KernelsTest.random(rows * k, 4 + rows);
+                    Matrix w = quantized(format, n, k, KernelsTest.random(n * k, 5), arena);
+                    float[] all = new float[rows * n], pooled = new float[rows * n];
+                    one.run(() -> MatMul.matmul(x, rows, w, all));
+                    three.run(() -> MatMul.matmul(x, rows, w, pooled));
+                    assertArrayEquals(all, pooled, format + ": thread count changed bits");
+                    for (int r = 0; r < rows; r++) {
+                        float[] alone = new float[n];
+                        MatMul.matmul(Arrays.copyOfRange(x, r * k, (r + 1) * k), 1, w, alone);
+                        assertArrayEquals(Arrays.copyOfRange(all, r * n, (r + 1) * n), alone, format + " row " + r + " alone vs in a batch of " + rows);
+                    }
+                    // the same row at another position, among other rows
+                    float[] shifted = new float[(rows + 5) * k];
+                    System.arraycopy(KernelsTest.random(5 * k, 9), 0, shifted, 0, 5 * k);
+                    System.arraycopy(x, 0, shifted, 5 * k, rows * k);
+                    float[] out = new float[(rows + 5) * n];
+                    three.run(() -> MatMul.matmul(shifted, rows + 5, w, out));
+                    assertArrayEquals(all, Arrays.copyOfRange(out, 5 * n, (rows + 5) * n), format + ": rows moved by 5 changed bits");
+                }
+            }
+        }
+    }
+
+    @Test
+    void decodedWeightsAreGgmlsDequantization() {
+        try (Arena arena = Arena.ofShared()) {
+            for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) {
+                int n = 5, k = 96;
+                Matrix w = quantized(format, n, k, KernelsTest.random(n * k, 6), arena);
+                float[] out = new float[k + 3];
+                for (int j = 0; j < n; j++) {
+                    QuantMatMul.decode(w, j, out, 3);
+                    for (int c = 0; c < k; c++) assertEquals(Quantizer.get(format, w.data(), (long) j * k + c), out[3 + c], 0f, format + " " + j + "," + c);
                 }
             }
         }
@@ -93,13 +136,19 @@ class QuantMatMulTest {
         // 127/amax scaling, round half to even: with amax = 127 the step is 1 and 2.5 -> 2, -3.5 -> -4
         float[] x = new float[32];
         x[0] = 127f; x[1] = 2.5f; x[2] = -3.5f; x[3] = 0.49f;
-        QuantMatMul.Q8Rows a = QuantMatMul.quantizeActivations(x, 1, 32);
-        assertEquals(1f, a.d()[0]);
-        assertEquals(127, a.q()[0]);
-        assertEquals(2, a.q()[1]);
-        assertEquals(-4, a.q()[2]);
-        assertEquals(0, a.q()[3]);
-        QuantMatMul.Q8Rows zero = QuantMatMul.quantizeActivations(new float[32], 1, 32);
-        assertTrue(zero.d()[0] == 0f && zero.q()[5] == 0);
+        float[] q = new float[32];
+        QuantMatMul.dequantizedActivations(x, 0, 32, q, 0);
+        assertEquals(127f, q[0]);
+        assertEquals(2f, q[1]);
+        assertEquals(-4f, q[2]);
+        assertEquals(0f, q[3]);
+        float[] zero = new float[32];
+        QuantMatMul.dequantizedActivations(new float[32], 0, 32, zero, 0);
+        assertArrayEquals(new float[32], zero);
+        // a random row: exactly the scalar reference's q·d
+        float[] r = KernelsTest.random(256, 8), got = new float[256];
+        QuantMatMul.dequantizedActivations(r, 0, 256, got, 0);
+        double[] ref = q8Reference(r, 0, 256)[0];
+        for (int c = 0; c < 256; c++) assertEquals(ref[c], got[c], 0.0, "element " + c);
     }
 }
