@@ -32,8 +32,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Mixin
     QuantizeOption quantize = new QuantizeOption();
 
-    @Option(names = "--model", description = "checkpoint directory to benchmark (default: an OLMoE-1B-7B-shaped random model)")
-    Path model;
+    /** Without it: an OLMoE-1B-7B-shaped random model. */
+    @Mixin ModelOption model;
 
     @Option(names = "--layers", defaultValue = "16", description = "decoder layers of the OLMoE-1B-7B-shaped model (it has 16; fewer = smaller file; default: ${DEFAULT-VALUE})")
     int layers;
@@ -66,7 +66,7 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         int[] t = threads != null ? threads : new int[] {Runtime.getRuntime().availableProcessors()};
         EngineBench.Plan plan = new EngineBench.Plan(t, prefillTokens, decodeTokens, rounds, peakRuns, 1L << 30);
-        if (model != null) return run(model, model.toString(), plan);
+        if (model.given()) return run(model.require(), model.require().toString(), plan);
         if (layers < 1) throw new IllegalArgumentException("--layers must be >= 1, got " + layers);
         OlmoeShape shape = OlmoeShape.olmoe1b7b(layers);
         if (writeOnly) {

@@ -24,14 +24,14 @@ public final class CheckCommand implements Callable<Integer> {
     @Mixin
     QuantizeOption quantize = new QuantizeOption();
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory or GGUF file")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--reference", description = "reference.safetensors (default: DIR/reference.safetensors)")
     Path reference;
 
     @Override
     public Integer call() {
+        Path model = this.model.require();
         Path ref = reference != null ? reference : model.resolve("reference.safetensors");
         if (!Files.exists(ref)) throw new IllegalArgumentException("reference file " + ref + " does not exist");
         List<ReferenceCheck.Result> results;

@@ -13,10 +13,6 @@ final class DeviceOption {
 
     /** D, checked against the model's experts. */
     int check(int experts) {
-        return check(devices, experts);
-    }
-
-    static int check(int devices, int experts) {
         if (devices < 1 || devices > experts) {
             throw new IllegalArgumentException("--devices must be in 1.." + experts + " for " + experts + " experts (got " + devices + ")");
         }

@@ -2,7 +2,6 @@ package capmoe.cli;
 
 import capmoe.runtime.ep.EpBench;
 import capmoe.runtime.ep.EpBenchJson;
-import capmoe.runtime.ep.EpMode;
 import capmoe.runtime.ep.EpReport;
 import capmoe.runtime.ep.SkewedOlmoe;
 import capmoe.runtime.mpi.MpiJob;
@@ -85,8 +84,7 @@ public final class EpBenchCommand implements Callable<Integer> {
     @Option(names = "--skew", description = "--make-model: router skew, row e scaled by exp(skew*z_e) (default: ${DEFAULT-VALUE})")
     double skew = 0.5;
 
-    @Option(names = "--mode", description = "parallel or timed-serial (default: ${DEFAULT-VALUE})")
-    String mode = "timed-serial";
+    @Mixin EpTimingOptions timing = new EpTimingOptions(5, 400);
 
     @Option(names = "--batch", description = "tokens per batch (one MoE layer call; default: ${DEFAULT-VALUE})")
     int batch = 512;
@@ -99,9 +97,6 @@ public final class EpBenchCommand implements Callable<Integer> {
 
     @Option(names = "--warmup", description = "warm-up batches, not measured (default: ${DEFAULT-VALUE})")
     int warmup = 1;
-
-    @Option(names = "--repeats", description = "measured replays of every MoE layer call per policy; EP time = median (default: ${DEFAULT-VALUE})")
-    int repeats = 5;
 
     @Option(names = "--replay-warmup", description = "unmeasured replays of every call before them (default: ${DEFAULT-VALUE})")
     int replayWarmup = 1;
@@ -117,9 +112,6 @@ public final class EpBenchCommand implements Callable<Integer> {
 
     @Option(names = "--threads-per-device", description = "cores per device (default: parallel cores/D, timed-serial all cores)")
     Integer threadsPerDevice;
-
-    @Option(names = "--link-gbps", description = "per-device link bandwidth for the all-to-all term, 0 = none (default: ${DEFAULT-VALUE})")
-    double linkGbps = 400;
 
     @Option(names = "--seed", description = "seed for --random-tokens and --make-model (default: ${DEFAULT-VALUE})")
     long seed = 0;
@@ -162,8 +154,8 @@ public final class EpBenchCommand implements Callable<Integer> {
         if (text == null && !randomTokens) {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
-        EpBench.Config config = new EpBench.Config(dir, quantize.format(), policies.policies(), devices.devices, EpMode.parse(mode), placementFile,
-                threadsPerDevice, linkGbps, batch, seqLen, batches, warmup, repeats, replayWarmup, randomTokens ? null : text, seed, trace,
+        EpBench.Config config = new EpBench.Config(dir, quantize.format(), policies.policies(), devices.devices, timing.mode(), placementFile,
+                threadsPerDevice, timing.linkGbps, batch, seqLen, batches, warmup, timing.repeats(), replayWarmup, randomTokens ? null : text, seed, trace,
                 phases.decodeSteps, phases.replicateTrace);
         EpBench.Result r = EpBench.run(config, err);
         out.println("Expert-parallel benchmark: " + dir + " (" + r.model().modelType() + ", " + r.model().numExperts() + " experts, top-"

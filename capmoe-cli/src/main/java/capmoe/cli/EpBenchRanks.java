@@ -49,7 +49,7 @@ final class EpBenchRanks {
         if (text == null && !c.randomTokens && c.makeModel == null) {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
-        DistEpBench.Config config = new DistEpBench.Config(c.makeModel != null ? c.makeModel : c.model.require(), policies, c.ranks.scope(),
+        DistEpBench.Config config = new DistEpBench.Config(c.makeModel != null ? c.makeModel : c.model.require(), policies, c.ranks.scope(), c.ranks.wire(),
                 c.batch, c.seqLen, c.batches, c.warmup, c.phases.decodeSteps, text, c.seed);
         DistEpBench.Result r = DistEpBench.run(config, comm, comm.rank() == 0 ? err : null);
         if (comm.rank() == 0) {

@@ -29,8 +29,7 @@ public final class GenerateCommand implements Callable<Integer> {
     @Mixin
     QuantizeOption quantize = new QuantizeOption();
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory or GGUF file")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--prompt", description = "prompt text (encoded with the model's tokenizer.json)")
     String prompt;
@@ -47,11 +46,7 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--gamma", description = "with a bare --strategy name: its capacity factor (rho for expert_drop; default 1.0)")
     Double gamma;
 
-    @Option(names = "--max-tokens", defaultValue = "32", description = "new tokens to generate (default: ${DEFAULT-VALUE})")
-    int maxTokens;
-
-    @Option(names = "--temperature", defaultValue = "0", description = "0 = greedy (default: ${DEFAULT-VALUE})")
-    double temperature;
+    @Mixin SamplingOptions sampling = new SamplingOptions(32);
 
     @Option(names = "--top-p", defaultValue = "1.0", description = "nucleus sampling mass (default: ${DEFAULT-VALUE})")
     double topP;
@@ -79,7 +74,9 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         Policy policy = policy(strategy, gamma);
         if ((prompt == null) == (promptIds == null)) throw new IllegalArgumentException("give either --prompt TEXT or --prompt-ids IDS");
-        if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1 (got " + maxTokens + ")");
+        Path model = this.model.require();
+        int maxTokens = sampling.maxTokens();
+        double temperature = sampling.temperature;
         HfTokenizer tokenizer = prompt == null ? null : HfTokenizer.load(model);
         if (tokenizer != null) {
             promptIds = tokenizer.encode(prompt);
@@ -93,7 +90,7 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         if (MpiJob.current().isPresent()) { // under mpirun: the ranks' expert-parallel runtime
             try (tokenizer) {
-                return GenerateRanks.run(model, quantize.format(), promptIds, tokenizer, policy, ranks.scope(), maxTokens, temperature,
+                return GenerateRanks.run(model, quantize.format(), promptIds, tokenizer, policy, ranks.scope(), ranks.wire(), maxTokens, temperature,
                         ignoreEos, MpiJob.current().get());
             }
         }

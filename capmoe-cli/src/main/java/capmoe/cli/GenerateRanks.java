@@ -7,6 +7,7 @@ import capmoe.routing.Policy;
 import capmoe.runtime.dist.CapacityScope;
 import capmoe.runtime.dist.Communicator;
 import capmoe.runtime.dist.DataParallelLM;
+import capmoe.runtime.dist.Wire;
 import capmoe.tokenizer.HfTokenizer;
 import capmoe.weights.DType;
 
@@ -28,13 +29,13 @@ final class GenerateRanks {
     private GenerateRanks() { }
 
     static int run(Path model, DType quantize, int[] promptIds, HfTokenizer tokenizer, Policy policy, CapacityScope scope,
-                   int maxTokens, double temperature, boolean ignoreEos, Communicator comm) {
+                   Wire wire, int maxTokens, double temperature, boolean ignoreEos, Communicator comm) {
         if (temperature != 0) {
             throw new IllegalArgumentException("--temperature " + temperature + ": under mpirun generation is greedy (--temperature 0)");
         }
         if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1 (got " + maxTokens + ")");
         try (CausalLM m = Models.load(model, null, quantize)) {
-            DataParallelLM dp = new DataParallelLM(m, comm, scope, null);
+            DataParallelLM dp = new DataParallelLM(m, comm, scope, wire, null);
             long start = System.nanoTime();
             int[] out = dp.greedy(new int[][] {promptIds}, maxTokens, RunOptions.of(policy))[0];
             double seconds = (System.nanoTime() - start) / 1e9;

@@ -6,7 +6,7 @@ import capmoe.model.Models;
 import capmoe.weights.Checkpoint;
 import capmoe.weights.Tensor;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 
 import java.nio.file.Path;
 import java.util.Locale;
@@ -17,11 +17,11 @@ import java.util.concurrent.Callable;
         description = "Show a checkpoint's architecture, parameter counts, experts and layers.")
 public final class InfoCommand implements Callable<Integer> {
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory or GGUF file")
-    Path model;
+    @Mixin ModelOption model;
 
     @Override
     public Integer call() {
+        Path model = this.model.require();
         ModelConfig c = ModelConfig.read(model);
         // validate as check and every loading command do: a missing or misshapen tensor is an error, not a wrong count
         try (CausalLM ignored = Models.load(model)) {

@@ -42,11 +42,7 @@ public final class LoadgenCommand implements Callable<Integer> {
     @Option(names = "--requests", defaultValue = "64", description = "requests in all (default: ${DEFAULT-VALUE})")
     int requests;
 
-    @Option(names = "--max-tokens", defaultValue = "128", description = "new tokens per request (default: ${DEFAULT-VALUE})")
-    int maxTokens;
-
-    @Option(names = "--temperature", defaultValue = "0", description = "sampling temperature (default: ${DEFAULT-VALUE})")
-    double temperature;
+    @Mixin SamplingOptions sampling = new SamplingOptions(128);
 
     @Option(names = "--stop-at-eos", description = "let requests end at eos (default: ignore_eos, so every request makes --max-tokens)")
     boolean stopAtEos;
@@ -55,20 +51,11 @@ public final class LoadgenCommand implements Callable<Integer> {
             description = "with --model: alternate between the policies' servers in this many rounds of requests/rounds each (default: ${DEFAULT-VALUE})")
     int rounds;
 
-    @Option(names = "--out", defaultValue = "reports/loadgen", description = "with --model: report directory (default: ${DEFAULT-VALUE})")
-    Path out;
+    /** With --model: the report. */
+    @Mixin ReportOptions report = new ReportOptions("loadgen");
 
-    @Option(names = "--decode-capacity", defaultValue = "on", description = "with --model: on | off (default: ${DEFAULT-VALUE})")
-    String decodeCapacity;
-
-    @Option(names = "--max-running", defaultValue = "16", description = "with --model: KV slots (default: ${DEFAULT-VALUE})")
-    int maxRunning;
-
-    @Option(names = "--max-batch-tokens", defaultValue = "512", description = "with --model: tokens per step (default: ${DEFAULT-VALUE})")
-    int maxBatchTokens;
-
-    @Option(names = "--ep-mode", defaultValue = "parallel", description = "with --model and --devices > 1: parallel | timed-serial (default: ${DEFAULT-VALUE})")
-    String epMode;
+    /** With --model: the servers' scheduler. */
+    @Mixin ServerOptions server = new ServerOptions();
 
     @Override
     public Integer call() {
@@ -76,17 +63,20 @@ public final class LoadgenCommand implements Callable<Integer> {
         List<String> prompts = LoadGen.readPrompts(promptFile);
         if (url != null) {
             if (!policies.specs.isEmpty()) throw new IllegalArgumentException("--policies needs --model (loadgen then starts the servers itself)");
-            LoadGen.Result r = LoadGen.run(new LoadGen.Config(url, concurrency, requests, prompts, maxTokens, temperature, !stopAtEos), System.err);
+            LoadGen.Result r = LoadGen.run(new LoadGen.Config(url, concurrency, requests, prompts, sampling.maxTokens(), sampling.temperature,
+                    !stopAtEos), report.progress());
             System.out.println(r.summary(url));
             for (String e : r.errors()) System.out.println("  error: " + e);
             return r.failed() == 0 ? 0 : 1;
         }
         if (policies.specs.isEmpty()) throw new IllegalArgumentException("--model needs --policies, e.g. none,score@1.5,score@1.0");
         List<Policy> parsed = policies.policies();
-        ServeOptions base = ServeOptions.defaults(model.require()).withPolicy(new Policy.None(), ServeCommand.onOff("--decode-capacity", decodeCapacity))
-                .withSlots(maxRunning, maxBatchTokens, Math.max(256, requests)).withDevices(devices.devices, epMode);
-        LoadGen.Config workload = new LoadGen.Config("http://unused", concurrency, requests, prompts, maxTokens, temperature, !stopAtEos);
-        List<ServeComparison.Run> runs = ServeComparison.run(base, parsed, workload, rounds, System.err);
+        ServeOptions base = ServeOptions.defaults(model.require()).withPolicy(new Policy.None(), server.decodeCapacity())
+                .withSlots(server.maxRunning, server.maxBatchTokens, Math.max(256, requests)).withDevices(devices.devices, server.epMode);
+        LoadGen.Config workload = new LoadGen.Config("http://unused", concurrency, requests, prompts, sampling.maxTokens(), sampling.temperature,
+                !stopAtEos);
+        List<ServeComparison.Run> runs = ServeComparison.run(base, parsed, workload, rounds, report.progress());
+        Path out = report.out;
         ServeComparison.write(out, base, workload, runs);
         for (ServeComparison.Run r : runs) {
             System.out.println(r.result().summary(r.policy()) + String.format(java.util.Locale.ROOT,

@@ -29,8 +29,7 @@ public final class LogitsCommand implements Callable<Integer> {
     @Mixin
     QuantizeOption quantize = new QuantizeOption();
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory or GGUF file")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--text", paramLabel = "FILE", description = "UTF-8 text, encoded with the model's tokenizer")
     Path text;
@@ -46,6 +45,7 @@ public final class LogitsCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Path model = this.model.require();
         if ((text == null) == (ids == null)) throw new IllegalArgumentException("give either --text FILE or --prompt-ids IDS");
         if (text != null) {
             if (tokens < 1) throw new IllegalArgumentException("--tokens must be >= 1, got " + tokens);

@@ -34,7 +34,7 @@ public final class Main implements Runnable {
     }
 
     /** Commands that run over MPI ranks; under mpirun the others are refused (each rank would run the whole job). */
-    static final java.util.Set<String> OVER_RANKS = java.util.Set.of("ep-bench", "eval", "generate");
+    static final java.util.Set<String> OVER_RANKS = java.util.Set.of("demo", "ep-bench", "eval", "generate");
 
     private static int runAsRank(String[] args) {
         var comm = MpiJob.current();

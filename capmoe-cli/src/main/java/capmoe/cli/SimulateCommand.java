@@ -87,8 +87,8 @@ public final class SimulateCommand implements Callable<Integer> {
                     + "measured speedups are drawn beside the simulated bars of the shape with their experts and top-k")
     List<Path> measured = new ArrayList<>();
 
-    @Option(names = "--model", paramLabel = "DIR", description = "calibrate the cost model on this model's experts")
-    Path model;
+    /** Calibrates the cost model on this model's experts. */
+    @Mixin ModelOption modelOption;
 
     @Option(names = "--cost-a-us", description = "fixed cost per active expert, microseconds (instead of --model)")
     Double costA;
@@ -129,6 +129,7 @@ public final class SimulateCommand implements Callable<Integer> {
         List<CostModel.Point> points = List.of();
         CostModel.Calibration calibration = null;
         int h = hidden != null ? hidden : 2048;
+        Path model = modelOption.orElse(null);
         if (model != null) {
             if (costA != null || costB != null) throw new IllegalArgumentException("give --model DIR or --cost-a-us/--cost-b-us, not both");
             try (CausalLM lm = Models.load(model, null, quantize.format())) {
@@ -177,13 +178,14 @@ public final class SimulateCommand implements Callable<Integer> {
         }
         out.println("all-to-all: " + (linkGbps == 0 ? "off" : linkGbps + " Gbit/s per device, hidden " + h + ", bf16"));
         out.println();
-        out.printf(Locale.ROOT, "%4s %11s %-16s %9s %9s %14s %9s %7s%s%n", "D", "experts/dev", "policy", "dropped%", "max/mean",
-                "layer (ms)", "speedup", "bound", replicas ? "  extra slots/device" : "");
+        out.printf(Locale.ROOT, "%4s %11s %-16s %9s %7s %9s %14s %9s %7s%s%n", "D", "experts/dev", "policy", "dropped%", "added%",
+                "max/mean", "layer (ms)", "speedup", "bound", replicas ? "  extra slots/device" : "");
         for (Simulator.Result r : results) {
-            out.printf(Locale.ROOT, "%4d %11d %-16s %9.2f %9.2f %14.3f %9.2f %7.2f%s%n", r.devices(), r.expertsPerDevice(), r.policy(),
-                    100 * r.droppedFraction(), r.maxOverMean(), 1e3 * r.seconds() / t.records().size(), r.speedup(), r.bound(),
+            out.printf(Locale.ROOT, "%4d %11d %-16s %9.2f %7.2f %9.2f %14.3f %9.2f %7.2f%s%n", r.devices(), r.expertsPerDevice(), r.policy(),
+                    100 * r.droppedFraction(), 100 * r.addedFraction(), r.maxOverMean(), 1e3 * r.seconds() / t.records().size(), r.speedup(), r.bound(),
                     replicas ? String.format(Locale.ROOT, "  %19d", r.extraSlots()) : "");
         }
+        out.println("dropped% = top-k pairs removed / top-k pairs; added% = pairs kept outside the top-k (expanded's extra experts) / top-k pairs");
         if (replicas) out.println("replicate@N: EPLB placement per layer from this trace's own top-k loads (in-sample); extra slots x one expert's weights = extra memory per device");
         out.println();
         out.println("Speedup vs experts per device:");
@@ -212,6 +214,7 @@ public final class SimulateCommand implements Callable<Integer> {
                 o.put("expertsPerDevice", r.expertsPerDevice());
                 o.put("policy", r.policy());
                 o.put("droppedFraction", r.droppedFraction());
+                o.put("addedFraction", r.addedFraction());
                 o.put("maxOverMean", r.maxOverMean());
                 o.put("seconds", r.seconds());
                 o.put("speedup", r.speedup());
@@ -245,9 +248,11 @@ public final class SimulateCommand implements Callable<Integer> {
     /** --paper-sweep: every paper shape at 1, 2, 4, 8 (and the paper's) experts per device. */
     private int sweep(PrintWriter out) throws IOException {
         if (trace != null) throw new IllegalArgumentException("--paper-sweep makes its own traces; leave out --trace");
+        if (!devices.isEmpty()) throw new IllegalArgumentException("--paper-sweep sets each shape's device counts itself; leave out --devices");
         if (sweepTokens < 1 || sweepCalls < 1) throw new IllegalArgumentException("--sweep-tokens and --sweep-calls must be >= 1");
         CostModel cost;
         String costText;
+        Path model = modelOption.orElse(null);
         if (model != null) {
             try (CausalLM lm = Models.load(model)) {
                 cost = CostModel.calibrate(firstExperts(lm), new int[]{1, 4, 16, 64, 256}, 15).model();

@@ -6,6 +6,7 @@ import capmoe.routing.PolicyComparison;
 import capmoe.routing.RouterConfig;
 import capmoe.routing.RoutingSample;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -48,8 +49,7 @@ public final class SyntheticCommand implements Callable<Integer> {
     @Option(names = {"-k", "--top-k"}, description = "experts per token k (default: ${DEFAULT-VALUE})")
     int topK = 8;
 
-    @Option(names = "--devices", paramLabel = "D", description = "devices, experts placed in contiguous blocks (default: ${DEFAULT-VALUE})")
-    int devices = 8;
+    @Mixin DeviceOption devices;
 
     @Option(names = "--gamma", description = "capacity factor of the default policies (default: ${DEFAULT-VALUE})")
     double gamma = 1.0;
@@ -75,7 +75,7 @@ public final class SyntheticCommand implements Callable<Integer> {
     public Integer call() {
         if (tokens < 1) throw new IllegalArgumentException("--tokens must be >= 1 (got " + tokens + ")");
         RouterConfig config = RouterConfig.softmax(experts, topK, false);
-        Placement placement = Placement.contiguous(experts, DeviceOption.check(devices, experts));
+        Placement placement = Placement.contiguous(experts, devices.check(experts));
         List<Policy> list = policies.isEmpty() ? PolicyComparison.defaultPolicies(gamma, rho) : Policy.withBaseline(policies);
         RoutingSample sample = new RoutingSample(tokens, experts, seed, alpha, noise);
         PolicyComparison comparison = new PolicyComparison(config, placement, list);
@@ -83,7 +83,7 @@ public final class SyntheticCommand implements Callable<Integer> {
 
         PrintWriter out = spec.commandLine().getOut();
         out.printf(Locale.ROOT, "Routing sample: T=%d tokens, E=%d experts, top-%d softmax, D=%d devices (contiguous), "
-                + "seed %d, popularity Pareto(alpha=%s), noise sigma=%s%n%n", tokens, experts, topK, devices, seed, alpha, noise);
+                + "seed %d, popularity Pareto(alpha=%s), noise sigma=%s%n%n", tokens, experts, topK, placement.devices(), seed, alpha, noise);
         out.print(comparison.table());
         out.println();
         out.println("dropped = top-k pairs removed; no-expert = tokens that lost every expert (the residual carries them);");

@@ -29,9 +29,9 @@ class EpBenchRanksTest {
 
     @Test
     void commandsThatDoNotRunOverRanksAreRefused() {
-        MpiRun.Result r = MpiRun.of(Main.class, "demo", "--synthetic").ranks(2).timeout(Duration.ofSeconds(120)).run();
+        MpiRun.Result r = MpiRun.of(Main.class, "synthetic").ranks(2).timeout(Duration.ofSeconds(120)).run();
         assertEquals(2, r.exitCode(), r.all());
-        assertTrue(r.rankLine(0, "capmoe rank 0: under mpirun only ep-bench, eval, generate run over the ranks; run demo without mpirun")
+        assertTrue(r.rankLine(0, "capmoe rank 0: under mpirun only demo, ep-bench, eval, generate run over the ranks; run synthetic without mpirun")
                 .isPresent(), r.all());
     }
 

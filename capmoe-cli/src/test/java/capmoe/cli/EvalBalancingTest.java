@@ -111,6 +111,12 @@ class EvalBalancingTest {
         String ppl = "/results/wikitext-windows/perplexity,none";
         assertEquals(all.at("/results_by_policy/none" + ppl).asDouble(), all.at("/results_by_policy/replicate@8" + ppl).asDouble(), 0);
 
+        // serve places no replicas: refused with one line before anything starts
+        CliRun serve = CliRun.of("serve", "--model", Shared.require("models/olmoe-tiny").toString(), "--policy", "replicate@8+score@1.5");
+        assertEquals(2, serve.exitCode());
+        assertTrue(serve.err().contains("--policy replicate@8+score@1.5: replicas (EPLB) are placed by ep-bench, eval and demo from a "
+                + "routing trace; serve does not place them (use score@1.5)"), serve.err());
+
         CliRun noReplicas = eval(dir.resolve("x"), "none,score@1.0", "--replicate-trace", trace.toString());
         assertEquals(2, noReplicas.exitCode());
         assertTrue(noReplicas.err().contains("--replicate-trace places replicate@N policies' replicas, but --policies has none"),

@@ -131,4 +131,26 @@ class SimulateCommandTest {
         assertEquals(2, r.exitCode());
         assertTrue(r.err().contains("give --trace FILE (or --paper-sweep)"), r.err());
     }
+
+    /** #13: expanded's dropped% was negative (1 - kept/top-k); now dropped of the top-k pairs, added in its own column. */
+    @Test
+    void expandedShowsDroppedOfTheTopKAndAddedApartNeverNegative() throws Exception {
+        Path json = dir.resolve("x.json");
+        CliRun r = CliRun.of("simulate", "--trace", trace().toString(), "--cost-a-us", "1", "--cost-b-us", "1", "--devices", "4",
+                "--policies", "expanded@1.5", "--json", json.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("added%"), r.out());
+        String row = r.out().lines().filter(l -> l.matches("\\s+4\\s+8 expanded@1.5.*")).findFirst().orElseThrow();
+        assertTrue(!row.contains("-"), "no negative figure: " + row);
+        JsonNode x = new ObjectMapper().readTree(json.toFile()).get("results").get(1);
+        assertEquals("expanded@1.5", x.get("policy").asText());
+        assertTrue(x.get("droppedFraction").asDouble() >= 0 && x.get("addedFraction").asDouble() > 0, x.toString());
+    }
+
+    @Test
+    void aPaperSweepRefusesDevicesItWouldIgnore() {
+        CliRun r = CliRun.of("simulate", "--paper-sweep", "--devices", "1000");
+        assertEquals(2, r.exitCode(), r.err());
+        assertEquals("capmoe simulate: error: --paper-sweep sets each shape's device counts itself; leave out --devices", r.err().strip());
+    }
 }

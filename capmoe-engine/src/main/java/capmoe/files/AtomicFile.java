@@ -5,9 +5,11 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A file written in full or not at all: the bytes go to a temporary file beside the target, which
@@ -16,10 +18,14 @@ import java.nio.file.StandardCopyOption;
  * temporary file is deleted on {@link #abort} or when the JVM exits.
  *
  * <p>Steps: 1. {@link #create} makes the parent folders and an empty temporary file
- * {@code .NAME.PID.tmp} beside the target; 2. the caller writes {@link #temp()} (or {@link #open});
+ * {@code .NAME.PID.N.tmp} beside the target, with the permissions any new file gets there (the
+ * umask's, as a plain write would give: not {@code createTempFile}'s owner-only 0600); 2. the caller writes {@link #temp()} (or {@link #open});
  * 3. {@link #commit} renames it onto the target, or {@link #abort} deletes it.
  */
 public final class AtomicFile {
+    /** Numbers the temporary files of this process. */
+    private static final AtomicLong NEXT = new AtomicLong();
+
     private final Path target;
     private final Path temp;
     private boolean done;
@@ -35,9 +41,17 @@ public final class AtomicFile {
         Path dir = abs.getParent();
         try {
             Files.createDirectories(dir);
-            Path temp = Files.createTempFile(dir, "." + abs.getFileName() + "." + ProcessHandle.current().pid() + ".", ".tmp");
-            temp.toFile().deleteOnExit();
-            return new AtomicFile(target, temp);
+            String prefix = "." + abs.getFileName() + "." + ProcessHandle.current().pid() + ".";
+            while (true) {
+                Path temp = dir.resolve(prefix + NEXT.incrementAndGet() + ".tmp");
+                try {
+                    Files.createFile(temp); // default permissions (umask), as the target would get from a plain write
+                } catch (FileAlreadyExistsException taken) {
+                    continue; // left by an earlier process with this pid
+                }
+                temp.toFile().deleteOnExit();
+                return new AtomicFile(target, temp);
+            }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + " (" + e.getMessage() + ")", e);
         }

@@ -1,12 +1,9 @@
 package capmoe.model;
 
+import capmoe.files.JsonFiles;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
-import capmoe.files.JsonErrors;
-import com.fasterxml.jackson.core.JsonProcessingException;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,14 +19,7 @@ final class ConfigReader {
     static ModelConfig read(Path dir) {
         Path file = dir.resolve("config.json");
         if (!Files.exists(file)) throw new IllegalArgumentException("no config.json in " + dir);
-        JsonNode root;
-        try {
-            root = new ObjectMapper().readTree(file.toFile());
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(file + " is not valid JSON: " + JsonErrors.oneLine(e));
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read " + file + " (" + e.getMessage() + ")");
-        }
+        JsonNode root = JsonFiles.read(file);
         if (root == null || !root.isObject()) throw new IllegalArgumentException(file + " is not a JSON object");
         return parse(new Keys(root, file.toString()));
     }
@@ -177,10 +167,17 @@ final class ConfigReader {
         List<Integer> eos = c.ints("eos_token_id");
         double eps = c.number("rms_norm_eps");
         if (!(eps > 0)) throw new IllegalArgumentException(c.source() + ": key \"rms_norm_eps\" must be > 0, got " + eps);
+        // transformers 5 writes "dtype", older versions "torch_dtype"; each one given must be valid, and they must agree
+        for (String key : List.of("dtype", "torch_dtype")) {
+            if (c.has(key) && !DTYPES.contains(c.text(key, null))) {
+                throw new IllegalArgumentException(c.source() + ": key \"" + key + "\" is \"" + c.text(key, null)
+                        + "\"; capmoe runs float32, bfloat16 or float16");
+            }
+        }
         String dtype = c.text("dtype", c.text("torch_dtype", "float32"));
-        if (!DTYPES.contains(dtype)) {
-            throw new IllegalArgumentException(c.source() + ": key \"" + (c.has("dtype") ? "dtype" : "torch_dtype") + "\" is \"" + dtype
-                    + "\"; capmoe runs float32, bfloat16 or float16");
+        if (c.has("dtype") && c.has("torch_dtype") && !dtype.equals(c.text("torch_dtype", null))) {
+            throw new IllegalArgumentException(c.source() + ": keys \"dtype\" (" + dtype + ") and \"torch_dtype\" ("
+                    + c.text("torch_dtype", null) + ") disagree; keep one");
         }
         if (experts < 1) throw new IllegalArgumentException(c.source() + ": the number of experts must be >= 1, got " + experts);
         return new ModelConfig(type, positive(c, "vocab_size"), hidden, layers, heads, kvHeads, headDim,

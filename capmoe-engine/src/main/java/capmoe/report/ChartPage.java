@@ -226,6 +226,45 @@ public final class ChartPage {
         return p;
     }
 
+    /**
+     * The measured-speedup chart of every EP report: one bar per policy (its median, in the
+     * policy's colour), whiskers from its lowest to highest measurement, a diamond at its load
+     * bound, and a dashed line at 1.0x.
+     *
+     * @param policies the policies, the baseline first (the title says "over" it)
+     */
+    public static ObjectNode speedupChart(String title, List<String> policies, Map<String, String> colours, double[] median,
+                                          double[] low, double[] high, double[] bound, String rangeName) {
+        ObjectNode o = option(title);
+        o.set("tooltip", tooltip("item"));
+        o.set("legend", legend());
+        o.set("xAxis", categoryAxis("policy", policies));
+        o.set("yAxis", valueAxis("speedup (x)", true));
+        ArrayNode series = o.putArray("series");
+        ObjectNode bars = series("bar", "measured (median)", null);
+        ArrayNode data = bars.putArray("data");
+        for (int i = 0; i < policies.size(); i++) {
+            ObjectNode d = data.addObject();
+            d.put("value", median[i]);
+            d.putObject("itemStyle").put("color", colours.get(policies.get(i)));
+        }
+        bars.set("markLine", markLine("y", 1.0, "1.0x"));
+        series.add(bars);
+        ObjectNode err = series("custom", rangeName, "#333");
+        err.put("renderItem", "errorBarY");
+        ArrayNode ed = err.putArray("data");
+        for (int i = 0; i < policies.size(); i++) point(ed, i, low[i], high[i]);
+        err.putObject("encode").putArray("x").add(0);
+        ((ObjectNode) err.get("encode")).putArray("y").add(1).add(2);
+        series.add(err);
+        ObjectNode b = series("scatter", "load bound", "#222");
+        b.put("symbol", "diamond").put("symbolSize", 12);
+        ArrayNode bd = b.putArray("data");
+        for (int i = 0; i < policies.size(); i++) point(bd, i, bound[i]);
+        series.add(b);
+        return o;
+    }
+
     public static ObjectNode tooltip(String trigger) {
         ObjectNode t = JSON.createObjectNode();
         t.put("trigger", trigger).put("confine", true);

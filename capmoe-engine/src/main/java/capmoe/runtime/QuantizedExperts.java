@@ -107,12 +107,16 @@ final class QuantizedExperts {
                 QuantMatMul.decode(e.gate(), j, wf, (j - j0) * h);
                 QuantMatMul.decode(e.up(), j, wf, (w + j - j0) * h);
             }
-            float[] out = new float[2 * QuantMatMul.TILE_ROWS];
+            float[] out = new float[4 * QuantMatMul.TILE_ROWS];
             for (int r = first; r < first + m; r += QuantMatMul.TILE_ROWS) {
                 int tr = Math.min(QuantMatMul.TILE_ROWS, first + m - r);
-                for (int j = j0; j < j1; j++) {
-                    QuantMatMul.tile(xs, r * h, h, tr, h, wf, (j - j0) * h, (w + j - j0) * h, out);
-                    for (int q = 0; q < tr; q++) act[(r + q) * in + j] = Activations.silu(out[2 * q]) * out[2 * q + 1];
+                for (int j = j0; j < j1; j += 2) {
+                    int c = j - j0, c1 = Math.min(c + 1, w - 1);     // an odd last column is paired with itself
+                    QuantMatMul.tile(xs, r * h, h, tr, h, wf, c * h, c1 * h, (w + c) * h, (w + c1) * h, out);
+                    for (int q = 0; q < tr; q++) {
+                        act[(r + q) * in + j] = Activations.silu(out[4 * q]) * out[4 * q + 2];
+                        if (j + 1 < j1) act[(r + q) * in + j + 1] = Activations.silu(out[4 * q + 1]) * out[4 * q + 3];
+                    }
                 }
             }
         });
@@ -141,15 +145,15 @@ final class QuantizedExperts {
             }
             float[] wf = QuantMatMul.decodedScratch(COLUMNS * in);
             for (int j = j0; j < j1; j++) QuantMatMul.decode(down, j, wf, (j - j0) * in);
-            float[] out = new float[2 * QuantMatMul.TILE_ROWS];
+            float[] out = new float[4 * QuantMatMul.TILE_ROWS];
+            int last = j1 - 1 - j0;
             for (int r = first; r < first + m; r += QuantMatMul.TILE_ROWS) {
                 int tr = Math.min(QuantMatMul.TILE_ROWS, first + m - r);
-                for (int j = j0; j < j1; j += 2) {
-                    int jb = Math.min(j + 1, j1 - 1);          // an odd last column is paired with itself
-                    QuantMatMul.tile(act, r * in, in, tr, in, wf, (j - j0) * in, (jb - j0) * in, out);
+                for (int j = j0; j < j1; j += 4) {
+                    int c = j - j0;                                   // a ragged last group repeats its last row
+                    QuantMatMul.tile(act, r * in, in, tr, in, wf, c * in, Math.min(c + 1, last) * in, Math.min(c + 2, last) * in, Math.min(c + 3, last) * in, out);
                     for (int q = 0; q < tr; q++) {
-                        y[(r + q + slot) * h + j] = out[2 * q];
-                        y[(r + q + slot) * h + jb] = out[2 * q + 1];
+                        for (int p = 0; p < 4 && j + p < j1; p++) y[(r + q + slot) * h + j + p] = out[4 * q + p];
                     }
                 }
             }

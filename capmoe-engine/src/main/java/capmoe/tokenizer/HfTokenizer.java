@@ -1,8 +1,8 @@
 package capmoe.tokenizer;
 
+import capmoe.files.JsonFiles;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 import capmoe.weights.GgufFile;
 
@@ -133,12 +133,8 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
 
     /** The native library does not expose the vocabulary size, so read it from the JSON. */
     private static int vocabSize(Path file) {
-        JsonNode root;
-        try {
-            root = new ObjectMapper().readTree(file.toFile());
-        } catch (IOException e) {
-            throw new IllegalArgumentException("Cannot parse tokenizer " + file + " as JSON: " + e.getMessage(), e);
-        }
+        JsonNode root = JsonFiles.read(file);
+        if (root == null || !root.isObject()) throw new IllegalArgumentException("tokenizer " + file + " is not a JSON object");
         JsonNode vocab = root.path("model").path("vocab");
         int max = -1;
         if (vocab.isObject()) {

@@ -1,9 +1,9 @@
 package capmoe.weights;
 
+import capmoe.files.JsonFiles;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -98,12 +98,7 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     private static Map<String, String> readIndex(Path index) throws IOException {
-        JsonNode root;
-        try {
-            root = new ObjectMapper().readTree(index.toFile());
-        } catch (IOException e) {
-            throw new IllegalArgumentException(index + " is not valid JSON: " + e.getMessage());
-        }
+        JsonNode root = JsonFiles.read(index);
         JsonNode map = root == null ? null : root.get("weight_map");
         if (map == null || !map.isObject()) throw new IllegalArgumentException(index + " has no \"weight_map\" object");
         Map<String, String> out = new LinkedHashMap<>();

@@ -5,9 +5,11 @@ import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
+import capmoe.runtime.RoutingListener;
 import capmoe.runtime.dist.CapacityScope;
 import capmoe.runtime.dist.Communicator;
 import capmoe.runtime.dist.DataParallelLM;
+import capmoe.runtime.dist.Wire;
 import capmoe.runtime.ep.CommModel;
 import capmoe.runtime.ep.Devices;
 import capmoe.runtime.ep.EngineCores;
@@ -21,6 +23,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiFunction;
 
 /**
  * The runtime behind {@code ./capmoe eval} and {@code ./capmoe demo}: a model's quality under every
@@ -36,8 +39,10 @@ import java.util.Map;
  *       the ranks, experts run on their owning rank, every rank gets the whole batch's logits;</li>
  *   <li>run the {@link Evaluator}: every task under every policy (the baseline {@code none} first),
  *       each MoE layer call recorded and, with {@link Ep} settings, replayed interleaved through the
- *       expert-parallel runtime ({@link EpRuntime}); windowed tasks add {@code decodeSteps} greedy
- *       steps per batch, recorded and timed apart (decode beside prefill);</li>
+ *       expert-parallel runtime ({@link EpRuntime.InJvm}) or, as one rank of an MPI job, over the
+ *       ranks ({@link EpRuntime.OverRanks}: the same replay, every all-to-all and wait measured);
+ *       windowed tasks add {@code decodeSteps} greedy steps per batch, recorded and timed apart
+ *       (decode beside prefill);</li>
  *   <li>return a {@link Result}: the {@link EvalResults} and the run's settings; {@link Result#write}
  *       puts results.json, results_&lt;policy&gt;.json, results.md and report.html beside them
  *       ({@link ReportFiles}).</li>
@@ -47,14 +52,27 @@ public final class Evaluation {
     private Evaluation() { }
 
     /**
-     * Measure EP speedups: the mode, the modelled link, the interleaved repeats (median), warm-up
-     * replays, and the greedy decode steps after each batch of windows, timed apart (0 = none).
+     * Measure EP speedups: the in-JVM devices' mode and modelled link (both unused as one rank of an
+     * MPI job, where the ranks are the devices: mode null there), the interleaved repeats (median)
+     * and warm-up replays, and the greedy decode steps after each batch of windows, recorded and
+     * timed apart from the windows' pass (0 = none).
      */
     public record Ep(EpMode mode, double linkGbps, int repeats, int warmup, int decodeSteps) {
+
+        public Ep {
+            if (decodeSteps < 0) throw new IllegalArgumentException("--decode-steps must be >= 0 (got " + decodeSteps + ")");
+        }
+
         /** Without decode steps. */
         public Ep(EpMode mode, double linkGbps, int repeats, int warmup) {
             this(mode, linkGbps, repeats, warmup, 0);
         }
+
+        /** Over the ranks of an MPI job: every time measured, nothing modelled. */
+        public static Ep overRanks(int repeats, int warmup) { return new Ep(null, 0, repeats, warmup); }
+
+        /** This with {@code steps} greedy decode steps after each batch of windows, timed apart. */
+        public Ep withDecodeSteps(int steps) { return new Ep(mode, linkGbps, repeats, warmup, steps); }
     }
 
     /**
@@ -89,10 +107,14 @@ public final class Evaluation {
     }
 
     /**
-     * This process as one rank of an MPI job: the job's communicator and which tokens capacity
-     * counts ({@link CapacityScope}). Expert placement is then D = ranks contiguous blocks.
+     * This process as one rank of an MPI job: the job's communicator, which tokens capacity
+     * counts ({@link CapacityScope}) and how hidden rows travel ({@link Wire}). Expert placement is then D = ranks contiguous blocks.
      */
-    public record Ranks(Communicator comm, CapacityScope scope) { }
+    public record Ranks(Communicator comm, CapacityScope scope, Wire wire) {
+
+        /** Rows travel as fp32: bit-identical to one process. */
+        public Ranks(Communicator comm, CapacityScope scope) { this(comm, scope, Wire.FP32); }
+    }
 
     /** An evaluation's outcome and the settings every output names. */
     public record Result(Config config, ModelConfig model, EvalResults results) {
@@ -105,8 +127,9 @@ public final class Evaluation {
             meta.put("dtype", config.dtype() == null ? model.dtype() : config.dtype());
             if (config.quantize() != null) meta.put("quantize", config.quantize().toString());
             if (config.ep() != null) {
-                meta.put("ep_mode", config.ep().mode().id());
-                meta.put("link_gbps", config.ep().linkGbps());
+                // over MPI ranks the devices are the ranks, every time measured (the command adds "ranks")
+                meta.put("ep_mode", config.ep().mode() == null ? "mpi" : config.ep().mode().id());
+                if (config.ep().mode() != null) meta.put("link_gbps", config.ep().linkGbps());
                 meta.put("ep_repeats", config.ep().repeats());
                 meta.put("decode_steps", config.ep().decodeSteps());
             }
@@ -131,13 +154,14 @@ public final class Evaluation {
 
     /** As {@link #run(Config, PrintStream)}, as one rank of an MPI job when {@code ranks} is not null (collective). */
     public static Result run(Config c, PrintStream progress, Ranks ranks) {
-        if (ranks != null && c.ep() != null) {
-            throw new IllegalArgumentException("--ep replays MoE layer calls over in-JVM devices; under mpirun the ranks are the "
-                    + "devices (time them with ep-bench)");
+        if (c.ep() != null && (ranks == null) != (c.ep().mode() != null)) {
+            throw new IllegalArgumentException(ranks == null ? "EP timing over MPI ranks (Ep.overRanks) needs a run under mpirun"
+                    : "under mpirun the ranks are the devices and every time is measured: the in-JVM EP mode "
+                    + c.ep().mode().id() + " does not apply (Ep.overRanks)");
         }
         if (ranks != null && c.policies().stream().anyMatch(p -> p.redundantReplicas() > 0)) {
             throw new IllegalArgumentException("replicate@N runs over in-JVM devices; under mpirun each expert lives on one rank "
-                    + "(run eval without mpirun for replicated policies)");
+                    + "(run it without mpirun)");
         }
         if (ranks != null && c.devices() != ranks.comm().size()) {
             throw new IllegalArgumentException("under mpirun the devices are the " + ranks.comm().size() + " ranks, but the "
@@ -157,26 +181,33 @@ public final class Evaluation {
         if (prefix >= config.vocabSize()) {
             throw new IllegalArgumentException("--prefix-token " + prefix + " is outside the vocabulary (" + config.vocabSize() + ")");
         }
-        Placement placement = Placement.contiguous(experts, c.devices());
-        Evaluator.Config evalConfig = new Evaluator.Config(context, c.batch(), prefix, c.devices(), c.sharedContext());
-        EpRuntime ep = null;
-        if (c.ep() != null) {
-            ep = new EpRuntime(Devices.contiguous(experts, c.devices()), c.ep().mode(), new CommModel(c.ep().linkGbps(), 2),
-                    EngineCores.defaultThreads(c.ep().mode(), c.devices()), c.ep().repeats(), c.ep().warmup(), c.ep().decodeSteps());
-            for (Task t : c.tasks()) {
-                if (t instanceof Task.TokenWindows w && w.seq() + c.ep().decodeSteps() > config.maxPositionEmbeddings()) {
-                    throw new IllegalArgumentException(t.name() + ": --seq " + w.seq() + " + --decode-steps " + c.ep().decodeSteps()
-                            + " is longer than the model's context (max_position_embeddings " + config.maxPositionEmbeddings() + ")");
-                }
+        int decodeSteps = c.ep() == null ? 0 : c.ep().decodeSteps();
+        for (Task t : c.tasks()) {
+            if (t instanceof Task.TokenWindows w && w.seq() + decodeSteps > config.maxPositionEmbeddings()) {
+                throw new IllegalArgumentException(t.name() + ": --seq " + w.seq() + " + --decode-steps " + decodeSteps
+                        + " is longer than the model's context (max_position_embeddings " + config.maxPositionEmbeddings() + ")");
             }
         }
+        Placement placement = Placement.contiguous(experts, c.devices());
         Replicas replicas = new Replicas(c.policies(), c.replicateTrace(), placement, config);
+        Evaluator.Config evalConfig = new Evaluator.Config(context, c.batch(), prefix, c.devices(), c.sharedContext(), decodeSteps);
         // inside the try: recorded MoE layer calls point at the model's mapped weights until they are replayed
         try (HfTokenizer tokenizer = HfTokenizer.load(c.model()); CausalLM loaded = ModelLoader.load(c.model(), c.dtype(), c.quantize())) {
-            CausalLM lm = ranks == null ? loaded : new DataParallelLM(loaded, ranks.comm(), ranks.scope(), null);
-            Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig, (policy, listener) -> RunOptions.of(policy)
-                    .withPlacement(placement).withListener(replicas.listener(policy, listener)).withLayerPlacements(replicas.of(policy)),
-                    progress, ep);
+            CausalLM lm = loaded;
+            BiFunction<Policy, RoutingListener, RunOptions> options = (policy, listener) -> RunOptions.of(policy)
+                    .withPlacement(placement).withListener(replicas.listener(policy, listener)).withLayerPlacements(replicas.of(policy));
+            EpRuntime ep = null;
+            if (ranks == null && c.ep() != null) {
+                ep = new EpRuntime.InJvm(Devices.contiguous(experts, c.devices()), c.ep().mode(), new CommModel(c.ep().linkGbps(), 2),
+                        EngineCores.defaultThreads(c.ep().mode(), c.devices()), c.ep().repeats(), c.ep().warmup());
+            } else if (ranks != null) {
+                DataParallelLM dp = new DataParallelLM(loaded, ranks.comm(), ranks.scope(), ranks.wire(), null);
+                lm = dp;
+                // the rank's own executor, so that a recorder around it records what the ranks ran (DataParallelLM.rankOptions)
+                options = (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener).withExecutor(dp.moe());
+                if (c.ep() != null) ep = new EpRuntime.OverRanks(ranks.comm(), dp.moe().placement(), ranks.wire(), c.ep().repeats(), c.ep().warmup());
+            }
+            Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig, options, progress, ep);
             return new Result(c, config, evaluator.run(c.tasks(), c.policies()).withExtraMemory(replicas.extraMemory()));
         }
     }

@@ -36,11 +36,19 @@ public final class Evaluator {
      *                      continuations); false runs every (context ++ continuation) as a full sequence, as
      *                      lm-eval's HF backend does. Same scores under {@code none}; under a capacity policy
      *                      the routed batches differ, so the scores do too (see {@link Loglikelihoods})
+     * @param decodeSteps greedy decode steps after each batch of windows (not scored), recorded and timed
+     *                    apart from the windows' pass when an {@link EpRuntime} times the run; 0 = none
      */
-    public record Config(int maxLength, int batch, int prefixToken, int devices, boolean sharedContext) {
+    public record Config(int maxLength, int batch, int prefixToken, int devices, boolean sharedContext, int decodeSteps) {
         public Config {
             if (maxLength < 2) throw new IllegalArgumentException("max length must be >= 2, got " + maxLength);
             if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+            if (decodeSteps < 0) throw new IllegalArgumentException("--decode-steps must be >= 0, got " + decodeSteps);
+        }
+
+        /** No decode steps. */
+        public Config(int maxLength, int batch, int prefixToken, int devices, boolean sharedContext) {
+            this(maxLength, batch, prefixToken, devices, sharedContext, 0);
         }
 
         /** Shared-context scoring, the default. */
@@ -148,8 +156,8 @@ public final class Evaluator {
     private EpReplay.Progress progress(String what, List<List<EpReplay.Call>> calls) {
         return (done, all) -> {
             if (progress == null) return;
-            progress.printf(Locale.ROOT, "%s (%s, %d devices): pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies%n",
-                    what, ep.mode().id(), ep.devices().count(), done, all, ep.warmup(), calls.getFirst().size(), calls.size());
+            progress.printf(Locale.ROOT, "%s (%s): pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies%n",
+                    what, ep.describe(), done, all, ep.warmup(), calls.getFirst().size(), calls.size());
             progress.flush();
         };
     }
@@ -170,7 +178,7 @@ public final class Evaluator {
             case Task.LastWord lw -> lastWord(lw, policy, options, loads, bar);
             case Task.RollingPerplexity rp -> rolling(rp, policy, options, loads, bar);
             case Task.TokenWindows tw -> windows(tw, policy, options, loads, bar,
-                    recording == null || ep.decodeSteps() == 0 ? null : recording);
+                    recording == null || config.decodeSteps() == 0 ? null : recording);
         };
         return r;
     }
@@ -264,7 +272,7 @@ public final class Evaluator {
     /**
      * Windowed perplexity. With {@code decode}: each batch runs through a KV-cached session (the
      * same pass as {@link CausalLM#forward}, so the same logits) and is followed by
-     * {@link EpRuntime#decodeSteps} greedy decode steps under the same policy (each window's most
+     * {@link Config#decodeSteps} greedy decode steps under the same policy (each window's most
      * likely next token, one token per window per MoE call), recorded apart and not scored.
      */
     private TaskResult windows(Task.TokenWindows task, Policy policy, RunOptions options, LoadRecorder recorder,
@@ -294,7 +302,7 @@ public final class Evaluator {
                 Session steps = session.withOptions(options.withExecutor(decode.decode()).withListener(decode.decodeLoads()));
                 float[][] last = new float[b][];
                 for (int i = 0; i < b; i++) last[i] = Arrays.copyOfRange(logits[i], logits[i].length - logits[i].length / seq, logits[i].length);
-                for (int step = 0; step < ep.decodeSteps(); step++) last = steps.appendLast(EpBench.greedy(last));
+                for (int step = 0; step < config.decodeSteps(); step++) last = steps.appendLast(EpBench.greedy(last));
             }
             for (int i = 0; i < b; i++) {
                 int[] cont = Arrays.copyOfRange(batch[i], 1, seq);
@@ -313,7 +321,7 @@ public final class Evaluator {
         metrics.put("tokens_scored", (double) limit * (seq - 1));
         stderrs.put("tokens_scored", Double.NaN);
         TaskResult r = new TaskResult(task.name(), policy.label(), limit, metrics, stderrs, recorder.summary(), null);
-        return decode == null ? r : r.withDecode(new TaskResult.Decode(ep.decodeSteps(), decode.decodeLoads().summary(), Double.NaN, null));
+        return decode == null ? r : r.withDecode(new TaskResult.Decode(config.decodeSteps(), decode.decodeLoads().summary(), Double.NaN, null));
     }
 
     /**

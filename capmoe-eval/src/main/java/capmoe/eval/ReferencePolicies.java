@@ -1,8 +1,8 @@
 package capmoe.eval;
 
+import capmoe.files.JsonFiles;
 import capmoe.routing.Policy;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -54,12 +54,7 @@ public record ReferencePolicies(Path file, String text, int seq, int batch, int 
 
     /** Reads one reference file; a missing or malformed field is one line naming the file and the field. */
     public static ReferencePolicies read(Path file, int experts) {
-        JsonNode root;
-        try {
-            root = new ObjectMapper().readTree(file.toFile());
-        } catch (IOException e) {
-            throw new IllegalArgumentException(file + " is not valid JSON: " + e.getMessage().lines().findFirst().orElse(""));
-        }
+        JsonNode root = JsonFiles.read(file);
         Map<String, Entry> policies = new LinkedHashMap<>();
         JsonNode ps = field(file, root, "policies");
         for (var it = ps.properties().iterator(); it.hasNext(); ) {

@@ -286,8 +286,8 @@ class FixtureModelsTest {
     @Test
     void theExpertParallelRuntimeMeasuresEpTimeWithoutChangingScores(@TempDir Path data) throws IOException {
         Task task = Tasks.load(List.of("piqa"), piqa(data), new Tasks.Options(0, 0, 1, 256, 4)).getFirst();
-        var ep = new EpRuntime(capmoe.runtime.ep.Devices.contiguous(16, 4), capmoe.runtime.ep.EpMode.TIMED_SERIAL,
-                new capmoe.runtime.ep.CommModel(0, 2), 1, 3, 1, 0);
+        var ep = new EpRuntime.InJvm(capmoe.runtime.ep.Devices.contiguous(16, 4), capmoe.runtime.ep.EpMode.TIMED_SERIAL,
+                new capmoe.runtime.ep.CommModel(0, 2), 1, 3, 1);
         Evaluator local = evaluator(512, 4);
         Evaluator parallel = new Evaluator(model, tokenizer, new Evaluator.Config(512, 4, PREFIX, 4),
                 (policy, listener) -> RunOptions.of(policy).withPlacement(capmoe.routing.Placement.contiguous(16, 4))

@@ -127,6 +127,8 @@ public record Placement(int experts, int devices, int[] deviceOf, int[][] replic
             lines = java.nio.file.Files.readAllLines(file);
         } catch (java.nio.file.NoSuchFileException e) {
             throw new IllegalArgumentException("placement file " + file + ": no such file");
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IllegalArgumentException("placement file " + file + " is not UTF-8 text (a binary file?)");
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException("placement file " + file + ": cannot read: " + e.getMessage());
         }

@@ -1,15 +1,13 @@
 package capmoe.serve;
 
+import capmoe.files.JsonFiles;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -58,19 +56,16 @@ public final class ChatTemplate {
     public static ChatTemplate read(Path modelDir) {
         Path file = modelDir.resolve("tokenizer_config.json");
         if (!Files.exists(file)) return of(null, null, null);
-        try {
-            JsonNode c = new ObjectMapper().readTree(file.toFile());
-            JsonNode t = c.get("chat_template");
-            String text = null;
-            if (t != null && t.isTextual()) {
-                text = t.textValue();
-            } else if (t != null && t.isArray()) {
-                for (JsonNode named : t) if ("default".equals(named.path("name").asText())) text = named.path("template").asText(null);
-            }
-            return of(text, token(c.get("bos_token")), token(c.get("eos_token")));
-        } catch (IOException e) {
-            throw new UncheckedIOException(file + ": " + e.getMessage(), e);
+        JsonNode c = JsonFiles.read(file);
+        if (c == null || !c.isObject()) throw new IllegalArgumentException(file + " is not a JSON object");
+        JsonNode t = c.get("chat_template");
+        String text = null;
+        if (t != null && t.isTextual()) {
+            text = t.textValue();
+        } else if (t != null && t.isArray()) {
+            for (JsonNode named : t) if ("default".equals(named.path("name").asText())) text = named.path("template").asText(null);
         }
+        return of(text, token(c.get("bos_token")), token(c.get("eos_token")));
     }
 
     private static String token(JsonNode n) {

@@ -1,5 +1,6 @@
 package capmoe.serve;
 
+import capmoe.files.TextFiles;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -9,7 +10,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -136,11 +136,9 @@ public final class LoadGen {
 
     /** Non-empty lines of a text file, in order. */
     public static List<String> readPrompts(Path file) {
-        try (Stream<String> lines = Files.lines(file)) {
-            return lines.map(String::strip).filter(s -> !s.isEmpty()).toList();
-        } catch (IOException e) {
-            throw new IllegalArgumentException("--prompt-file " + file + ": " + e.getMessage(), e);
-        }
+        List<String> prompts = TextFiles.read(file, "--prompt-file").lines().map(String::strip).filter(s -> !s.isEmpty()).toList();
+        if (prompts.isEmpty()) throw new IllegalArgumentException("--prompt-file " + file + " has no prompt (no non-empty line)");
+        return prompts;
     }
 
     /** Runs the workload (steps 1-3 of the class comment); progress lines go to {@code progress} (may be null). */

@@ -1,6 +1,7 @@
 package capmoe.serve;
 
 import capmoe.routing.Policy;
+import capmoe.testing.HeadlessChromium;
 import capmoe.testing.Shared;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -67,7 +68,9 @@ class LoadGenTest {
         assertTrue(runs.get(1).result().moe().expertMaxOverMeanKept() < runs.get(1).result().moe().expertMaxOverMeanRouted());
         ServeComparison.write(dir, base, workload, runs);
         String html = Files.readString(dir.resolve("report.html"));
-        assertTrue(html.contains("<td>score@1.0</td>") && html.contains("<svg"), "table and charts");
+        assertTrue(html.contains("<td>score@1.0</td>") && html.contains("echarts"), "table and charts (ECharts inlined)");
+        // TTFT, TPOT, throughput, routed vs kept, EP bound, EP critical path (2 devices): each drawn in a real browser
+        HeadlessChromium.check(dir.resolve("report.html"), 6);
         var json = Http.JSON.readTree(dir.resolve("loadgen.json").toFile());
         assertEquals(2, json.get("runs").size());
         assertEquals(runs.get(1).result().throughput(), json.get("runs").get(1).get("result").get("throughput").doubleValue(), 0.0,

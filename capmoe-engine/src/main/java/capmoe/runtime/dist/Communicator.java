@@ -43,8 +43,25 @@ public interface Communicator extends AutoCloseable {
     /** As {@link #alltoallv(float[], int[], float[], int[])} for ints. */
     void alltoallv(int[] send, int[] sendCounts, int[] recv, int[] recvCounts);
 
+    /** As {@link #alltoallv(float[], int[], float[], int[])} for 16-bit values (bf16 rows, {@link Wire#BF16}). */
+    void alltoallv(short[] send, int[] sendCounts, short[] recv, int[] recvCounts);
+
     /** Copies root's data into every rank's data (same length on every rank). */
     void broadcast(byte[] data, int root);
+
+    /**
+     * Root's bytes, on every rank: their length is broadcast first, then the bytes ({@code data}
+     * is read on root only; other ranks may pass null). How rank 0 hands the inputs it read to
+     * the others.
+     */
+    default byte[] share(byte[] data, int root) {
+        byte[] length = new byte[4];
+        if (rank() == root) java.nio.ByteBuffer.wrap(length).putInt(data.length);
+        broadcast(length, root);
+        byte[] all = rank() == root ? data.clone() : new byte[java.nio.ByteBuffer.wrap(length).getInt()];
+        broadcast(all, root);
+        return all;
+    }
 
     /** Ends every rank of the job with this exit code, after printing message on this rank. */
     void abort(String message, int exitCode);

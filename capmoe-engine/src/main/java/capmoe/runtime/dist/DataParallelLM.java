@@ -8,7 +8,9 @@ import capmoe.model.RunOptions;
 import capmoe.model.Session;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
+import capmoe.runtime.ExpertExecutor;
 import capmoe.runtime.LocalExpertExecutor;
+import capmoe.runtime.ep.EpReplay;
 import capmoe.weights.Tensor;
 
 import java.util.Arrays;
@@ -47,6 +49,15 @@ public final class DataParallelLM implements CausalLM {
      * @param observer receives this rank's timing of every MoE layer call (may be null)
      */
     public DataParallelLM(CausalLM model, Communicator comm, CapacityScope scope, Consumer<MoeTiming> observer) {
+        this(model, comm, scope, Wire.FP32, observer);
+    }
+
+    /**
+     * @param model    this rank's model (the whole checkpoint mapped; only its own experts are read)
+     * @param wire     how hidden rows travel in the MoE all-to-alls
+     * @param observer receives this rank's timing of every MoE layer call (may be null)
+     */
+    public DataParallelLM(CausalLM model, Communicator comm, CapacityScope scope, Wire wire, Consumer<MoeTiming> observer) {
         int experts = model.config().numExperts();
         if (experts < comm.size()) {
             throw new IllegalArgumentException("the model has " + experts + " experts per MoE layer, fewer than the job's "
@@ -54,7 +65,7 @@ public final class DataParallelLM implements CausalLM {
         }
         this.model = model;
         this.comm = comm;
-        this.moe = new DistributedMoe(comm, Placement.contiguous(experts, comm.size()), scope, observer);
+        this.moe = new DistributedMoe(comm, Placement.contiguous(experts, comm.size()), scope, wire, observer);
     }
 
     /**
@@ -71,9 +82,14 @@ public final class DataParallelLM implements CausalLM {
 
     public DistributedMoe moe() { return moe; }
 
-    /** This rank's options for a caller's: its policy and listener, the distributed placement, Router stage and executor. */
+    /**
+     * This rank's options for a caller's: its policy and listener, the distributed placement, Router
+     * stage and executor. A caller's {@link EpReplay.Recorder} around this rank's {@link #moe()} is
+     * kept (it runs the calls through it and records them, for {@link RankReplay}).
+     */
     public RunOptions rankOptions(RunOptions options) {
-        return new RunOptions(options.policy(), moe.placement(), moe, options.listener(), moe);
+        ExpertExecutor executor = options.executor() instanceof EpReplay.Recorder r && r.delegate() == moe ? r : moe;
+        return new RunOptions(options.policy(), moe.placement(), executor, options.listener(), moe);
     }
 
     /** How a global batch of {@code sequences} is split over this job's ranks. */

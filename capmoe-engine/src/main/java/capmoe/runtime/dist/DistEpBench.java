@@ -52,10 +52,11 @@ public final class DistEpBench {
      *
      * @param policies    the policies, the baseline {@code none} first
      * @param batch       tokens per global batch (cut into sequences of seqLen, split over ranks)
+     * @param wire        how hidden rows travel in the all-to-alls
      * @param decodeSteps greedy decode steps after each batch's prefill (0 = prefill only)
      * @param text        text to tokenize with the model's tokenizer.json, or null for random ids
      */
-    public record Config(Path model, List<Policy> policies, CapacityScope scope, int batch, int seqLen, int batches,
+    public record Config(Path model, List<Policy> policies, CapacityScope scope, Wire wire, int batch, int seqLen, int batches,
                          int warmup, int decodeSteps, Path text, long seed) {
         public Config {
             if (batch < 1 || seqLen < 1 || batches < 1 || warmup < 0 || decodeSteps < 0) {
@@ -160,7 +161,7 @@ public final class DistEpBench {
             String data = c.text() == null ? "uniform random token ids (seed " + c.seed() + ")" : c.text().toString();
             int d = comm.size(), p = c.policies().size();
             List<List<MoeTiming>> sink = new ArrayList<>(List.of(new ArrayList<>()));
-            DataParallelLM dp = new DataParallelLM(lm, comm, c.scope(), t -> sink.getFirst().add(t));
+            DataParallelLM dp = new DataParallelLM(lm, comm, c.scope(), c.wire(), t -> sink.getFirst().add(t));
             List<RunOptions> runs = new ArrayList<>();
             for (Policy policy : c.policies()) runs.add(RunOptions.of(policy));
             long[] resident = new long[d];
@@ -170,9 +171,9 @@ public final class DistEpBench {
             comm.allgather((int) own, lo);
             for (int r = 0; r < d; r++) resident[r] = ((long) hi[r] << 32) | (lo[r] & 0xFFFFFFFFL);
             int threads = Runtime.getRuntime().availableProcessors();
-            String label = f("MPI ranks D=%d x %d core(s) each (as the JVM sees them), capacity scope %s, batch %d tokens "
+            String label = f("MPI ranks D=%d x %d core(s) each (as the JVM sees them), capacity scope %s, %s rows on the wire, batch %d tokens "
                     + "(%d-token sequences split over the ranks), %d measured + %d warm-up batches, %d decode steps per batch, "
-                    + "policies in an order rotated per batch", d, threads, c.scope().label(), c.batch(), c.seqLen(), c.batches(),
+                    + "policies in an order rotated per batch", d, threads, c.scope().label(), c.wire().label(), c.batch(), c.seqLen(), c.batches(),
                     c.warmup(), c.decodeSteps());
             if (log != null) log.println("ep-bench: " + c.model() + ", " + label);
 
@@ -214,11 +215,11 @@ public final class DistEpBench {
         }
     }
 
-    /** Rank 0 makes the stream, every rank receives it (length first, then the ids). */
+    /** Rank 0 makes the stream, every rank receives it ({@link Communicator#share}). */
     private static int[] broadcastTokens(Config c, Communicator comm, ModelConfig config) throws IOException {
-        byte[] length = new byte[4];
-        int[] stream = null;
+        byte[] ids = null;
         if (comm.rank() == 0) {
+            int[] stream;
             if (c.text() == null) {
                 SplittableRandom r = new SplittableRandom(c.seed());
                 stream = new int[c.tokensNeeded()];
@@ -226,57 +227,22 @@ public final class DistEpBench {
             } else {
                 stream = EpBench.tokenize(c.text(), c.model(), c.tokensNeeded());
             }
-            ByteBuffer.wrap(length).putInt(stream.length);
+            ids = new byte[stream.length * 4];
+            ByteBuffer.wrap(ids).asIntBuffer().put(stream);
         }
-        comm.broadcast(length, 0);
-        byte[] ids = new byte[ByteBuffer.wrap(length).getInt() * 4];
-        if (comm.rank() == 0) ByteBuffer.wrap(ids).asIntBuffer().put(stream);
-        comm.broadcast(ids, 0);
+        ids = comm.share(ids, 0);
         int[] out = new int[ids.length / 4];
         ByteBuffer.wrap(ids).asIntBuffer().get(out);
         return out;
     }
 
-    private static final int FIELDS = 18; // per call: tokens, pairsSent, rowsReceived, then 7 longs as hi/lo ints
-
-    /** Allgathers every rank's timings; the calls line up across ranks because they are collective. */
+    /** Allgathers every rank's timings ({@link MoeTiming#gather}) and tags each call; the calls line up across ranks because they are collective. */
     private static List<Call> gather(Communicator comm, List<int[]> tags, List<MoeTiming> mine) {
-        int d = comm.size(), n = mine.size();
-        int[] counts = new int[d];
-        comm.allgather(n, counts);
-        for (int r = 0; r < d; r++) {
-            if (counts[r] != n) {
-                throw new IllegalStateException("rank " + r + " measured " + counts[r] + " MoE layer calls, rank " + comm.rank()
-                        + " " + n + ": the ranks did not run the same calls");
-            }
-        }
-        int[] send = new int[n * FIELDS];
-        for (int k = 0; k < n; k++) {
-            MoeTiming t = mine.get(k);
-            int at = k * FIELDS;
-            send[at] = t.tokens();
-            send[at + 1] = t.pairsSent();
-            send[at + 2] = t.rowsReceived();
-            long[] longs = {t.bytesSent(), t.routerNs(), t.dispatchNs(), t.expertNs(), t.waitNs(), t.combineNs(), t.layer()};
-            for (int j = 0; j < longs.length; j++) {
-                send[at + 3 + 2 * j] = (int) (longs[j] >>> 32);
-                send[at + 4 + 2 * j] = (int) longs[j];
-            }
-        }
-        Arrays.fill(counts, n * FIELDS);
-        int[] all = new int[d * n * FIELDS];
-        comm.allgatherv(send, all, counts);
-        List<Call> calls = new ArrayList<>(n);
-        for (int k = 0; k < n; k++) {
-            List<MoeTiming> ranks = new ArrayList<>(d);
-            for (int r = 0; r < d; r++) {
-                int at = (r * n + k) * FIELDS;
-                long[] v = new long[7];
-                for (int j = 0; j < 7; j++) v[j] = ((long) all[at + 3 + 2 * j] << 32) | (all[at + 4 + 2 * j] & 0xFFFFFFFFL);
-                ranks.add(new MoeTiming((int) v[6], r, all[at], all[at + 1], all[at + 2], v[0], v[1], v[2], v[3], v[4], v[5]));
-            }
+        List<List<MoeTiming>> byCall = MoeTiming.gather(comm, mine);
+        List<Call> calls = new ArrayList<>(byCall.size());
+        for (int k = 0; k < byCall.size(); k++) {
             int[] tag = tags.get(k);
-            calls.add(new Call(tag[0], tag[1], Phase.values()[tag[2]], tag[3], List.copyOf(ranks)));
+            calls.add(new Call(tag[0], tag[1], Phase.values()[tag[2]], tag[3], byCall.get(k)));
         }
         return List.copyOf(calls);
     }

@@ -1,36 +1,44 @@
 package capmoe.runtime.dist;
 
-import java.util.Arrays;
+import capmoe.report.ChartPage;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
+import java.util.Map;
+
+import static capmoe.report.ChartPage.fmt;
 
 /**
- * The HTML page of {@link DistEpBench} (inline SVG, no scripts, nothing fetched): the summary
- * tables, a per-rank timeline (Gantt) of one MoE layer call under every policy on the same
- * scale, and the mean straggler wait per rank per policy.
- *
- * <p>Timeline: the measured prefill call of the first batch at the layer where {@code none}'s
- * ranks are most unequal (highest max/mean rows); each rank's bar stacks its measured stages
- * router → dispatch → experts → wait → combine from the call's start on that rank.
+ * The HTML page of {@link DistEpBench} ({@link ChartPage}: self-contained, ECharts), from the
+ * same {@link DistEpBench.Result} as the console and the JSON:
+ * <ol>
+ *   <li>the summary tables per phase (the console's values);</li>
+ *   <li>per phase, the measured speedup per policy (bar in the policy's colour, whiskers = range
+ *       over batches, diamond = load bound, dashed line at 1.0x);</li>
+ *   <li>a timeline (Gantt) of one MoE layer call per rank under every policy, on one time scale:
+ *       the measured prefill call of the first batch at the layer where {@code none}'s ranks are
+ *       most unequal (highest max/mean rows); each rank's bar stacks its stages router → dispatch
+ *       → experts → wait → combine from the call's start on that rank (stage colours; the
+ *       policy's colour in the title);</li>
+ *   <li>the mean straggler wait per rank (prefill), one bar per policy in its colour.</li>
+ * </ol>
  */
 public final class DistHtmlReport {
     private DistHtmlReport() { }
 
     private static final String[] STAGES = {"router", "dispatch", "experts", "wait", "combine"};
-    private static final String[] COLORS = {"#8da0cb", "#66c2a5", "#fc8d62", "#d9d9d9", "#a6d854"};
+    private static final String[] STAGE_COLOURS = {"#8da0cb", "#66c2a5", "#fc8d62", "#d9d9d9", "#a6d854"};
 
     public static String render(DistEpBench.Result r) {
-        StringBuilder h = new StringBuilder();
-        String title = "capmoe ep-bench over MPI: " + r.config().model();
-        h.append("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>").append(esc(title)).append("</title>\n<style>")
-                .append("body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse}")
-                .append("td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}")
-                .append("h2{margin-top:32px}.note{color:#555;font-size:90%}svg text{font-size:11px;font-family:sans-serif}")
-                .append("</style></head><body>\n<h1>").append(esc(title)).append("</h1>\n");
-        h.append("<p class=\"note\">").append(esc(r.label())).append("</p>\n<p class=\"note\">data: ").append(esc(r.data()))
-                .append("</p>\n");
-        table(h, "Prefill", r.prefill());
-        if (!r.decode().isEmpty()) table(h, "Decode", r.decode());
+        ChartPage page = new ChartPage("capmoe ep-bench over MPI: " + r.config().model());
+        page.note(r.label());
+        page.note("data: " + r.data());
+        List<String> policies = r.config().policies().stream().map(p -> p.label()).toList();
+        Map<String, String> colours = ChartPage.colours(policies);
+        phase(page, "Prefill", r.prefill(), colours);
+        if (!r.decode().isEmpty() && r.decode().getFirst().calls() > 0) phase(page, "Decode", r.decode(), colours);
 
         DistEpBench.Call pick = null;
         for (DistEpBench.Call c : r.calls()) {
@@ -41,88 +49,97 @@ public final class DistHtmlReport {
             final DistEpBench.Call none = pick;
             List<DistEpBench.Call> same = r.calls().stream().filter(c -> c.batch() == none.batch() && c.layer() == none.layer()
                     && c.phase() == DistEpBench.Phase.PREFILL).sorted((a, b) -> Integer.compare(a.policy(), b.policy())).toList();
-            double maxMs = same.stream().mapToDouble(c -> c.layerNs() / 1e6).max().orElse(1);
-            h.append("<h2>Timeline of one MoE layer call (prefill, batch 1, layer ").append(none.layer()).append(")</h2>\n")
-                    .append("<p class=\"note\">One bar per rank, its measured stages from the call's start on that rank; ")
-                    .append("grey = waiting for the slowest rank's experts. Same time scale for every policy.</p>\n");
-            h.append(legend());
-            for (DistEpBench.Call c : same) h.append(gantt(r.config().policies().get(c.policy()).label(), c, maxMs));
-        }
-
-        h.append("<h2>Straggler wait per rank (prefill, mean per MoE layer call)</h2>\n");
-        double maxWait = r.prefill().stream().flatMapToDouble(p -> Arrays.stream(p.waitMsPerRank())).max().orElse(1);
-        for (DistEpBench.PhaseResult p : r.prefill()) h.append(waitBars(p, maxWait));
-        return h.append("</body></html>\n").toString();
-    }
-
-    private static void table(StringBuilder h, String phase, List<DistEpBench.PhaseResult> rows) {
-        h.append("<h2>").append(phase).append("</h2>\n<table><tr><th>policy</th><th>max/mean rows</th><th>MoE layer (ms)</th>")
-                .append("<th>speedup vs none</th><th>range over batches</th><th>load bound</th><th>all-to-all %</th></tr>\n");
-        for (DistEpBench.PhaseResult p : rows) {
-            h.append("<tr><td style=\"text-align:left\">").append(esc(p.policy())).append("</td><td>").append(f("%.2f", p.maxOverMean()))
-                    .append("</td><td>").append(f("%.3f", p.layerMs())).append("</td><td>").append(f("%.2f", p.speedup().median()))
-                    .append("</td><td>").append(f("%.2f", p.speedup().min())).append("&ndash;").append(f("%.2f", p.speedup().max()))
-                    .append("</td><td>").append(f("%.2f", p.bound())).append("</td><td>").append(f("%.1f", 100 * p.allToAllShare()))
-                    .append("</td></tr>\n");
-        }
-        h.append("</table>\n");
-    }
-
-    private static String legend() {
-        StringBuilder s = new StringBuilder("<p>");
-        for (int j = 0; j < STAGES.length; j++) {
-            s.append("<span style=\"display:inline-block;width:12px;height:12px;background:").append(COLORS[j])
-                    .append(";margin:0 4px 0 12px\"></span>").append(STAGES[j]);
-        }
-        return s.append("</p>\n").toString();
-    }
-
-    private static String gantt(String policy, DistEpBench.Call c, double maxMs) {
-        int d = c.ranks().size(), left = 120, width = 760, row = 22;
-        double scale = width / maxMs;
-        StringBuilder s = new StringBuilder();
-        s.append("<h3>").append(esc(policy)).append(f(": layer time %.3f ms (slowest rank)", c.layerNs() / 1e6)).append("</h3>\n")
-                .append("<svg width=\"").append(left + width + 20).append("\" height=\"").append(d * row + 30).append("\">\n");
-        for (int r = 0; r < d; r++) {
-            DistEpBench.Call call = c;
-            var t = call.ranks().get(r);
-            long[] ns = {t.routerNs(), t.dispatchNs(), t.expertNs(), t.waitNs(), t.combineNs()};
-            int y = r * row + 4;
-            s.append("<text x=\"4\" y=\"").append(y + 14).append("\">rank ").append(r).append(f(" (%d rows)", t.rowsReceived()))
-                    .append("</text>\n");
-            double x = left;
-            for (int j = 0; j < ns.length; j++) {
-                double w = ns[j] / 1e6 * scale;
-                s.append(f("<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>rank %d %s %.3f ms</title></rect>%n",
-                        x, y, Math.max(0, w), row - 6, COLORS[j], r, STAGES[j], ns[j] / 1e6));
-                x += w;
+            double maxMs = roundUp(same.stream().mapToDouble(c -> c.layerNs() / 1e6).max().orElse(1));
+            page.heading("Timeline of one MoE layer call (prefill, batch 1, layer " + none.layer() + ")");
+            page.note("One bar per rank: its measured stages from the call's start on that rank; grey = waiting for the slowest "
+                    + "rank's experts. Same time scale for every policy. Hover a segment for its time.");
+            for (DistEpBench.Call c : same) {
+                String policy = policies.get(c.policy());
+                page.chart(gantt(policy, colours.get(policy), c, maxMs), 90 + 26 * c.ranks().size());
             }
         }
-        int axisY = d * row + 18;
-        for (int k = 0; k <= 4; k++) {
-            double ms = maxMs * k / 4;
-            s.append(f("<text x=\"%.1f\" y=\"%d\">%.2f ms</text>%n", left + ms * scale - (k == 4 ? 40 : 0), axisY, ms));
+
+        page.heading("Straggler wait per rank (prefill, mean per MoE layer call)");
+        page.note("Time each rank spent waiting, after its own experts, for the slowest rank's experts (a barrier, measured).");
+        page.chart(waitChart(r.prefill(), colours), 360);
+        return page.render();
+    }
+
+    private static void phase(ChartPage page, String name, List<DistEpBench.PhaseResult> rows, Map<String, String> colours) {
+        page.heading(name + " (" + rows.getFirst().calls() + " MoE layer calls per policy)");
+        List<List<String>> table = new ArrayList<>();
+        for (DistEpBench.PhaseResult p : rows) {
+            table.add(List.of(p.policy(), fmt("%.2f", p.maxOverMean()), fmt("%.3f", p.layerMs()), fmt("%.3f", p.criticalMs()),
+                    fmt("%.2f", p.speedup().median()), fmt("%.2f", p.speedup().min()) + "-" + fmt("%.2f", p.speedup().max()),
+                    fmt("%.2f", p.bound()), fmt("%.1f", 100 * p.allToAllShare())));
         }
-        return s.append("</svg>\n").toString();
+        page.table(List.of("policy", "max/mean rows", "MoE layer (ms)", "critical (ms)", "speedup vs none", "range over batches",
+                "load bound", "all-to-all %"), table);
+        List<String> policies = rows.stream().map(DistEpBench.PhaseResult::policy).toList();
+        page.chart(ChartPage.speedupChart(name + ": measured speedup over none vs load bound", policies, colours,
+                rows.stream().mapToDouble(p -> p.speedup().median()).toArray(), rows.stream().mapToDouble(p -> p.speedup().min()).toArray(),
+                rows.stream().mapToDouble(p -> p.speedup().max()).toArray(), rows.stream().mapToDouble(DistEpBench.PhaseResult::bound).toArray(),
+                "range over batches"), 380);
+        page.note("Bars: speedup = none's summed layer time / the policy's on the same batch, median over batches; whiskers: "
+                + "lowest-highest batch; diamonds: the load bound (sum of the most rows a rank computed, none / policy).");
     }
 
-    private static String waitBars(DistEpBench.PhaseResult p, double maxWait) {
-        double[] w = p.waitMsPerRank();
-        int left = 70, width = 400, row = 18;
-        StringBuilder s = new StringBuilder("<h3>").append(esc(p.policy())).append("</h3>\n<svg width=\"")
-                .append(left + width + 80).append("\" height=\"").append(w.length * row + 6).append("\">\n");
-        for (int r = 0; r < w.length; r++) {
-            double bw = maxWait == 0 ? 0 : w[r] / maxWait * width;
-            s.append(f("<text x=\"4\" y=\"%d\">rank %d</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#d9d9d9\" stroke=\"#999\"/>"
-                    + "<text x=\"%.1f\" y=\"%d\">%.3f ms</text>%n", r * row + 14, r, left, r * row + 3, bw, row - 5,
-                    left + bw + 4, r * row + 14, w[r]));
+    /** x rounded up to 1, 2 or 5 times a power of ten: the common time axis's end. */
+    static double roundUp(double x) {
+        if (!(x > 0)) return 1;
+        double p = Math.pow(10, Math.floor(Math.log10(x)));
+        for (double m : new double[] {1, 2, 5, 10}) if (m * p >= x) return m * p;
+        return 10 * p;
+    }
+
+    /** One call's stages per rank as stacked horizontal bars (ranks top to bottom). */
+    private static ObjectNode gantt(String policy, String colour, DistEpBench.Call c, double maxMs) {
+        ObjectNode o = ChartPage.option(policy + ": layer time " + fmt("%.3f", c.layerNs() / 1e6) + " ms (slowest rank)");
+        ((ObjectNode) o.get("title").get("textStyle")).put("color", colour);
+        ((ObjectNode) o.get("grid")).put("top", 40).put("bottom", 50);
+        o.set("tooltip", ChartPage.tooltip("item"));
+        o.set("legend", ChartPage.legend());
+        int d = c.ranks().size();
+        List<String> ranks = new ArrayList<>();
+        for (int q = d - 1; q >= 0; q--) ranks.add("rank " + q + " (" + c.ranks().get(q).rowsReceived() + " rows)");
+        o.set("yAxis", ChartPage.categoryAxis("", ranks));
+        ObjectNode x = ChartPage.valueAxis("ms from the call's start", true);
+        x.put("max", maxMs);
+        o.set("xAxis", x);
+        ArrayNode series = o.putArray("series");
+        for (int j = 0; j < STAGES.length; j++) {
+            ObjectNode s = ChartPage.series("bar", STAGES[j], STAGE_COLOURS[j]);
+            s.put("stack", "call").put("barWidth", 16);
+            ArrayNode data = s.putArray("data");
+            for (int q = d - 1; q >= 0; q--) {
+                MoeTiming t = c.ranks().get(q);
+                long[] ns = {t.routerNs(), t.dispatchNs(), t.expertNs(), t.waitNs(), t.combineNs()};
+                ObjectNode p = data.addObject();
+                p.put("value", ns[j] / 1e6);
+                p.put("name", "rank " + q + " " + STAGES[j] + " " + fmt("%.3f", ns[j] / 1e6) + " ms");
+            }
+            series.add(s);
         }
-        return s.append("</svg>\n").toString();
+        return o;
     }
 
-    static String esc(String s) {
-        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
+    /** Mean wait per rank, one bar series per policy in its colour. */
+    private static ObjectNode waitChart(List<DistEpBench.PhaseResult> rows, Map<String, String> colours) {
+        ObjectNode o = ChartPage.option("Straggler wait per rank (ms per MoE layer call)");
+        o.set("tooltip", ChartPage.tooltip("item"));
+        o.set("legend", ChartPage.legend());
+        int d = rows.getFirst().waitMsPerRank().length;
+        List<String> ranks = new ArrayList<>();
+        for (int q = 0; q < d; q++) ranks.add("rank " + q);
+        o.set("xAxis", ChartPage.categoryAxis("rank", ranks));
+        o.set("yAxis", ChartPage.valueAxis("wait (ms)", true));
+        ArrayNode series = o.putArray("series");
+        for (DistEpBench.PhaseResult p : rows) {
+            ObjectNode s = ChartPage.series("bar", p.policy(), colours.get(p.policy()));
+            ArrayNode data = s.putArray("data");
+            for (double w : p.waitMsPerRank()) data.add(Math.round(w * 1e4) / 1e4);
+            series.add(s);
+        }
+        return o;
     }
-
-    private static String f(String fmt, Object... args) { return String.format(Locale.ROOT, fmt, args); }
 }

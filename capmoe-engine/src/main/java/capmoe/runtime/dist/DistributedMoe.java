@@ -25,15 +25,17 @@ import java.util.function.Consumer;
  *       the same decisions one process would. Scope {@code local} routes this rank's tokens alone
  *       ({@code C_local = ceil(γ·k·T_rank/E)}), origin = this rank, no exchange.</li>
  *   <li>Dispatch: the kept pairs of this rank's tokens sorted by expert ({@link Dispatch}), their
- *       fp32 hidden rows packed by destination rank (ranks ascending; inside one, its experts
+ *       hidden rows packed by destination rank (ranks ascending; inside one, its experts
  *       ascending; inside one expert, tokens ascending); a small alltoallv of ints tells each
- *       owner how many rows per expert come from each rank, then one alltoallv moves the rows.</li>
+ *       owner how many rows per expert come from each rank, then one alltoallv moves the rows
+ *       (fp32, or bf16 with {@link Wire#BF16}: half the bytes, rounded).</li>
  *   <li>Experts: each own expert, ascending, on its rows from rank 0, then rank 1, ... — global
  *       token order, so exactly the rows (and the order) one process gives it.</li>
  *   <li>Wait: a barrier; the time in it is the straggler wait ({@link MoeTiming#waitNs}).</li>
  *   <li>Combine: an alltoallv returns each row's expert output to its token's rank, in the order
- *       it was sent; {@link Combine} adds {@code w*y}, experts ascending, tokens ascending: the
- *       single-process executor's order, hence its bits.</li>
+ *       it was sent (in the same {@link Wire} format); {@link Combine} adds {@code w*y}, experts
+ *       ascending, tokens ascending: the single-process executor's order, hence its bits (with
+ *       fp32 rows; with bf16 rows those of one process rounding at the same two points).</li>
  * </ol>
  * Only this rank's experts are touched ({@link Experts#apply} for them alone), so of the
  * memory-mapped checkpoint a rank reads the non-expert weights and its own experts.
@@ -48,16 +50,23 @@ public final class DistributedMoe implements RouterStage, ExpertExecutor {
     private final Communicator comm;
     private final Placement placement;
     private final CapacityScope scope;
+    private final Wire wire;
     private final Consumer<MoeTiming> observer;
     private final int[][] expertsOf; // expertsOf[q]: experts of rank q, ascending
     private long routerNs;           // the current call's Router stage, handed to run()
     private int routedLayer = -1;
 
+    /** Rows travel as fp32 ({@link Wire#FP32}): bit-identical to one process. */
+    public DistributedMoe(Communicator comm, Placement placement, CapacityScope scope, Consumer<MoeTiming> observer) {
+        this(comm, placement, scope, Wire.FP32, observer);
+    }
+
     /**
      * @param placement which rank owns each expert (devices = ranks)
+     * @param wire      how hidden rows travel in the all-to-alls
      * @param observer  receives every layer call's timing on this rank (may be null)
      */
-    public DistributedMoe(Communicator comm, Placement placement, CapacityScope scope, Consumer<MoeTiming> observer) {
+    public DistributedMoe(Communicator comm, Placement placement, CapacityScope scope, Wire wire, Consumer<MoeTiming> observer) {
         if (placement.devices() != comm.size()) {
             throw new IllegalArgumentException("the expert placement is over " + placement.devices() + " devices but the job has "
                     + comm.size() + " ranks");
@@ -69,6 +78,7 @@ public final class DistributedMoe implements RouterStage, ExpertExecutor {
         this.comm = comm;
         this.placement = placement;
         this.scope = scope;
+        this.wire = wire;
         this.observer = observer == null ? t -> { } : observer;
         int[] per = placement.expertsPerDevice();
         this.expertsOf = new int[per.length][];
@@ -80,6 +90,8 @@ public final class DistributedMoe implements RouterStage, ExpertExecutor {
     public Placement placement() { return placement; }
 
     public CapacityScope scope() { return scope; }
+
+    public Wire wire() { return wire; }
 
     /** The experts of this rank, ascending. */
     public int[] ownExperts() { return expertsOf[comm.rank()].clone(); }
@@ -153,7 +165,7 @@ public final class DistributedMoe implements RouterStage, ExpertExecutor {
         for (int s = 0; s < d; s++) for (int j = 0; j < own.length; j++) recvRows[s] += rowsFrom[s * own.length + j];
         int received = Arrays.stream(recvRows).sum();
         float[] recv = new float[received * h];
-        comm.alltoallv(send, times(sendRows, h), recv, times(recvRows, h));
+        exchange(send, sendRows, recv, recvRows, h);
         long t1 = System.nanoTime();
 
         // 2. Experts: own experts ascending, rows from rank 0, 1, ... (global token order)
@@ -190,14 +202,31 @@ public final class DistributedMoe implements RouterStage, ExpertExecutor {
 
         // 4. Combine: outputs back in send's layout, then out[t] += w*y in the fixed order
         float[] ret = new float[dispatch.pairs() * h];
-        comm.alltoallv(back, times(recvRows, h), ret, times(sendRows, h));
+        exchange(back, recvRows, ret, sendRows, h);
         for (int e = 0; e < experts.count(); e++) Combine.expert(dispatch, e, ret, sendRowOf[e], out, h);
         long t4 = System.nanoTime();
 
         long bytes = 0;
-        for (int q = 0; q < d; q++) if (q != rank) bytes += (long) sendRows[q] * h * Float.BYTES;
+        for (int q = 0; q < d; q++) if (q != rank) bytes += (long) sendRows[q] * h * wire.bytes();
         observer.accept(new MoeTiming(layer, rank, routing.tokens(), dispatch.pairs(), received, bytes,
                 router, t1 - t0, t2 - t1, t3 - t2, t4 - t3));
+    }
+
+    /**
+     * One all-to-all of hidden rows ({@code sendRows[q]} rows of h values for rank q), in the
+     * {@link Wire}'s format: fp32 as they are; bf16 rounded (every row, those this rank keeps
+     * included) and widened back on arrival, so {@code recv} holds the bf16 values as floats.
+     */
+    private void exchange(float[] send, int[] sendRows, float[] recv, int[] recvRows, int h) {
+        int[] sendCounts = times(sendRows, h), recvCounts = times(recvRows, h);
+        if (wire == Wire.FP32) {
+            comm.alltoallv(send, sendCounts, recv, recvCounts);
+            return;
+        }
+        int received = Arrays.stream(recvCounts).sum();
+        short[] in = new short[received];
+        comm.alltoallv(Wire.toBf16(send, Arrays.stream(sendCounts).sum()), sendCounts, in, recvCounts);
+        Wire.fromBf16(in, received, recv);
     }
 
     private static int[] times(int[] rows, int h) {

@@ -22,6 +22,7 @@
  * {@link capmoe.runtime.dist.SplitRouter} computes the same decisions in one process (the
  * reference the MPI tests compare against bit for bit); {@link capmoe.runtime.dist.MoeTiming}
  * is each layer call's measured stages on one rank; {@code DistEpBench} times policies over the
- * ranks.
+ * ranks; {@link capmoe.runtime.dist.RankReplay} replays an evaluation's recorded MoE layer calls
+ * over them ({@code demo} and {@code eval --ep} under mpirun).
  */
 package capmoe.runtime.dist;

@@ -65,6 +65,9 @@ public final class EpReplay {
             }
         }
 
+        /** The executor every call runs through. */
+        public ExpertExecutor delegate() { return delegate; }
+
         public List<Call> calls() {
             synchronized (calls) {
                 return List.copyOf(calls);
@@ -191,19 +194,7 @@ public final class EpReplay {
         if (repeats < 1 || warmup < 0) throw new IllegalArgumentException("repeats must be >= 1 and warm-up >= 0 (got "
                 + repeats + ", " + warmup + ")");
         int policies = perPolicy.size();
-        int calls = policies == 0 ? 0 : perPolicy.getFirst().size();
-        for (int p = 0; p < policies; p++) {
-            List<Call> list = perPolicy.get(p);
-            if (list.size() != calls) {
-                throw new IllegalArgumentException("policy " + p + " recorded " + list.size() + " MoE layer calls, policy 0 " + calls);
-            }
-            for (int c = 0; c < calls; c++) {
-                if (list.get(c).layer() != perPolicy.getFirst().get(c).layer()) {
-                    throw new IllegalArgumentException("call " + c + " is layer " + list.get(c).layer() + " for policy " + p
-                            + " but layer " + perPolicy.getFirst().get(c).layer() + " for policy 0");
-                }
-            }
-        }
+        int calls = alignedCalls(perPolicy);
         LayerTiming[][][] t = new LayerTiming[policies][calls][repeats];
         LayerTiming[] last = new LayerTiming[1];
         try (DeviceExpertExecutor ep = new DeviceExpertExecutor(devices, mode, comm, cores, (routing, timing) -> last[0] = timing)) {
@@ -228,5 +219,27 @@ public final class EpReplay {
         List<Timings> result = new ArrayList<>(policies);
         for (int p = 0; p < policies; p++) result.add(new Timings(t[p]));
         return result;
+    }
+
+    /**
+     * The number of calls each policy recorded, after checking that every policy recorded the same
+     * sequence of layers (the same batches through the same model), which a replay needs.
+     */
+    public static int alignedCalls(List<List<Call>> perPolicy) {
+        int policies = perPolicy.size();
+        int calls = policies == 0 ? 0 : perPolicy.getFirst().size();
+        for (int p = 0; p < policies; p++) {
+            List<Call> list = perPolicy.get(p);
+            if (list.size() != calls) {
+                throw new IllegalArgumentException("policy " + p + " recorded " + list.size() + " MoE layer calls, policy 0 " + calls);
+            }
+            for (int c = 0; c < calls; c++) {
+                if (list.get(c).layer() != perPolicy.getFirst().get(c).layer()) {
+                    throw new IllegalArgumentException("call " + c + " is layer " + list.get(c).layer() + " for policy " + p
+                            + " but layer " + perPolicy.getFirst().get(c).layer() + " for policy 0");
+                }
+            }
+        }
+        return calls;
     }
 }

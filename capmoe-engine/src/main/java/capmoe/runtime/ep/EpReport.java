@@ -105,34 +105,10 @@ public final class EpReport {
 
     private static ObjectNode speedupChart(List<Row> rows, Map<String, String> colours) {
         List<String> policies = rows.stream().map(r -> r.run().policy()).toList();
-        ObjectNode o = ChartPage.option("EP speedup over " + policies.getFirst() + " (measured vs bound)");
-        o.set("tooltip", ChartPage.tooltip("item"));
-        o.set("legend", ChartPage.legend());
-        o.set("xAxis", ChartPage.categoryAxis("policy", policies));
-        o.set("yAxis", ChartPage.valueAxis("speedup (x)", true));
-        ArrayNode series = o.putArray("series");
-        ObjectNode bars = ChartPage.series("bar", "measured (median)", null);
-        ArrayNode data = bars.putArray("data");
-        for (Row r : rows) {
-            ObjectNode d = data.addObject();
-            d.put("value", r.speedup().median());
-            d.putObject("itemStyle").put("color", colours.get(r.run().policy()));
-        }
-        bars.set("markLine", ChartPage.markLine("y", 1.0, "1.0x"));
-        series.add(bars);
-        ObjectNode err = ChartPage.series("custom", "range over repeats", "#333");
-        err.put("renderItem", "errorBarY");
-        ArrayNode ed = err.putArray("data");
-        for (int i = 0; i < rows.size(); i++) ChartPage.point(ed, i, rows.get(i).speedup().min(), rows.get(i).speedup().max());
-        err.putObject("encode").putArray("x").add(0);
-        ((ObjectNode) err.get("encode")).putArray("y").add(1).add(2);
-        series.add(err);
-        ObjectNode bound = ChartPage.series("scatter", "load bound", "#222");
-        bound.put("symbol", "diamond").put("symbolSize", 12);
-        ArrayNode bd = bound.putArray("data");
-        for (int i = 0; i < rows.size(); i++) ChartPage.point(bd, i, rows.get(i).bound());
-        series.add(bound);
-        return o;
+        return ChartPage.speedupChart("EP speedup over " + policies.getFirst() + " (measured vs bound)", policies, colours,
+                rows.stream().mapToDouble(r -> r.speedup().median()).toArray(), rows.stream().mapToDouble(r -> r.speedup().min()).toArray(),
+                rows.stream().mapToDouble(r -> r.speedup().max()).toArray(), rows.stream().mapToDouble(Row::bound).toArray(),
+                "range over repeats");
     }
 
     private static int heatmapHeight(PolicyRun run) {

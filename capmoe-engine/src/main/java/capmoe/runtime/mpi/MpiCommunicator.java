@@ -10,6 +10,7 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * {@link Communicator} over Open MPI's {@code MPI_COMM_WORLD} (see {@link OpenMpi} for the
@@ -152,7 +153,12 @@ public final class MpiCommunicator implements Communicator {
         alltoallv(send, send.length, sendCounts, recv, recv.length, recvCounts, JAVA_INT, mpi.typeInt);
     }
 
-    /** Both alltoallv overloads: send and recv are Java arrays of {@code layout}'s carrier, MPI type {@code type}. */
+    @Override
+    public synchronized void alltoallv(short[] send, int[] sendCounts, short[] recv, int[] recvCounts) {
+        alltoallv(send, send.length, sendCounts, recv, recv.length, recvCounts, JAVA_SHORT, mpi.typeShort);
+    }
+
+    /** The alltoallv overloads: send and recv are Java arrays of {@code layout}'s carrier, MPI type {@code type}. */
     private void alltoallv(Object send, int sendLength, int[] sendCounts, Object recv, int recvLength, int[] recvCounts,
                            ValueLayout layout, MemorySegment type) {
         open();

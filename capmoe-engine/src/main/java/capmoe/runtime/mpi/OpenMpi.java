@@ -45,8 +45,8 @@ public final class OpenMpi {
 
     /** {@code MPI_COMM_WORLD}. */
     public final MemorySegment commWorld;
-    /** {@code MPI_FLOAT}, {@code MPI_INT}, {@code MPI_BYTE}. */
-    public final MemorySegment typeFloat, typeInt, typeByte;
+    /** {@code MPI_FLOAT}, {@code MPI_INT}, {@code MPI_SHORT}, {@code MPI_BYTE}. */
+    public final MemorySegment typeFloat, typeInt, typeShort, typeByte;
     /** {@code MPI_ERRORS_RETURN}. */
     public final MemorySegment errorsReturn;
 
@@ -59,6 +59,7 @@ public final class OpenMpi {
         commWorld = symbol(mpi, "ompi_mpi_comm_world");
         typeFloat = symbol(mpi, "ompi_mpi_float");
         typeInt = symbol(mpi, "ompi_mpi_int");
+        typeShort = symbol(mpi, "ompi_mpi_short");
         typeByte = symbol(mpi, "ompi_mpi_byte");
         errorsReturn = symbol(mpi, "ompi_mpi_errors_return");
         AddressLayout p = ADDRESS;

@@ -44,6 +44,8 @@ public final class Simulator {
     /**
      * One (D, policy) cell.
      *
+     * @param droppedFraction top-k pairs the policy removed / top-k pairs (the one convention of every table)
+     * @param addedFraction   pairs kept outside the top-k (expanded's extra experts) / top-k pairs
      * @param seconds         simulated EP time summed over the trace's layer calls
      * @param speedup         time of none / time of this policy, same D
      * @param bound           sum of the most loaded device's pairs (with its shared-expert rows, if any) under none / under this policy
@@ -51,7 +53,7 @@ public final class Simulator {
      * @param extraSlots        replication only: the most expert replicas a device holds beyond
      *                          ceil(E/D), over the layers (times one expert's weights = extra memory)
      */
-    public record Result(int devices, int expertsPerDevice, String policy, double droppedFraction,
+    public record Result(int devices, int expertsPerDevice, String policy, double droppedFraction, double addedFraction,
                          double maxOverMean, double seconds, double speedup, double bound, int extraSlots) { }
 
     private final RoutingTrace trace;
@@ -119,7 +121,7 @@ public final class Simulator {
                 } else {
                     c = simulate(config, p, layer -> contiguous, logits);
                 }
-                results.add(new Result(d, e / d, p.label(), c.dropped(), c.maxOverMean(), c.seconds(),
+                results.add(new Result(d, e / d, p.label(), c.dropped(), c.added(), c.maxOverMean(), c.seconds(),
                         none.seconds() / c.seconds(), c.maxDeviceLoad() == 0 ? Double.POSITIVE_INFINITY : (double) none.maxDeviceLoad() / c.maxDeviceLoad(),
                         extra));
             }
@@ -177,14 +179,14 @@ public final class Simulator {
         return load;
     }
 
-    private record Cell(double seconds, double dropped, double maxOverMean, long maxDeviceLoad) { }
+    private record Cell(double seconds, double dropped, double added, double maxOverMean, long maxDeviceLoad) { }
 
     private Cell simulate(RouterConfig config, Policy policy, java.util.function.IntFunction<Placement> placementOf, List<float[]> logits) {
         int e = config.experts();
         Map<Integer, Router> routers = new HashMap<>(); // one Router per layer, as the engine does
         Map<Integer, Devices> devicesOf = new HashMap<>();
         double seconds = 0, mm = 0;
-        long before = 0, after = 0, maxLoad = 0;
+        long before = 0, dropped = 0, added = 0, maxLoad = 0;
         for (int i = 0; i < logits.size(); i++) {
             RoutingTrace.Record rec = trace.records().get(i);
             Placement placement = placementOf.apply(rec.layer());
@@ -213,18 +215,19 @@ public final class Simulator {
             crit += sharedExperts * cost.expertSeconds(sharedRows);
             seconds += crit + comm.seconds(comm.dispatch(devices, routing.tokens(), routing.offsets(), routing.expertIds(), hidden));
             before += rec.routing().offsets()[rec.routing().tokens()];
+            dropped += routing.stats().droppedPairs();
+            added += routing.stats().addedPairs();
             long kept = 0;
             int max = 0;
             for (int v : deviceLoad) {
                 kept += v;
                 max = Math.max(max, v);
             }
-            after += kept;
             maxLoad += max + (long) sharedExperts * sharedRows;
             mm += kept == 0 ? 0 : (double) max * devices.count() / kept;
         }
         int n = logits.size();
-        return new Cell(seconds, before == 0 ? 0 : 1.0 - (double) after / before, n == 0 ? 0 : mm / n, maxLoad);
+        return new Cell(seconds, before == 0 ? 0 : (double) dropped / before, before == 0 ? 0 : (double) added / before, n == 0 ? 0 : mm / n, maxLoad);
     }
 
     /**

@@ -20,7 +20,7 @@ public final class DistEpBenchRankMain {
             try {
                 Communicator comm = MpiJob.current().orElseThrow();
                 List<Policy> policies = Arrays.stream(a[1].split(",")).map(Policy::parse).toList();
-                DistEpBench.Config c = new DistEpBench.Config(Path.of(a[0]), policies, CapacityScope.GLOBAL,
+                DistEpBench.Config c = new DistEpBench.Config(Path.of(a[0]), policies, CapacityScope.GLOBAL, Wire.FP32,
                         Integer.parseInt(a[2]), Integer.parseInt(a[3]), Integer.parseInt(a[4]), 1, Integer.parseInt(a[5]),
                         null, 42);
                 DistEpBench.Result r = DistEpBench.run(c, comm, comm.rank() == 0 ? new PrintWriter(System.err, true) : null);

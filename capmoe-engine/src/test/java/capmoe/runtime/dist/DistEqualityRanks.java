@@ -32,6 +32,9 @@ import java.util.stream.Stream;
  *   <li>global scope: logits == the plain single-process run (placement over D devices; for
  *       expanded_origin, each token's origin device = its rank), bit for bit;</li>
  *   <li>local scope: logits == one process routing each rank's tokens apart ({@link SplitRouter}), bit for bit;</li>
+ *   <li>bf16 rows on the wire ({@link Wire#BF16}, global scope): logits == one process rounding at
+ *       the same two points ({@link Bf16WireReference}), bit for bit; rank 0 prints the largest
+ *       difference from the fp32 wire relative to max|logit| ({@code bf16-wire:});</li>
  *   <li>decode with the KV cache: greedy tokens == single-process greedy generation ({@link Generator}
  *       per prompt under {@code none}; one batched session under a capacity policy, whose
  *       capacity depends on the batch).</li>
@@ -43,11 +46,13 @@ public final class DistEqualityRanks {
     static final List<String> POLICIES = List.of("none", "score@1.0", "order@1.0", "random@1.0", "expanded@1.5",
             "expanded_origin@1.5", "device@1.0");
     static final List<String> DECODE_POLICIES = List.of("none", "score@1.0", "expanded_origin@1.5");
+    static final List<String> BF16_POLICIES = List.of("none", "score@1.0", "expanded_origin@1.5");
     static final int NEW_TOKENS = 4;
 
     public static void main(String[] args) throws Exception {
         MpiLaunch launch = MpiLaunch.detect().orElseThrow(() -> new IllegalStateException("not started by mpirun"));
         int cases = 0, scopeDiffers = 0;
+        double bf16Error = 0; // max over cells of max|bf16-wire logit - fp32-wire logit| / max|fp32-wire logit|
         List<String> failures = new ArrayList<>();
         try (MpiCommunicator comm = MpiCommunicator.open(launch)) {
             int rank = comm.rank(), d = comm.size();
@@ -89,6 +94,20 @@ public final class DistEqualityRanks {
                             }
                         }
                     }
+                    for (String spec : BF16_POLICIES) {
+                        Policy policy = Policy.parse(spec);
+                        float[][] fp32 = new DataParallelLM(model, comm, CapacityScope.GLOBAL, null).forward(batch, RunOptions.of(policy));
+                        float[][] got = new DataParallelLM(model, comm, CapacityScope.GLOBAL, Wire.BF16, null)
+                                .forward(batch, RunOptions.of(policy));
+                        if (rank == 0) {
+                            RunOptions one = (spec.startsWith("expanded_origin")
+                                    ? DataParallelLM.referenceOptions(policy, experts, d, CapacityScope.GLOBAL)
+                                    : RunOptions.of(policy).withPlacement(placement)).withExecutor(new Bf16WireReference());
+                            cases++;
+                            check(name + " " + spec + " bf16 wire D=" + d, model.forward(batch, one), got, failures);
+                            bf16Error = Math.max(bf16Error, relativeError(fp32, got));
+                        }
+                    }
                     for (String spec : DECODE_POLICIES) {
                         Policy policy = Policy.parse(spec);
                         DataParallelLM dp = new DataParallelLM(model, comm, CapacityScope.GLOBAL, null);
@@ -111,6 +130,8 @@ public final class DistEqualityRanks {
                 failures.forEach(f -> System.out.println("FAIL " + f));
                 System.out.println("scope-differs: local != global logits in " + scopeDiffers + " of "
                         + dirs.size() * (POLICIES.size() - 1) + " capacity-policy cells");
+                System.out.printf(java.util.Locale.ROOT, "bf16-wire: max |logit - fp32-wire logit| / max |fp32-wire logit| = %.2e "
+                        + "over %d fixtures x %s%n", bf16Error, dirs.size(), BF16_POLICIES);
                 System.out.println("dist-equality: " + cases + " cases, " + failures.size() + " failures");
             }
             int[] failed = new int[d];
@@ -157,6 +178,17 @@ public final class DistEqualityRanks {
                 }
             }
         }
+    }
+
+    private static double relativeError(float[][] want, float[][] got) {
+        double diff = 0, max = 0;
+        for (int b = 0; b < want.length; b++) {
+            for (int i = 0; i < want[b].length; i++) {
+                diff = Math.max(diff, Math.abs(want[b][i] - got[b][i]));
+                max = Math.max(max, Math.abs(want[b][i]));
+            }
+        }
+        return max == 0 ? diff : diff / max;
     }
 
     /** Single-process greedy generation, one prompt at a time (the plain path, {@link Generator}). */

@@ -2,6 +2,11 @@ package capmoe.runtime.mpi;
 
 import capmoe.runtime.mpi.MpiRun.Transport;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import java.time.Duration;
 import java.util.regex.Matcher;
@@ -13,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A job whose rank fails ends everywhere within seconds, with a line naming the rank and the
- * cause: a rank killed with {@code kill -9}, a rank that aborts, a hostfile that does not exist.
+ * cause: a rank killed with {@code kill -9}, a rank that aborts, a hostfile that does not exist,
+ * a hostfile naming a host that cannot be reached.
  * Also: the JVM still owns its signals after {@code MPI_Init}.
  */
 class MpiFailureTest {
@@ -57,6 +63,26 @@ class MpiFailureTest {
                 .mpirunArgs("--hostfile", "/nonexistent/capmoe-hosts").timeout(Duration.ofSeconds(30)).run();
         assertTrue(!r.timedOut() && r.exitCode() != 0, r.all());
         assertTrue(r.all().contains("/nonexistent/capmoe-hosts"), r.all());
+    }
+
+    /**
+     * A hostfile naming a host that does not resolve: mpirun's ssh fails at once, mpirun names the
+     * host (ssh's line; Open MPI passes the name without its domain) and ends the job, the local
+     * rank included, within seconds. (A host that resolves but does not answer waits for ssh's
+     * connect timeout: README says to pass {@code --mca plm_rsh_args "-o ConnectTimeout=5"}.)
+     */
+    @Test
+    void unreachableHostInTheHostfileEndsTheJobWithinSecondsNamingIt(@TempDir Path dir) throws IOException {
+        Path hosts = dir.resolve("hosts");
+        Files.writeString(hosts, "localhost slots=1\nnonexistent.invalid slots=1\n");
+        long t0 = System.nanoTime();
+        MpiRun.Result r = MpiRun.of(FailureRankMain.class, "exchange").ranks(2)
+                .mpirunArgs("--hostfile", hosts.toString(), "--mca", "plm_rsh_args", "-o ConnectTimeout=5 -o BatchMode=yes")
+                .timeout(Duration.ofSeconds(60)).run();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertTrue(!r.timedOut() && r.exitCode() != 0 && seconds < 10, "took " + seconds + " s, exit " + r.exitCode() + ":\n" + r.all());
+        assertTrue(r.mpirun().stream().anyMatch(l -> l.contains("nonexistent") && l.contains("resolve")),
+                "no line names the host:\n" + r.all());
     }
 
     @Test

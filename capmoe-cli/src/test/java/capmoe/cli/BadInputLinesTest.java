@@ -1,0 +1,83 @@
+package capmoe.cli;
+
+import capmoe.testing.Shared;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Inputs of #13 that still gave a second line of parser internals, a Java exception name or a
+ * silently accepted value: each now ends in exit code 2 and one line naming the file or key.
+ */
+class BadInputLinesTest {
+    @TempDir Path tmp;
+
+    private final Path olmoe = Shared.require("fixtures/hf/olmoe");
+    private final Path tiny = Shared.require("models/olmoe-tiny");
+
+    /** A copy of {@code model} (links to its files) with {@code name} replaced by {@code text}. */
+    private Path withFile(Path model, String name, String text) throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve("m" + Math.abs((name + text).hashCode())));
+        try (var files = Files.list(model)) {
+            for (Path f : files.toList()) if (!f.getFileName().toString().equals(name)) Files.createSymbolicLink(dir.resolve(f.getFileName()), f.toAbsolutePath());
+        }
+        Files.writeString(dir.resolve(name), text);
+        return dir;
+    }
+
+    private static void oneLine(CliRun r, String command, String... parts) {
+        assertEquals(2, r.exitCode(), r.out() + r.err());
+        assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
+        assertTrue(r.err().startsWith("capmoe " + command + ": error: "), r.err());
+        for (String p : parts) assertTrue(r.err().contains(p), "'" + p + "' in: " + r.err());
+        assertTrue(!r.err().contains("Exception") && !r.err().contains("REDACTED"), r.err());
+    }
+
+    @Test
+    void aBrokenTokenizerJsonIsOneLineWithItsPosition() throws IOException {
+        Path m = withFile(tiny, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\n");
+        oneLine(CliRun.of("generate", "--model", m.toString(), "--prompt", "hi", "--max-tokens", "1"), "generate",
+                m.resolve("tokenizer.json") + " is not valid JSON", "at line 2, column");
+    }
+
+    @Test
+    void aBrokenShardIndexIsOneLineWithItsPosition() throws IOException {
+        Path m = withFile(Shared.require("models/olmoe-small"), "model.safetensors.index.json", "{\"weight_map\": {\n");
+        oneLine(CliRun.of("info", "--model", m.toString()), "info", "model.safetensors.index.json is not valid JSON", "at line 2");
+    }
+
+    @Test
+    void dtypeAndTorchDtypeAreBothCheckedAndMustAgree() throws IOException {
+        String config = Files.readString(olmoe.resolve("config.json"));
+        Path bad = withFile(olmoe, "config.json", config.replace("\"dtype\": \"bfloat16\",", "\"dtype\": \"bfloat16\", \"torch_dtype\": \"float13\","));
+        oneLine(CliRun.of("info", "--model", bad.toString()), "info", "key \"torch_dtype\" is \"float13\"");
+        Path both = withFile(olmoe, "config.json", config.replace("\"dtype\": \"bfloat16\",", "\"dtype\": \"bfloat16\", \"torch_dtype\": \"float32\","));
+        oneLine(CliRun.of("info", "--model", both.toString()), "info", "keys \"dtype\" (bfloat16) and \"torch_dtype\" (float32) disagree");
+    }
+
+    @Test
+    void aBinaryOrEmptyPromptFileNamesTheFile() throws IOException {
+        Path binary = Files.write(tmp.resolve("prompts.bin"), new byte[] {(byte) 0xff, (byte) 0xfe, 0, 7, (byte) 0xc3, 10});
+        oneLine(CliRun.of("loadgen", "--url", "http://127.0.0.1:9", "--prompt-file", binary.toString()), "loadgen",
+                "--prompt-file " + binary + " is not UTF-8 text");
+        Path empty = Files.writeString(tmp.resolve("empty.txt"), "\n  \n");
+        oneLine(CliRun.of("loadgen", "--url", "http://127.0.0.1:9", "--prompt-file", empty.toString()), "loadgen",
+                "--prompt-file " + empty + " has no prompt");
+    }
+
+    @Test
+    void aBinaryPlacementFileIsNotUtf8Text() throws IOException {
+        Path probs = Files.writeString(tmp.resolve("p.json"), "[[0.1, 0.9], [0.5, 0.5]]");
+        Path binary = Files.write(tmp.resolve("place.bin"), new byte[] {(byte) 0xff, (byte) 0xfe, 0, 7});
+        oneLine(CliRun.of("route", "--probs", probs.toString(), "--strategy", "score", "-k", "1", "--placement-file", binary.toString()),
+                "route", "placement file " + binary + " is not UTF-8 text");
+        Path binaryProbs = Files.write(tmp.resolve("probs.bin"), new byte[] {'[', (byte) 0xc3, '(', ']'});
+        oneLine(CliRun.of("route", "--probs", binaryProbs.toString(), "--strategy", "score"), "route", binaryProbs + " is not UTF-8 text");
+    }
+}
