@@ -29,20 +29,19 @@ import java.util.stream.Stream;
         description = "Benchmark prefill and decode (tokens/s, fraction of the machine's measured peak, thread scaling).")
 public final class BenchCommand implements Callable<Integer> {
 
-    @Mixin
-    QuantizeOption quantize = new QuantizeOption();
-
     /** Without it: an OLMoE-1B-7B-shaped random model. */
     @Mixin ModelOption model;
 
     @Option(names = "--layers", defaultValue = "16", description = "decoder layers of the OLMoE-1B-7B-shaped model (it has 16; fewer = smaller file; default: ${DEFAULT-VALUE})")
     int layers;
 
+    @Option(names = "--shape", defaultValue = "1b7b", description = "shape of the random-weight model: 1b7b (OLMoE-1B-7B, --layers layers) or tiny (olmoe-tiny's: 6 layers, 32 experts top-4, hidden 192; --layers ignored) (default: ${DEFAULT-VALUE})")
+    String shapeName;
+
     @Option(names = "--dir", description = "where to write (or find) the OLMoE-1B-7B-shaped model (default: a temp dir, deleted afterwards)")
     Path dir;
 
-    @Option(names = "--threads", split = ",", description = "thread counts, comma-separated, run in alternation (default: all cores)")
-    int[] threads;
+    @Option(names = "--threads", split = ",", description = "thread counts, comma-separated, run in alternation (default: all cores)") int[] threads;
 
     @Option(names = "--prefill-tokens", split = ",", defaultValue = "512", description = "prefill lengths, one sequence each (default: ${DEFAULT-VALUE})")
     int[] prefillTokens;
@@ -56,8 +55,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--peak-runs", defaultValue = "5", description = "runs of each peak measurement, best kept (default: ${DEFAULT-VALUE})")
     int peakRuns;
 
-    @Option(names = "--json", description = "also write the result as JSON to this file")
-    Path json;
+    @Option(names = "--json", description = "also write the result as JSON to this file") Path json;
 
     @Option(names = "--write-only", description = "write the OLMoE-1B-7B-shaped model to --dir and stop (scripts/bench-vs-llamacpp)")
     boolean writeOnly;
@@ -68,10 +66,16 @@ public final class BenchCommand implements Callable<Integer> {
         EngineBench.Plan plan = new EngineBench.Plan(t, prefillTokens, decodeTokens, rounds, peakRuns, 1L << 30);
         if (model.given()) return run(model.require(), model.require().toString(), plan);
         if (layers < 1) throw new IllegalArgumentException("--layers must be >= 1, got " + layers);
-        OlmoeShape shape = OlmoeShape.olmoe1b7b(layers);
+        OlmoeShape shape = switch (shapeName) {
+            case "1b7b" -> OlmoeShape.olmoe1b7b(layers);
+            case "tiny" -> OlmoeShape.olmoeTiny();
+            default -> throw new IllegalArgumentException("--shape must be 1b7b or tiny, got '" + shapeName + "'");
+        };
+        String described = shapeName.equals("tiny") ? "olmoe-tiny-shaped model (6 layers, random bf16)"
+                : String.format(Locale.ROOT, "OLMoE-1B-7B-shaped model (%d layers, random bf16)", layers);
         if (writeOnly) {
             if (dir == null) throw new IllegalArgumentException("--write-only needs --dir");
-            if (!Files.exists(dir.resolve("model.safetensors"))) SyntheticCheckpoint.writeOlmoe(dir, shape, 1234);
+            if (!Files.exists(dir.resolve("model.safetensors"))) write(dir, shape, described, "");
             System.out.println("model: " + dir);
             return 0;
         }
@@ -89,12 +93,10 @@ public final class BenchCommand implements Callable<Integer> {
         try {
             long t0 = System.nanoTime();
             if (!Files.exists(where.resolve("model.safetensors"))) {
-                System.err.printf(Locale.ROOT, "writing an OLMoE-1B-7B-shaped model (%d layers, random bf16) to %s%s ...%n", layers, where,
-                        temp ? " (deleted afterwards, also when interrupted)" : "");
-                SyntheticCheckpoint.writeOlmoe(where, shape, 1234);
+                write(where, shape, described, temp ? " (deleted afterwards, also when interrupted)" : "");
             }
-            String name = String.format(Locale.ROOT, "OLMoE-1B-7B shape, %d layers, random bf16 weights in %s (%.1f GB, ready in %.1f s)",
-                    layers, where, Files.size(where.resolve("model.safetensors")) / 1e9, (System.nanoTime() - t0) / 1e9);
+            String name = String.format(Locale.ROOT, "%s in %s (%.1f GB, ready in %.1f s)",
+                    described, where, Files.size(where.resolve("model.safetensors")) / 1e9, (System.nanoTime() - t0) / 1e9);
             return run(where, name, plan);
         } finally {
             if (temp) {
@@ -106,7 +108,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     private int run(Path where, String name, EngineBench.Plan plan) {
         System.out.println("model: " + name);
-        try (CausalLM m = Models.load(where, null, quantize.format())) {
+        try (CausalLM m = Models.load(where, null, model.quantize())) {
             double bytesPerWeight = m instanceof Decoder d ? EngineBench.bytesPerWeight(d.checkpoint()) : 2;
             EngineBench.Result result = EngineBench.run(m, bytesPerWeight, plan, line -> System.err.println("  " + line));
             BenchReport report = new BenchReport(name, bytesPerWeight, result);
@@ -114,6 +116,24 @@ public final class BenchCommand implements Callable<Integer> {
             if (json != null) report.writeJson(json);
         }
         return 0;
+    }
+
+    /**
+     * Writes the random-weight model, with a progress line on stderr at most once a second
+     * (bytes written, rate, time left) and one when done: a 16-layer model is 13 GB.
+     */
+    private static void write(Path where, OlmoeShape shape, String described, String note) {
+        System.err.printf(Locale.ROOT, "writing an %s to %s%s ...%n", described, where, note);
+        long t0 = System.nanoTime();
+        long[] last = {t0};
+        SyntheticCheckpoint.writeOlmoe(where, shape, 1234, (written, total) -> {
+            long now = System.nanoTime();
+            if (now - last[0] < 1_000_000_000L && written < total) return;
+            last[0] = now;
+            double s = (now - t0) / 1e9, rate = written / Math.max(s, 1e-9);
+            System.err.printf(Locale.ROOT, "  %,d of %,d MB (%.0f%%), %.0f MB/s, %s%n", written >> 20, total >> 20, 100.0 * written / total,
+                    rate / (1 << 20), written < total ? String.format(Locale.ROOT, "about %.0f s left", (total - written) / rate) : String.format(Locale.ROOT, "done in %.1f s", s));
+        });
     }
 
     private static void deleteTree(Path p) throws IOException {

@@ -18,16 +18,12 @@ import java.util.concurrent.Callable;
  * file of the HF fixtures' format and compares every tensor; exit code 1 on any failure.
  */
 @Command(name = "check", mixinStandardHelpOptions = true,
-        description = "Compare the engine with a recorded Hugging Face reference (reference.safetensors).")
+        description = "Compare the engine with a recorded reference (reference.safetensors).")
 public final class CheckCommand implements Callable<Integer> {
-
-    @Mixin
-    QuantizeOption quantize = new QuantizeOption();
 
     @Mixin ModelOption model;
 
-    @Option(names = "--reference", description = "reference.safetensors (default: DIR/reference.safetensors)")
-    Path reference;
+    @Option(names = "--reference", description = "the reference file (default: the one in the --model folder)") Path reference;
 
     @Override
     public Integer call() {
@@ -35,7 +31,7 @@ public final class CheckCommand implements Callable<Integer> {
         Path ref = reference != null ? reference : model.resolve("reference.safetensors");
         if (!Files.exists(ref)) throw new IllegalArgumentException("reference file " + ref + " does not exist");
         List<ReferenceCheck.Result> results;
-        try (CausalLM m = Models.load(model, null, quantize.format())) {
+        try (CausalLM m = Models.load(model, null, this.model.quantize())) {
             results = ReferenceCheck.run(m, ref);
         }
         int passed = 0, failed = 0;

@@ -42,28 +42,26 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {
-                "Runs the trained MoE bundled in the repository (models/olmoe-small: 64 experts,",
-                "top-8, trained on Gutenberg books) on the first --windows windows of each --text",
-                "(default: its held-out books, in domain, and WikiText-2 test, out of domain; both",
-                "bundled in data/) under every capacity policy, with the expert-parallel",
-                "runtime's accounting (timed-serial over --devices by default), and prints per text and",
-                "policy: dropped %%, max/mean load, measured EP speedup, perplexity and its change",
-                "vs none. Writes report.html, results.json and results.md into --out.",
+                "Runs the trained MoE bundled in the repository (models/olmoe-small: 64 experts, top-8, trained on "
+                        + "Gutenberg books) on the first --windows windows of each --text (default: its held-out books, in "
+                        + "domain, and WikiText-2 test, out of domain; both bundled in data/) under every capacity policy, with "
+                        + "the expert-parallel runtime's accounting (timed-serial over --devices by default), and prints per "
+                        + "text and policy: dropped %%, max/mean load, measured EP speedup, perplexity and its change vs none. "
+                        + "Writes report.html, results.json and results.md into --out.",
                 "",
-                "Windows: each text is encoded whole (no special tokens) and cut into windows of",
-                "--seq tokens, --batch windows per forward pass (capacity is computed over the",
-                "batch); a window's first token is context, the other seq-1 are scored.",
+                "Windows: each text is encoded whole (no special tokens) and cut into windows of --seq tokens, "
+                        + "--batch windows per forward pass (capacity is computed over the batch); a window's first token is "
+                        + "context, the other seq-1 are scored.",
                 "",
-                "EP speedup: every MoE layer call of the run is recorded, then replayed --repeats",
-                "times under all policies back to back (order rotated each time), so drift on a",
-                "busy machine hits every policy alike; each repeat gives a speedup (none's time over",
-                "the policy's): the median is printed, 'range' = lowest..highest. expanded@G adds the",
-                "fixed experts 0-7 (official code; all on device 0), expanded_origin@G the best",
-                "experts of each token's origin device (the expert-parallel form).",
+                "EP speedup: every MoE layer call of the run is recorded, then replayed --repeats times under all "
+                        + "policies back to back (order rotated each time), so drift on a busy machine hits every policy alike; "
+                        + "each repeat gives a speedup (none's time over the policy's): the median is printed, 'range' = "
+                        + "lowest to highest. expanded@G adds the fixed experts 0-7 (official code; all on device 0), "
+                        + "expanded_origin@G the best experts of each token's origin device (the expert-parallel form).",
                 "",
-                "Under mpirun -np D: every rank runs it (data-parallel attention, each rank owning",
-                "E/D experts); rank 0 reads the texts, prints and writes; the EP speedup is the",
-                "recorded calls replayed over the ranks (all-to-alls and waits measured).",
+                "Under mpirun -np D: every rank runs it (data-parallel attention, each rank owning E/D experts); rank "
+                        + "0 reads the texts, prints and writes; the EP speedup is the recorded calls replayed over the ranks "
+                        + "(all-to-alls and waits measured).",
                 "",
                 "Without a model: ./capmoe synthetic (a seeded, skewed routing sample).",
                 ""})
@@ -73,16 +71,13 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Mixin ModelOption model;
 
-    @Mixin QuantizeOption quantize = new QuantizeOption();
-
     @Mixin DeviceOption devices;
 
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.DEMO);
 
     @Mixin RanksOption ranks = new RanksOption();
 
-    @Option(names = "--synthetic", hidden = true, description = "moved: ./capmoe synthetic")
-    boolean synthetic;
+    @Option(names = "--synthetic", hidden = true, description = "moved: ./capmoe synthetic") boolean synthetic;
 
     @Option(names = "--text", paramLabel = "FILE", split = ",",
             description = "texts to score, comma separated (default: <repo>/data/gutenberg/heldout.txt,<repo>/data/wikitext-2/test.txt)")
@@ -128,7 +123,7 @@ public final class DemoCommand implements Callable<Integer> {
         }
         // one process: timed-serial by default, the devices timed one after another, so 8 devices fit on 2 cores;
         // under mpirun: the recorded calls replayed over the ranks, every all-to-all and wait measured
-        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), tasks, policies.policies(),
+        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.quantize(), tasks, policies.policies(),
                 comm == null ? devices.check(config.numExperts()) : comm.size(), batch, 0, -1, true,
                 comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, repeats, 1) : Evaluation.Ep.overRanks(repeats, 1));
         boolean rank0 = comm == null || comm.rank() == 0;

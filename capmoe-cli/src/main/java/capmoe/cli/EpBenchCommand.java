@@ -20,40 +20,39 @@ import java.util.concurrent.Callable;
 /** {@code ./capmoe ep-bench}: the straggler effect under expert parallelism, and what each policy saves. */
 @Command(name = "ep-bench", mixinStandardHelpOptions = true,
         description = {
-                "Runs a model's MoE layers expert-parallel over D devices (each owning E/D experts, its own worker",
-                "and share of the cores) for each capacity policy on the same batches, and prints one table:",
-                "dropped pairs, device max/mean load, EP time per MoE layer (critical path + modelled all-to-all),",
-                "speedup vs none, and the load bound (sum of max device loads, none / policy).",
+                "Runs a model's MoE layers expert-parallel over D devices (each owning E/D experts, its own worker "
+                        + "and share of the cores) for each capacity policy on the same batches, and prints one table: dropped "
+                        + "pairs, device max/mean load, EP time per MoE layer (critical path + modelled all-to-all), speedup vs "
+                        + "none, and the load bound (sum of max device loads, none / policy).",
                 "",
-                "Modes: parallel = devices run concurrently with a barrier per layer, wall time measured (needs",
-                "cores >= D); timed-serial = devices run one after another, each timed alone with the same cores,",
-                "the layer's time is the slowest device (for small machines). Every output names the mode.",
+                "Modes: parallel = devices run concurrently with a barrier per layer, wall time measured (needs cores "
+                        + ">= D); timed-serial = devices run one after another, each timed alone with the same cores, the "
+                        + "layer's time is the slowest device (for small machines). Every output names the mode.",
                 "",
-                "Timing: every policy first runs the batches once through the model (loads, dropped pairs, outputs),",
-                "recording each MoE layer call; then every call is replayed --repeats times under all policies back",
-                "to back, the order rotated each time, so drift on a busy machine hits every policy alike. Each repeat",
-                "gives a speedup (none's time / the policy's in that repeat): speedup = their median, range = lowest..",
-                "highest; EP layer = the median repeat's time per call. Per-call detail (HTML, JSON, idle%%) = median repeat.",
+                "Timing: every policy first runs the batches once through the model (loads, dropped pairs, outputs), "
+                        + "recording each MoE layer call; then every call is replayed --repeats times under all policies back "
+                        + "to back, the order rotated each time, so drift on a busy machine hits every policy alike. Each "
+                        + "repeat gives a speedup (none's time / the policy's in that repeat): speedup = their median, range = "
+                        + "lowest..highest; EP layer = the median repeat's time per call. Per-call detail (HTML, JSON, idle%%) "
+                        + "= median repeat.",
                 "",
-                "expanded@G adds the fixed local experts 0-7 to every token (the official code; they all sit on",
-                "device 0), expanded_origin@G the m best-scored experts of the token's origin device (the EP form).",
+                "expanded@G adds the fixed local experts 0-7 to every token (the official code; they all sit on "
+                        + "device 0), expanded_origin@G the m best-scored experts of the token's origin device (the EP form).",
                 "",
-                "Tokens: --text FILE tokenized with the model's tokenizer.json (e.g. ../shared/data/wikitext-2/test.txt),",
-                "or --random-tokens. --make-model DIR first writes an OLMoE-1B-7B-shaped random model with a skewed",
-                "router (see capmoe.runtime.ep.SkewedOlmoe) and benchmarks it.",
+                "Tokens: --text FILE, tokenized with the model's tokenizer (e.g. WikiText-2's test.txt in ../shared/data), "
+                        + "or --random-tokens. --make-model DIR first writes an OLMoE-1B-7B-shaped random model with a "
+                        + "skewed router (SkewedOlmoe) and benchmarks it.",
                 "",
-                "Prefill and decode apart: each batch is prefilled through a KV cache, then --decode-steps greedy steps",
-                "(one token per sequence per MoE call) are recorded and replayed apart. replicate@N[+POLICY] places N",
-                "redundant replicas per layer with DeepSeek's EPLB; the 'uniform (ideal)' row times none's calls with the",
-                "pairs spread perfectly over the experts, the best case of any balancing.",
+                "Prefill and decode apart: each batch is prefilled through a KV cache, then --decode-steps greedy "
+                        + "steps (one token per sequence per MoE call) are recorded and replayed apart. replicate@N[+POLICY] "
+                        + "places N redundant replicas per layer with DeepSeek's EPLB; the 'uniform (ideal)' row times none's "
+                        + "calls with the pairs spread perfectly over the experts, the best case of any balancing.",
                 ""})
 public final class EpBenchCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
     @Mixin ModelOption model;
-
-    @Mixin QuantizeOption quantize = new QuantizeOption();
 
     @Mixin RanksOption ranks = new RanksOption();
 
@@ -65,59 +64,40 @@ public final class EpBenchCommand implements Callable<Integer> {
             description = "write an OLMoE-1B-7B-shaped model (random bf16, skewed router) to DIR and benchmark it")
     Path makeModel;
 
-    @Option(names = "--layers", description = "--make-model: decoder layers (OLMoE-1B-7B has 16; default: ${DEFAULT-VALUE})")
-    int layers = 2;
+    @Option(names = "--layers", description = "--make-model: decoder layers (OLMoE-1B-7B has 16; default: ${DEFAULT-VALUE})") int layers = 2;
 
     @Option(names = "--vocab", description = "--make-model: vocabulary (OLMoE has 50304; not part of the MoE layer; default: ${DEFAULT-VALUE})")
     int vocab = 4096;
 
-    @Option(names = "--skew", description = "--make-model: router skew, row e scaled by exp(skew*z_e) (default: ${DEFAULT-VALUE})")
-    double skew = 0.5;
+    @Option(names = "--skew", description = "--make-model: router skew, row e scaled by exp(skew*z_e) (default: ${DEFAULT-VALUE})") double skew = 0.5;
 
     @Mixin EpTimingOptions timing = new EpTimingOptions(5, 400);
 
-    @Option(names = "--batch", description = "tokens per batch (one MoE layer call; default: ${DEFAULT-VALUE})")
-    int batch = 512;
-
-    @Option(names = "--seq-len", description = "tokens per sequence within a batch (default: ${DEFAULT-VALUE})")
-    int seqLen = 128;
-
-    @Option(names = "--batches", description = "measured batches (default: ${DEFAULT-VALUE})")
-    int batches = 4;
-
-    @Option(names = "--warmup", description = "warm-up batches, not measured (default: ${DEFAULT-VALUE})")
-    int warmup = 1;
-
-    @Option(names = "--replay-warmup", description = "unmeasured replays of every call before them (default: ${DEFAULT-VALUE})")
-    int replayWarmup = 1;
-
-    @Option(names = "--text", paramLabel = "FILE", description = "text to tokenize with the model's tokenizer.json")
-    Path text;
-
-    @Option(names = "--random-tokens", description = "uniform random token ids instead of text")
-    boolean randomTokens;
-
-    @Option(names = "--placement", paramLabel = "FILE", description = "device id per expert (default: contiguous blocks)")
-    Path placementFile;
+    @Option(names = "--batch", description = "tokens per batch (one MoE layer call; default: ${DEFAULT-VALUE})") int batch = 512;
+    @Option(names = "--seq-len", description = "tokens per sequence within a batch (default: ${DEFAULT-VALUE})") int seqLen = 128;
+    @Option(names = "--batches", description = "measured batches (default: ${DEFAULT-VALUE})") int batches = 4;
+    @Option(names = "--warmup", description = "warm-up batches, not measured (default: ${DEFAULT-VALUE})") int warmup = 1;
+    @Option(names = "--replay-warmup", description = "unmeasured replays of every call before them (default: ${DEFAULT-VALUE})") int replayWarmup = 1;
+    @Option(names = "--text", paramLabel = "FILE", description = "text to tokenize with the model's tokenizer.json") Path text;
+    @Option(names = "--random-tokens", description = "uniform random token ids instead of text") boolean randomTokens;
+    @Option(names = "--placement", paramLabel = "FILE", description = "device id per expert (default: contiguous blocks)") Path placementFile;
 
     @Option(names = "--threads-per-device", description = "cores per device (default: parallel cores/D, timed-serial all cores)")
     Integer threadsPerDevice;
 
-    @Option(names = "--seed", description = "seed for --random-tokens and --make-model (default: ${DEFAULT-VALUE})")
-    long seed = 0;
+    @Option(names = "--seed", description = "seed for --random-tokens and --make-model (default: ${DEFAULT-VALUE})") long seed = 0;
 
-    @Option(names = "--json", paramLabel = "FILE", description = "JSON output (default: ${DEFAULT-VALUE})")
+    @Option(names = "--json", paramLabel = "FILE", description = "JSON (default: ${DEFAULT-VALUE})")
     Path json = Path.of("reports", "ep-bench", "ep-bench.json");
 
-    @Option(names = "--html", paramLabel = "FILE", description = "HTML report (default: ${DEFAULT-VALUE})")
+    @Option(names = "--html", paramLabel = "FILE", description = "HTML (default: ${DEFAULT-VALUE})")
     Path html = Path.of("reports", "ep-bench", "ep-bench.html");
 
     @Option(names = "--decode-steps", description = "greedy decode steps timed after each batch's prefill, apart from it "
             + "(0 = prefill only; default: ${DEFAULT-VALUE})")
     int decodeSteps = 8;
 
-    @Option(names = "--trace", paramLabel = "FILE", description = "record the none run's routing (for ./capmoe simulate)")
-    Path trace;
+    @Option(names = "--trace", paramLabel = "FILE", description = "record the none run's routing (for ./capmoe simulate)") Path trace;
 
     @Option(names = "--replicate-trace", paramLabel = "FILE",
             description = "replicate@N policies: place the replicas (EPLB) from this routing trace (recorded under none, --trace) "
@@ -148,7 +128,7 @@ public final class EpBenchCommand implements Callable<Integer> {
         if (text == null && !randomTokens) {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
-        EpBench.Config config = new EpBench.Config(dir, quantize.format(), policies.policies(), devices.devices, timing.mode(), placementFile,
+        EpBench.Config config = new EpBench.Config(dir, model.quantize(), policies.policies(), devices.devices, timing.mode(), placementFile,
                 threadsPerDevice, timing.linkGbps, batch, seqLen, batches, warmup, timing.repeats(), replayWarmup, randomTokens ? null : text, seed, trace,
                 decodeSteps, replicateTrace);
         EpBench.Result r = EpBench.run(config, err);

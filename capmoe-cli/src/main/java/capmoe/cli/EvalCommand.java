@@ -40,8 +40,6 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Mixin ModelOption model;
 
-    @Mixin QuantizeOption quantize = new QuantizeOption();
-
     @Mixin DeviceOption devices;
 
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.EVAL);
@@ -54,7 +52,7 @@ public final class EvalCommand implements Callable<Integer> {
     List<String> tasks;
 
     @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "data",
-            description = "task files: <task>/<split>.jsonl (piqa/validation.jsonl, ...), wikitext-2/test.txt (default: ${DEFAULT-VALUE})")
+            description = "folder of the task files, <task>/<split>.jsonl as in piqa/validation.jsonl, and wikitext-2/test.txt (default: ${DEFAULT-VALUE})")
     Path dataDir;
 
     @Option(names = "--limit", defaultValue = "0", description = "first N documents per task; for wikitext-windows and text:PATH, first N windows (0 = all)")
@@ -121,7 +119,7 @@ public final class EvalCommand implements Callable<Integer> {
         int d = comm == null ? devices.check(config.numExperts()) : comm.size();
         Evaluation.Ep epTiming = !ep ? null
                 : comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, timing.repeats(), 1) : Evaluation.Ep.overRanks(timing.repeats(), 1);
-        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, quantize.format(), loaded, policies.policies(), d,
+        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.quantize(), loaded, policies.policies(), d,
                 batch, maxLength, prefixToken, !noSharedContext, epTiming);
         boolean rank0 = comm == null || comm.rank() == 0;
         Evaluation.Result result = Evaluation.run(c, !rank0 ? null : report.progress(),

@@ -30,16 +30,10 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Mixin
-    QuantizeOption quantize = new QuantizeOption();
-
     @Mixin ModelOption model;
 
-    @Option(names = "--prompt", description = "prompt text (encoded with the model's tokenizer.json)")
-    String prompt;
-
-    @Option(names = "--prompt-ids", split = ",", description = "prompt token ids, comma separated (instead of --prompt)")
-    int[] promptIds;
+    @Option(names = "--prompt", description = "prompt text, encoded with the model's tokenizer") String prompt;
+    @Option(names = "--prompt-ids", split = ",", description = "prompt token ids, comma separated (instead of --prompt)") int[] promptIds;
 
     @Option(names = {"--strategy", "--policy"}, paramLabel = "SPEC", defaultValue = "none",
             description = "capacity policy spec as everywhere else: none, score@G, order@G, reverse@G, random@G[:seed=N], "
@@ -47,19 +41,13 @@ public final class GenerateCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE})")
     String strategy;
 
-    @Option(names = "--gamma", description = "with a bare --strategy name: its capacity factor (rho for expert_drop; default 1.0)")
-    Double gamma;
+    @Option(names = "--gamma", description = "with a bare --strategy name: its capacity factor (rho for expert_drop; default 1.0)") Double gamma;
 
     @Mixin SamplingOptions sampling = new SamplingOptions(32);
 
-    @Option(names = "--top-p", defaultValue = "1.0", description = "nucleus sampling mass (default: ${DEFAULT-VALUE})")
-    double topP;
-
-    @Option(names = "--seed", defaultValue = "0", description = "sampling seed (default: ${DEFAULT-VALUE})")
-    long seed;
-
-    @Option(names = "--ignore-eos", description = "do not stop at the config's eos_token_id")
-    boolean ignoreEos;
+    @Option(names = "--top-p", defaultValue = "1.0", description = "nucleus sampling mass (default: ${DEFAULT-VALUE})") double topP;
+    @Option(names = "--seed", defaultValue = "0", description = "sampling seed (default: ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--ignore-eos", description = "do not stop at the config's eos_token_id") boolean ignoreEos;
 
     @Mixin
     RanksOption ranks = new RanksOption();
@@ -95,11 +83,11 @@ public final class GenerateCommand implements Callable<Integer> {
         RanksOption.requireMpirun(spec, MpiJob.current().isPresent());
         if (MpiJob.current().isPresent()) { // under mpirun: the ranks' expert-parallel runtime
             try (tokenizer) {
-                return GenerateRanks.run(model, quantize.format(), promptIds, tokenizer, policy, ranks.scope(), ranks.wire(), maxTokens, temperature,
+                return GenerateRanks.run(model, this.model.quantize(), promptIds, tokenizer, policy, ranks.scope(), ranks.wire(), maxTokens, temperature,
                         ignoreEos, MpiJob.current().get());
             }
         }
-        try (CausalLM m = Models.load(model, null, quantize.format()); tokenizer) {
+        try (CausalLM m = Models.load(model, null, this.model.quantize()); tokenizer) {
             var s = new Generator.Settings(maxTokens, temperature, topP, seed,
                     ignoreEos ? List.of() : m.config().eosTokenIds());
             long start = System.nanoTime();

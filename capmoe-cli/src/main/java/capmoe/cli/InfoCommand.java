@@ -4,6 +4,7 @@ import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
 import capmoe.model.Models;
 import capmoe.weights.Checkpoint;
+import capmoe.weights.DType;
 import capmoe.weights.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -24,16 +25,16 @@ public final class InfoCommand implements Callable<Integer> {
         Path model = this.model.require();
         ModelConfig c = ModelConfig.read(model);
         // validate as check and every loading command do: a missing or misshapen tensor is an error, not a wrong count
-        try (CausalLM ignored = Models.load(model)) {
+        try (CausalLM ignored = Models.load(model, null, this.model.quantize())) {
             // loaded: every tensor the architecture needs is there, with its shape
         }
-        try (Checkpoint w = Models.checkpoint(model, null)) {
+        try (Checkpoint w = Models.checkpoint(model, this.model.quantize())) {
             long total = 0, expert = 0;
             var dtypes = new java.util.TreeMap<String, Long>();
             for (Tensor t : w.tensors().values()) {
                 total += t.elements();
                 if (t.name().contains(".experts.")) expert += t.elements();
-                dtypes.merge(t.dtype().name(), t.elements(), Long::sum);
+                dtypes.merge(loadedAs(t, w.quantize()).name(), t.elements(), Long::sum);
             }
             int moeLayers = 0;
             for (int i = 0; i < c.numHiddenLayers(); i++) if (c.isMoeLayer(i)) moeLayers++;
@@ -55,6 +56,13 @@ public final class InfoCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "tensors        %d in %s%n", w.tensors().size(), model);
         }
         return 0;
+    }
+
+    /** The dtype a tensor has once loaded: --quantize's format for the weight matrices it converts ({@link Checkpoint#quantizes}). */
+    static DType loadedAs(Tensor t, DType quantize) {
+        boolean converted = quantize != null && t.shape().length == 2 && !t.dtype().quantized()
+                && Checkpoint.quantizes(t.name(), (int) t.shape()[1]);
+        return converted ? quantize : t.dtype();
     }
 
     static String human(long n) {

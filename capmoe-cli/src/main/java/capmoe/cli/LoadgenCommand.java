@@ -21,8 +21,7 @@ import java.util.concurrent.Callable;
         description = "Load generator: throughput and p50/p95/p99 TTFT and TPOT; with --model and --policies, one server per policy and an HTML report.")
 public final class LoadgenCommand implements Callable<Integer> {
 
-    @Option(names = "--url", description = "a running server, e.g. http://127.0.0.1:8000")
-    String url;
+    @Option(names = "--url", description = "a running server, e.g. http://127.0.0.1:8000") String url;
 
     /** Instead of --url: start a server per --policies policy on this checkpoint. */
     @Mixin ModelOption model;
@@ -33,14 +32,9 @@ public final class LoadgenCommand implements Callable<Integer> {
     /** With --model: expert placement for the load counters; D > 1 runs the in-process EP runtime. */
     @Mixin DeviceOption devices = ServeCommand.oneDevice();
 
-    @Option(names = "--prompt-file", required = true, description = "prompts, one per non-empty line, used in order and cycled")
-    Path promptFile;
-
-    @Option(names = "--concurrency", defaultValue = "16", description = "clients sending at once (default: ${DEFAULT-VALUE})")
-    int concurrency;
-
-    @Option(names = "--requests", defaultValue = "64", description = "requests in all (default: ${DEFAULT-VALUE})")
-    int requests;
+    @Option(names = "--prompt-file", required = true, description = "prompts, one per non-empty line, used in order and cycled") Path promptFile;
+    @Option(names = "--concurrency", defaultValue = "16", description = "clients sending at once (default: ${DEFAULT-VALUE})") int concurrency;
+    @Option(names = "--requests", defaultValue = "64", description = "requests in all (default: ${DEFAULT-VALUE})") int requests;
 
     @Mixin SamplingOptions sampling = new SamplingOptions(128);
 
@@ -72,7 +66,8 @@ public final class LoadgenCommand implements Callable<Integer> {
         if (policies.specs.isEmpty()) throw new IllegalArgumentException("--model needs --policies, e.g. none,score@1.5,score@1.0");
         List<Policy> parsed = policies.policies();
         ServeOptions base = ServeOptions.defaults(model.require()).withPolicy(new Policy.None(), server.decodeCapacity())
-                .withSlots(server.maxRunning, server.maxBatchTokens, Math.max(256, requests)).withDevices(devices.devices, server.epMode);
+                .withSlots(server.maxRunning, server.maxBatchTokens, Math.max(256, requests)).withDevices(devices.devices, server.epMode)
+                .withQuantize(model.quantize());
         LoadGen.Config workload = new LoadGen.Config("http://unused", concurrency, requests, prompts, sampling.maxTokens(), sampling.temperature,
                 !stopAtEos);
         List<ServeComparison.Run> runs = ServeComparison.run(base, parsed, workload, rounds, report.progress());

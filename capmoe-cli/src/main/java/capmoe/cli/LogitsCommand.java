@@ -26,22 +26,12 @@ import java.util.stream.Collectors;
         description = "Writes every position's logits of one sequence as raw float32 [tokens x vocab]; prints the token ids.")
 public final class LogitsCommand implements Callable<Integer> {
 
-    @Mixin
-    QuantizeOption quantize = new QuantizeOption();
-
     @Mixin ModelOption model;
 
-    @Option(names = "--text", paramLabel = "FILE", description = "UTF-8 text, encoded with the model's tokenizer")
-    Path text;
-
-    @Option(names = "--tokens", defaultValue = "256", description = "with --text: the first N tokens (default: ${DEFAULT-VALUE})")
-    int tokens;
-
-    @Option(names = "--prompt-ids", split = ",", description = "token ids, comma separated (instead of --text)")
-    int[] ids;
-
-    @Option(names = "--out", required = true, paramLabel = "FILE", description = "raw float32 logits, [tokens x vocab], little-endian")
-    Path out;
+    @Option(names = "--text", paramLabel = "FILE", description = "UTF-8 text, encoded with the model's tokenizer") Path text;
+    @Option(names = "--tokens", defaultValue = "256", description = "with --text: the first N tokens (default: ${DEFAULT-VALUE})") int tokens;
+    @Option(names = "--prompt-ids", split = ",", description = "token ids, comma separated (instead of --text)") int[] ids;
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "raw float32 logits, [tokens x vocab], little-endian") Path out;
 
     @Override
     public Integer call() {
@@ -61,7 +51,7 @@ public final class LogitsCommand implements Callable<Integer> {
                 ids = Arrays.copyOf(all, tokens);
             }
         }
-        try (CausalLM m = Models.load(model, null, quantize.format())) {
+        try (CausalLM m = Models.load(model, null, this.model.quantize())) {
             LogitsFile.Written w = LogitsFile.write(m, ids, out);
             System.out.println(Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(",")));
             System.err.println("wrote " + w.file() + ": " + w.positions() + " positions x " + w.vocab() + " logits");

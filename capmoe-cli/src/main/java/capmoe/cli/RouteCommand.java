@@ -22,31 +22,24 @@ import java.util.concurrent.Callable;
 /** {@code ./capmoe route}: one policy on a probability file, or a file of golden cases checked. */
 @Command(name = "route", mixinStandardHelpOptions = true,
         description = {
-                "Applies a capacity policy to gate probabilities and prints the load per",
-                "expert and per device before/after, and the drop rate:",
+                "Applies a capacity policy to gate probabilities and prints the load per expert and per device "
+                        + "before/after, and the drop rate:",
                 "  ./capmoe route --probs FILE.json --strategy score --gamma 1.5 [--top-k 8]",
-                "FILE.json holds T x E probabilities, one row per token with one value in",
-                "[0, 1] per expert: a bare array [[0.1, 0.7, ...], ...] or",
-                "{\"probs\": [[...], ...]}. Each token takes its top-k experts by",
-                "probability, then the policy applies (exact semantics:",
-                "shared/fixtures/routing/README.md).",
+                "FILE.json holds T x E probabilities, one row per token with one value in [0, 1] per expert: a bare "
+                        + "array [[0.1, 0.7, ...], ...] or {\"probs\": [[...], ...]}. Each token takes its top-k experts by "
+                        + "probability, then the policy applies (exact semantics: shared/fixtures/routing/README.md).",
                 "",
-                "Or checks every case of a file in the format of",
-                "shared/fixtures/routing/cases.json:",
+                "Or checks every case of a file in the format of shared/fixtures/routing/cases.json:",
                 "  ./capmoe route --cases FILE.json",
-                "printing one line per mismatch and 'N passed, M failed'; exits 1 on",
-                "any mismatch.",
+                "printing one line per mismatch and 'N passed, M failed'; exits 1 on any mismatch.",
                 ""})
 public final class RouteCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
     static final class Input {
-        @Option(names = "--probs", paramLabel = "FILE", description = "T x E probabilities (JSON)")
-        Path probs;
-
-        @Option(names = "--cases", paramLabel = "FILE", description = "routing cases with expected outcomes (JSON, fixtures format)")
-        Path cases;
+        @Option(names = "--probs", paramLabel = "FILE", description = "T x E probabilities (JSON)") Path probs;
+        @Option(names = "--cases", paramLabel = "FILE", description = "routing cases with expected outcomes (JSON, fixtures format)") Path cases;
     }
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -57,39 +50,21 @@ public final class RouteCommand implements Callable<Integer> {
                     + "(or a full policy spec such as score@1.5)")
     String strategy;
 
-    @Option(names = "--gamma", description = "capacity factor (default: ${DEFAULT-VALUE})")
-    double gamma = 1.0;
-
-    @Option(names = "--rho", description = "expert_drop: ratio of experts skipped (default: ${DEFAULT-VALUE})")
-    double rho = 0.1;
-
-    @Option(names = "--seed", description = "random: seed")
-    Long seed;
-
-    @Option(names = "--local", paramLabel = "LIST", description = "expanded: local experts, e.g. 0-7 or 0,3,5 (default 0..min(8,E)-1)")
-    String local;
-
-    @Option(names = "--m", description = "expanded_origin: extra experts from the origin device (default top_k)")
-    Integer m;
-
-    @Option(names = {"-k", "--top-k"}, description = "experts per token (default: ${DEFAULT-VALUE})")
-    int topK = 8;
-
-    @Option(names = "--renormalize", description = "divide kept weights by their sum per token (norm_topk_prob)")
-    boolean renormalize;
-
-    @Option(names = "--devices", description = "devices for contiguous placement (default min(8, E))")
-    Integer devices;
-
-    @Option(names = "--placement", paramLabel = "SPEC", description = "contiguous:D, or a device id per expert: 0,0,1,1,...")
-    String placement;
+    @Option(names = "--gamma", description = "capacity factor (default: ${DEFAULT-VALUE})") double gamma = 1.0;
+    @Option(names = "--rho", description = "expert_drop: ratio of experts skipped (default: ${DEFAULT-VALUE})") double rho = 0.1;
+    @Option(names = "--seed", description = "random: seed") Long seed;
+    @Option(names = "--local", paramLabel = "LIST", description = "expanded: local experts, e.g. 0-7 or 0,3,5 (default 0..min(8,E)-1)") String local;
+    @Option(names = "--m", description = "expanded_origin: extra experts from the origin device (default top_k)") Integer m;
+    @Option(names = {"-k", "--top-k"}, description = "experts per token (default: ${DEFAULT-VALUE})") int topK = 8;
+    @Option(names = "--renormalize", description = "divide kept weights by their sum per token (norm_topk_prob)") boolean renormalize;
+    @Option(names = "--devices", description = "devices for contiguous placement (default min(8, E))") Integer devices;
+    @Option(names = "--placement", paramLabel = "SPEC", description = "contiguous:D, or a device id per expert: 0,0,1,1,...") String placement;
 
     @Option(names = "--placement-file", paramLabel = "FILE",
             description = "a device id per expert, in expert order, separated by commas, spaces or newlines (# comments)")
     Path placementFile;
 
-    @Option(names = "--tolerance", description = "--cases: weight tolerance (default: ${DEFAULT-VALUE})")
-    double tolerance = 1e-6;
+    @Option(names = "--tolerance", description = "--cases: weight tolerance (default: ${DEFAULT-VALUE})") double tolerance = 1e-6;
 
     @Override
     public Integer call() {

@@ -5,8 +5,7 @@ import picocli.CommandLine.Option;
 /** How many tokens a request generates and how they are drawn (generate, loadgen); each command sets its default length. */
 final class SamplingOptions {
 
-    @Option(names = "--max-tokens", paramLabel = "N", description = "new tokens to generate per request (default: ${DEFAULT-VALUE})")
-    int maxTokens;
+    @Option(names = "--max-tokens", paramLabel = "N", description = "new tokens to generate per request (default: ${DEFAULT-VALUE})") int maxTokens;
 
     @Option(names = "--temperature", paramLabel = "T", description = "sampling temperature, 0 = greedy (default: ${DEFAULT-VALUE})")
     double temperature = 0;

@@ -23,19 +23,15 @@ public final class ServeCommand implements Callable<Integer> {
     /** One device by default: the experts run in this process's kernels, not through the EP runtime. */
     @Mixin DeviceOption devices = oneDevice();
 
-    @Option(names = "--served-model-name", description = "model id clients send (default: the directory name)")
-    String servedName;
+    @Option(names = "--served-model-name", description = "model id clients send (default: the directory name)") String servedName;
 
     @Option(names = "--policy", defaultValue = "none", description = "capacity policy, e.g. none, score@1.5, device@1.0 (default: ${DEFAULT-VALUE})")
     String policy;
 
     @Mixin ServerOptions server = new ServerOptions();
 
-    @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to bind (default: ${DEFAULT-VALUE})")
-    String host;
-
-    @Option(names = "--port", defaultValue = "8000", description = "port (0 = any free one; default: ${DEFAULT-VALUE})")
-    int port;
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to bind (default: ${DEFAULT-VALUE})") String host;
+    @Option(names = "--port", defaultValue = "8000", description = "port (0 = any free one; default: ${DEFAULT-VALUE})") int port;
 
     @Option(names = "--max-queue", defaultValue = "256", description = "requests waiting for a slot before 429 (default: ${DEFAULT-VALUE})")
     int maxQueue;
@@ -52,7 +48,7 @@ public final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws InterruptedException {
         ServeOptions o = new ServeOptions(model.require(), servedName, Policy.parse(policy), server.decodeCapacity(),
-                host, port, server.maxBatchTokens, server.maxRunning, maxQueue, maxContext, devices.devices, server.epMode);
+                host, port, server.maxBatchTokens, server.maxRunning, maxQueue, maxContext, devices.devices, server.epMode, model.quantize());
         OpenAiServer running = OpenAiServer.start(o);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -12,14 +12,12 @@ import capmoe.runtime.LocalExpertExecutor;
 import capmoe.runtime.ep.CommModel;
 import capmoe.runtime.sim.CostModel;
 import capmoe.runtime.sim.LayerGammas;
+import capmoe.runtime.sim.SimulateJson;
 import capmoe.runtime.sim.Simulator;
 import capmoe.runtime.sim.Sweep;
 import capmoe.runtime.sim.SweepReport;
 import capmoe.runtime.trace.RoutingTrace;
 import capmoe.runtime.trace.TraceReader;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
@@ -37,58 +35,41 @@ import java.util.concurrent.Callable;
 /** {@code ./capmoe simulate}: replays a routing trace at other expert-parallel scales. */
 @Command(name = "simulate", mixinStandardHelpOptions = true,
         description = {
-                "Replays a routing trace (from ./capmoe ep-bench --trace FILE, recorded under policy none) at other",
-                "device counts: for each D (contiguous placement, E/D experts per device) and each policy, re-applies",
-                "the policy to the recorded top-k and prices each layer call with time(expert) = a + b*rows, summed",
-                "over a device's active experts, the layer waiting for its slowest device (+ optional all-to-all).",
-                "a and b come from timing this machine's grouped matmul (--model DIR: Experts.apply of the model's",
-                "first MoE layer on a few row counts) or are given (--cost-a-us, --cost-b-us).",
-                "Policies include replicate@N[+POLICY] (EPLB placement per layer from the trace's own loads).",
-                "--fit-gamma RULE --write-gammas FILE: per-layer gamma for score@layers:FILE (RULE mass=EPS or maxmean=TARGET).",
-                "--paper-sweep: the paper's speedup-vs-experts-per-device sweep over Mixtral, OLMoE, Qwen1.5-MoE and",
-                "DeepSeek-V2-Lite shapes (synthetic skewed routing), with the paper's measured numbers; --html FIGURE.",
+                "Replays a routing trace (from ./capmoe ep-bench --trace FILE, recorded under policy none) at other "
+                        + "device counts: for each D (contiguous placement, E/D experts per device) and each policy, re-applies "
+                        + "the policy to the recorded top-k and prices each layer call with time(expert) = a + b*rows, summed "
+                        + "over a device's active experts, the layer waiting for its slowest device (+ optional all-to-all). a "
+                        + "and b come from timing this machine's grouped matmul (--model DIR: Experts.apply of the model's "
+                        + "first MoE layer on a few row counts) or are given (--cost-a-us, --cost-b-us). Policies include "
+                        + "replicate@N[+POLICY] (EPLB placement per layer from the trace's own loads). --fit-gamma RULE "
+                        + "--write-gammas FILE: per-layer gamma for score@layers:FILE (RULE mass=EPS or maxmean=TARGET). "
+                        + "--paper-sweep: the paper's speedup-vs-experts-per-device sweep over Mixtral, OLMoE, Qwen1.5-MoE and "
+                        + "DeepSeek-V2-Lite shapes (synthetic skewed routing), with the paper's measured numbers; --html "
+                        + "FIGURE.",
                 ""})
 public final class SimulateCommand implements Callable<Integer> {
 
-    @Mixin
-    QuantizeOption quantize = new QuantizeOption();
-
     @Spec CommandSpec spec;
 
-    @Option(names = "--trace", paramLabel = "FILE", description = "routing trace (required unless --paper-sweep)")
-    Path trace;
+    @Option(names = "--trace", paramLabel = "FILE", description = "routing trace (required unless --paper-sweep)") Path trace;
 
     @Option(names = "--fit-gamma", paramLabel = "RULE",
             description = "fit one gamma per layer: mass=EPS (smallest gamma dropping <= EPS of the gate-score mass) or "
                     + "maxmean=TARGET (largest gamma with device max/mean <= TARGET, on the first --devices D)")
     String fitGamma;
 
-    @Option(names = "--write-gammas", paramLabel = "FILE", description = "with --fit-gamma: the file for score@layers:FILE")
-    Path writeGammas;
-
-    @Option(names = "--gamma-step", description = "with --fit-gamma: grid step of gamma (default: ${DEFAULT-VALUE})")
-    double gammaStep = 0.05;
-
-    @Option(names = "--paper-sweep", description = "run the paper's sweep over model shapes (no --trace needed)")
-    boolean paperSweep;
-
-    @Option(names = "--sweep-tokens", description = "with --paper-sweep: tokens per layer call (default: ${DEFAULT-VALUE})")
-    int sweepTokens = 4096;
-
-    @Option(names = "--sweep-calls", description = "with --paper-sweep: layer calls per shape (default: ${DEFAULT-VALUE})")
-    int sweepCalls = 8;
-
-    @Option(names = "--html", paramLabel = "FILE", description = "with --paper-sweep: the figure (self-contained HTML)")
-    Path html;
+    @Option(names = "--write-gammas", paramLabel = "FILE", description = "with --fit-gamma: the file for score@layers:FILE") Path writeGammas;
+    @Option(names = "--gamma-step", description = "with --fit-gamma: grid step of gamma (default: ${DEFAULT-VALUE})") double gammaStep = 0.05;
+    @Option(names = "--paper-sweep", description = "run the paper's sweep over model shapes (no --trace needed)") boolean paperSweep;
+    @Option(names = "--sweep-tokens", description = "with --paper-sweep: tokens per layer call (default: ${DEFAULT-VALUE})") int sweepTokens = 4096;
+    @Option(names = "--sweep-calls", description = "with --paper-sweep: layer calls per shape (default: ${DEFAULT-VALUE})") int sweepCalls = 8;
+    @Option(names = "--html", paramLabel = "FILE", description = "with --paper-sweep: the figure (self-contained HTML)") Path html;
 
     /** Calibrates the cost model on this model's experts. */
     @Mixin ModelOption modelOption;
 
-    @Option(names = "--cost-a-us", description = "fixed cost per active expert, microseconds (instead of --model)")
-    Double costA;
-
-    @Option(names = "--cost-b-us", description = "cost per row, microseconds (instead of --model)")
-    Double costB;
+    @Option(names = "--cost-a-us", description = "fixed cost per active expert, microseconds (instead of --model)") Double costA;
+    @Option(names = "--cost-b-us", description = "cost per row, microseconds (instead of --model)") Double costB;
 
     @Option(names = "--policies", split = ",", paramLabel = "SPEC",
             description = "policies; none is always the baseline (default: none,score@1.0,score@1.5,expanded@1.5; with --paper-sweep: "
@@ -99,14 +80,9 @@ public final class SimulateCommand implements Callable<Integer> {
             description = "device counts (default: every D <= 64 dividing E with 1..8 experts per device)")
     List<Integer> devices = new ArrayList<>();
 
-    @Option(names = "--link-gbps", description = "all-to-all term per device link, 0 = off (default: ${DEFAULT-VALUE})")
-    double linkGbps = 0;
-
-    @Option(names = "--hidden", description = "hidden size for the all-to-all term (default: the model's, else 2048)")
-    Integer hidden;
-
-    @Option(names = "--json", paramLabel = "FILE", description = "JSON output")
-    Path json;
+    @Option(names = "--link-gbps", description = "all-to-all term per device link, 0 = off (default: ${DEFAULT-VALUE})") double linkGbps = 0;
+    @Option(names = "--hidden", description = "hidden size for the all-to-all term (default: the model's, else 2048)") Integer hidden;
+    @Option(names = "--json", paramLabel = "FILE", description = "JSON output") Path json;
 
     /** Timed runs of each calibration point; the fit uses their median. */
     static final int CALIBRATION_REPEATS = 15;
@@ -126,7 +102,7 @@ public final class SimulateCommand implements Callable<Integer> {
         Path model = modelOption.orElse(null);
         if (model != null) {
             if (costA != null || costB != null) throw new IllegalArgumentException("give --model DIR or --cost-a-us/--cost-b-us, not both");
-            try (CausalLM lm = Models.load(model, null, quantize.format())) {
+            try (CausalLM lm = Models.load(model, null, modelOption.quantize())) {
                 // the cost model times this model's experts: they must be the trace's
                 if (lm.config().numExperts() != e || lm.config().topK() != t.header().topK()) {
                     throw new IllegalArgumentException("--model " + model + " has " + lm.config().numExperts() + " experts, top-"
@@ -192,30 +168,7 @@ public final class SimulateCommand implements Callable<Integer> {
             out.println(line);
         }
         if (json != null) {
-            ObjectMapper m = new ObjectMapper();
-            ObjectNode root = m.createObjectNode();
-            root.put("trace", trace.toString());
-            root.put("experts", e);
-            root.put("topK", t.header().topK());
-            root.put("layerCalls", t.records().size());
-            root.put("costA", cost.a());
-            root.put("costB", cost.b());
-            root.put("linkGbps", linkGbps);
-            ArrayNode rs = root.putArray("results");
-            for (Simulator.Result r : results) {
-                ObjectNode o = rs.addObject();
-                o.put("devices", r.devices());
-                o.put("expertsPerDevice", r.expertsPerDevice());
-                o.put("policy", r.policy());
-                o.put("droppedFraction", r.droppedFraction());
-                o.put("addedFraction", r.addedFraction());
-                o.put("maxOverMean", r.maxOverMean());
-                o.put("seconds", r.seconds());
-                o.put("speedup", r.speedup());
-                o.put("bound", r.bound());
-                o.put("extraSlotsPerDevice", r.extraSlots());
-            }
-            writeJson(m, root, json);
+            SimulateJson.writeTrace(json, trace.toString(), e, t.header().topK(), t.records().size(), cost, linkGbps, results);
             out.println("wrote " + json);
         }
         out.flush();
@@ -291,39 +244,11 @@ public final class SimulateCommand implements Callable<Integer> {
             out.println("wrote " + html);
         }
         if (json != null) {
-            ObjectMapper m = new ObjectMapper();
-            ObjectNode root = m.createObjectNode();
-            root.put("tokensPerCall", sweepTokens);
-            root.put("calls", sweepCalls);
-            root.put("cost", costText);
-            ArrayNode rs = root.putArray("results");
-            for (Sweep.Cell c : cells) {
-                ObjectNode o = rs.addObject();
-                o.put("shape", c.shape());
-                o.put("experts", c.experts());
-                o.put("topK", c.topK());
-                o.put("devices", c.devices());
-                o.put("expertsPerDevice", c.expertsPerDevice());
-                o.put("policy", c.policy());
-                o.put("droppedFraction", c.droppedFraction());
-                o.put("maxOverMean", c.maxOverMean());
-                o.put("speedup", c.speedup());
-                o.put("bound", c.bound());
-                o.put("extraSlotsPerDevice", c.extraSlots());
-                if (Double.isFinite(c.paper())) o.put("paper", c.paper());
-            }
-            writeJson(m, root, json);
+            SimulateJson.writeSweep(json, sweepTokens, sweepCalls, costText, cells);
             out.println("wrote " + json);
         }
         out.flush();
         return 0;
-    }
-
-    /** Temp file, then rename: never a half-written JSON. */
-    private static void writeJson(ObjectMapper m, ObjectNode root, Path file) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        m.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), root);
-        java.nio.file.Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }
 
     /** The experts of the model's first MoE layer, caught as the engine hands them to its executor. */

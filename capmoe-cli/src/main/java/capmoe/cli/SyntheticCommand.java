@@ -20,10 +20,9 @@ import java.util.concurrent.Callable;
 /** {@code ./capmoe synthetic}: every policy on a seeded, skewed routing sample, no model ({@link PolicyComparison}). */
 @Command(name = "synthetic", mixinStandardHelpOptions = true,
         description = {
-                "Runs every capacity policy on a built-in, seeded, skewed routing sample (no model)",
-                "and prints per policy: capacity C = ceil(gamma*k*T/E), dropped (token, expert)",
-                "pairs, tokens left with no expert, max/mean load per expert and per device",
-                "before -> after, and the EP speedup bound.",
+                "Runs every capacity policy on a built-in, seeded, skewed routing sample (no model) and prints per "
+                        + "policy: capacity C = ceil(gamma*k*T/E), dropped (token, expert) pairs, tokens left with no expert, "
+                        + "max/mean load per expert and per device before -> after, and the EP speedup bound.",
                 "",
                 "The sample behaves like a trained router at inference:",
                 "  logits[t][e] = ln(w_e) + noise[t][e],",
@@ -31,28 +30,22 @@ import java.util.concurrent.Callable;
                 "  noise ~ Normal(0, sigma) per token and expert",
                 "(capmoe.routing.RoutingSample).",
                 "",
-                "EP speedup bound: under expert parallelism over D devices an MoE layer waits for",
-                "its most loaded device, so its time is proportional to the max device load. A",
-                "policy speeds the layer up at most by maxDeviceLoadBefore / maxDeviceLoadAfter",
-                "(communication and attention are not counted: real speedups are lower).",
+                "EP speedup bound: under expert parallelism over D devices an MoE layer waits for its most loaded "
+                        + "device, so its time is proportional to the max device load. A policy speeds the layer up at most by "
+                        + "maxDeviceLoadBefore / maxDeviceLoadAfter (communication and attention are not counted: real speedups "
+                        + "are lower).",
                 ""})
 public final class SyntheticCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Option(names = "--tokens", description = "tokens T in the routing call (default: ${DEFAULT-VALUE})")
-    int tokens = 4096;
-
-    @Option(names = "--experts", description = "experts E (default: ${DEFAULT-VALUE})")
-    int experts = 64;
-
-    @Option(names = {"-k", "--top-k"}, description = "experts per token k (default: ${DEFAULT-VALUE})")
-    int topK = 8;
+    @Option(names = "--tokens", description = "tokens T in the routing call (default: ${DEFAULT-VALUE})") int tokens = 4096;
+    @Option(names = "--experts", description = "experts E (default: ${DEFAULT-VALUE})") int experts = 64;
+    @Option(names = {"-k", "--top-k"}, description = "experts per token k (default: ${DEFAULT-VALUE})") int topK = 8;
 
     @Mixin DeviceOption devices;
 
-    @Option(names = "--gamma", description = "capacity factor of the default policies (default: ${DEFAULT-VALUE})")
-    double gamma = 1.0;
+    @Option(names = "--gamma", description = "capacity factor of the default policies (default: ${DEFAULT-VALUE})") double gamma = 1.0;
 
     @Option(names = "--rho", description = "Expert Drop ratio of skipped experts in the default policies (default: ${DEFAULT-VALUE})")
     double rho = 0.1;
@@ -62,14 +55,12 @@ public final class SyntheticCommand implements Callable<Integer> {
                     + "none, the baseline, is added first when missing")
     List<String> policies = new ArrayList<>();
 
-    @Option(names = "--seed", description = "sample seed (default: ${DEFAULT-VALUE})")
-    long seed = 0;
+    @Option(names = "--seed", description = "sample seed (default: ${DEFAULT-VALUE})") long seed = 0;
 
     @Option(names = "--alpha", description = "Pareto tail index of expert popularity; smaller = more skewed (default: ${DEFAULT-VALUE})")
     double alpha = RoutingSample.DEFAULT_ALPHA;
 
-    @Option(names = "--noise", description = "per-token logit noise sigma (default: ${DEFAULT-VALUE})")
-    double noise = RoutingSample.DEFAULT_NOISE;
+    @Option(names = "--noise", description = "per-token logit noise sigma (default: ${DEFAULT-VALUE})") double noise = RoutingSample.DEFAULT_NOISE;
 
     @Override
     public Integer call() {

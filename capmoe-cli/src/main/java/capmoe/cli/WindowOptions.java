@@ -9,11 +9,8 @@ import picocli.CommandLine.Option;
  */
 final class WindowOptions {
 
-    @Option(names = "--seq", paramLabel = "N", description = "tokens per window, at least 2 (default: ${DEFAULT-VALUE})")
-    int seq = 256;
-
-    @Option(names = "--batch", paramLabel = "N", description = "sequences (windows) per forward pass (default: ${DEFAULT-VALUE})")
-    int batch = 8;
+    @Option(names = "--seq", paramLabel = "N", description = "tokens per window, at least 2 (default: ${DEFAULT-VALUE})") int seq = 256;
+    @Option(names = "--batch", paramLabel = "N", description = "sequences (windows) per forward pass (default: ${DEFAULT-VALUE})") int batch = 8;
 
     @Option(names = "--windows", paramLabel = "N", description = "first N windows of each text; eval: 0 = its --limit (default: ${DEFAULT-VALUE})")
     int windows;

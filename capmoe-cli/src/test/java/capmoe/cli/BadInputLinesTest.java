@@ -80,4 +80,24 @@ class BadInputLinesTest {
         Path binaryProbs = Files.write(tmp.resolve("probs.bin"), new byte[] {'[', (byte) 0xc3, '(', ']'});
         oneLine(CliRun.of("route", "--probs", binaryProbs.toString(), "--strategy", "score"), "route", binaryProbs + " is not UTF-8 text");
     }
+
+    /** ep-bench's placement file is read as route's is (Placement.read): a binary file, a bad id, a device beyond --devices. */
+    @Test
+    void epBenchPlacementFilesSayWhatIsWrong() throws IOException {
+        Path binary = Files.write(tmp.resolve("place.bin"), new byte[] {(byte) 0xff, (byte) 0xfe, 0, 7});
+        String[] run = {"ep-bench", "--model", olmoe.toString(), "--random-tokens", "--devices", "4", "--batch", "32", "--batches", "1",
+                "--repeats", "1", "--decode-steps", "0", "--json", tmp.resolve("e.json").toString(), "--html", tmp.resolve("e.html").toString(),
+                "--placement"};
+        oneLine(CliRun.of(append(run, binary.toString())), "ep-bench", "placement file " + binary + " is not UTF-8 text");
+        Path beyond = Files.writeString(tmp.resolve("place.txt"), "0 0 0 0 1 1 1 1 2 2 2 2 3 3 3 4  # 16 experts, ids 0..4\n");
+        oneLine(CliRun.of(append(run, beyond.toString())), "ep-bench", "expert 15 is on device 4, outside 0..3 (--devices 4)");
+        Path word = Files.writeString(tmp.resolve("word.txt"), "0 0 0 0\n1 1 x 1\n");
+        oneLine(CliRun.of(append(run, word.toString())), "ep-bench", "line 2: 'x' is not a device id");
+    }
+
+    private static String[] append(String[] args, String last) {
+        String[] out = java.util.Arrays.copyOf(args, args.length + 1);
+        out[args.length] = last;
+        return out;
+    }
 }

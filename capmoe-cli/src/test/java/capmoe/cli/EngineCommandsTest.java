@@ -29,6 +29,15 @@ class EngineCommandsTest {
         assertTrue(r.out().contains("281.2K total") && r.out().contains("196.6K in routed experts"), r.out());
     }
 
+    /** --quantize belongs to --model (ModelOption): info names the dtypes as loaded, the routers and norms staying BF16. */
+    @Test
+    void infoShowsTheDtypesAsQuantizedAtLoad() {
+        CliRun r = CliRun.of("info", "--model", olmoe.toString(), "--quantize", "q8_0");
+        assertEquals(0, r.exitCode(), r.err());
+        // 2 routers of 16 x 64 and 9 norms of 64 (q, k, input and post-attention per layer, the final one) stay BF16: 2*1024 + 9*64
+        assertTrue(r.out().contains("dtypes         {BF16=2624, Q8_0=278528}"), r.out());
+    }
+
     @Test
     void checkPassesOnTheFixtureAndFailsOnAWrongReference() throws IOException {
         CliRun ok = CliRun.of("check", "--model", olmoe.toString(), "--reference", olmoe.resolve("reference.safetensors").toString());

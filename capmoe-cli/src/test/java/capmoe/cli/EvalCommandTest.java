@@ -67,18 +67,6 @@ class EvalCommandTest {
     }
 
     @Test
-    void malformedTaskFileIsOneClearLine() throws IOException {
-        Path data = tmp.resolve("data");
-        Files.createDirectories(data.resolve("piqa"));
-        Files.writeString(data.resolve("piqa/validation.jsonl"), "{\"goal\": \"g\", \"sol1\": \"a\", \"label\": 0}\n");
-        CliRun r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "piqa",
-                "--data-dir", data.toString(), "--out", tmp.resolve("out").toString());
-        assertEquals(2, r.exitCode());
-        assertTrue(r.err().contains("piqa/validation.jsonl:1: missing field 'sol2'"), r.err());
-        assertEquals(1, r.err().strip().lines().count(), r.err());
-    }
-
-    @Test
     void devicesBeyondTheExpertsAreRejectedNotClamped() {
         CliRun r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "piqa",
                 "--data-dir", Shared.require("data").toString(), "--devices", "1000", "--limit", "1", "--out", tmp.resolve("o").toString());
@@ -87,19 +75,23 @@ class EvalCommandTest {
     }
 
     @Test
-    void emptyOrBinaryTaskFilesSayWhatIsWrong() throws IOException {
+    void malformedEmptyOrBinaryTaskFilesSayWhatIsWrongInOneLine() throws IOException {
         Path data = tmp.resolve("data2");
         Files.createDirectories(data.resolve("piqa"));
+        Files.writeString(data.resolve("piqa/validation.jsonl"), "{\"goal\": \"g\", \"sol1\": \"a\", \"label\": 0}\n");
+        piqaFails(data, "piqa/validation.jsonl:1: missing field 'sol2'");
         Files.writeString(data.resolve("piqa/validation.jsonl"), "\n\n");
+        piqaFails(data, "piqa/validation.jsonl is empty: expected one JSON object per line");
+        Files.write(data.resolve("piqa/validation.jsonl"), new byte[] {(byte) 0xff, (byte) 0xfe, 0, 1, 2, (byte) 0xc3});
+        piqaFails(data, "piqa/validation.jsonl is not UTF-8 text (a binary file?)");
+    }
+
+    /** eval --tasks piqa on the data folder {@code data} ends in exit code 2 and one line containing {@code message}. */
+    private void piqaFails(Path data, String message) {
         CliRun r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "piqa",
                 "--data-dir", data.toString(), "--out", tmp.resolve("o").toString());
         assertEquals(2, r.exitCode());
-        assertTrue(r.err().contains("piqa/validation.jsonl is empty: expected one JSON object per line"), r.err());
-        Files.write(data.resolve("piqa/validation.jsonl"), new byte[] {(byte) 0xff, (byte) 0xfe, 0, 1, 2, (byte) 0xc3});
-        r = CliRun.of("eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "piqa",
-                "--data-dir", data.toString(), "--out", tmp.resolve("o").toString());
-        assertEquals(2, r.exitCode());
-        assertTrue(r.err().contains("piqa/validation.jsonl is not UTF-8 text (a binary file?)"), r.err());
+        assertTrue(r.err().contains(message), r.err());
         assertEquals(1, r.err().strip().lines().count(), r.err());
     }
 

@@ -64,32 +64,85 @@ public final class MatMul {
     /** y[r*N + n] = sum_k x[r*K + k] * W[n,k] (+ bias[n]); y is overwritten. */
     public static void matmul(float[] x, int rows, Matrix w, float[] bias, float[] y) {
         int n = w.rows(), k = w.cols();
+        check(x, rows, w, y);
+        if (rows == 0) return;
+        if (w.dtype().quantized()) { QuantMatMul.matmul(x, rows, w, bias, y); return; }
+        boolean paired = paired(w.dtype());
+        float[] xs = paired ? permuted(x, rows, k) : x;
+        try {
+            Parallel.current().forRange(n, grain(rows, k), (n0, n1) -> columns(x, xs, rows, w, bias, y, n0, n1));
+        } finally {
+            if (paired) PERMUTED.set(xs);
+        }
+    }
+
+    /**
+     * y_i = x W_i^T (+ bias_i) for several matrices read with the same x (an attention's q, k and
+     * v projections): one permuted copy of x and ONE parallel phase over all their columns instead
+     * of a phase per matrix (a decode step's hand-offs are what it waits on). Every output is
+     * computed exactly as {@link #matmul(float[], int, Matrix, float[], float[])} computes it, so
+     * the bits are the same. Matrices of different widths or dtypes, or quantized ones, run one
+     * call each. {@code bias} may be null, or hold nulls.
+     */
+    public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
+        int k = w[0].cols();
+        boolean same = true;
+        for (Matrix m : w) same &= m.cols() == k && m.dtype() == w[0].dtype() && !m.dtype().quantized();
+        if (!same || rows == 0) {
+            for (int i = 0; i < w.length; i++) matmul(x, rows, w[i], bias == null ? null : bias[i], y[i]);
+            return;
+        }
+        int[] first = new int[w.length + 1];          // matrix i's columns are [first[i], first[i+1]) of the phase
+        for (int i = 0; i < w.length; i++) {
+            check(x, rows, w[i], y[i]);
+            first[i + 1] = first[i] + w[i].rows();
+        }
+        boolean paired = paired(w[0].dtype());
+        float[] xs = paired ? permuted(x, rows, k) : x;
+        try {
+            Parallel.current().forRange(first[w.length], grain(rows, k), (c0, c1) -> {
+                for (int i = 0; i < w.length; i++) {
+                    int n0 = Math.max(c0, first[i]), n1 = Math.min(c1, first[i + 1]);
+                    if (n0 < n1) columns(x, xs, rows, w[i], bias == null ? null : bias[i], y[i], n0 - first[i], n1 - first[i]);
+                }
+            });
+        } finally {
+            if (paired) PERMUTED.set(xs);
+        }
+    }
+
+    /** Output columns per task of a matmul phase over rows x k: even, and at least {@link Parallel#MIN_TASK_WORK} multiply-adds. */
+    static int grain(int rows, int k) {
+        long perColumn = Math.max(1L, (long) rows * k);
+        long g = Math.max(2, (Parallel.MIN_TASK_WORK + perColumn - 1) / perColumn);
+        return (int) Math.min(1 << 20, (g + 1) & ~1L);
+    }
+
+    private static void check(float[] x, int rows, Matrix w, float[] y) {
+        int n = w.rows(), k = w.cols();
         if (x.length < (long) rows * k || y.length < (long) rows * n) {
             throw new IllegalArgumentException("matmul " + w.name() + ": x has " + x.length + " floats, y " + y.length
                     + ", need " + rows + " x " + k + " and " + rows + " x " + n);
         }
-        if (rows == 0) return;
-        if (w.dtype().quantized()) { QuantMatMul.matmul(x, rows, w, bias, y); return; }
-        boolean paired = paired(w.dtype());
-        float[] xs = x;
-        if (paired) {
-            xs = take(rows * k);
-            for (int r = 0; r < rows; r++) permute(x, r * k, k, xs, r * k);
+    }
+
+    /** x's rows permuted ({@link #permute}) into this thread's scratch, taken until the caller puts it back. */
+    private static float[] permuted(float[] x, int rows, int k) {
+        float[] xs = take(rows * k);
+        for (int r = 0; r < rows; r++) permute(x, r * k, k, xs, r * k);
+        return xs;
+    }
+
+    /** Columns [n0, n1) of y = x W^T (+ bias), on the calling thread; xp is x permuted for the paired dtypes. */
+    private static void columns(float[] x, float[] xp, int rows, Matrix w, float[] bias, float[] y, int n0, int n1) {
+        int n = w.rows(), k = w.cols();
+        switch (w.dtype()) {
+            case BF16, F16 -> paired(xp, rows, k, w, n, n0, n1, y);
+            case F32 -> f32(x, rows, k, w.data(), n, n0, n1, y);
+            default -> scalar(x, rows, k, w, n, n0, n1, y);
         }
-        float[] xp = xs;
-        try {
-            Parallel.current().forRange(n, 2, (n0, n1) -> {
-                switch (w.dtype()) {
-                    case BF16, F16 -> paired(xp, rows, k, w, n, n0, n1, y);
-                    case F32 -> f32(x, rows, k, w.data(), n, n0, n1, y);
-                    default -> scalar(x, rows, k, w, n, n0, n1, y);
-                }
-                if (bias != null) {
-                    for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
-                }
-            });
-        } finally {
-            if (paired) PERMUTED.set(xp);
+        if (bias != null) {
+            for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
         }
     }
 

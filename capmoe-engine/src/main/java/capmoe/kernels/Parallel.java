@@ -37,6 +37,19 @@ public final class Parallel implements AutoCloseable {
     private static final int HELPERS = 1024;
     private static final int CLOSED = Integer.MIN_VALUE;
 
+    /**
+     * Multiply-adds (or as many other simple steps) a task of a phase should hold at least: a few
+     * microseconds of work, more than handing it to another core costs. A small operation (a
+     * router, a tiny model's projection, one head's attention over a short context) then goes to
+     * fewer threads, or stays on the caller, instead of waking the whole team for nanoseconds each.
+     */
+    public static final long MIN_TASK_WORK = 1 << 15;
+
+    /** Tasks to split {@code work} multiply-adds into: at most {@code max} and {@link #threads()}, each about {@link #MIN_TASK_WORK} or more. */
+    public int tasks(long work, int max) {
+        return (int) Math.max(1, Math.min(Math.min(max, threads), work / MIN_TASK_WORK));
+    }
+
     /** Work on the half-open range [start, end). */
     @FunctionalInterface
     public interface Range {

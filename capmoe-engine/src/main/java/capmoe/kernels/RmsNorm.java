@@ -10,10 +10,44 @@ public final class RmsNorm {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
-    /** Normalises each of {@code rows} rows of width weight.length from x into out (may alias x). */
+    /** Below this many elements a call runs on the calling thread (a phase would cost more than it saves). */
+    private static final int PARALLEL_ABOVE = 1 << 15;
+
+    /** Normalises each of {@code rows} rows of width weight.length from x into out (may alias x); parallel over rows. */
     public static void apply(float[] x, float[] weight, double eps, int rows, float[] out) {
         int n = weight.length;
-        for (int r = 0; r < rows; r++) apply(x, r * n, weight, eps, out, r * n, n);
+        if ((long) rows * n < PARALLEL_ABOVE) {
+            for (int r = 0; r < rows; r++) apply(x, r * n, weight, eps, out, r * n, n);
+            return;
+        }
+        Parallel.current().forRange(rows, 1, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) apply(x, r * n, weight, eps, out, r * n, n);
+        });
+    }
+
+    /**
+     * The residual add and the RMSNorm after it, in one pass over each row: {@code x += delta},
+     * then out = RMSNorm(x) (out may alias x). Per element the same operations as the add
+     * followed by {@link #apply}, so the same bits; parallel over rows.
+     */
+    public static void addApply(float[] x, float[] delta, float[] weight, double eps, int rows, float[] out) {
+        int n = weight.length;
+        if ((long) rows * n < PARALLEL_ABOVE) {
+            addApply(x, delta, weight, eps, out, 0, rows, n);
+            return;
+        }
+        Parallel.current().forRange(rows, 1, (r0, r1) -> addApply(x, delta, weight, eps, out, r0, r1, n));
+    }
+
+    private static void addApply(float[] x, float[] delta, float[] weight, double eps, float[] out, int r0, int r1, int n) {
+        for (int r = r0; r < r1; r++) {
+            int o = r * n, full = F.loopBound(n);
+            for (int i = 0; i < full; i += F.length()) {
+                FloatVector.fromArray(F, x, o + i).add(FloatVector.fromArray(F, delta, o + i)).intoArray(x, o + i);
+            }
+            for (int i = full; i < n; i++) x[o + i] += delta[o + i];
+            apply(x, o, weight, eps, out, o, n);
+        }
     }
 
     /** One row of width n starting at xOff, written at outOff. */

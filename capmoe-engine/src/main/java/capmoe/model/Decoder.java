@@ -5,6 +5,7 @@ import capmoe.kernels.Matrix;
 import capmoe.kernels.RmsNorm;
 import capmoe.model.nn.Batch;
 import capmoe.model.nn.DecoderLayer;
+import capmoe.model.nn.Scratch;
 import capmoe.model.nn.Step;
 import capmoe.weights.Checkpoint;
 
@@ -71,23 +72,26 @@ public final class Decoder implements CausalLM {
         checkpoint.close();
     }
 
-    /** A KV cache per layer for a batch of sequences. */
+    /** A KV cache per layer for a batch of sequences, and the step buffers ({@link Scratch}) its steps reuse. */
     public final class DecoderSession implements Session {
         private final RunOptions options;
         private final Object[] caches;
         private final int[] lengths;
+        private final Scratch scratch;
 
         DecoderSession(int batch, RunOptions options) {
             this.options = options;
             this.lengths = new int[batch];
             this.caches = new Object[layers.size()];
             for (int l = 0; l < caches.length; l++) caches[l] = layers.get(l).attention().newCache(batch);
+            this.scratch = new Scratch();
         }
 
-        private DecoderSession(RunOptions options, Object[] caches, int[] lengths) {
+        private DecoderSession(RunOptions options, Object[] caches, int[] lengths, Scratch scratch) {
             this.options = options;
             this.caches = caches;
             this.lengths = lengths;
+            this.scratch = scratch;
         }
 
         @Override
@@ -102,7 +106,7 @@ public final class Decoder implements CausalLM {
             }
             Object[] forked = new Object[caches.length];
             for (int l = 0; l < caches.length; l++) forked[l] = layers.get(l).attention().forkCache(caches[l], sources, lengths);
-            return new DecoderSession(options, forked, forkedLengths);
+            return new DecoderSession(options, forked, forkedLengths, new Scratch());
         }
 
         @Override
@@ -125,51 +129,64 @@ public final class Decoder implements CausalLM {
             lengths[b] = 0;
         }
 
+        /** The same caches and step buffers under other options (the two must not run steps at the same time). */
         @Override
         public DecoderSession withOptions(RunOptions other) {
-            return new DecoderSession(other, caches, lengths);
+            return new DecoderSession(other, caches, lengths, scratch);
         }
 
-        /** Logits per sequence: every appended position [n x vocab], or only the last one [vocab]. */
+        /**
+         * Logits per sequence: every appended position [n x vocab], or only the last one [vocab].
+         * The returned arrays are the caller's; everything else lives in the session's {@link Scratch}.
+         */
         public float[][] append(int[][] tokens, Trace trace, boolean lastOnly) {
             if (tokens.length != lengths.length) {
                 throw new IllegalArgumentException("session holds " + lengths.length + " sequences but " + tokens.length + " were given");
             }
             Batch batch = Batch.of(tokens, lengths);
+            scratch.beginStep();
             float[] x = hidden(tokens, batch, trace);
             int h = config.hiddenSize(), v = config.vocabSize();
             float[][] logits = new float[tokens.length][];
             if (lastOnly) {
                 int rows = 0;
                 for (int[] seq : tokens) if (seq.length > 0) rows++;
-                float[] last = new float[rows * h];
-                int r = 0;
-                for (int b = 0; b < tokens.length; b++) {
-                    if (tokens[b].length == 0) continue;
-                    System.arraycopy(x, (batch.start()[b + 1] - 1) * h, last, r++ * h, h);
+                float[] last = x;                      // one token per sequence (decode): x already holds the last rows
+                if (rows != batch.tokens()) {
+                    last = scratch.get(Scratch.Buffer.LAST, rows * h);
+                    int r = 0;
+                    for (int b = 0; b < tokens.length; b++) {
+                        if (tokens[b].length == 0) continue;
+                        System.arraycopy(x, (batch.start()[b + 1] - 1) * h, last, r++ * h, h);
+                    }
                 }
                 float[] out = new float[rows * v];
                 MatMul.matmul(last, rows, lmHead, out);
-                r = 0;
+                int r = 0;
                 for (int b = 0; b < tokens.length; b++) {
-                    logits[b] = tokens[b].length == 0 ? new float[0]
-                            : java.util.Arrays.copyOfRange(out, r * v, ++r * v);
+                    if (tokens[b].length == 0) logits[b] = new float[0];
+                    else logits[b] = rows == 1 ? out : java.util.Arrays.copyOfRange(out, r * v, (r + 1) * v);
+                    if (tokens[b].length > 0) r++;
                 }
             } else {
                 float[] out = new float[batch.tokens() * v];
                 MatMul.matmul(x, batch.tokens(), lmHead, out);
                 for (int b = 0; b < tokens.length; b++) {
-                    logits[b] = java.util.Arrays.copyOfRange(out, batch.start()[b] * v, batch.start()[b + 1] * v);
+                    logits[b] = tokens.length == 1 ? out : java.util.Arrays.copyOfRange(out, batch.start()[b] * v, batch.start()[b + 1] * v);
                 }
             }
             for (int b = 0; b < tokens.length; b++) lengths[b] += tokens[b].length;
             return logits;
         }
 
-        /** The layer loop; returns the final-normed hidden states [tokens x hidden]. */
+        /**
+         * The layer loop; returns the final-normed hidden states [tokens x hidden] (the session's
+         * {@link Scratch.Buffer#HIDDEN}). Each residual add is fused with the RMSNorm that follows
+         * it ({@link RmsNorm#addApply}), parallel over rows.
+         */
         private float[] hidden(int[][] tokens, Batch batch, Trace trace) {
             int t = batch.tokens(), h = config.hiddenSize();
-            float[] x = new float[t * h];
+            float[] x = scratch.get(Scratch.Buffer.HIDDEN, t * h);
             for (int b = 0; b < tokens.length; b++) {
                 for (int j = 0; j < tokens[b].length; j++) {
                     int id = tokens[b][j];
@@ -181,21 +198,24 @@ public final class Decoder implements CausalLM {
                 }
             }
             trace.hidden(0, x, t);
-            Step step = new Step(batch, options, trace);
-            float[] normed = new float[t * h], out = new float[t * h];
+            Step step = new Step(batch, options, trace, scratch);
+            float[] normed = scratch.get(Scratch.Buffer.NORMED, t * h), out = scratch.get(Scratch.Buffer.BLOCK_OUT, t * h);
             double eps = config.rmsNormEps();
-            for (int l = 0; l < layers.size(); l++) {
+            int n = layers.size();
+            RmsNorm.apply(x, layers.get(0).inputNorm(), eps, t, normed);
+            for (int l = 0; l < n; l++) {
                 DecoderLayer layer = layers.get(l);
-                RmsNorm.apply(x, layer.inputNorm(), eps, t, normed);
                 layer.attention().forward(normed, step, caches[l], out);
-                for (int i = 0; i < t * h; i++) x[i] += out[i];
-                RmsNorm.apply(x, layer.postAttentionNorm(), eps, t, normed);
+                RmsNorm.addApply(x, out, layer.postAttentionNorm(), eps, t, normed);
                 layer.ffn().forward(normed, t, step, out);
-                for (int i = 0; i < t * h; i++) x[i] += out[i];
-                if (l < layers.size() - 1) trace.hidden(l + 1, x, t);
+                if (l < n - 1) {
+                    RmsNorm.addApply(x, out, layers.get(l + 1).inputNorm(), eps, t, normed);
+                    trace.hidden(l + 1, x, t);
+                } else {
+                    RmsNorm.addApply(x, out, norm, eps, t, x);
+                }
             }
-            RmsNorm.apply(x, norm, eps, t, x);
-            trace.hidden(layers.size(), x, t);
+            trace.hidden(n, x, t);
             return x;
         }
     }

@@ -10,6 +10,7 @@ import capmoe.weights.Tensor;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -56,7 +57,7 @@ public final class ReferenceCheck {
             Trace trace = new Trace() {
                 @Override
                 public void hidden(int index, float[] x, int tokens) {
-                    ours.put("hidden_states." + index, x.clone());
+                    ours.put("hidden_states." + index, Arrays.copyOf(x, tokens * c.hiddenSize()));   // x may be a longer buffer
                 }
 
                 @Override

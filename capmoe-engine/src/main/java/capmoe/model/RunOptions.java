@@ -39,6 +39,16 @@ public record RunOptions(Policy policy, Placement placement, ExpertExecutor exec
         this(policy, placement, executor, listener, RouterStage.LOCAL, null);
     }
 
+    /** {@code Placement.contiguous(E, 1)} per expert count, made once (a placement is immutable; a decode step asks per layer). */
+    private static final Placement[] ONE_DEVICE = new Placement[1025];
+
+    private static Placement oneDevice(int experts) {
+        if (experts < 1 || experts >= ONE_DEVICE.length) return Placement.contiguous(experts, 1);
+        Placement p = ONE_DEVICE[experts];
+        if (p == null) ONE_DEVICE[experts] = p = Placement.contiguous(experts, 1);   // a benign race: equal placements
+        return p;
+    }
+
     /** No capacity policy, one device, local grouped-matmul experts, no listener: plain HF semantics. */
     public static RunOptions defaults() {
         return new RunOptions(new Policy.None(), null, new LocalExpertExecutor(), RoutingListener.NONE);
@@ -74,7 +84,7 @@ public record RunOptions(Policy policy, Placement placement, ExpertExecutor exec
 
     /** The placement for a layer of {@code experts} experts. */
     public Placement placementFor(int experts) {
-        if (placement == null) return Placement.contiguous(experts, 1);
+        if (placement == null) return oneDevice(experts);
         if (placement.experts() != experts) {
             throw new IllegalArgumentException("placement is for " + placement.experts() + " experts but the layer has " + experts);
         }

@@ -1,5 +1,6 @@
 package capmoe.model;
 
+import capmoe.files.AtomicFile;
 import capmoe.weights.DType;
 import capmoe.weights.SafeTensorsWriter;
 import capmoe.weights.SafeTensorsWriter.Entry;
@@ -25,12 +26,25 @@ public final class SyntheticCheckpoint {
         public static OlmoeShape olmoe1b7b(int layers) {
             return new OlmoeShape(layers, 2048, 1024, 64, 8, 16, 50304);
         }
+
+        /** The shape of the trained olmoe-tiny in ../shared/models (6 layers, 32 experts top-4, hidden 192). */
+        public static OlmoeShape olmoeTiny() {
+            return new OlmoeShape(6, 192, 96, 32, 4, 4, 8192);
+        }
     }
 
     public static Path writeOlmoe(Path dir, OlmoeShape s, long seed) {
+        return writeOlmoe(dir, s, seed, SafeTensorsWriter.Progress.NONE);
+    }
+
+    /**
+     * Writes config.json, then model.safetensors (each in full or not at all: a directory that
+     * has model.safetensors holds a complete checkpoint), reporting the safetensors bytes written.
+     */
+    public static Path writeOlmoe(Path dir, OlmoeShape s, long seed, SafeTensorsWriter.Progress progress) {
         try {
             Files.createDirectories(dir);
-            Files.writeString(dir.resolve("config.json"), String.format(Locale.ROOT, """
+            AtomicFile.writeString(dir.resolve("config.json"), String.format(Locale.ROOT, """
                     {"architectures": ["OlmoeForCausalLM"], "model_type": "olmoe", "vocab_size": %d, "hidden_size": %d,
                      "intermediate_size": %d, "num_hidden_layers": %d, "num_attention_heads": %d, "num_key_value_heads": %d,
                      "num_experts": %d, "num_experts_per_tok": %d, "norm_topk_prob": false, "rms_norm_eps": 1e-05,
@@ -63,7 +77,7 @@ public final class SyntheticCheckpoint {
         }
         entries.add(Entry.constant("model.norm.weight", DType.BF16, 1f, h));
         entries.add(random("lm_head.weight", n, scale(h), s.vocab(), h));
-        SafeTensorsWriter.write(dir.resolve("model.safetensors"), java.util.Map.of("format", "pt"), entries);
+        SafeTensorsWriter.write(dir.resolve("model.safetensors"), java.util.Map.of("format", "pt"), entries, progress);
         return dir;
     }
 

@@ -11,13 +11,20 @@ import capmoe.runtime.moe.ExpertStage;
  * grouped GEMMs parallel over (expert, tile) pairs) into a slot-order buffer, then Combine.
  */
 public final class LocalExpertExecutor implements ExpertExecutor {
+    /** Per calling thread: y [P x h], the expert outputs in slot order, grown as needed. */
+    private final ThreadLocal<float[]> outputs = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per calling thread: the expert list 0..E-1 (all of them run here). */
+    private final ThreadLocal<int[]> all = ThreadLocal.withInitial(() -> new int[0]);
 
     @Override
     public void run(int layer, Experts experts, float[] x, Routing routing, float[] out) {
-        int h = experts.hidden();
-        Dispatch d = Dispatch.sort(routing, experts.count());
-        float[] y = new float[d.pairs() * h];       // [P x h] expert outputs in slot order
-        ExpertStage.run(experts, d, java.util.stream.IntStream.range(0, experts.count()).toArray(), x, y);
+        int h = experts.hidden(), e = experts.count();
+        Dispatch d = Dispatch.sort(routing, e);
+        float[] y = outputs.get();
+        if (y.length < d.pairs() * h) outputs.set(y = new float[Math.max(d.pairs() * h, y.length + y.length / 2)]);
+        int[] list = all.get();
+        if (list.length != e) all.set(list = java.util.stream.IntStream.range(0, e).toArray());
+        ExpertStage.run(experts, d, list, x, y);
         Combine.all(d, y, out, h);
     }
 }

@@ -55,8 +55,12 @@ public final class EngineBench {
         }
     }
 
-    /** One measured figure: tokens/s of every round (in round order), and the machine peak it is set against. */
-    public record Figure(String test, int threads, double[] tokensPerSecond, double workPerToken, double peak) {
+    /**
+     * One measured figure: tokens/s of every round (in round order), the machine peak it is set
+     * against, and the Java heap bytes allocated per token (all threads, the fewest of any round:
+     * what the engine itself allocates, e.g. the logits it returns, without a disturbed round's noise).
+     */
+    public record Figure(String test, int threads, double[] tokensPerSecond, double workPerToken, double peak, double allocatedPerToken) {
         public double best() { return Arrays.stream(tokensPerSecond).max().orElse(0); }
 
         public double worst() { return Arrays.stream(tokensPerSecond).min().orElse(0); }
@@ -86,6 +90,10 @@ public final class EngineBench {
             int nt = plan.threads().length, np = plan.prefillTokens().length;
             double[][][] prefill = new double[nt][np][plan.rounds()];
             double[][] decode = new double[nt][plan.rounds()];
+            double[][] prefillAlloc = new double[nt][np];     // heap bytes per token, fewest of the rounds
+            double[] decodeAlloc = new double[nt];
+            for (double[] a : prefillAlloc) Arrays.fill(a, Double.MAX_VALUE);
+            Arrays.fill(decodeAlloc, Double.MAX_VALUE);
             for (int i = 0; i < nt; i++) {
                 pools.get(i).run(() -> {
                     prefill(model, options, prompt);
@@ -97,9 +105,14 @@ public final class EngineBench {
                     int round = r, ti = i;
                     pools.get(i).run(() -> {
                         for (int p = 0; p < np; p++) {
-                            prefill[ti][p][round] = plan.prefillTokens()[p] / prefill(model, options, Arrays.copyOf(prompt, plan.prefillTokens()[p]));
+                            int n = plan.prefillTokens()[p];
+                            long a0 = allocated();
+                            prefill[ti][p][round] = n / prefill(model, options, Arrays.copyOf(prompt, n));
+                            prefillAlloc[ti][p] = Math.min(prefillAlloc[ti][p], (allocated() - a0) / (double) n);
                         }
+                        long a0 = allocated();
                         decode[ti][round] = plan.decodeTokens() / decode(model, options, prompt[0], plan.decodeTokens());
+                        decodeAlloc[ti] = Math.min(decodeAlloc[ti], (allocated() - a0) / (double) plan.decodeTokens());
                     });
                     StringBuilder line = new StringBuilder(String.format(java.util.Locale.ROOT, "round %d/%d, %d threads:", r + 1, plan.rounds(), plan.threads()[i]));
                     for (int p = 0; p < np; p++) line.append(String.format(java.util.Locale.ROOT, " pp%d %.1f tok/s,", plan.prefillTokens()[p], prefill[i][p][r]));
@@ -116,10 +129,10 @@ public final class EngineBench {
             for (int i = 0; i < nt; i++) {
                 for (int p = 0; p < np; p++) {
                     int n = plan.prefillTokens()[p];
-                    figures.add(new Figure("pp" + n, plan.threads()[i], prefill[i][p], prefillFlops(c, n) / n, flops[i]));
+                    figures.add(new Figure("pp" + n, plan.threads()[i], prefill[i][p], prefillFlops(c, n) / n, flops[i], prefillAlloc[i][p]));
                 }
                 figures.add(new Figure("tg" + plan.decodeTokens(), plan.threads()[i], decode[i],
-                        decodeBytesPerToken(c, bytesPerWeight, 1 + plan.decodeTokens() / 2), bandwidth[i]));
+                        decodeBytesPerToken(c, bytesPerWeight, 1 + plan.decodeTokens() / 2), bandwidth[i], decodeAlloc[i]));
             }
             return new Result(plan, flops, bandwidth, figures);
         } finally {
@@ -142,6 +155,14 @@ public final class EngineBench {
             elements += t.elements();
         }
         return elements == 0 ? 4 : bytes / elements;
+    }
+
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+
+    /** Heap bytes allocated so far by all live threads (the caller and the team's workers). */
+    private static long allocated() {
+        return THREADS.getTotalThreadAllocatedBytes();
     }
 
     /** Seconds for one prefill of {@code tokens} as one sequence, logits for its last token only. */

@@ -1,5 +1,6 @@
 package capmoe.weights;
 
+import capmoe.files.AtomicFile;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -75,7 +76,23 @@ public final class SafeTensorsWriter {
         }
     }
 
+    /** Bytes written so far of the file's total (header included), reported after every chunk of at most 4 MiB. */
+    @FunctionalInterface
+    public interface Progress {
+        Progress NONE = (written, total) -> { };
+
+        void written(long written, long total);
+    }
+
     public static void write(Path path, Map<String, String> metadata, List<Entry> entries) {
+        write(path, metadata, entries, Progress.NONE);
+    }
+
+    /**
+     * Writes the file beside {@code path} and renames it over it when complete ({@link AtomicFile}):
+     * an interrupted write never leaves a truncated checkpoint that a later run would load.
+     */
+    public static void write(Path path, Map<String, String> metadata, List<Entry> entries, Progress progress) {
         ObjectMapper json = new ObjectMapper();
         ObjectNode header = json.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
@@ -99,7 +116,9 @@ public final class SafeTensorsWriter {
         head.putLong(padded).put(h);
         while (head.hasRemaining()) head.put((byte) ' ');
         head.flip();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+        long fileBytes = head.remaining() + offset, written = head.remaining();
+        AtomicFile file = AtomicFile.create(path);
+        try (FileChannel ch = FileChannel.open(file.temp(), StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
             while (head.hasRemaining()) ch.write(head);
             ByteBuffer buf = ByteBuffer.allocateDirect(1 << 22).order(ByteOrder.LITTLE_ENDIAN);
             for (Entry e : entries) {
@@ -111,10 +130,17 @@ public final class SafeTensorsWriter {
                     buf.flip();
                     while (buf.hasRemaining()) ch.write(buf);
                     done += chunk;
+                    written += chunk;
+                    progress.written(written, fileBytes);
                 }
             }
         } catch (IOException ex) {
+            file.abort();
             throw new IllegalArgumentException("cannot write " + path + ": " + ex.getMessage(), ex);
+        } catch (RuntimeException ex) {
+            file.abort();
+            throw ex;
         }
+        file.commit();
     }
 }

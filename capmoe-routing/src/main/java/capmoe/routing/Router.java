@@ -37,7 +37,8 @@ public final class Router {
     private final int extras;           // Expanded Drop: extra candidates per token at most
     private final int[][] deviceExperts; // experts with a replica on each device, ascending
     private final int[] deviceSlots;     // expert replicas on each device (device capacity: slots * C)
-    private final SplittableRandom random;
+    private final long randomSeed;      // the stream's seed: restart() begins it again
+    private SplittableRandom random;
 
     // Scratch of one route() call, reused across calls (T = tokens, E = experts, k = top_k, P = candidate
     // (token, expert) pairs, G = expert groups of the DeepSeek front-ends). Per token: grown on demand.
@@ -97,11 +98,12 @@ public final class Router {
         this.placement = placement;
         // experts with a replica on each device, ascending, each once (expanded_origin's lists)
         this.deviceExperts = new int[placement.devices()][];
+        int[][] replicas = placement.replicaDevices();  // a copy: taken once, not per expert and device
         for (int d = 0; d < placement.devices(); d++) {
             int n = 0;
             int[] list = new int[experts];
             for (int e = 0; e < experts; e++) {
-                for (int r : placement.replicaDevices()[e]) {
+                for (int r : replicas[e]) {
                     if (r == d) {
                         list[n++] = e;
                         break;
@@ -134,7 +136,8 @@ public final class Router {
             }
         }
         long seed = base instanceof Policy.TokenDrop td ? td.seed() : 0L;
-        this.random = new SplittableRandom(seed + stream * 0x9E3779B97F4A7C15L); // golden-ratio step, as SplittableRandom's own
+        this.randomSeed = seed + stream * 0x9E3779B97F4A7C15L; // golden-ratio step, as SplittableRandom's own
+        this.random = new SplittableRandom(randomSeed);
         int nGroup = switch (config.gating()) {
             case Gating.Softmax s -> 1;
             case Gating.SoftmaxGroupLimited g -> g.nGroup();
@@ -149,6 +152,15 @@ public final class Router {
         this.offset = new int[Math.max(experts, placement.devices()) + 1];
         this.extraIdx = new int[Math.max(extras, 1)];
         this.chosen = new int[experts];
+    }
+
+    /**
+     * Begins the random stream again: the next call routes exactly as the first call of a fresh
+     * Router with the same arguments would (nothing else carries over between calls). An engine
+     * that keeps one Router per layer, to reuse its scratch, restarts it before each call.
+     */
+    public void restart() {
+        if (base instanceof Policy.TokenDrop td && td.scorer() == Scorer.RANDOM) random = new SplittableRandom(randomSeed);
     }
 
     public RouterConfig config() { return config; }

@@ -1,6 +1,7 @@
 package capmoe.serve;
 
 import capmoe.routing.Policy;
+import capmoe.weights.DType;
 
 import java.nio.file.Path;
 
@@ -21,10 +22,11 @@ import java.nio.file.Path;
  * @param devices        expert placement over this many devices (contiguous); above 1 the experts run
  *                       through the in-process expert-parallel runtime
  * @param epMode         that runtime's mode: parallel or timed-serial
+ * @param quantize       Q8_0 or Q4_0 to quantize the weight matrices at load, null for the stored dtypes
  */
 public record ServeOptions(Path model, String servedName, Policy policy, boolean decodeCapacity,
                            String host, int port, int maxBatchTokens, int maxRunning, int maxQueue,
-                           int maxContext, int devices, String epMode) {
+                           int maxContext, int devices, String epMode, DType quantize) {
 
     public ServeOptions {
         if (model == null) throw new IllegalArgumentException("--model is required");
@@ -45,22 +47,26 @@ public record ServeOptions(Path model, String servedName, Policy policy, boolean
 
     /** Defaults for a model: no policy, decode capacity on, 127.0.0.1 on a free port, 16 slots, 512 tokens a step. */
     public static ServeOptions defaults(Path model) {
-        return new ServeOptions(model, null, new Policy.None(), true, "127.0.0.1", 0, 512, 16, 256, 0, 1, "parallel");
+        return new ServeOptions(model, null, new Policy.None(), true, "127.0.0.1", 0, 512, 16, 256, 0, 1, "parallel", null);
     }
 
     public ServeOptions withPolicy(Policy p, boolean decode) {
-        return new ServeOptions(model, servedName, p, decode, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, devices, epMode);
+        return new ServeOptions(model, servedName, p, decode, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, devices, epMode, quantize);
     }
 
     public ServeOptions withSlots(int running, int batchTokens, int queue) {
-        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, batchTokens, running, queue, maxContext, devices, epMode);
+        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, batchTokens, running, queue, maxContext, devices, epMode, quantize);
     }
 
     public ServeOptions withMaxContext(int context) {
-        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, context, devices, epMode);
+        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, context, devices, epMode, quantize);
     }
 
     public ServeOptions withDevices(int d, String mode) {
-        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, d, mode);
+        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, d, mode, quantize);
+    }
+
+    public ServeOptions withQuantize(DType q) {
+        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, devices, epMode, q);
     }
 }

@@ -17,20 +17,27 @@ public final class CachedAttention {
     public static void head(float[] q, int qo, float[] kc, int ko, int kStride, int dk,
                             float[] vc, int vo, int vStride, int dv, int len, float scale,
                             float[] scores, float[] att, int ao) {
+        head(q, qo, kc, ko, kStride, dk, vc, vo, vStride, dv, len, scale, scores, 0, att, ao);
+    }
+
+    /** As above, with the scores at {@code scores[so .. so+len)} (a row of a shared scores buffer). */
+    public static void head(float[] q, int qo, float[] kc, int ko, int kStride, int dk,
+                            float[] vc, int vo, int vStride, int dv, int len, float scale,
+                            float[] scores, int so, float[] att, int ao) {
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < len; j++) {
             float s = VectorOps.dot(q, qo, kc, j * kStride + ko, dk) * scale;
-            scores[j] = s;
+            scores[so + j] = s;
             max = Math.max(max, s);
         }
         float sum = 0;
         for (int j = 0; j < len; j++) {
-            float e = (float) Math.exp(scores[j] - max);
-            scores[j] = e;
+            float e = (float) Math.exp(scores[so + j] - max);
+            scores[so + j] = e;
             sum += e;
         }
         float inv = 1f / sum;
-        for (int j = 0; j < len; j++) VectorOps.axpy(scores[j] * inv, vc, j * vStride + vo, att, ao, dv);
+        for (int j = 0; j < len; j++) VectorOps.axpy(scores[so + j] * inv, vc, j * vStride + vo, att, ao, dv);
     }
 
     /** The longest cached length any row of the batch attends over (the scores buffer size). */

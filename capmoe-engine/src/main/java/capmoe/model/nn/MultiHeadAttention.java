@@ -86,15 +86,27 @@ public final class MultiHeadAttention implements Attention {
         return new KvCache(batch, kvHeads * headDim, kvHeads * headDim);
     }
 
+    /**
+     * The step, on the session's {@link Scratch} buffers:
+     * <ol>
+     *   <li>q, k, v projections as one parallel phase ({@link MatMul#matmul(float[], int, Matrix[], float[][], float[][])});</li>
+     *   <li>q/k RMSNorm (OLMoE over the whole projection, Qwen3 per head);</li>
+     *   <li>RoPE: the step's cos/sin tables are computed by its first layer and reused by the others;</li>
+     *   <li>this step's keys and values appended to the cache;</li>
+     *   <li>every (token, head) attends over its sequence's cached positions, one phase split
+     *       into contiguous chunks of (token, head) jobs, each chunk with its own scores row;</li>
+     *   <li>o projection.</li>
+     * </ol>
+     */
     @Override
     public void forward(float[] x, Step step, Object cacheObject, float[] out) {
         KvCache cache = (KvCache) cacheObject;
         Batch batch = step.batch();
+        Scratch scratch = step.scratch();
         int t = batch.tokens(), d = headDim, nq = heads * d, nkv = kvHeads * d;
-        float[] qs = new float[t * nq], ks = new float[t * nkv], vs = new float[t * nkv];
-        MatMul.matmul(x, t, q, qBias, qs);
-        MatMul.matmul(x, t, k, kBias, ks);
-        MatMul.matmul(x, t, v, vBias, vs);
+        float[] qs = scratch.get(Scratch.Buffer.QUERIES, t * nq);
+        float[] ks = scratch.get(Scratch.Buffer.KEYS, t * nkv), vs = scratch.get(Scratch.Buffer.VALUES, t * nkv);
+        MatMul.matmul(x, t, new Matrix[] {q, k, v}, new float[][] {qBias, kBias, vBias}, new float[][] {qs, ks, vs});
         switch (qkNorm) {
             case FULL -> {
                 RmsNorm.apply(qs, qNorm, eps, t, qs);
@@ -107,8 +119,8 @@ public final class MultiHeadAttention implements Attention {
             case NONE -> { }
         }
         int half = rope.half();
-        float[] cos = new float[t * half], sin = new float[t * half];
-        rope.tables(batch, cos, sin);
+        float[] cos = scratch.get(Scratch.Buffer.ROPE_COS, t * half), sin = scratch.get(Scratch.Buffer.ROPE_SIN, t * half);
+        if (!scratch.ropeReady(rope)) rope.tables(batch, cos, sin);
         for (int i = 0; i < t; i++) {
             for (int hd = 0; hd < heads; hd++) Rope.rotateHalf(qs, i * nq + hd * d, d, cos, sin, i * half);
             for (int hd = 0; hd < kvHeads; hd++) Rope.rotateHalf(ks, i * nkv + hd * d, d, cos, sin, i * half);
@@ -119,16 +131,20 @@ public final class MultiHeadAttention implements Attention {
             System.arraycopy(ks, batch.start()[b] * nkv, cache.keys(b), batch.past()[b] * nkv, n * nkv);
             System.arraycopy(vs, batch.start()[b] * nkv, cache.values(b), batch.past()[b] * nkv, n * nkv);
         }
-        float[] att = new float[t * nq];
-        int group = heads / kvHeads;
-        Parallel.current().forRange(t * heads, 1, (from, to) -> {
-            float[] scores = new float[CachedAttention.maxLength(batch)];
+        float[] att = scratch.get(Scratch.Buffer.ATTENTION, t * nq);
+        int group = heads / kvHeads, jobs = t * heads, maxLen = CachedAttention.maxLength(batch);
+        Parallel team = Parallel.current();
+        int chunks = team.tasks(2L * jobs * maxLen * d, jobs);
+        float[] scores = scratch.get(Scratch.Buffer.SCORES, chunks * maxLen);
+        team.forEach(chunks, c -> {
+            int from = (int) ((long) jobs * c / chunks), to = (int) ((long) jobs * (c + 1) / chunks);
             for (int job = from; job < to; job++) {
                 int i = job / heads, hd = job % heads;
                 int b = batch.sequenceOf()[i], len = batch.position()[i] + 1;
                 int qo = i * nq + hd * d, ko = (hd / group) * d;
+                java.util.Arrays.fill(att, qo, qo + d, 0f);
                 CachedAttention.head(qs, qo, cache.keys(b), ko, nkv, d, cache.values(b), ko, nkv, d,
-                        len, scale, scores, att, qo);
+                        len, scale, scores, c * maxLen, att, qo);
             }
         });
         MatMul.matmul(att, t, o, out);

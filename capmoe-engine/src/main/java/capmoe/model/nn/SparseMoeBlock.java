@@ -64,11 +64,11 @@ public final class SparseMoeBlock implements FeedForward {
         options.executor().run(layer, experts, x, routing, out);
         if (shared != null) {
             int h = experts.hidden();
-            float[] s = new float[tokens * h];
+            float[] s = step.scratch().get(Scratch.Buffer.SHARED_OUT, tokens * h);
             shared.forward(x, tokens, step, s);
             float[] g = null;
             if (sharedGate != null) {
-                g = new float[tokens];
+                g = step.scratch().get(Scratch.Buffer.SHARED_GATE, tokens);
                 MatMul.matmul(x, tokens, sharedGate, g);
             }
             for (int t = 0; t < tokens; t++) {

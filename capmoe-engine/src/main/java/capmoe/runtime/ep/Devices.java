@@ -2,8 +2,6 @@ package capmoe.runtime.ep;
 
 import capmoe.routing.Placement;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -40,35 +38,16 @@ public record Devices(Placement placement, int[][] expertsOf, int[] deviceOfExpe
     }
 
     /**
-     * Reads a placement map file: one device id per expert, in expert order, separated by commas,
-     * spaces or newlines; '#' starts a comment. Its device count must be {@code devices}.
+     * Reads a placement map file in {@link Placement#read}'s format (one device id per expert, in
+     * expert order; that method names the file and line of any bad entry); its ids must be below
+     * {@code devices}.
      */
     public static Devices read(Path file, int experts, int devices) {
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("placement file " + file + ": cannot read (" + e.getMessage() + ")");
-        }
-        StringBuilder clean = new StringBuilder();
-        for (String line : text.split("\n")) {
-            int hash = line.indexOf('#');
-            clean.append(hash >= 0 ? line.substring(0, hash) : line).append(' ');
-        }
-        String[] items = clean.toString().strip().split("[,\\s]+");
-        if (items.length == 1 && items[0].isEmpty()) throw new IllegalArgumentException("placement file " + file + " is empty");
-        if (items.length != experts) {
-            throw new IllegalArgumentException("placement file " + file + " lists " + items.length + " device ids but the model has "
-                    + experts + " experts (one id per expert)");
-        }
+        Placement read = Placement.read(file, experts);
         int[] map = new int[experts];
         for (int e = 0; e < experts; e++) {
-            try {
-                map[e] = Integer.parseInt(items[e]);
-            } catch (NumberFormatException ex) {
-                throw new IllegalArgumentException("placement file " + file + ": entry " + e + " ('" + items[e] + "') is not a device id");
-            }
-            if (map[e] < 0 || map[e] >= devices) {
+            map[e] = read.device(e);
+            if (map[e] >= devices) {
                 throw new IllegalArgumentException("placement file " + file + ": expert " + e + " is on device " + map[e]
                         + ", outside 0.." + (devices - 1) + " (--devices " + devices + ")");
             }

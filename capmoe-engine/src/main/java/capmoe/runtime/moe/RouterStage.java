@@ -31,11 +31,34 @@ public interface RouterStage {
                   int[] sequenceOf, int sequences);
 
     /**
-     * One process, one batch: a fresh Router per call over all the call's tokens, token t's
-     * origin device {@code t*D/T} (see {@link Router#route(float[], int)}).
+     * One process, one batch: the call's tokens routed as one batch, token t's origin device
+     * {@code t*D/T} (see {@link Router#route(float[], int)}). The Router of a layer is kept per
+     * thread while config, policy and placement stay the same objects, and {@link Router#restart}ed
+     * before each call, which routes exactly as a fresh {@link #router} would: a decode step then
+     * allocates no Router scratch.
      */
     RouterStage LOCAL = (layer, config, policy, placement, logits, tokens, sequenceOf, sequences) ->
-            router(layer, config, policy, placement).route(logits, tokens, null);
+            Kept.router(layer, config, policy, placement).route(logits, tokens, null);
+
+    /** The per-thread Routers of {@link #LOCAL}, by layer. */
+    final class Kept {
+        private Kept() { }
+
+        private static final ThreadLocal<Router[]> ROUTERS = ThreadLocal.withInitial(() -> new Router[0]);
+
+        static Router router(int layer, RouterConfig config, Policy policy, Placement placement) {
+            Router[] kept = ROUTERS.get();
+            if (layer < 0 || layer > 4096) return RouterStage.router(layer, config, policy, placement);
+            if (layer >= kept.length) ROUTERS.set(kept = java.util.Arrays.copyOf(kept, layer + 1));
+            Router r = kept[layer];
+            if (r == null || r.config() != config || r.policy() != policy || r.placement() != placement) {
+                kept[layer] = r = RouterStage.router(layer, config, policy, placement);
+            } else {
+                r.restart();
+            }
+            return r;
+        }
+    }
 
     /**
      * The Router of one call of layer {@code layer}. A fresh Router per call: its scratch is tiny
