@@ -116,11 +116,7 @@ public final class DemoCommand implements Callable<Integer> {
                     + config.maxPositionEmbeddings() + ")");
         }
         var parsed = spec.commandLine().getParseResult();
-        for (String ranked : List.of("--capacity-scope", "--wire")) {
-            if (comm == null && parsed.hasMatchedOption(ranked)) {
-                throw new IllegalArgumentException(ranked + " applies to a run under mpirun (mpirun -np D ./capmoe demo ...)");
-            }
-        }
+        RanksOption.requireMpirun(spec, comm != null);
         for (String inJvm : List.of("--devices", "--ep-mode", "--link-gbps")) {
             if (comm != null && parsed.hasMatchedOption(inJvm)) {
                 throw new IllegalArgumentException(inJvm + " is for in-JVM devices; under mpirun the ranks are the devices "

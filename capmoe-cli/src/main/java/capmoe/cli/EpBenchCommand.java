@@ -115,6 +115,7 @@ public final class EpBenchCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         if (model.given() == (makeModel != null)) throw new IllegalArgumentException("give exactly one of --model DIR or --make-model DIR");
         if (text != null && randomTokens) throw new IllegalArgumentException("give --text FILE or --random-tokens, not both");
+        RanksOption.requireMpirun(spec, MpiJob.current().isPresent());
         if (MpiJob.current().isPresent()) {
             return EpBenchRanks.run(this, MpiJob.current().get(), out, err); // under mpirun
         }

@@ -102,6 +102,7 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        RanksOption.requireMpirun(spec, MpiJob.current().isPresent());
         Path modelDir = model.require();
         int seq = windows.check(0).seq, batch = windows.batch;
         Path out = report.out;
@@ -109,11 +110,6 @@ public final class EvalCommand implements Callable<Integer> {
         ModelConfig config = ModelConfig.read(modelDir);
         CapacityScope scope = ranks.scope();
         Communicator comm = MpiJob.current().orElse(null);
-        for (String ranked : List.of("--capacity-scope", "--wire")) {
-            if (comm == null && spec.commandLine().getParseResult().hasMatchedOption(ranked)) {
-                throw new IllegalArgumentException(ranked + " applies to a run under mpirun (mpirun -np D ./capmoe eval ...)");
-            }
-        }
         if (comm != null && spec.commandLine().getParseResult().hasMatchedOption("--devices")) {
             throw new IllegalArgumentException("--devices is for one process; under mpirun the ranks are the devices (D = mpirun's -np)");
         }

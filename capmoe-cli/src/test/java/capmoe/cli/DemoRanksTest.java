@@ -74,6 +74,19 @@ class DemoRanksTest {
                 + "over the ranks"), r.all());
     }
 
+    @Test
+    void rankOptionsOutsideMpirunAreRefusedInEveryCommandThatHasThem() {
+        String model = DemoCommand.repoRoot().resolve(DemoCommand.DEFAULT_MODEL).toString();
+        for (String[] a : List.of(new String[] {"demo", "--wire", "bf16"}, new String[] {"eval", "--model", model, "--tasks", "piqa",
+                "--capacity-scope", "local"}, new String[] {"ep-bench", "--model", model, "--random-tokens", "--wire", "bf16"},
+                new String[] {"generate", "--model", model, "--prompt-ids", "1,2", "--wire", "bf16"})) {
+            CliRun r = CliRun.of(a);
+            assertEquals(2, r.exitCode(), String.join(" ", a) + ": " + r.err());
+            assertTrue(r.err().strip().matches("capmoe " + a[0] + ": error: --(wire|capacity-scope) applies to a run under mpirun "
+                    + "\\(mpirun -np D \\./capmoe " + a[0] + " \\.\\.\\.\\)"), r.err());
+        }
+    }
+
     private static List<String> args(List<String> base, String... more) {
         List<String> a = new java.util.ArrayList<>();
         if (!base.getFirst().equals("eval")) a.add("demo");
