@@ -35,7 +35,7 @@ import java.nio.ByteOrder;
  * many rows the call has, on which other rows are in it, or on r's position. The data-parallel
  * runtime relies on it (a rank computes its own sequences' rows and must get the single-process
  * bits), as does the expert-parallel one (an expert's rows arrive in batches of any size).
- * {@code KernelsTest.rowIndependence} checks it on random ragged shapes, and
+ * {@code KernelsTest.matmulRowIsIndependentOfTheOtherRowsAndItsPosition} checks it on random ragged shapes, and
  * {@code GemmTest} checks every path against {@link #reference}, the scalar form of that chain,
  * bit for bit (and against float64 within the stated tolerance). Other dtypes: scalar
  * {@code s += x*w} from k = 0.
