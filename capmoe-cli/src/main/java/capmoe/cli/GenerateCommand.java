@@ -9,7 +9,9 @@ import capmoe.runtime.mpi.MpiJob;
 import capmoe.tokenizer.HfTokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -25,6 +27,8 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate tokens with the KV cache under a capacity policy; reports tokens/s.")
 public final class GenerateCommand implements Callable<Integer> {
+
+    @Spec CommandSpec spec;
 
     @Mixin ModelOption model;
 
@@ -76,6 +80,7 @@ public final class GenerateCommand implements Callable<Integer> {
                     + " exceeds the model's context of " + context + " tokens (max_position_embeddings); use --max-tokens "
                     + Math.max(1, context - promptIds.length) + " or less");
         }
+        RanksOption.requireMpirun(spec, MpiJob.current().isPresent());
         if (MpiJob.current().isPresent()) { // under mpirun: the ranks' expert-parallel runtime
             try (tokenizer) {
                 return GenerateRanks.run(model, this.model.quantize(), promptIds, tokenizer, policy, ranks.scope(), ranks.wire(), maxTokens, temperature,

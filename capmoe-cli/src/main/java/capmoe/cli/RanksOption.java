@@ -22,6 +22,19 @@ final class RanksOption {
         return Wire.parse(wire);
     }
 
+    /**
+     * Refuses {@code --capacity-scope} and {@code --wire} outside {@code mpirun}: in one process
+     * there are no ranks for them to apply to (one line naming the option and the command).
+     */
+    static void requireMpirun(picocli.CommandLine.Model.CommandSpec spec, boolean underMpirun) {
+        for (String ranked : java.util.List.of("--capacity-scope", "--wire")) {
+            if (!underMpirun && spec.commandLine().getParseResult().hasMatchedOption(ranked)) {
+                throw new IllegalArgumentException(ranked + " applies to a run under mpirun (mpirun -np D ./capmoe " + spec.name()
+                        + " ...)");
+            }
+        }
+    }
+
     CapacityScope scope() {
         return CapacityScope.parse(capacityScope);
     }

@@ -112,7 +112,7 @@ public final class QuantMatMul {
 
     private static void columns(float[] xf, int rows, int k, Matrix w, int n, int n0, int n1, float[] y) {
         float[] wf = decodedScratch(COLUMNS * k);
-        float[] out = new float[4 * TILE_ROWS];
+        float[] out = new float[TILE_OUT];
         for (int j0 = n0; j0 < n1; j0 += COLUMNS) {
             int j1 = Math.min(n1, j0 + COLUMNS);
             for (int j = j0; j < j1; j++) decode(w, j, wf, (j - j0) * k);
@@ -242,12 +242,37 @@ public final class QuantMatMul {
         return VectorMath.sum(a);
     }
 
+    /** Where {@link #tile}'s {@code out} holds the accumulators' lanes (after the 16 results). */
+    private static final int LANES = 16;
+    /** Floats {@link #tile}'s {@code out} must hold: 16 results, then 16 accumulators' lanes as scratch. */
+    public static final int TILE_OUT = LANES + 16 * L;
+
+    /**
+     * The lanes {@code a[o .. o+L)} of an accumulator summed exactly as {@link VectorMath#sum} does
+     * (pairwise: lanes i and i+d for d = L/2 .. 1; sequential past 16 lanes), in scalar code on the
+     * stored lanes: the same bits, without a call per output that C2 declines to inline in a kernel
+     * this large ("NodeCountInliningCutoff"), which boxed each accumulator and cost a quarter of the
+     * tile's time.
+     */
+    private static float laneSum(float[] a, int o) {
+        if (L > 16) {
+            float s = 0f;
+            for (int i = 0; i < L; i++) s += a[o + i];
+            return s;
+        }
+        for (int d = L / 2; d >= 1; d >>= 1) {
+            for (int i = 0; i < d; i++) a[o + i] = a[o + i] + a[o + i + d];
+        }
+        return a[o];
+    }
+
     /**
      * A register tile over decoded weights: for {@code rows} (1..{@link #TILE_ROWS}) rows of x_f at
      * {@code x0 + r*stride} and the four decoded weight rows (width k) at {@code wf[o0 ..]} ..
      * {@code wf[o3 ..]} (a row may repeat, its duplicate output ignored), {@code out[4r + c] = x_r · w_c},
      * each in the class Javadoc's chain. Four rows by four weight rows (16 accumulators, 8 loads per 16
      * fused multiply-adds) measured about twice as fast as 8 by 2 (10 loads per 16) on AVX-512.
+     * {@code out} holds at least {@link #TILE_OUT} floats (the rest is scratch for the lane sums).
      */
     public static void tile(float[] xf, int x0, int stride, int rows, int k, float[] wf, int o0, int o1, int o2, int o3, float[] out) {
         int r = 0;
@@ -285,22 +310,12 @@ public final class QuantMatMul {
             a32 = v.fma(w2, a32);
             a33 = v.fma(w3, a33);
         }
-        out[at] = VectorMath.sum(a00);
-        out[at + 1] = VectorMath.sum(a01);
-        out[at + 2] = VectorMath.sum(a02);
-        out[at + 3] = VectorMath.sum(a03);
-        out[at + 4] = VectorMath.sum(a10);
-        out[at + 5] = VectorMath.sum(a11);
-        out[at + 6] = VectorMath.sum(a12);
-        out[at + 7] = VectorMath.sum(a13);
-        out[at + 8] = VectorMath.sum(a20);
-        out[at + 9] = VectorMath.sum(a21);
-        out[at + 10] = VectorMath.sum(a22);
-        out[at + 11] = VectorMath.sum(a23);
-        out[at + 12] = VectorMath.sum(a30);
-        out[at + 13] = VectorMath.sum(a31);
-        out[at + 14] = VectorMath.sum(a32);
-        out[at + 15] = VectorMath.sum(a33);
+        int l = LANES;
+        a00.intoArray(out, l); a01.intoArray(out, l + L); a02.intoArray(out, l + 2 * L); a03.intoArray(out, l + 3 * L);
+        a10.intoArray(out, l + 4 * L); a11.intoArray(out, l + 5 * L); a12.intoArray(out, l + 6 * L); a13.intoArray(out, l + 7 * L);
+        a20.intoArray(out, l + 8 * L); a21.intoArray(out, l + 9 * L); a22.intoArray(out, l + 10 * L); a23.intoArray(out, l + 11 * L);
+        a30.intoArray(out, l + 12 * L); a31.intoArray(out, l + 13 * L); a32.intoArray(out, l + 14 * L); a33.intoArray(out, l + 15 * L);
+        for (int q = 0; q < 16; q++) out[at + q] = laneSum(out, l + q * L);
     }
 
     private static void x1x4(float[] x, int x0, int k, float[] w, int o0, int o1, int o2, int o3, float[] out, int at) {
@@ -312,9 +327,7 @@ public final class QuantMatMul {
             a2 = v.fma(FloatVector.fromArray(F, w, o2 + c), a2);
             a3 = v.fma(FloatVector.fromArray(F, w, o3 + c), a3);
         }
-        out[at] = VectorMath.sum(a0);
-        out[at + 1] = VectorMath.sum(a1);
-        out[at + 2] = VectorMath.sum(a2);
-        out[at + 3] = VectorMath.sum(a3);
+        a0.intoArray(out, LANES); a1.intoArray(out, LANES + L); a2.intoArray(out, LANES + 2 * L); a3.intoArray(out, LANES + 3 * L);
+        for (int q = 0; q < 4; q++) out[at + q] = laneSum(out, LANES + q * L);
     }
 }

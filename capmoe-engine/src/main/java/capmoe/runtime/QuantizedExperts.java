@@ -107,7 +107,7 @@ final class QuantizedExperts {
                 QuantMatMul.decode(e.gate(), j, wf, (j - j0) * h);
                 QuantMatMul.decode(e.up(), j, wf, (w + j - j0) * h);
             }
-            float[] out = new float[4 * QuantMatMul.TILE_ROWS];
+            float[] out = new float[QuantMatMul.TILE_OUT];
             for (int r = first; r < first + m; r += QuantMatMul.TILE_ROWS) {
                 int tr = Math.min(QuantMatMul.TILE_ROWS, first + m - r);
                 for (int j = j0; j < j1; j += 2) {
@@ -145,7 +145,7 @@ final class QuantizedExperts {
             }
             float[] wf = QuantMatMul.decodedScratch(COLUMNS * in);
             for (int j = j0; j < j1; j++) QuantMatMul.decode(down, j, wf, (j - j0) * in);
-            float[] out = new float[4 * QuantMatMul.TILE_ROWS];
+            float[] out = new float[QuantMatMul.TILE_OUT];
             int last = j1 - 1 - j0;
             for (int r = first; r < first + m; r += QuantMatMul.TILE_ROWS) {
                 int tr = Math.min(QuantMatMul.TILE_ROWS, first + m - r);

@@ -53,7 +53,7 @@ public final class DistEpBench {
      * @param policies    the policies, the baseline {@code none} first
      * @param batch       tokens per global batch (cut into sequences of seqLen, split over ranks)
      * @param wire        how hidden rows travel in the all-to-alls
-     * @param decodeSteps greedy decode steps after each batch's prefill (0 = prefill only)
+     * @param decodeSteps greedy decode steps (one-token passes) after each batch's prefill (0 = prefill only)
      * @param text        text to tokenize with the model's tokenizer.json, or null for random ids
      */
     public record Config(Path model, List<Policy> policies, CapacityScope scope, Wire wire, int batch, int seqLen, int batches,
@@ -189,7 +189,8 @@ public final class DistEpBench {
                     sink.getFirst().clear();
                     dp.forwardOwn(seqs, runs.get(i));
                     int prefillCalls = sink.getFirst().size();
-                    if (c.decodeSteps() > 0) dp.greedy(seqs, c.decodeSteps(), runs.get(i));
+                    // greedy's first new token comes from its own prefill pass: decodeSteps + 1 tokens = decodeSteps decode passes
+                    if (c.decodeSteps() > 0) dp.greedy(seqs, c.decodeSteps() + 1, runs.get(i));
                     List<MoeTiming> got = sink.getFirst();
                     if (b < c.warmup()) continue;
                     // greedy's first pass is a prefill again (same as forwardOwn's): skip it
