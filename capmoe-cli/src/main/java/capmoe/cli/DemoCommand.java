@@ -77,6 +77,8 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Mixin RanksOption ranks = new RanksOption();
 
+    @Mixin PhaseOption phases = new PhaseOption();
+
     @Option(names = "--synthetic", hidden = true, description = "moved: ./capmoe synthetic") boolean synthetic;
 
     @Option(names = "--text", paramLabel = "FILE", split = ",",
@@ -125,7 +127,8 @@ public final class DemoCommand implements Callable<Integer> {
         // under mpirun: the recorded calls replayed over the ranks, every all-to-all and wait measured
         Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.quantize(), tasks, policies.policies(),
                 comm == null ? devices.check(config.numExperts()) : comm.size(), batch, 0, -1, true,
-                comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, repeats, 1) : Evaluation.Ep.overRanks(repeats, 1));
+                (comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, repeats, 1) : Evaluation.Ep.overRanks(repeats, 1))
+                        .withDecodeSteps(phases.decodeSteps), phases.replicateTrace);
         boolean rank0 = comm == null || comm.rank() == 0;
         long t0 = System.nanoTime();
         Evaluation.Result result = Evaluation.run(c, rank0 ? report.progress() : null,
@@ -163,6 +166,16 @@ public final class DemoCommand implements Callable<Integer> {
                     comm.size());
         }
         w.println("EP bound = sum of the busiest device's load under none / under the policy (what the speedup can reach);");
+        w.println("dev.max/mean = busiest device's load over the mean device's, averaged over MoE layer calls;");
+        if (phases.decodeSteps > 0) {
+            w.printf(Locale.ROOT, "decode, dec.bound = the same for %d greedy decode steps after each batch (one token per window%n", phases.decodeSteps);
+            w.println("  per MoE call, not scored), timed apart from the windows' pass (prefill: the columns before);");
+        }
+        if (result.results().replicated()) {
+            w.println("replicate@N = EPLB replicas per MoE layer placed from " + (phases.replicateTrace != null
+                    ? "the trace " + phases.replicateTrace : "none's routing of these windows (in-sample)")
+                    + "; extra/device in bf16 weights;");
+        }
         w.println("expanded = fixed local experts 0-7 (official code, all on device 0), expanded_origin = the EP form.");
         w.printf(Locale.ROOT, "%nwrote %s (and results.json, results.md) in %.0f s%n",
                 out.resolve("report.html").toAbsolutePath().normalize(), seconds);

@@ -40,8 +40,8 @@ import java.util.concurrent.Callable;
                         + "device 0), expanded_origin@G the m best-scored experts of the token's origin device (the EP form).",
                 "",
                 "Tokens: --text FILE, tokenized with the model's tokenizer (e.g. WikiText-2's test.txt in ../shared/data), "
-                        + "or --random-tokens. --make-model DIR first writes an OLMoE-1B-7B-shaped random model with a "
-                        + "skewed router (SkewedOlmoe) and benchmarks it.",
+                        + "or --random-tokens. --make-model DIR first writes a random model of --shape's MoE shape (OLMoE "
+                        + "architecture) with a skewed router (SkewedOlmoe) and benchmarks it.",
                 "",
                 "Prefill and decode apart: each batch is prefilled through a KV cache, then --decode-steps greedy "
                         + "steps (one token per sequence per MoE call) are recorded and replayed apart. replicate@N[+POLICY] "
@@ -61,8 +61,15 @@ public final class EpBenchCommand implements Callable<Integer> {
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.EP_BENCH);
 
     @Option(names = "--make-model", paramLabel = "DIR",
-            description = "write an OLMoE-1B-7B-shaped model (random bf16, skewed router) to DIR and benchmark it")
+            description = "write a model of --shape's MoE shape (OLMoE architecture, random bf16, skewed router) to DIR and benchmark it")
     Path makeModel;
+
+    @Option(names = "--shape", description = "--make-model: olmoe-1b-7b, mixtral-8x7b (8 experts top-2, width 14336) or "
+            + "qwen1.5-moe-a2.7b (60 routed experts top-4, width 1408; no shared expert) (default: ${DEFAULT-VALUE})") String shape = "olmoe-1b-7b";
+
+    @Option(names = "--hidden", description = "--make-model: hidden size instead of the shape's (to fit a machine; the head size stays)") int hidden;
+
+    @Option(names = "--expert-width", description = "--make-model: expert intermediate size instead of the shape's") int expertWidth;
 
     @Option(names = "--layers", description = "--make-model: decoder layers (OLMoE-1B-7B has 16; default: ${DEFAULT-VALUE})") int layers = 2;
 
@@ -93,16 +100,14 @@ public final class EpBenchCommand implements Callable<Integer> {
     @Option(names = "--html", paramLabel = "FILE", description = "HTML (default: ${DEFAULT-VALUE})")
     Path html = Path.of("reports", "ep-bench", "ep-bench.html");
 
-    @Option(names = "--decode-steps", description = "greedy decode steps timed after each batch's prefill, apart from it "
-            + "(0 = prefill only; default: ${DEFAULT-VALUE})")
-    int decodeSteps = 8;
+    @Mixin PhaseOption phases = new PhaseOption();
 
     @Option(names = "--trace", paramLabel = "FILE", description = "record the none run's routing (for ./capmoe simulate)") Path trace;
 
-    @Option(names = "--replicate-trace", paramLabel = "FILE",
-            description = "replicate@N policies: place the replicas (EPLB) from this routing trace (recorded under none, --trace) "
-                    + "instead of from the warm-up batches")
-    Path replicateTrace;
+    /** The shape --make-model writes: --shape's preset with --layers, --vocab, --hidden and --expert-width. */
+    SkewedOlmoe.Shape madeShape() {
+        return SkewedOlmoe.Shape.named(shape).with(layers, vocab, hidden, expertWidth);
+    }
 
     @Override
     public Integer call() throws IOException {
@@ -116,11 +121,10 @@ public final class EpBenchCommand implements Callable<Integer> {
         }
         Path dir = makeModel;
         if (makeModel != null) {
-            SkewedOlmoe.Shape full = SkewedOlmoe.Shape.OLMOE_1B_7B;
-            SkewedOlmoe.Shape shape = new SkewedOlmoe.Shape(layers, full.hidden(), full.experts(), full.topK(), full.intermediate(), full.heads(), vocab);
-            err.printf(Locale.ROOT, "writing an OLMoE-1B-7B-shaped model to %s: %s, router skew %s ...%n", makeModel, shape, skew);
+            SkewedOlmoe.Shape made = madeShape();
+            err.printf(Locale.ROOT, "writing a %s-shaped model to %s: %s, router skew %s ...%n", shape, makeModel, made, skew);
             err.flush();
-            SkewedOlmoe.write(makeModel, shape, skew, seed);
+            SkewedOlmoe.write(makeModel, made, skew, seed);
             if (text == null) randomTokens = true;
         } else {
             dir = model.require();
@@ -130,7 +134,7 @@ public final class EpBenchCommand implements Callable<Integer> {
         }
         EpBench.Config config = new EpBench.Config(dir, model.quantize(), policies.policies(), devices.devices, timing.mode(), placementFile,
                 threadsPerDevice, timing.linkGbps, batch, seqLen, batches, warmup, timing.repeats(), replayWarmup, randomTokens ? null : text, seed, trace,
-                decodeSteps, replicateTrace);
+                phases.decodeSteps, phases.replicateTrace);
         EpBench.Result r = EpBench.run(config, err);
         out.println("Expert-parallel benchmark: " + dir + " (" + r.model().modelType() + ", " + r.model().numExperts() + " experts, top-"
                 + r.model().topK() + ", " + r.model().numHiddenLayers() + " layers, hidden " + r.model().hiddenSize() + ")");

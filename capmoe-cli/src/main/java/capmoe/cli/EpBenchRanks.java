@@ -38,10 +38,8 @@ final class EpBenchRanks {
         }
         if (c.makeModel != null) {
             if (comm.rank() == 0) {
-                SkewedOlmoe.Shape full = SkewedOlmoe.Shape.OLMOE_1B_7B;
-                SkewedOlmoe.Shape shape = new SkewedOlmoe.Shape(c.layers, full.hidden(), full.experts(), full.topK(),
-                        full.intermediate(), full.heads(), c.vocab);
-                err.printf(Locale.ROOT, "writing an OLMoE-1B-7B-shaped model to %s: %s, router skew %s ...%n", c.makeModel, shape, c.skew);
+                SkewedOlmoe.Shape shape = c.madeShape();
+                err.printf(Locale.ROOT, "writing a %s-shaped model to %s: %s, router skew %s ...%n", c.shape, c.makeModel, shape, c.skew);
                 err.flush();
                 SkewedOlmoe.write(c.makeModel, shape, c.skew, c.seed);
             }
@@ -52,7 +50,7 @@ final class EpBenchRanks {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
         DistEpBench.Config config = new DistEpBench.Config(c.makeModel != null ? c.makeModel : c.model.require(), policies, c.ranks.scope(), c.ranks.wire(),
-                c.batch, c.seqLen, c.batches, c.warmup, c.decodeSteps, text, c.seed);
+                c.batch, c.seqLen, c.batches, c.warmup, c.phases.decodeSteps, text, c.seed);
         DistEpBench.Result r = DistEpBench.run(config, comm, comm.rank() == 0 ? err : null);
         if (comm.rank() == 0) {
             DistEpBenchJson.writeAtomically(c.json, DistEpBenchJson.render(r));

@@ -2,6 +2,7 @@ package capmoe.cli;
 
 import capmoe.eval.Evaluation;
 import capmoe.eval.MarkdownReport;
+import capmoe.eval.PolicyTable;
 import capmoe.eval.QualityTable;
 import capmoe.eval.ReferencePolicies;
 import capmoe.eval.Task;
@@ -43,6 +44,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Mixin DeviceOption devices;
 
     @Mixin PolicyOption policies = new PolicyOption(PolicyOption.EVAL);
+
+    @Mixin PhaseOption phases = new PhaseOption();
 
     @Option(names = "--tasks", required = true, split = ",",
             description = "comma separated: piqa, hellaswag, openbookqa, arc_easy, arc_challenge, mmlu, mmlu_<subject>, "
@@ -117,10 +120,14 @@ public final class EvalCommand implements Callable<Integer> {
             }
         }
         int d = comm == null ? devices.check(config.numExperts()) : comm.size();
+        if (!ep && spec.commandLine().getParseResult().hasMatchedOption("--decode-steps")) {
+            throw new IllegalArgumentException("--decode-steps times decode steps through the expert-parallel runtime: add --ep");
+        }
         Evaluation.Ep epTiming = !ep ? null
-                : comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, timing.repeats(), 1) : Evaluation.Ep.overRanks(timing.repeats(), 1);
+                : (comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, timing.repeats(), 1) : Evaluation.Ep.overRanks(timing.repeats(), 1))
+                        .withDecodeSteps(phases.decodeSteps);
         Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.quantize(), loaded, policies.policies(), d,
-                batch, maxLength, prefixToken, !noSharedContext, epTiming);
+                batch, maxLength, prefixToken, !noSharedContext, epTiming, phases.replicateTrace);
         boolean rank0 = comm == null || comm.rank() == 0;
         Evaluation.Result result = Evaluation.run(c, !rank0 ? null : report.progress(),
                 comm == null ? null : new Evaluation.Ranks(comm, scope, ranks.wire()));
@@ -147,6 +154,19 @@ public final class EvalCommand implements Callable<Integer> {
                     ? " (the load columns count rank 0's tokens; perplexity and accuracy cover every token)" : "");
         }
         w.print(MarkdownReport.render(result.results()));
+        // with --ep, each windowed perplexity task also as the demo's table (prefill and decode, extra memory)
+        for (Task t : loaded) {
+            if (ep && t instanceof Task.TokenWindows) {
+                w.printf("%n%s, %s:%n%s", t.name(), comm == null ? d + " devices (EP runtime, " + timing.mode().id() + ")"
+                        : comm.size() + " MPI ranks", PolicyTable.render(result.results(), t.name()));
+            }
+        }
+        if (result.results().replicated()) {
+            w.println("replicate@N: EPLB replicas per MoE layer placed from " + (phases.replicateTrace != null
+                    ? "the trace " + phases.replicateTrace : "none's routing of this evaluation (in-sample)")
+                    + "; a replicated expert's token t runs on replica t mod r; extra memory = replicas beyond ceil(E/D) on the "
+                    + "fullest device, bf16 weights");
+        }
         w.print(QualityTable.render(result.results(), loaded));
         // the PyTorch references route each batch as one: comparable under global scope only
         if (scope == CapacityScope.GLOBAL) w.print(ReferencePolicies.compare(modelDir, config.numExperts(), loaded, result.results()));

@@ -1,5 +1,6 @@
 package capmoe.cli;
 
+import capmoe.files.JsonFiles;
 import capmoe.model.CausalLM;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
@@ -64,6 +65,11 @@ public final class SimulateCommand implements Callable<Integer> {
     @Option(names = "--sweep-tokens", description = "with --paper-sweep: tokens per layer call (default: ${DEFAULT-VALUE})") int sweepTokens = 4096;
     @Option(names = "--sweep-calls", description = "with --paper-sweep: layer calls per shape (default: ${DEFAULT-VALUE})") int sweepCalls = 8;
     @Option(names = "--html", paramLabel = "FILE", description = "with --paper-sweep: the figure (self-contained HTML)") Path html;
+
+    @Option(names = "--measured", split = ",", paramLabel = "FILE",
+            description = "with --paper-sweep: ep-bench JSON files (e.g. ep-bench --make-model --shape mixtral-8x7b --json F) whose "
+                    + "measured speedups are drawn beside the simulated bars of the shape with their experts and top-k")
+    List<Path> measured = new ArrayList<>();
 
     /** Calibrates the cost model on this model's experts. */
     @Mixin ModelOption modelOption;
@@ -219,6 +225,8 @@ public final class SimulateCommand implements Callable<Integer> {
             RoutingTrace t = Sweep.syntheticTrace(shape, sweepTokens, sweepCalls, 0);
             cells.addAll(Sweep.run(shape, t, specs, cost));
         }
+        List<Sweep.Measured> points = new ArrayList<>();
+        for (Path f : measured) points.addAll(Sweep.measured(JsonFiles.read(f), f.getFileName().toString()));
         out.printf(Locale.ROOT, "Paper sweep: synthetic skewed routing (RoutingSample, seeds 0-%d), %d calls x %d tokens per shape; %s%n",
                 sweepCalls - 1, sweepCalls, sweepTokens, costText);
         out.println("replicate@D = one redundant replica per device (EPLB, in-sample); paper = the paper's measured MoE-layer speedup (8 GPUs)");
@@ -230,21 +238,40 @@ public final class SimulateCommand implements Callable<Integer> {
                     c.policy(), 100 * c.droppedFraction(), c.maxOverMean(), c.speedup(), c.bound(), c.extraSlots(),
                     Double.isFinite(c.paper()) ? String.format(Locale.ROOT, "%.2f", c.paper()) : "");
         }
-        List<String> notes = List.of(
-                "Made by: ./capmoe simulate --paper-sweep --sweep-tokens " + sweepTokens + " --sweep-calls " + sweepCalls + " --html FILE",
+        if (!points.isEmpty()) {
+            out.println();
+            out.println("measured (ep-bench through the expert-parallel runtime, random-weight model of the shape, its own skewed router):");
+            out.printf(Locale.ROOT, "%-18s %7s %4s %-24s %18s %7s  %s%n", "shape", "exp/dev", "D", "policy", "speedup (range)", "bound", "run");
+            for (Sweep.Measured m : points) {
+                out.printf(Locale.ROOT, "%-18s %7d %4d %-24s %18s %7.2f  %s%n", m.shape(), m.expertsPerDevice(), m.devices(), m.policy(),
+                        String.format(Locale.ROOT, "%.2f (%.2f-%.2f)", m.speedup(), m.min(), m.max()), m.bound(), m.source());
+            }
+        }
+        List<String> notes = new ArrayList<>(List.of(
+                "Made by: ./capmoe simulate --paper-sweep --sweep-tokens " + sweepTokens + " --sweep-calls " + sweepCalls + " --html FILE"
+                        + (measured.isEmpty() ? "" : " --measured " + String.join(",", measured.stream().map(Path::toString).toList())),
                 "Routing: synthetic skewed router logits (capmoe.routing.RoutingSample: Pareto popularity + Gaussian noise, "
                         + "max/mean expert load like trained routers), top-k, " + sweepCalls + " calls of " + sweepTokens + " tokens per shape.",
                 "Cost: " + costText + ". Speedup = simulated MoE-layer time under none / under the policy, same devices.",
                 "replicate@D: one redundant replica per device placed by DeepSeek's EPLB from the same calls' loads (in-sample); "
                         + "a replicated expert's tokens alternate between its replicas by token index.",
                 "Dashed outlines: the paper's measured MoE-layer speedups (8 GPUs, batch 8K x 512): Mixtral 1 expert/GPU, "
-                        + "OLMoE 8/GPU, Qwen1.5-MoE 10/GPU, at score@2.0/1.5/1.0. DeepSeek-V2-Lite: 2 shared experts not priced.");
+                        + "OLMoE 8/GPU, Qwen1.5-MoE 10/GPU, at score@2.0/1.5/1.0.",
+                "DeepSeek-V2-Lite's 2 shared experts are priced: attention is data-parallel, so each device runs them on its own "
+                        + "T/D tokens, the same work on every device under every policy (it pulls every speedup towards 1)."));
+        if (!points.isEmpty()) {
+            notes.add("Half-transparent bars: measured with ./capmoe ep-bench on a random-weight model of the shape (OLMoE architecture, "
+                    + "the shape's experts and top-k, skewed router; hidden size and expert width as each run's JSON says), "
+                    + "the median speedup over interleaved repeats; each has its own load bound in the table (its router is not the "
+                    + "simulated sample's).");
+        }
         if (html != null) {
-            SweepReport.write(html, "Speedup vs experts per device (simulated)", notes, cells);
+            SweepReport.write(html, "Speedup vs experts per device (simulated" + (points.isEmpty() ? "" : "; measured where given") + ")",
+                    notes, cells, points);
             out.println("wrote " + html);
         }
         if (json != null) {
-            SimulateJson.writeSweep(json, sweepTokens, sweepCalls, costText, cells);
+            SimulateJson.writeSweep(json, sweepTokens, sweepCalls, costText, cells, points);
             out.println("wrote " + json);
         }
         out.flush();

@@ -114,8 +114,12 @@ class DemoCommandTest {
         String score = row(r.out(), "score@1.0");
         String wikitextNone = row(r.out().substring(second), "none");
         // none against itself: every repeat gives exactly 1, so the range is 1.00-1.00
-        assertTrue(none.matches("none\\s+0\\.0%\\s+0\\.0%\\s+\\d+\\.\\d\\d\\s+1\\.00x\\s+1\\.00-1\\.00\\s+1\\.00x\\s+\\d+\\.\\d{3}\\s+\\+0\\.00%"), none);
-        assertTrue(score.matches("score@1\\.0\\s+\\d+\\.\\d%\\s+0\\.0%\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\dx!?\\s+\\d+\\.\\d\\d-\\d+\\.\\d\\d\\s+\\d+\\.\\d\\dx\\s+\\d+\\.\\d{3}\\s+[+-]\\d+\\.\\d\\d%"), score);
+        // policy, dropped, added, max/mean, device max/mean, speedup, range, bound, decode speedup and bound, perplexity, vs none
+        assertTrue(none.matches("none\\s+0\\.0%\\s+0\\.0%\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d\\s+1\\.00x\\s+1\\.00-1\\.00\\s+1\\.00x\\s+1\\.00x\\s+1\\.00x"
+                + "\\s+\\d+\\.\\d{3}\\s+\\+0\\.00%"), none);
+        assertTrue(score.matches("score@1\\.0\\s+\\d+\\.\\d%\\s+0\\.0%\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\dx!?\\s+\\d+\\.\\d\\d-\\d+\\.\\d\\d"
+                + "\\s+\\d+\\.\\d\\dx\\s+\\d+\\.\\d\\dx!?\\s+\\d+\\.\\d\\dx\\s+\\d+\\.\\d{3}\\s+[+-]\\d+\\.\\d\\d%"), score);
+        assertTrue(r.out().contains("decode, dec.bound = the same for 8 greedy decode steps"), r.out());
         assertTrue(Files.isRegularFile(out.resolve("report.html")), "no report.html in " + out);
         // one computation: the console's speedup and range are results.json's and report.html's
         var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.resolve("results.json").toFile())

@@ -43,11 +43,12 @@ class DemoRanksTest {
             for (String policy : List.of("none", "score@1.0", "device@1.0")) {
                 String[] want = fields(DemoCommandTest.row(section(one.out(), text), policy));
                 String[] got = fields(DemoCommandTest.row(section(out, text), policy));
-                // 0 policy, 1 dropped, 2 added, 3 max/mean, 4 speedup, 5 range (timings), 6 bound, 7 perplexity, 8 vs none
-                for (int f : new int[] {0, 1, 2, 3, 6, 7, 8}) {
+                // 0 policy, 1 dropped, 2 added, 3 max/mean, 4 device max/mean, 5 speedup, 6 range (timings), 7 bound,
+                // 8 decode speedup (timing), 9 decode bound, 10 perplexity, 11 vs none
+                for (int f : new int[] {0, 1, 2, 3, 4, 7, 9, 10, 11}) {
                     assertEquals(want[f], got[f], text + " " + policy + " field " + f + ":\n" + one.out() + "\n---\n" + r.all());
                 }
-                assertTrue(got[4].matches("\\d+\\.\\d\\dx!?"), got[4]);
+                assertTrue(got[5].matches("\\d+\\.\\d\\dx!?") && got[8].matches("\\d+\\.\\d\\dx!?"), got[5] + " " + got[8]);
             }
         }
         assertTrue(!r.rankOutput(1).contains("olmoe-small") && !r.rankOutput(1).contains("score@1.0"), "only rank 0 prints:\n" + r.all());

@@ -79,6 +79,42 @@ class SimulateCommandTest {
         assertTrue(r.out().contains("OLMoE-1B-7B              8    8 score@1.0"), r.out());
     }
 
+    /**
+     * The sweep's measured bars: ep-bench on a (tiny) Mixtral-shaped model, 8 experts top-2 at 1
+     * per device, read back by --measured; the figure and JSON carry ep-bench's own numbers.
+     */
+    @Test
+    void measuredSpeedupsFromEpBenchStandBesideTheSimulatedBars() throws Exception {
+        Path bench = dir.resolve("mixtral.json");
+        CliRun b = CliRun.of("ep-bench", "--make-model", dir.resolve("mixtral").toString(), "--shape", "mixtral-8x7b", "--hidden", "128",
+                "--expert-width", "64", "--layers", "1", "--vocab", "256", "--devices", "8", "--policies", "score@1.0,replicate@8",
+                "--batch", "64", "--seq-len", "32", "--batches", "1", "--warmup", "0", "--repeats", "1", "--replay-warmup", "0",
+                "--decode-steps", "0", "--json", bench.toString(), "--html", dir.resolve("b.html").toString());
+        assertEquals(0, b.exitCode(), b.err());
+        JsonNode run = new ObjectMapper().readTree(bench.toFile());
+        assertEquals(8, run.get("experts").asInt());
+        assertEquals(2, run.get("topK").asInt());
+        Path html = dir.resolve("sweep.html"), json = dir.resolve("sweep.json");
+        CliRun r = CliRun.of("simulate", "--paper-sweep", "--sweep-tokens", "256", "--sweep-calls", "1", "--measured", bench.toString(),
+                "--html", html.toString(), "--json", json.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode measured = new ObjectMapper().readTree(json.toFile()).get("measured");
+        assertEquals(2, measured.size(), "score@1.0 and replicate@D (none and the uniform row are left out)");
+        assertEquals("Mixtral-8x7B", measured.get(0).get("shape").asText());
+        assertEquals(1, measured.get(0).get("expertsPerDevice").asInt());
+        assertEquals("replicate@D", measured.get(1).get("policy").asText(), "replicate@8 at 8 devices: one replica per device");
+        assertEquals(run.at("/policies/1/speedupVsNone").asDouble(), measured.get(0).get("speedup").asDouble(), 0, "ep-bench's number");
+        String page = Files.readString(html);
+        assertTrue(page.contains("measured score@1.0") && page.contains("measured replicate@D") && page.contains("mixtral.json"), "bars and table");
+        capmoe.testing.HeadlessChromium.check(html, 4);
+
+        Path olmoeTiny = dir.resolve("tiny.json");
+        Files.writeString(olmoeTiny, "{\"experts\": 32, \"topK\": 4, \"devices\": 8, \"policies\": []}");
+        CliRun bad = CliRun.of("simulate", "--paper-sweep", "--sweep-tokens", "64", "--sweep-calls", "1", "--measured", olmoeTiny.toString());
+        assertEquals(2, bad.exitCode());
+        assertTrue(bad.err().contains("tiny.json: 32 experts top-4 is none of the sweep's shapes"), bad.err());
+    }
+
     @Test
     void badInputGetsOneClearLine() {
         Path t = trace();

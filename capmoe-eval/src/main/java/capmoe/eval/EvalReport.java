@@ -18,7 +18,7 @@ import java.util.Map;
  *       value as a reference line;</li>
  *   <li>the EP speedup per policy: measured (median over the interleaved repeats, the range as
  *       error bars) when timed, with the load bound as diamonds and a line at 1.0x; the bound
- *       alone otherwise;</li>
+ *       alone otherwise; the same for the decode steps beside it when the task has them;</li>
  *   <li>the headline metric against that speedup, one point per policy (tooltips name it);</li>
  *   <li>the table: every metric ± stderr, dropped share, max/mean load, bound, measured speedup
  *       (the same strings as results.md).</li>
@@ -39,16 +39,20 @@ public final class EvalReport {
             page.heading(task + " (n=" + any.samples() + ")");
             ObjectNode gamma = gammaChart(r, task, metric, colours);
             if (gamma != null) page.chart(gamma, 340);
-            page.chart(speedupChart(r, task, colours), 340);
+            page.chart(speedupChart(r, task, colours, false), 340);
+            if (r.hasDecode(task)) page.chart(speedupChart(r, task, colours, true), 340);
             page.chart(qualityVsSpeedup(r, task, metric, colours), 380);
             table(page, r, task, any);
         }
         page.note("EP speedup bound: sum over MoE layer calls of the busiest device's load under none divided by the same "
-                + "under the policy, on this workload, experts placed contiguously on " + r.config().devices() + " devices. "
+                + "under the policy, on this workload, experts placed contiguously on " + r.config().devices() + " devices (a replicated policy: its EPLB placement). "
                 + "Dropped = top-k (token, expert) pairs the policy removed / top-k pairs; added = pairs kept outside the top-k "
                 + "(Expanded Drop's local experts) / top-k pairs. "
                 + "EP speedup (measured), with --ep and in the demo: the expert-parallel runtime's MoE time under none over the "
-                + "policy's, per interleaved repeat: median (lowest-highest); ! = more than 5% above the bound (timing noise).");
+                + "policy's, per interleaved repeat: median (lowest-highest); ! = more than 5% above the bound (timing noise). "
+                + "Decode (when shown): greedy steps after each batch of windows, one token per window per MoE call, their "
+                + "bound and speedup over their calls alone. Extra memory: a replicated policy's replicas beyond ceil(E/D) on its "
+                + "fullest device (bf16 weights).");
         return page.render();
     }
 
@@ -92,10 +96,13 @@ public final class EvalReport {
         return o;
     }
 
-    private static ObjectNode speedupChart(EvalResults r, String task, Map<String, String> colours) {
+    /** @param decode the decode steps' speedups and bounds instead of the scoring passes' (prefill) */
+    private static ObjectNode speedupChart(EvalResults r, String task, Map<String, String> colours, boolean decode) {
         boolean measured = r.measuredEp();
         List<String> policies = r.policies().stream().filter(p -> r.get(p, task) != null).toList();
-        ObjectNode o = ChartPage.option(task + ": " + (measured ? "EP speedup over none (measured vs bound)" : "EP speedup bound over none"));
+        String phase = r.hasDecode(task) ? (decode ? " (decode steps)" : " (prefill)") : "";
+        ObjectNode o = ChartPage.option(task + ": " + (measured ? "EP speedup over none" + phase + " (measured vs bound)"
+                : "EP speedup bound over none" + phase));
         o.set("tooltip", ChartPage.tooltip("item"));
         o.set("legend", ChartPage.legend());
         o.set("xAxis", ChartPage.categoryAxis("policy", policies));
@@ -105,7 +112,8 @@ public final class EvalReport {
         ArrayNode data = bars.putArray("data");
         for (String p : policies) {
             ObjectNode d = data.addObject();
-            double v = measured ? r.epSpeedup(p, task) : r.speedupBound(p, task);
+            EpReplay.Speedup sp = decode ? r.decodeSpeedup(p, task) : r.speedup(p, task);
+            double v = measured ? (sp == null ? Double.NaN : sp.median()) : decode ? r.decodeBound(p, task) : r.speedupBound(p, task);
             if (Double.isFinite(v)) d.put("value", v);
             else d.putNull("value");
             d.putObject("itemStyle").put("color", colours.get(p));
@@ -117,7 +125,7 @@ public final class EvalReport {
             err.put("renderItem", "errorBarY");
             ArrayNode ed = err.putArray("data");
             for (int i = 0; i < policies.size(); i++) {
-                EpReplay.Speedup s = r.speedup(policies.get(i), task);
+                EpReplay.Speedup s = decode ? r.decodeSpeedup(policies.get(i), task) : r.speedup(policies.get(i), task);
                 if (s != null) ChartPage.point(ed, i, s.min(), s.max());
             }
             ObjectNode enc = err.putObject("encode");
@@ -127,7 +135,10 @@ public final class EvalReport {
             ObjectNode bound = ChartPage.series("scatter", "load bound", "#222");
             bound.put("symbol", "diamond").put("symbolSize", 12);
             ArrayNode bd = bound.putArray("data");
-            for (int i = 0; i < policies.size(); i++) ChartPage.point(bd, i, r.speedupBound(policies.get(i), task));
+            for (int i = 0; i < policies.size(); i++) {
+                double b = decode ? r.decodeBound(policies.get(i), task) : r.speedupBound(policies.get(i), task);
+                if (Double.isFinite(b)) ChartPage.point(bd, i, b);
+            }
             series.add(bound);
         }
         return o;
@@ -172,8 +183,11 @@ public final class EvalReport {
     private static void table(ChartPage page, EvalResults r, String task, TaskResult any) {
         List<String> header = new ArrayList<>(List.of("policy"));
         header.addAll(any.metrics().keySet());
-        header.addAll(List.of("dropped", "added", "max/mean load", "EP speedup bound"));
+        boolean decode = r.hasDecode(task);
+        header.addAll(List.of("dropped", "added", "max/mean load", "device max/mean", "EP speedup bound"));
         if (r.measuredEp()) header.add("EP speedup (measured)");
+        if (decode) header.addAll(List.of("decode bound", "decode speedup (measured)"));
+        if (r.replicated()) header.add("extra memory / device");
         List<List<String>> rows = new ArrayList<>();
         for (String p : r.policies()) {
             TaskResult t = r.get(p, task);
@@ -184,8 +198,14 @@ public final class EvalReport {
             row.add(MarkdownReport.fmt("%.2f%%", 100 * t.load().droppedFraction()));
             row.add(MarkdownReport.fmt("%.2f%%", 100 * t.load().addedFraction()));
             row.add(MarkdownReport.fmt("%.2f", t.load().meanMaxOverMeanLoad()));
-            row.add(Double.isNaN(s) ? "n/a" : MarkdownReport.fmt("%.2fx", s));
+            row.add(MarkdownReport.ratio(t.load().meanDeviceMaxOverMean()));
+            row.add(MarkdownReport.bound(s));
             if (r.measuredEp()) row.add(MarkdownReport.measured(r, p, task));
+            if (decode) {
+                row.add(MarkdownReport.bound(r.decodeBound(p, task)));
+                row.add(MarkdownReport.measuredDecode(r, p, task));
+            }
+            if (r.replicated()) row.add(PolicyTable.extra(r.extraMemory(p)));
             rows.add(row);
         }
         page.table(header, rows);

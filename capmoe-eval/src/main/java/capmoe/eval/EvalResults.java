@@ -16,7 +16,31 @@ import java.util.Map;
  * sum(max device load under none) / sum(max device load under the policy), over every MoE layer
  * call of the same task, bounds the policy's MoE-layer speedup.
  */
-public record EvalResults(Map<String, Map<String, TaskResult>> byPolicy, Evaluator.Config config) {
+public record EvalResults(Map<String, Map<String, TaskResult>> byPolicy, Evaluator.Config config, Map<String, ExtraMemory> extraMemory) {
+
+    /**
+     * A replicated policy's extra expert weight memory: the most replicas a device holds beyond
+     * ceil(E/D) over the MoE layers, and their bytes at {@code bytesPerWeight}.
+     */
+    public record ExtraMemory(int slots, long bytes, int bytesPerWeight) { }
+
+    public EvalResults {
+        extraMemory = extraMemory == null ? Map.of() : Map.copyOf(extraMemory);
+    }
+
+    /** No replicated policy. */
+    public EvalResults(Map<String, Map<String, TaskResult>> byPolicy, Evaluator.Config config) {
+        this(byPolicy, config, Map.of());
+    }
+
+    public EvalResults withExtraMemory(Map<String, ExtraMemory> m) {
+        return new EvalResults(byPolicy, config, m);
+    }
+
+    /** The policy's extra memory, or null when it holds no replicas. */
+    public ExtraMemory extraMemory(String policy) {
+        return extraMemory.get(policy);
+    }
 
     public List<String> policies() {
         return new ArrayList<>(byPolicy.keySet());
@@ -63,6 +87,42 @@ public record EvalResults(Map<String, Map<String, TaskResult>> byPolicy, Evaluat
     public boolean aboveBound(String policy, String task) {
         EpReplay.Speedup s = speedup(policy, task);
         return s != null && s.above(speedupBound(policy, task), EpBench.BOUND_TOLERANCE);
+    }
+
+    /** The decode steps' load bound relative to {@code none} on the same task (as {@link #speedupBound}); NaN without decode steps. */
+    public double decodeBound(String policy, String task) {
+        TaskResult none = get("none", task);
+        TaskResult r = get(policy, task);
+        if (none == null || r == null || none.decode() == null || r.decode() == null || r.decode().load().sumMaxDeviceLoad() == 0) {
+            return Double.NaN;
+        }
+        return (double) none.decode().load().sumMaxDeviceLoad() / r.decode().load().sumMaxDeviceLoad();
+    }
+
+    /** Measured decode EP speedup over {@code none} (median and range over repeats); null when not measured. */
+    public EpReplay.Speedup decodeSpeedup(String policy, String task) {
+        TaskResult r = get(policy, task);
+        return r == null || r.decode() == null ? null : r.decode().epSpeedup();
+    }
+
+    /** As {@link #aboveBound} for the decode steps. */
+    public boolean decodeAboveBound(String policy, String task) {
+        EpReplay.Speedup s = decodeSpeedup(policy, task);
+        return s != null && s.above(decodeBound(policy, task), EpBench.BOUND_TOLERANCE);
+    }
+
+    /** Whether any result of the task has decode steps. */
+    public boolean hasDecode(String task) {
+        for (String p : policies()) {
+            TaskResult r = get(p, task);
+            if (r != null && r.decode() != null) return true;
+        }
+        return false;
+    }
+
+    /** Whether any policy holds expert replicas. */
+    public boolean replicated() {
+        return !extraMemory.isEmpty();
     }
 
     /** Whether any result carries a measured EP time. */

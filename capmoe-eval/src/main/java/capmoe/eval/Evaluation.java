@@ -31,14 +31,18 @@ import java.util.function.BiFunction;
  *
  * <p>Steps of {@link #run}:
  * <ol>
- *   <li>read config.json; check the devices against the experts; place experts contiguously;</li>
+ *   <li>read config.json; check the devices against the experts; place experts contiguously;
+ *       replicated policies get one EPLB placement per MoE layer ({@link Replicas}: from a trace,
+ *       or from none's routing of this evaluation, none running first);</li>
  *   <li>load the tokenizer and the model (in {@code dtype} when given); as one rank of an MPI job
  *       ({@link Ranks}), wrap it in {@link DataParallelLM}: each forward pass's batch is split over
  *       the ranks, experts run on their owning rank, every rank gets the whole batch's logits;</li>
  *   <li>run the {@link Evaluator}: every task under every policy (the baseline {@code none} first),
  *       each MoE layer call recorded and, with {@link Ep} settings, replayed interleaved through the
  *       expert-parallel runtime ({@link EpRuntime.InJvm}) or, as one rank of an MPI job, over the
- *       ranks ({@link EpRuntime.OverRanks}: the same replay, every all-to-all and wait measured);</li>
+ *       ranks ({@link EpRuntime.OverRanks}: the same replay, every all-to-all and wait measured);
+ *       windowed tasks add {@code decodeSteps} greedy steps per batch, recorded and timed apart
+ *       (decode beside prefill);</li>
  *   <li>return a {@link Result}: the {@link EvalResults} and the run's settings; {@link Result#write}
  *       puts results.json, results_&lt;policy&gt;.json, results.md and report.html beside them
  *       ({@link ReportFiles}).</li>
@@ -50,12 +54,25 @@ public final class Evaluation {
     /**
      * Measure EP speedups: the in-JVM devices' mode and modelled link (both unused as one rank of an
      * MPI job, where the ranks are the devices: mode null there), the interleaved repeats (median)
-     * and warm-up replays.
+     * and warm-up replays, and the greedy decode steps after each batch of windows, recorded and
+     * timed apart from the windows' pass (0 = none).
      */
-    public record Ep(EpMode mode, double linkGbps, int repeats, int warmup) {
+    public record Ep(EpMode mode, double linkGbps, int repeats, int warmup, int decodeSteps) {
+
+        public Ep {
+            if (decodeSteps < 0) throw new IllegalArgumentException("--decode-steps must be >= 0 (got " + decodeSteps + ")");
+        }
+
+        /** Without decode steps. */
+        public Ep(EpMode mode, double linkGbps, int repeats, int warmup) {
+            this(mode, linkGbps, repeats, warmup, 0);
+        }
 
         /** Over the ranks of an MPI job: every time measured, nothing modelled. */
         public static Ep overRanks(int repeats, int warmup) { return new Ep(null, 0, repeats, warmup); }
+
+        /** This with {@code steps} greedy decode steps after each batch of windows, timed apart. */
+        public Ep withDecodeSteps(int steps) { return new Ep(mode, linkGbps, repeats, warmup, steps); }
     }
 
     /**
@@ -68,9 +85,18 @@ public final class Evaluation {
      * @param prefixToken   token that starts rolling windows and empty contexts, -1 = BOS, else EOS
      * @param sharedContext score a context's choices from its KV cache (see {@link Evaluator.Config})
      * @param ep            measure EP speedups, or null
+     * @param replicateTrace replicated policies ({@code replicate@N[+POLICY]}): place their replicas from this
+     *                      routing trace (recorded under none), or null to place them from none's routing of
+     *                      this evaluation ({@link Replicas})
      */
     public record Config(Path model, String dtype, DType quantize, List<Task> tasks, List<Policy> policies, int devices, int batch,
-                         int maxLength, int prefixToken, boolean sharedContext, Ep ep) {
+                         int maxLength, int prefixToken, boolean sharedContext, Ep ep, Path replicateTrace) {
+        /** Replicas (if any) placed from none's routing of the evaluation. */
+        public Config(Path model, String dtype, DType quantize, List<Task> tasks, List<Policy> policies, int devices, int batch,
+                      int maxLength, int prefixToken, boolean sharedContext, Ep ep) {
+            this(model, dtype, quantize, tasks, policies, devices, batch, maxLength, prefixToken, sharedContext, ep, null);
+        }
+
         public Config {
             if (policies.isEmpty() || !(policies.getFirst() instanceof Policy.None)) {
                 throw new IllegalArgumentException("the policies must start with the baseline none");
@@ -105,6 +131,11 @@ public final class Evaluation {
                 meta.put("ep_mode", config.ep().mode() == null ? "mpi" : config.ep().mode().id());
                 if (config.ep().mode() != null) meta.put("link_gbps", config.ep().linkGbps());
                 meta.put("ep_repeats", config.ep().repeats());
+                meta.put("decode_steps", config.ep().decodeSteps());
+            }
+            if (!results.extraMemory().isEmpty()) {
+                meta.put("replicas_placed_from", config.replicateTrace() != null ? config.replicateTrace().toString()
+                        : "none's routing of this evaluation (in-sample)");
             }
             return meta;
         }
@@ -128,6 +159,10 @@ public final class Evaluation {
                     : "under mpirun the ranks are the devices and every time is measured: the in-JVM EP mode "
                     + c.ep().mode().id() + " does not apply (Ep.overRanks)");
         }
+        if (ranks != null && c.policies().stream().anyMatch(p -> p.redundantReplicas() > 0)) {
+            throw new IllegalArgumentException("replicate@N runs over in-JVM devices; under mpirun each expert lives on one rank "
+                    + "(run it without mpirun)");
+        }
         if (ranks != null && c.devices() != ranks.comm().size()) {
             throw new IllegalArgumentException("under mpirun the devices are the " + ranks.comm().size() + " ranks, but the "
                     + "evaluation was configured for " + c.devices());
@@ -146,13 +181,21 @@ public final class Evaluation {
         if (prefix >= config.vocabSize()) {
             throw new IllegalArgumentException("--prefix-token " + prefix + " is outside the vocabulary (" + config.vocabSize() + ")");
         }
+        int decodeSteps = c.ep() == null ? 0 : c.ep().decodeSteps();
+        for (Task t : c.tasks()) {
+            if (t instanceof Task.TokenWindows w && w.seq() + decodeSteps > config.maxPositionEmbeddings()) {
+                throw new IllegalArgumentException(t.name() + ": --seq " + w.seq() + " + --decode-steps " + decodeSteps
+                        + " is longer than the model's context (max_position_embeddings " + config.maxPositionEmbeddings() + ")");
+            }
+        }
         Placement placement = Placement.contiguous(experts, c.devices());
-        Evaluator.Config evalConfig = new Evaluator.Config(context, c.batch(), prefix, c.devices(), c.sharedContext());
+        Replicas replicas = new Replicas(c.policies(), c.replicateTrace(), placement, config);
+        Evaluator.Config evalConfig = new Evaluator.Config(context, c.batch(), prefix, c.devices(), c.sharedContext(), decodeSteps);
         // inside the try: recorded MoE layer calls point at the model's mapped weights until they are replayed
         try (HfTokenizer tokenizer = HfTokenizer.load(c.model()); CausalLM loaded = ModelLoader.load(c.model(), c.dtype(), c.quantize())) {
             CausalLM lm = loaded;
-            BiFunction<Policy, RoutingListener, RunOptions> options =
-                    (policy, listener) -> RunOptions.of(policy).withPlacement(placement).withListener(listener);
+            BiFunction<Policy, RoutingListener, RunOptions> options = (policy, listener) -> RunOptions.of(policy)
+                    .withPlacement(placement).withListener(replicas.listener(policy, listener)).withLayerPlacements(replicas.of(policy));
             EpRuntime ep = null;
             if (ranks == null && c.ep() != null) {
                 ep = new EpRuntime.InJvm(Devices.contiguous(experts, c.devices()), c.ep().mode(), new CommModel(c.ep().linkGbps(), 2),
@@ -165,7 +208,7 @@ public final class Evaluation {
                 if (c.ep() != null) ep = new EpRuntime.OverRanks(ranks.comm(), dp.moe().placement(), ranks.wire(), c.ep().repeats(), c.ep().warmup());
             }
             Evaluator evaluator = new Evaluator(lm, tokenizer, evalConfig, options, progress, ep);
-            return new Result(c, config, evaluator.run(c.tasks(), c.policies()));
+            return new Result(c, config, evaluator.run(c.tasks(), c.policies()).withExtraMemory(replicas.extraMemory()));
         }
     }
 

@@ -4,6 +4,8 @@ import capmoe.model.CausalLM;
 import capmoe.model.RunOptions;
 import capmoe.routing.Policy;
 import capmoe.runtime.RoutingListener;
+import capmoe.model.Session;
+import capmoe.runtime.ep.EpBench;
 import capmoe.runtime.ep.EpReplay;
 import capmoe.tokenizer.Tokenizer;
 
@@ -34,11 +36,19 @@ public final class Evaluator {
      *                      continuations); false runs every (context ++ continuation) as a full sequence, as
      *                      lm-eval's HF backend does. Same scores under {@code none}; under a capacity policy
      *                      the routed batches differ, so the scores do too (see {@link Loglikelihoods})
+     * @param decodeSteps greedy decode steps after each batch of windows (not scored), recorded and timed
+     *                    apart from the windows' pass when an {@link EpRuntime} times the run; 0 = none
      */
-    public record Config(int maxLength, int batch, int prefixToken, int devices, boolean sharedContext) {
+    public record Config(int maxLength, int batch, int prefixToken, int devices, boolean sharedContext, int decodeSteps) {
         public Config {
             if (maxLength < 2) throw new IllegalArgumentException("max length must be >= 2, got " + maxLength);
             if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+            if (decodeSteps < 0) throw new IllegalArgumentException("--decode-steps must be >= 0, got " + decodeSteps);
+        }
+
+        /** No decode steps. */
+        public Config(int maxLength, int batch, int prefixToken, int devices, boolean sharedContext) {
+            this(maxLength, batch, prefixToken, devices, sharedContext, 0);
         }
 
         /** Shared-context scoring, the default. */
@@ -93,16 +103,19 @@ public final class Evaluator {
             throw new IllegalArgumentException("measured EP speedups are relative to none: put none first (Policy.withBaseline)");
         }
         Map<String, Map<String, TaskResult>> byPolicy = new LinkedHashMap<>();
-        Map<String, List<EpReplay.Recorder>> recorded = new LinkedHashMap<>();
+        Map<String, List<Recording>> recorded = new LinkedHashMap<>();
         for (Policy policy : policies) {
             Map<String, TaskResult> results = new LinkedHashMap<>();
             for (Task task : tasks) {
-                EpReplay.Recorder recorder = null;
+                Recording recording = null;
                 if (ep != null) {
-                    recorder = new EpReplay.Recorder(runOptions.apply(policy, RoutingListener.NONE).executor());
-                    recorded.computeIfAbsent(task.name(), k -> new ArrayList<>()).add(recorder);
+                    // built after the policies before it ran: a replicated policy's placements may come from none's routing
+                    RunOptions o = runOptions.apply(policy, RoutingListener.NONE);
+                    recording = new Recording(new EpReplay.Recorder(o.executor(), o.layerPlacements()),
+                            new EpReplay.Recorder(o.executor(), o.layerPlacements()), new LoadRecorder(config.devices()));
+                    recorded.computeIfAbsent(task.name(), k -> new ArrayList<>()).add(recording);
                 }
-                TaskResult r = evaluate(task, policy, recorder);
+                TaskResult r = evaluate(task, policy, recording);
                 results.put(r.task(), r);
             }
             byPolicy.put(policy.label(), results);
@@ -110,19 +123,22 @@ public final class Evaluator {
         Map<String, List<EpReplay.Timings>> timings = new HashMap<>();
         for (var e : recorded.entrySet()) {
             String task = e.getKey();
-            List<List<EpReplay.Call>> calls = e.getValue().stream().map(EpReplay.Recorder::calls).toList();
+            List<List<EpReplay.Call>> calls = e.getValue().stream().map(r -> r.prefill().calls()).toList();
+            List<List<EpReplay.Call>> decodeCalls = e.getValue().stream().map(r -> r.decode().calls()).toList();
             e.getValue().clear();
-            List<EpReplay.Timings> t = ep.time(calls, (done, all) -> {
-                if (progress == null) return;
-                progress.printf(Locale.ROOT, "EP timing of %s (%s): pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies%n",
-                        task, ep.describe(), done, all, ep.warmup(), calls.getFirst().size(), calls.size());
-                progress.flush();
-            });
+            List<EpReplay.Timings> t = ep.time(calls, progress("EP timing of " + task, calls));
             timings.put(task, t);
             List<EpReplay.Speedup> speedups = EpReplay.Speedup.overFirst(t);
+            List<EpReplay.Timings> dt = decodeCalls.getFirst().isEmpty() ? null
+                    : ep.time(decodeCalls, progress("EP timing of " + task + " (decode)", decodeCalls));
+            List<EpReplay.Speedup> decodeSpeedups = dt == null ? null : EpReplay.Speedup.overFirst(dt);
             for (int i = 0; i < policies.size(); i++) {
                 Map<String, TaskResult> m = byPolicy.get(policies.get(i).label());
-                m.put(task, m.get(task).withEp(t.get(i).epSeconds(), speedups.get(i)));
+                TaskResult r = m.get(task).withEp(t.get(i).epSeconds(), speedups.get(i));
+                if (dt != null) {
+                    r = r.withDecode(new TaskResult.Decode(r.decode().steps(), r.decode().load(), dt.get(i).epSeconds(), decodeSpeedups.get(i)));
+                }
+                m.put(task, r);
             }
         }
         for (int i = 0; i < policies.size(); i++) {
@@ -131,22 +147,38 @@ public final class Evaluator {
         return new EvalResults(byPolicy, config);
     }
 
+    /**
+     * What an EP-timed (task, policy) run records: its scoring passes' MoE layer calls (prefill),
+     * its decode steps' calls, and the decode steps' routing load.
+     */
+    private record Recording(EpReplay.Recorder prefill, EpReplay.Recorder decode, LoadRecorder decodeLoads) { }
+
+    private EpReplay.Progress progress(String what, List<List<EpReplay.Call>> calls) {
+        return (done, all) -> {
+            if (progress == null) return;
+            progress.printf(Locale.ROOT, "%s (%s): pass %d/%d (%d warm-up) over %d MoE layer calls x %d policies%n",
+                    what, ep.describe(), done, all, ep.warmup(), calls.getFirst().size(), calls.size());
+            progress.flush();
+        };
+    }
+
     /** One task under one policy, not timed. */
     public TaskResult evaluate(Task task, Policy policy) {
         return evaluate(task, policy, null);
     }
 
-    /** @param recorder wraps the executor to record every MoE layer call for {@link EpRuntime}, or null */
-    private TaskResult evaluate(Task task, Policy policy, EpReplay.Recorder recorder) {
+    /** @param recording records every MoE layer call for {@link EpRuntime} (the executor wrapped), or null */
+    private TaskResult evaluate(Task task, Policy policy, Recording recording) {
         LoadRecorder loads = new LoadRecorder(config.devices());
         RunOptions options = runOptions.apply(policy, loads);
-        if (recorder != null) options = options.withExecutor(recorder);
+        if (recording != null) options = options.withExecutor(recording.prefill());
         Progress bar = progress == null ? null : new Progress(progress, policy.label() + " " + task.name());
         TaskResult r = switch (task) {
             case Task.MultipleChoice mc -> multipleChoice(mc, policy, options, loads, bar);
             case Task.LastWord lw -> lastWord(lw, policy, options, loads, bar);
             case Task.RollingPerplexity rp -> rolling(rp, policy, options, loads, bar);
-            case Task.TokenWindows tw -> windows(tw, policy, options, loads, bar);
+            case Task.TokenWindows tw -> windows(tw, policy, options, loads, bar,
+                    recording == null || config.decodeSteps() == 0 ? null : recording);
         };
         return r;
     }
@@ -237,8 +269,14 @@ public final class Evaluator {
         return new TaskResult(task.name(), policy.label(), n, metrics, stderrs, recorder.summary(), null);
     }
 
+    /**
+     * Windowed perplexity. With {@code decode}: each batch runs through a KV-cached session (the
+     * same pass as {@link CausalLM#forward}, so the same logits) and is followed by
+     * {@link Config#decodeSteps} greedy decode steps under the same policy (each window's most
+     * likely next token, one token per window per MoE call), recorded apart and not scored.
+     */
     private TaskResult windows(Task.TokenWindows task, Policy policy, RunOptions options, LoadRecorder recorder,
-                               Progress bar) {
+                               Progress bar, Recording decode) {
         int[] tokens = encode(task.text());
         int seq = task.seq();
         int windows = tokens.length / seq;
@@ -255,7 +293,17 @@ public final class Evaluator {
             for (int i = 0; i < b; i++) {
                 batch[i] = Arrays.copyOfRange(tokens, (start + i) * seq, (start + i + 1) * seq);
             }
-            float[][] logits = model.forward(batch, options);
+            float[][] logits;
+            if (decode == null) {
+                logits = model.forward(batch, options);
+            } else {
+                Session session = model.newSession(b, options);
+                logits = session.append(batch);
+                Session steps = session.withOptions(options.withExecutor(decode.decode()).withListener(decode.decodeLoads()));
+                float[][] last = new float[b][];
+                for (int i = 0; i < b; i++) last[i] = Arrays.copyOfRange(logits[i], logits[i].length - logits[i].length / seq, logits[i].length);
+                for (int step = 0; step < config.decodeSteps(); step++) last = steps.appendLast(EpBench.greedy(last));
+            }
             for (int i = 0; i < b; i++) {
                 int[] cont = Arrays.copyOfRange(batch[i], 1, seq);
                 // positions 0..seq-2 predict tokens 1..seq-1: score them as a continuation of length seq-1
@@ -272,7 +320,8 @@ public final class Evaluator {
         stderrs.put("perplexity", Double.NaN);
         metrics.put("tokens_scored", (double) limit * (seq - 1));
         stderrs.put("tokens_scored", Double.NaN);
-        return new TaskResult(task.name(), policy.label(), limit, metrics, stderrs, recorder.summary(), null);
+        TaskResult r = new TaskResult(task.name(), policy.label(), limit, metrics, stderrs, recorder.summary(), null);
+        return decode == null ? r : r.withDecode(new TaskResult.Decode(config.decodeSteps(), decode.decodeLoads().summary(), Double.NaN, null));
     }
 
     /**

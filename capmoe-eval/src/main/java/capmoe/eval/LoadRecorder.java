@@ -6,10 +6,13 @@ import capmoe.runtime.RoutingListener;
 
 /**
  * Watches every MoE layer's routing during an evaluation and sums what the report needs: kept and
- * assigned (token, expert) pairs, the expert-level max/mean load per layer call, and the most
- * loaded device per layer call under a contiguous placement over {@code devices} devices. Under
- * expert parallelism a layer is as slow as its most loaded device, so the ratio of these sums
- * between two policies on the same workload bounds their EP speedup.
+ * assigned (token, expert) pairs, the expert-level and device-level max/mean load per layer call,
+ * and the most loaded device per layer call. Device loads are the router's own
+ * ({@link RoutingStats#deviceLoadAfter()}: each pair on the device the layer's placement runs it
+ * on, so a replicated expert's pairs are split between its replicas); without them (a routing
+ * with no statistics) they are summed over a contiguous placement of {@code devices} devices.
+ * Under expert parallelism a layer is as slow as its most loaded device, so the ratio of these
+ * sums between two policies on the same workload bounds their EP speedup.
  */
 public final class LoadRecorder implements RoutingListener {
     private final int devices;
@@ -19,6 +22,7 @@ public final class LoadRecorder implements RoutingListener {
     private long droppedPairs;
     private long addedPairs;
     private double sumMaxOverMean;
+    private double sumDeviceMaxOverMean;
     private long sumMaxDeviceLoad;
 
     public LoadRecorder(int devices) {
@@ -57,18 +61,27 @@ public final class LoadRecorder implements RoutingListener {
             droppedPairs += Math.max(0, assigned - kept);
         }
         if (kept > 0) sumMaxOverMean += max / ((double) kept / experts);
-        sumMaxDeviceLoad += maxDeviceLoad(after, devices);
+        long[] device = stats != null && stats.deviceLoadAfter() != null && stats.deviceLoadAfter().length == devices
+                ? toLong(stats.deviceLoadAfter()) : deviceLoads(after, devices);
+        long maxDevice = 0;
+        for (long l : device) maxDevice = Math.max(maxDevice, l);
+        sumMaxDeviceLoad += maxDevice;
+        if (kept > 0) sumDeviceMaxOverMean += maxDevice / ((double) kept / device.length);
     }
 
-    /** Load of the busiest device when experts are placed in contiguous blocks (experts*d/devices ...). */
-    static long maxDeviceLoad(int[] expertLoad, int devices) {
+    private static long[] toLong(int[] a) {
+        long[] l = new long[a.length];
+        for (int i = 0; i < a.length; i++) l[i] = a[i];
+        return l;
+    }
+
+    /** Each device's load when experts are placed in contiguous blocks (expert e on device e*d/E). */
+    private static long[] deviceLoads(int[] expertLoad, int devices) {
         int experts = expertLoad.length;
         int d = Math.min(devices, experts);
         long[] load = new long[d];
         for (int e = 0; e < experts; e++) load[(int) ((long) e * d / experts)] += expertLoad[e];
-        long max = 0;
-        for (long l : load) max = Math.max(max, l);
-        return max;
+        return load;
     }
 
     public synchronized void add(LoadRecorder other) {
@@ -78,6 +91,7 @@ public final class LoadRecorder implements RoutingListener {
         droppedPairs += other.droppedPairs;
         addedPairs += other.addedPairs;
         sumMaxOverMean += other.sumMaxOverMean;
+        sumDeviceMaxOverMean += other.sumDeviceMaxOverMean;
         sumMaxDeviceLoad += other.sumMaxDeviceLoad;
     }
 
@@ -85,7 +99,7 @@ public final class LoadRecorder implements RoutingListener {
         return new LoadSummary(calls, keptPairs, assignedPairs,
                 assignedPairs == 0 ? 0 : (double) droppedPairs / assignedPairs,
                 calls == 0 ? Double.NaN : sumMaxOverMean / calls, sumMaxDeviceLoad, devices,
-                assignedPairs == 0 ? 0 : (double) addedPairs / assignedPairs);
+                assignedPairs == 0 ? 0 : (double) addedPairs / assignedPairs, calls == 0 ? Double.NaN : sumDeviceMaxOverMean / calls);
     }
 
     /**
@@ -93,9 +107,20 @@ public final class LoadRecorder implements RoutingListener {
      * {@link capmoe.runtime.ep.LayerRecord}): {@code droppedFraction} = top-k (token, expert) pairs
      * the policy removed / top-k pairs; {@code addedFraction} = pairs kept outside the top-k
      * (Expanded Drop's local experts) / top-k pairs. Neither is ever negative or n/a.
+     * {@code meanMaxOverMeanLoad}: the busiest expert's kept pairs over the mean expert's, averaged
+     * over layer calls; {@code meanDeviceMaxOverMean}: the same over devices (what replication
+     * lowers; NaN when not recorded).
      */
     public record LoadSummary(long layerCalls, long keptPairs, long assignedPairs, double droppedFraction,
-                              double meanMaxOverMeanLoad, long sumMaxDeviceLoad, int devices, double addedFraction) {
+                              double meanMaxOverMeanLoad, long sumMaxDeviceLoad, int devices, double addedFraction,
+                              double meanDeviceMaxOverMean) {
+
+        /** No device max/mean recorded. */
+        public LoadSummary(long layerCalls, long keptPairs, long assignedPairs, double droppedFraction,
+                           double meanMaxOverMeanLoad, long sumMaxDeviceLoad, int devices, double addedFraction) {
+            this(layerCalls, keptPairs, assignedPairs, droppedFraction, meanMaxOverMeanLoad, sumMaxDeviceLoad, devices, addedFraction,
+                    Double.NaN);
+        }
 
         /** No pairs added (every policy but Expanded Drop). */
         public LoadSummary(long layerCalls, long keptPairs, long assignedPairs, double droppedFraction,

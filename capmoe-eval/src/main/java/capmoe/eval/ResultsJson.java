@@ -1,5 +1,6 @@
 package capmoe.eval;
 
+import capmoe.runtime.ep.EpReplay;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -45,6 +46,7 @@ public final class ResultsJson {
             load.put("kept_pairs", t.load().keptPairs());
             load.put("assigned_pairs", t.load().assignedPairs());
             putNumber(load, "mean_max_over_mean_load", t.load().meanMaxOverMeanLoad());
+            putNumber(load, "mean_device_max_over_mean_load", t.load().meanDeviceMaxOverMean());
             load.put("devices", t.load().devices());
             load.put("sum_max_device_load", t.load().sumMaxDeviceLoad());
             putNumber(load, "ep_speedup_bound", r.speedupBound(policy, e.getKey()));
@@ -55,6 +57,31 @@ public final class ResultsJson {
                 putNumber(load, "ep_speedup_max", t.epSpeedup().max());
                 load.put("ep_speedup_above_bound", r.aboveBound(policy, e.getKey()));
             }
+            if (t.decode() != null) {
+                // the decode steps after each batch of windows, the same fields over their calls alone
+                ObjectNode d = load.putObject("decode");
+                d.put("steps", t.decode().steps());
+                putNumber(d, "dropped_fraction", t.decode().load().droppedFraction());
+                putNumber(d, "mean_max_over_mean_load", t.decode().load().meanMaxOverMeanLoad());
+                putNumber(d, "mean_device_max_over_mean_load", t.decode().load().meanDeviceMaxOverMean());
+                d.put("sum_max_device_load", t.decode().load().sumMaxDeviceLoad());
+                putNumber(d, "ep_speedup_bound", r.decodeBound(policy, e.getKey()));
+                putNumber(d, "ep_seconds", t.decode().epSeconds());
+                EpReplay.Speedup ds = r.decodeSpeedup(policy, e.getKey());
+                putNumber(d, "ep_speedup", ds == null ? Double.NaN : ds.median());
+                if (ds != null) {
+                    putNumber(d, "ep_speedup_min", ds.min());
+                    putNumber(d, "ep_speedup_max", ds.max());
+                    d.put("ep_speedup_above_bound", r.decodeAboveBound(policy, e.getKey()));
+                }
+            }
+        }
+        EvalResults.ExtraMemory extra = r.extraMemory(policy);
+        if (extra != null) {
+            ObjectNode rep = root.putObject("replication");
+            rep.put("extra_experts_per_device", extra.slots());
+            rep.put("extra_bytes_per_device", extra.bytes());
+            rep.put("bytes_per_weight", extra.bytesPerWeight());
         }
         ObjectNode config = root.putObject("config");
         config.put("policy", policy);

@@ -28,7 +28,7 @@ class ReportsTest {
         stderrs.put("acc", 0.01);
         metrics.put("acc_norm", acc + 0.01);
         stderrs.put("acc_norm", 0.02);
-        var load = new LoadRecorder.LoadSummary(12, kept, assigned, 1.0 - (double) kept / assigned, 1.5, maxDeviceLoad, 8);
+        var load = new LoadRecorder.LoadSummary(12, kept, assigned, 1.0 - (double) kept / assigned, 1.5, maxDeviceLoad, 8, 0, 1.2);
         return new TaskResult(task, policy, 100, metrics, stderrs, load, null);
     }
 
@@ -39,7 +39,7 @@ class ReportsTest {
         metrics.put("byte_perplexity", 2.0);
         metrics.put("bits_per_byte", 1.0);
         for (String m : metrics.keySet()) stderrs.put(m, Double.NaN);
-        var load = new LoadRecorder.LoadSummary(6, 90, 100, 0.1, 2.0, 400, 8);
+        var load = new LoadRecorder.LoadSummary(6, 90, 100, 0.1, 2.0, 400, 8, 0, 1.1);
         return new TaskResult("wikitext", policy, 3, metrics, stderrs, load, null);
     }
 
@@ -84,9 +84,9 @@ class ReportsTest {
     void markdownHasARowPerPolicyWithStderrAndLoad() {
         String md = MarkdownReport.render(sample());
         assertTrue(md.contains("### piqa (n=100)"), md);
-        assertTrue(md.contains("| score@1.0 | 0.6500 ± 0.0100 | 0.6600 ± 0.0200 | 30.00% | 0.00% | 1.50 | 2.00x |"), md);
+        assertTrue(md.contains("| score@1.0 | 0.6500 ± 0.0100 | 0.6600 ± 0.0200 | 30.00% | 0.00% | 1.50 | 1.20 | 2.00x |"), md);
         // perplexities have no stderr in lm-eval, so none is shown
-        assertTrue(md.contains("| none | 30.0000 | 2.0000 | 1.0000 | 10.00% | 0.00% | 2.00 | 1.00x |"), md);
+        assertTrue(md.contains("| none | 30.0000 | 2.0000 | 1.0000 | 10.00% | 0.00% | 2.00 | 1.10 | 1.00x |"), md);
     }
 
     @Test

@@ -134,6 +134,12 @@ class CapacityLimitsTest {
         assertEquals(1.5, all.maxOverMean(), 1e-12);
         assertEquals(0, all.droppedFraction());
         assertTrue(all.reached());
+        // the literal rule, the SMALLEST γ whose device max/mean ≤ target, is the grid's first point for every
+        // target (device max/mean 1.0 at γ = 0.25: smaller γ balances more), so it would always answer 0.25; the fit
+        // takes the largest γ meeting the target instead (GammaFit's Javadoc)
+        for (double target : new double[] {1.0, 1.4, 1.5}) {
+            assertTrue(GammaFit.evaluate(config, p, 0, calls, new GammaFit.Rule.MaxMean(target), 0.25).reached(), "target " + target);
+        }
         assertThrows(IllegalArgumentException.class, () -> GammaFit.Rule.parse("maxmean=0.5"));
         assertThrows(IllegalArgumentException.class, () -> GammaFit.Rule.parse("drop=0.5"));
     }

@@ -31,6 +31,10 @@ public record ServeOptions(Path model, String servedName, Policy policy, boolean
     public ServeOptions {
         if (model == null) throw new IllegalArgumentException("--model is required");
         if (policy == null) throw new IllegalArgumentException("policy must not be null (use none)");
+        if (policy.redundantReplicas() > 0) {
+            throw new IllegalArgumentException("--policy " + policy.label() + ": replicas (EPLB) are placed by ep-bench, eval and demo "
+                    + "from a routing trace; serve does not place them (use " + policy.capacityPolicy().label() + ")");
+        }
         if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in 0..65535, got " + port);
         if (maxRunning < 1) throw new IllegalArgumentException("--max-running must be >= 1, got " + maxRunning);
         if (maxBatchTokens < maxRunning) {

@@ -446,7 +446,7 @@ public final class EpBench {
     }
 
     /** The most likely next token of each sequence (argmax of its last logits; ties: the lower id). */
-    static int[][] greedy(float[][] lastLogits) {
+    public static int[][] greedy(float[][] lastLogits) {
         int[][] next = new int[lastLogits.length][1];
         for (int b = 0; b < lastLogits.length; b++) {
             float[] l = lastLogits[b];

@@ -24,6 +24,8 @@ public final class EpBenchJson {
         ObjectNode root = m.createObjectNode();
         root.put("model", c.model().toString());
         root.put("modelType", r.model().modelType());
+        root.put("experts", r.model().numExperts());
+        root.put("topK", r.model().topK());
         root.put("mode", c.mode().id());
         root.put("label", r.label());
         root.put("devices", c.devices());

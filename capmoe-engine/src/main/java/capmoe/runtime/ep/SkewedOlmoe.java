@@ -28,9 +28,42 @@ import java.util.SplittableRandom;
 public final class SkewedOlmoe {
     private SkewedOlmoe() { }
 
-    /** The shape to build. OLMoE-1B-7B: 16 layers, hidden 2048, 64 experts, top-8, expert width 1024, 16 heads, vocab 50304. */
+    /**
+     * The shape to build. Presets are the routed-expert shapes of the paper's models from their HF
+     * configs; only OLMoE's architecture is written, so a preset keeps a model's experts, top-k,
+     * hidden size and expert width, not its attention or shared experts (Qwen1.5-MoE's shared
+     * expert is left out).
+     */
     public record Shape(int layers, int hidden, int experts, int topK, int intermediate, int heads, int vocab) {
+        /** allenai/OLMoE-1B-7B-0924: 16 layers, hidden 2048, 64 experts, top-8, expert width 1024, 16 heads, vocab 50304. */
         public static final Shape OLMOE_1B_7B = new Shape(16, 2048, 64, 8, 1024, 16, 50304);
+        /** mistralai/Mixtral-8x7B-v0.1: 32 layers, hidden 4096, 8 experts, top-2, expert width 14336, 32 heads, vocab 32000. */
+        public static final Shape MIXTRAL_8X7B = new Shape(32, 4096, 8, 2, 14336, 32, 32000);
+        /** Qwen/Qwen1.5-MoE-A2.7B routed experts: 24 layers, hidden 2048, 60 experts, top-4, width 1408, 16 heads, vocab 151936. */
+        public static final Shape QWEN15_MOE_A27B = new Shape(24, 2048, 60, 4, 1408, 16, 151936);
+
+        /** A preset by name: olmoe-1b-7b, mixtral-8x7b, qwen1.5-moe-a2.7b. */
+        public static Shape named(String name) {
+            return switch (name == null ? "" : name.strip().toLowerCase(java.util.Locale.ROOT)) {
+                case "olmoe-1b-7b" -> OLMOE_1B_7B;
+                case "mixtral-8x7b" -> MIXTRAL_8X7B;
+                case "qwen1.5-moe-a2.7b" -> QWEN15_MOE_A27B;
+                default -> throw new IllegalArgumentException("--shape '" + name + "': expected olmoe-1b-7b, mixtral-8x7b or qwen1.5-moe-a2.7b");
+            };
+        }
+
+        /**
+         * This shape with other layers and vocabulary and, when > 0, another hidden size and expert
+         * width (scaled down to fit a machine); the head size stays, so the heads scale with the hidden size.
+         */
+        public Shape with(int layers, int vocab, int hidden, int intermediate) {
+            int h = hidden > 0 ? hidden : this.hidden, headDim = this.hidden / heads;
+            if (layers < 1 || vocab < 2 || h % headDim != 0 || intermediate < 0) {
+                throw new IllegalArgumentException("--layers must be >= 1, --vocab >= 2, --expert-width >= 0 and --hidden a multiple of "
+                        + headDim + " (the head size; got " + layers + ", " + vocab + ", " + intermediate + ", " + h + ")");
+            }
+            return new Shape(layers, h, experts, topK, intermediate > 0 ? intermediate : this.intermediate, h / headDim, vocab);
+        }
     }
 
     public static void write(Path dir, Shape s, double skew, long seed) {

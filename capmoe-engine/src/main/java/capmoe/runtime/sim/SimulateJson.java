@@ -34,8 +34,8 @@ public final class SimulateJson {
         write(file, root);
     }
 
-    /** The paper sweep: the workload, the cost model in words, and one object per (shape, D, policy). */
-    public static void writeSweep(Path file, int tokensPerCall, int calls, String cost, List<Sweep.Cell> cells) {
+    /** The paper sweep: the workload, the cost model in words, one object per (shape, D, policy), and the measured points given ({@link Sweep#measured}). */
+    public static void writeSweep(Path file, int tokensPerCall, int calls, String cost, List<Sweep.Cell> cells, List<Sweep.Measured> measured) {
         ObjectNode root = JSON.createObjectNode();
         root.put("tokensPerCall", tokensPerCall).put("calls", calls).put("cost", cost);
         ArrayNode rs = root.putArray("results");
@@ -45,6 +45,12 @@ public final class SimulateJson {
                     .put("droppedFraction", c.droppedFraction()).put("maxOverMean", c.maxOverMean()).put("speedup", c.speedup())
                     .put("bound", c.bound()).put("extraSlotsPerDevice", c.extraSlots());
             if (Double.isFinite(c.paper())) o.put("paper", c.paper());
+        }
+        ArrayNode ms = root.putArray("measured");
+        for (Sweep.Measured m : measured) {
+            ms.addObject().put("shape", m.shape()).put("devices", m.devices()).put("expertsPerDevice", m.expertsPerDevice())
+                    .put("policy", m.policy()).put("speedup", m.speedup()).put("speedupMin", m.min()).put("speedupMax", m.max())
+                    .put("bound", m.bound()).put("source", m.source());
         }
         write(file, root);
     }

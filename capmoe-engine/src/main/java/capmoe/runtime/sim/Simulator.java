@@ -48,8 +48,8 @@ public final class Simulator {
      * @param addedFraction   pairs kept outside the top-k (expanded's extra experts) / top-k pairs
      * @param seconds         simulated EP time summed over the trace's layer calls
      * @param speedup         time of none / time of this policy, same D
-     * @param bound           sum of the most loaded device's pairs under none / under this policy
-     * @param maxOverMean       mean over layer calls of device max/mean load after the policy
+     * @param bound           sum of the most loaded device's pairs (with its shared-expert rows, if any) under none / under this policy
+     * @param maxOverMean       mean over layer calls of device max/mean routed load after the policy
      * @param extraSlots        replication only: the most expert replicas a device holds beyond
      *                          ceil(E/D), over the layers (times one expert's weights = extra memory)
      */
@@ -60,9 +60,24 @@ public final class Simulator {
     private final CostModel cost;
     private final CommModel comm;
     private final int hidden;
+    private final int sharedExperts;
 
     /** @param hidden model hidden size, for the communication term */
     public Simulator(RoutingTrace trace, CostModel cost, CommModel comm, int hidden) {
+        this(trace, cost, comm, hidden, 0);
+    }
+
+    /**
+     * @param sharedExperts shared experts of the model's MoE layers, each as wide as a routed one
+     *                      (DeepSeek-V2-Lite: 2). The pricing model: attention is data-parallel,
+     *                      so each device holds ceil(T/D) of a call's T tokens and runs every
+     *                      shared expert on its own tokens: the same {@code sharedExperts x
+     *                      ceil(T/D)} rows on every device, under every policy, added to each
+     *                      device's routed work (and to the loads of the bound).
+     */
+    public Simulator(RoutingTrace trace, CostModel cost, CommModel comm, int hidden, int sharedExperts) {
+        if (sharedExperts < 0) throw new IllegalArgumentException("shared experts must be >= 0 (got " + sharedExperts + ")");
+        this.sharedExperts = sharedExperts;
         if (!trace.header().policy().equals("none")) {
             throw new IllegalArgumentException("the trace was recorded under policy '" + trace.header().policy()
                     + "'; the simulator needs plain top-k routing (record it with policy none)");
@@ -195,6 +210,9 @@ public final class Simulator {
                 }
                 crit = Math.max(crit, s);
             }
+            // shared experts: every device runs them on its own ceil(T/D) tokens, the same time everywhere
+            int sharedRows = (routing.tokens() + devices.count() - 1) / devices.count();
+            crit += sharedExperts * cost.expertSeconds(sharedRows);
             seconds += crit + comm.seconds(comm.dispatch(devices, routing.tokens(), routing.offsets(), routing.expertIds(), hidden));
             before += rec.routing().offsets()[rec.routing().tokens()];
             dropped += routing.stats().droppedPairs();
@@ -205,7 +223,7 @@ public final class Simulator {
                 kept += v;
                 max = Math.max(max, v);
             }
-            maxLoad += max;
+            maxLoad += max + (long) sharedExperts * sharedRows;
             mm += kept == 0 ? 0 : (double) max * devices.count() / kept;
         }
         int n = logits.size();

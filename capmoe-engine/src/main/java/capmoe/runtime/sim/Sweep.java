@@ -24,9 +24,10 @@ import java.util.TreeSet;
  *   <li>every policy simulated at every D; in a policy spec, {@code replicate@D} means one
  *       redundant replica per device ({@code replicate@<D>}).</li>
  * </ol>
- * Only the routed experts are priced (DeepSeek-V2-Lite's 2 shared experts run on every device
- * for every token and do not change which device is the straggler; they would add the same time
- * to every device and lower every speedup alike).
+ * Shared experts (DeepSeek-V2-Lite: 2, each as wide as a routed expert) are priced with the
+ * {@link Simulator}'s model: attention is data-parallel, each device runs them on its own T/D
+ * tokens, the same work on every device under every policy. They never change which device is
+ * the straggler but add the same time to all, so every speedup (and bound) moves towards 1.
  */
 public final class Sweep {
     private Sweep() { }
@@ -64,6 +65,42 @@ public final class Sweep {
         }
     }
 
+    /**
+     * A measured bar beside the simulated ones: {@code ep-bench}'s median speedup over none (and its
+     * range over the interleaved repeats) and its load bound, on a model of the shape (its experts
+     * and top-k) run through the expert-parallel runtime at D devices.
+     */
+    public record Measured(String shape, int expertsPerDevice, int devices, String policy, double speedup, double min, double max,
+                           double bound, String source) { }
+
+    /**
+     * The policies of an {@code ep-bench} JSON ({@link capmoe.runtime.ep.EpBenchJson}) as measured
+     * bars of the sweep shape with the same experts and top-k; {@code replicate@<D>} becomes
+     * {@code replicate@D} (one replica per device, the sweep's name); the uniform row is left out.
+     */
+    public static List<Measured> measured(com.fasterxml.jackson.databind.JsonNode epBench, String source) {
+        int experts = epBench.path("experts").asInt(-1), topK = epBench.path("topK").asInt(-1), d = epBench.path("devices").asInt(-1);
+        if (experts < 1 || topK < 1 || d < 1 || !epBench.path("policies").isArray()) {
+            throw new IllegalArgumentException(source + ": not an ep-bench JSON with experts, topK, devices and policies");
+        }
+        Shape shape = null;
+        for (Shape s : Shape.PAPER) if (s.experts() == experts && s.topK() == topK) shape = s;
+        if (shape == null) {
+            throw new IllegalArgumentException(source + ": " + experts + " experts top-" + topK + " is none of the sweep's shapes "
+                    + Shape.PAPER.stream().map(s -> s.name() + " " + s.experts() + " top-" + s.topK()).toList());
+        }
+        if (experts % d != 0) throw new IllegalArgumentException(source + ": " + d + " devices do not divide " + experts + " experts");
+        List<Measured> out = new ArrayList<>();
+        for (com.fasterxml.jackson.databind.JsonNode p : epBench.get("policies")) {
+            String label = p.path("policy").asText();
+            if (label.equals(capmoe.runtime.ep.EpBench.UNIFORM) || label.equals("none")) continue;
+            String name = label.replaceFirst("^replicate@" + d + "(?![0-9])", "replicate@D");
+            out.add(new Measured(shape.name(), experts / d, d, name, p.path("speedupVsNone").asDouble(), p.path("speedupMin").asDouble(),
+                    p.path("speedupMax").asDouble(), p.path("bound").asDouble(), source));
+        }
+        return out;
+    }
+
     /** One bar of the figure: a shape at n experts per device under one policy. */
     public record Cell(String shape, int experts, int topK, int devices, int expertsPerDevice, String policy,
                        double droppedFraction, double maxOverMean, double speedup, double bound, int extraSlots, double paper) { }
@@ -93,7 +130,7 @@ public final class Sweep {
             throw new IllegalArgumentException("the trace for " + shape.name() + " has " + trace.header().experts() + " experts top-"
                     + trace.header().topK() + ", the shape " + shape.experts() + " top-" + shape.topK());
         }
-        Simulator sim = new Simulator(trace, cost, new CommModel(0, 2), 1);
+        Simulator sim = new Simulator(trace, cost, new CommModel(0, 2), 1, shape.sharedExperts());
         List<Cell> out = new ArrayList<>();
         for (int n : shape.expertsPerDevice()) {
             int d = shape.experts() / n;

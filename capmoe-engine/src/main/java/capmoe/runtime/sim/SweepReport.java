@@ -25,11 +25,12 @@ public final class SweepReport {
     /** One colour per policy (not per kind: score@1.0, @1.5 and @2.0 are different bars here). */
     private static final String[] COLORS = {"#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4"};
 
-    public static void write(Path file, String title, List<String> notes, List<Sweep.Cell> cells) {
-        AtomicFile.writeString(file, render(title, notes, cells));
+    public static void write(Path file, String title, List<String> notes, List<Sweep.Cell> cells, List<Sweep.Measured> measured) {
+        AtomicFile.writeString(file, render(title, notes, cells, measured));
     }
 
-    public static String render(String title, List<String> notes, List<Sweep.Cell> cells) {
+    /** @param measured ep-bench's measured speedups, drawn as half-transparent bars beside the simulated ones (may be empty) */
+    public static String render(String title, List<String> notes, List<Sweep.Cell> cells, List<Sweep.Measured> measured) {
         ChartPage page = new ChartPage(title);
         notes.forEach(page::note);
         List<String> policies = new ArrayList<>(new LinkedHashSet<>(cells.stream().map(Sweep.Cell::policy).filter(p -> !p.equals("none")).toList()));
@@ -56,6 +57,21 @@ public final class SweepReport {
                     else data.add(c.speedup());
                 }
                 if (i == 0) s.set("markLine", ChartPage.markLine("y", 1.0, "1.0x"));
+                series.add(s);
+            }
+            List<Sweep.Measured> mine = measured.stream().filter(m -> m.shape().equals(shape.getKey())).toList();
+            for (int i = 0; i < policies.size(); i++) {
+                String policy = policies.get(i);
+                if (mine.stream().noneMatch(m -> m.policy().equals(policy))) continue;
+                ObjectNode s = ChartPage.series("bar", "measured " + policy, null);
+                s.putObject("itemStyle").put("color", COLORS[i % COLORS.length]).put("opacity", 0.45)
+                        .put("borderColor", "#222").put("borderWidth", 1);
+                ArrayNode data = s.putArray("data");
+                for (int n : groups) {
+                    Sweep.Measured m = mine.stream().filter(x -> x.expertsPerDevice() == n && x.policy().equals(policy)).findFirst().orElse(null);
+                    if (m == null) data.addNull();
+                    else data.add(m.speedup());
+                }
                 series.add(s);
             }
             for (int i = 0; i < policies.size(); i++) {
@@ -87,6 +103,15 @@ public final class SweepReport {
             }
             page.table(List.of("experts/device", "devices", "policy", "dropped %", "device max/mean", "speedup", "bound",
                     "extra slots/device", "paper"), rows);
+            if (!mine.isEmpty()) {
+                List<List<String>> mrows = new ArrayList<>();
+                for (Sweep.Measured m : mine) {
+                    mrows.add(List.of(String.valueOf(m.expertsPerDevice()), String.valueOf(m.devices()), m.policy(),
+                            ChartPage.fmt("%.2f", m.speedup()) + " (" + ChartPage.fmt("%.2f", m.min()) + "-" + ChartPage.fmt("%.2f", m.max()) + ")",
+                            ChartPage.fmt("%.2f", m.bound()), m.source()));
+                }
+                page.table(List.of("experts/device", "devices", "policy", "measured speedup (range)", "its bound", "ep-bench run"), mrows);
+            }
         }
         return page.render();
     }

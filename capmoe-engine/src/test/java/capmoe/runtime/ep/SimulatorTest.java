@@ -97,6 +97,28 @@ class SimulatorTest {
         assertEquals(5 + max, none.seconds(), 1e-9);
     }
 
+    /**
+     * Shared experts (DeepSeek-V2-Lite's 2) priced as stated: each device runs them on its own
+     * ceil(T/D) tokens, the same rows everywhere. With time proportional to rows (a = 0) every
+     * speedup is then (max_none + S) / (max_policy + S), S = 2 * ceil(T/D) per call.
+     */
+    @Test
+    void sharedExpertsAddTheSameRowsToEveryDeviceAndPullSpeedupsTowardsOne() {
+        RoutingTrace trace = skewedTrace(1, 2);
+        int d = 8, shared = 2, calls = 2;
+        List<Policy> policies = List.of(new Policy.None(), Policy.parse("score@1.0"));
+        CostModel cost = new CostModel(0, 1e-6);
+        List<Simulator.Result> routed = new Simulator(trace, cost, new CommModel(0, 2), 64).run(policies, new int[]{d});
+        List<Simulator.Result> priced = new Simulator(trace, cost, new CommModel(0, 2), 64, shared).run(policies, new int[]{d});
+        double s = (double) calls * shared * ((T + d - 1) / d); // rows the shared experts add to every device, over the calls
+        double noneMax = routed.get(0).seconds() / 1e-6, scoreMax = routed.get(1).seconds() / 1e-6;
+        assertEquals(routed.get(0).seconds() + s * 1e-6, priced.get(0).seconds(), 1e-12);
+        assertEquals((noneMax + s) / (scoreMax + s), priced.get(1).speedup(), 1e-9);
+        assertEquals(priced.get(1).speedup(), priced.get(1).bound(), 1e-9, "a = 0: speedup = bound, shared rows in both");
+        assertTrue(priced.get(1).speedup() > 1 && priced.get(1).speedup() < routed.get(1).speedup(), priced + " vs " + routed);
+        assertEquals(routed.get(1).droppedFraction(), priced.get(1).droppedFraction(), 0, "shared experts drop nothing");
+    }
+
     @Test
     void onlyPlainTopKTracesCanBeReplayed() {
         Path file = dir.resolve("capped.trace");
