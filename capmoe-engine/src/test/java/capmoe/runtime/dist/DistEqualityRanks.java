@@ -130,8 +130,9 @@ public final class DistEqualityRanks {
                 failures.forEach(f -> System.out.println("FAIL " + f));
                 System.out.println("scope-differs: local != global logits in " + scopeDiffers + " of "
                         + dirs.size() * (POLICIES.size() - 1) + " capacity-policy cells");
-                System.out.printf(java.util.Locale.ROOT, "bf16-wire: max |logit - fp32-wire logit| / max |fp32-wire logit| = %.2e "
-                        + "over %d fixtures x %s%n", bf16Error, dirs.size(), BF16_POLICIES);
+                // one write per line: mpirun tags every chunk it reads, so a line written in pieces gets a tag inside it
+                System.out.println(String.format(java.util.Locale.ROOT, "bf16-wire: max |logit - fp32-wire logit| / max |fp32-wire "
+                        + "logit| = %.2e over %d fixtures x %s", bf16Error, dirs.size(), BF16_POLICIES));
                 System.out.println("dist-equality: " + cases + " cases, " + failures.size() + " failures");
             }
             int[] failed = new int[d];
