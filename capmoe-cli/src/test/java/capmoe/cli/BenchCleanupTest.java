@@ -20,13 +20,15 @@ class BenchCleanupTest {
         Process p = new ProcessBuilder(java.toString(), "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "-Djava.io.tmpdir=" + tmp, "-cp", System.getProperty("java.class.path"), "capmoe.cli.Main", "bench", "--layers", "1")
                 .redirectErrorStream(true).redirectOutput(tmp.resolve("log.txt").toFile()).start();
-        // wait until the model file is being written, then interrupt as Ctrl-C would (SIGTERM runs the same hooks)
+        // wait until the model file is being written (into its temporary file beside model.safetensors, renamed
+        // when complete), then interrupt as Ctrl-C would (SIGTERM runs the same hooks)
         Path model = null;
         for (int i = 0; i < 600 && model == null && p.isAlive(); i++) {
             try (var dirs = Files.list(tmp)) {
                 for (Path d : dirs.filter(d -> d.getFileName().toString().startsWith("capmoe-bench")).toList()) {
-                    Path f = d.resolve("model.safetensors");
-                    if (Files.exists(f)) model = f;
+                    try (var files = Files.list(d)) {
+                        model = files.filter(f -> f.getFileName().toString().contains("model.safetensors")).findFirst().orElse(model);
+                    }
                 }
             }
             Thread.sleep(100);

@@ -6,6 +6,13 @@ import java.nio.charset.StandardCharsets;
 
 /** Runs the CLI in-process and captures what it prints. */
 record CliRun(int exitCode, String out, String err) {
+    /** A command's fixed arguments followed by a test's own. */
+    static CliRun of(String[] base, String... extra) {
+        String[] all = java.util.Arrays.copyOf(base, base.length + extra.length);
+        System.arraycopy(extra, 0, all, base.length, extra.length);
+        return of(all);
+    }
+
     static synchronized CliRun of(String... args) {
         PrintStream oldOut = System.out, oldErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();

@@ -21,10 +21,7 @@ class EpBenchBalancingTest {
                 "--text", Shared.require("data/wikitext-2/test.txt").toString(), "--devices", "8", "--policies", policies,
                 "--batch", "96", "--seq-len", "32", "--batches", "1", "--warmup", "0", "--repeats", "1", "--replay-warmup", "0",
                 "--decode-steps", "2", "--json", dir.resolve("b.json").toString(), "--html", dir.resolve("b.html").toString()};
-        String[] all = new String[base.length + extra.length];
-        System.arraycopy(base, 0, all, 0, base.length);
-        System.arraycopy(extra, 0, all, base.length, extra.length);
-        return CliRun.of(all);
+        return CliRun.of(base, extra);
     }
 
     @Test

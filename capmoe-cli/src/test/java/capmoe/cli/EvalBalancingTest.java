@@ -28,10 +28,7 @@ class EvalBalancingTest {
         String[] base = {"eval", "--model", Shared.require("models/olmoe-tiny").toString(), "--tasks", "wikitext-windows",
                 "--data-dir", Shared.require("data").toString(), "--windows", "4", "--seq", "64", "--batch", "2",
                 "--devices", "8", "--policies", policies, "--out", out.toString(), "--quiet"};
-        String[] all = new String[base.length + extra.length];
-        System.arraycopy(base, 0, all, 0, base.length);
-        System.arraycopy(extra, 0, all, base.length, extra.length);
-        return CliRun.of(all);
+        return CliRun.of(base, extra);
     }
 
     @Test

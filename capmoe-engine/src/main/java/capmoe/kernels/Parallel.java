@@ -79,6 +79,7 @@ public final class Parallel implements AutoCloseable {
     /** Phase number * 1024 + the workers woken for it: what idle workers watch. */
     private volatile long epoch;
     private volatile boolean closed;
+    private long handOffs;                      // phases handed to the workers so far (written by the owner, under its lock)
 
     /** A team of {@code threads} threads, the caller included (1 = run everything on the caller's thread). */
     public Parallel(int threads) {
@@ -99,6 +100,12 @@ public final class Parallel implements AutoCloseable {
     public static Parallel defaults() { return DEFAULT; }
 
     public int threads() { return threads; }
+
+    /**
+     * Phases this team has handed to its workers so far: each one a wake-up and a barrier. A
+     * phase that ran on the caller alone (one task, a nested call, a one-thread team) is not one.
+     */
+    public long handOffs() { return handOffs; }
 
     /** Runs {@code work} with this team as {@link #current()} (for every kernel it calls). */
     public void run(Runnable work) {
@@ -149,6 +156,7 @@ public final class Parallel implements AutoCloseable {
             this.tasks = count;
             this.pinned = pinned;
             this.phase++;
+            this.handOffs++;
             this.failure = null;
             next.set(0);
             done.set(0);

@@ -23,16 +23,17 @@ public record BenchReport(String model, double bytesPerWeight, EngineBench.Resul
             s.append(String.format(Locale.ROOT, "machine peak, %d threads: fp32 FMA %.1f GFLOP/s, memory read %.1f GB/s%n",
                     plan.threads()[i], result.fmaFlops()[i] / 1e9, result.readBandwidth()[i] / 1e9));
         }
-        s.append(String.format(Locale.ROOT, "%-7s %7s %12s %21s %9s %10s %14s%n", "test", "threads", "tokens/s", "range", "speedup", "of peak", "alloc/token"));
+        s.append(String.format(Locale.ROOT, "%-7s %7s %12s %21s %9s %10s %14s %14s%n", "test", "threads", "tokens/s", "range", "speedup", "of peak", "alloc/token", "hand-offs/tok"));
         boolean over = false;
         for (EngineBench.Figure f : result.figures()) {
             double pct = 100 * f.fractionOfPeak();
             over |= pct > 100;
-            s.append(String.format(Locale.ROOT, "%-7s %7d %12.1f %10.1f–%-10.1f %8.2fx %9.1f%% %14s%s%n", f.test(), f.threads(), f.best(),
-                    f.worst(), f.best(), speedup(f), pct, bytes(f.allocatedPerToken()), pct > 100 ? " !" : ""));
+            s.append(String.format(Locale.ROOT, "%-7s %7d %12.1f %10.1f–%-10.1f %8.2fx %9.1f%% %14s %14.1f%s%n", f.test(), f.threads(), f.best(),
+                    f.worst(), f.best(), speedup(f), pct, bytes(f.allocatedPerToken()), f.handOffsPerToken(), pct > 100 ? " !" : ""));
         }
         s.append("of peak: prefill FLOP/s over the FMA peak, decode weight+cache bytes/s over the read bandwidth; speedup: over "
-                + plan.threads()[0] + " thread(s), best rounds; alloc/token: Java heap allocated per token, all threads, fewest of the rounds\n");
+                + plan.threads()[0] + " thread(s), best rounds; alloc/token: Java heap allocated per token, all threads, fewest of the rounds;"
+                + " hand-offs/tok: phases the worker threads were woken for (each ends in a barrier), per token\n");
         if (over) s.append("! above 100% of the measured peak: the peak run was disturbed (or caches held the data); rerun\n");
         return s.toString();
     }
@@ -65,8 +66,8 @@ public record BenchReport(String model, double bytesPerWeight, EngineBench.Resul
             first = false;
             StringBuilder rounds = new StringBuilder();
             for (double r : f.tokensPerSecond()) rounds.append(rounds.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%.3f", r));
-            s.append(String.format(Locale.ROOT, "    {\"test\": \"%s\", \"threads\": %d, \"tokens_per_s\": [%s], \"best\": %.3f, \"speedup\": %.4f, \"fraction_of_peak\": %.4f, \"allocated_bytes_per_token\": %.1f}",
-                    f.test(), f.threads(), rounds, f.best(), speedup(f), f.fractionOfPeak(), f.allocatedPerToken()));
+            s.append(String.format(Locale.ROOT, "    {\"test\": \"%s\", \"threads\": %d, \"tokens_per_s\": [%s], \"best\": %.3f, \"speedup\": %.4f, \"fraction_of_peak\": %.4f, \"allocated_bytes_per_token\": %.1f, \"hand_offs_per_token\": %.2f}",
+                    f.test(), f.threads(), rounds, f.best(), speedup(f), f.fractionOfPeak(), f.allocatedPerToken(), f.handOffsPerToken()));
         }
         s.append("\n  ]\n}\n");
         try {

@@ -57,10 +57,13 @@ public final class EngineBench {
 
     /**
      * One measured figure: tokens/s of every round (in round order), the machine peak it is set
-     * against, and the Java heap bytes allocated per token (all threads, the fewest of any round:
-     * what the engine itself allocates, e.g. the logits it returns, without a disturbed round's noise).
+     * against, the Java heap bytes allocated per token (all threads, the fewest of any round:
+     * what the engine itself allocates, e.g. the logits it returns, without a disturbed round's
+     * noise), and the team's hand-offs per token ({@link Parallel#handOffs}: phases the workers
+     * were woken for, each ending in a barrier).
      */
-    public record Figure(String test, int threads, double[] tokensPerSecond, double workPerToken, double peak, double allocatedPerToken) {
+    public record Figure(String test, int threads, double[] tokensPerSecond, double workPerToken, double peak, double allocatedPerToken,
+                         double handOffsPerToken) {
         public double best() { return Arrays.stream(tokensPerSecond).max().orElse(0); }
 
         public double worst() { return Arrays.stream(tokensPerSecond).min().orElse(0); }
@@ -92,6 +95,8 @@ public final class EngineBench {
             double[][] decode = new double[nt][plan.rounds()];
             double[][] prefillAlloc = new double[nt][np];     // heap bytes per token, fewest of the rounds
             double[] decodeAlloc = new double[nt];
+            double[][] prefillHandOffs = new double[nt][np];
+            double[] decodeHandOffs = new double[nt];
             for (double[] a : prefillAlloc) Arrays.fill(a, Double.MAX_VALUE);
             Arrays.fill(decodeAlloc, Double.MAX_VALUE);
             for (int i = 0; i < nt; i++) {
@@ -106,13 +111,16 @@ public final class EngineBench {
                     pools.get(i).run(() -> {
                         for (int p = 0; p < np; p++) {
                             int n = plan.prefillTokens()[p];
-                            long a0 = allocated();
+                            long a0 = allocated(), h0 = pools.get(ti).handOffs();
                             prefill[ti][p][round] = n / prefill(model, options, Arrays.copyOf(prompt, n));
                             prefillAlloc[ti][p] = Math.min(prefillAlloc[ti][p], (allocated() - a0) / (double) n);
+                            prefillHandOffs[ti][p] = (pools.get(ti).handOffs() - h0) / (double) n;
                         }
-                        long a0 = allocated();
-                        decode[ti][round] = plan.decodeTokens() / decode(model, options, prompt[0], plan.decodeTokens());
-                        decodeAlloc[ti] = Math.min(decodeAlloc[ti], (allocated() - a0) / (double) plan.decodeTokens());
+                        long a0 = allocated(), h0 = pools.get(ti).handOffs();
+                        int n = plan.decodeTokens();
+                        decode[ti][round] = n / decode(model, options, prompt[0], n);
+                        decodeAlloc[ti] = Math.min(decodeAlloc[ti], (allocated() - a0) / (double) n);
+                        decodeHandOffs[ti] = (pools.get(ti).handOffs() - h0) / (double) n;
                     });
                     StringBuilder line = new StringBuilder(String.format(java.util.Locale.ROOT, "round %d/%d, %d threads:", r + 1, plan.rounds(), plan.threads()[i]));
                     for (int p = 0; p < np; p++) line.append(String.format(java.util.Locale.ROOT, " pp%d %.1f tok/s,", plan.prefillTokens()[p], prefill[i][p][r]));
@@ -129,10 +137,10 @@ public final class EngineBench {
             for (int i = 0; i < nt; i++) {
                 for (int p = 0; p < np; p++) {
                     int n = plan.prefillTokens()[p];
-                    figures.add(new Figure("pp" + n, plan.threads()[i], prefill[i][p], prefillFlops(c, n) / n, flops[i], prefillAlloc[i][p]));
+                    figures.add(new Figure("pp" + n, plan.threads()[i], prefill[i][p], prefillFlops(c, n) / n, flops[i], prefillAlloc[i][p], prefillHandOffs[i][p]));
                 }
                 figures.add(new Figure("tg" + plan.decodeTokens(), plan.threads()[i], decode[i],
-                        decodeBytesPerToken(c, bytesPerWeight, 1 + plan.decodeTokens() / 2), bandwidth[i], decodeAlloc[i]));
+                        decodeBytesPerToken(c, bytesPerWeight, 1 + plan.decodeTokens() / 2), bandwidth[i], decodeAlloc[i], decodeHandOffs[i]));
             }
             return new Result(plan, flops, bandwidth, figures);
         } finally {

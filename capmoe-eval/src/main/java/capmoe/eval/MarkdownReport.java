@@ -66,18 +66,18 @@ public final class MarkdownReport {
 
     /** The measured decode speedup, as {@link #measured}. */
     static String measuredDecode(EvalResults r, String policy, String task) {
-        var s = r.decodeSpeedup(policy, task);
-        if (s == null) return "n/a";
-        return fmt("%.2fx", s.median()) + " (" + fmt("%.2f", s.min()) + "-" + fmt("%.2f", s.max()) + ")"
-                + (r.decodeAboveBound(policy, task) ? " !" : "");
+        return speedup(r.decodeSpeedup(policy, task), r.decodeAboveBound(policy, task));
     }
 
     /** The measured EP speedup as every report prints it: median, range over repeats, "!" above its bound. */
     static String measured(EvalResults r, String policy, String task) {
-        var s = r.speedup(policy, task);
+        return speedup(r.speedup(policy, task), r.aboveBound(policy, task));
+    }
+
+    /** A measured speedup: median, range over repeats, "!" above its bound; "n/a" when not measured. */
+    private static String speedup(capmoe.runtime.ep.EpReplay.Speedup s, boolean above) {
         if (s == null) return "n/a";
-        return fmt("%.2fx", s.median()) + " (" + fmt("%.2f", s.min()) + "-" + fmt("%.2f", s.max()) + ")"
-                + (r.aboveBound(policy, task) ? " !" : "");
+        return fmt("%.2fx", s.median()) + " (" + fmt("%.2f", s.min()) + "-" + fmt("%.2f", s.max()) + ")" + (above ? " !" : "");
     }
 
     static String valueWithStderr(double v, Double se) {

@@ -27,6 +27,17 @@ public final class RotaryEmbedding {
 
     public int half() { return invFreq.length; }
 
+    /** Equal frequencies and scaling give equal tables: a step's layers share them ({@link Scratch#ropeReady}). */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof RotaryEmbedding r && r.scaling == scaling && java.util.Arrays.equals(r.invFreq, invFreq);
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * java.util.Arrays.hashCode(invFreq) + Float.hashCode(scaling);
+    }
+
     /** Fills cos/sin [tokens x dim/2] for the batch positions (fp32 like HF: freq = pos * inv_freq). */
     public void tables(Batch batch, float[] cos, float[] sin) {
         int h = invFreq.length;

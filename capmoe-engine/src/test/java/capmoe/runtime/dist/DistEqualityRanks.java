@@ -130,10 +130,9 @@ public final class DistEqualityRanks {
                 failures.forEach(f -> System.out.println("FAIL " + f));
                 System.out.println("scope-differs: local != global logits in " + scopeDiffers + " of "
                         + dirs.size() * (POLICIES.size() - 1) + " capacity-policy cells");
-                // one write: printf hands the formatter's pieces to stdout one by one, and mpirun's
-                // --tag-output then tags each piece it happens to read apart ("[1,0]<stdout>:4.20e-04")
-                System.out.println(String.format(java.util.Locale.ROOT, "bf16-wire: max |logit - fp32-wire logit| / max |fp32-wire logit| = %.2e "
-                        + "over %d fixtures x %s", bf16Error, dirs.size(), BF16_POLICIES));
+                // one write per line: mpirun tags every chunk it reads, so a line written in pieces gets a tag inside it
+                System.out.println(String.format(java.util.Locale.ROOT, "bf16-wire: max |logit - fp32-wire logit| / max |fp32-wire "
+                        + "logit| = %.2e over %d fixtures x %s", bf16Error, dirs.size(), BF16_POLICIES));
                 System.out.println("dist-equality: " + cases + " cases, " + failures.size() + " failures");
             }
             int[] failed = new int[d];

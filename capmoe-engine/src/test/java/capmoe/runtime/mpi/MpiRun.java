@@ -310,7 +310,9 @@ public final class MpiRun {
                 Matcher m = TAG.matcher(line);
                 int r = m.matches() ? Integer.parseInt(m.group(1)) : -1;
                 if (r >= 0 && r < n) {
-                    perRank.get(r).add(m.group(3));
+                    // mpirun tags every chunk it reads from a rank: a line the rank flushed in two pieces
+                    // carries the rank's tag again inside it; drop those inner tags
+                    perRank.get(r).add(m.group(3).replaceAll("\\[\\d+," + r + "\\]<" + m.group(2) + ">:", ""));
                 } else {
                     own.add(line);
                 }
