@@ -35,7 +35,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--layers", defaultValue = "16", description = "decoder layers of the OLMoE-1B-7B-shaped model (it has 16; fewer = smaller file; default: ${DEFAULT-VALUE})")
     int layers;
 
-    @Option(names = "--shape", defaultValue = "1b7b", description = "shape of the random-weight model: 1b7b (OLMoE-1B-7B, --layers layers) or tiny (olmoe-tiny's: 6 layers, 32 experts top-4, hidden 192; --layers ignored) (default: ${DEFAULT-VALUE})")
+    @Option(names = "--shape", defaultValue = "olmoe-1b-7b", description = "shape of the random-weight model (names as ep-bench's): olmoe-1b-7b (--layers layers) or olmoe-tiny (../shared's olmoe-tiny: 6 layers, 32 experts top-4, hidden 192; --layers ignored) (default: ${DEFAULT-VALUE})")
     String shapeName;
 
     @Option(names = "--dir", description = "where to write (or find) the OLMoE-1B-7B-shaped model (default: a temp dir, deleted afterwards)")
@@ -67,11 +67,11 @@ public final class BenchCommand implements Callable<Integer> {
         if (model.given()) return run(model.require(), model.require().toString(), plan);
         if (layers < 1) throw new IllegalArgumentException("--layers must be >= 1, got " + layers);
         OlmoeShape shape = switch (shapeName) {
-            case "1b7b" -> OlmoeShape.olmoe1b7b(layers);
-            case "tiny" -> OlmoeShape.olmoeTiny();
-            default -> throw new IllegalArgumentException("--shape must be 1b7b or tiny, got '" + shapeName + "'");
+            case "olmoe-1b-7b" -> OlmoeShape.olmoe1b7b(layers);
+            case "olmoe-tiny" -> OlmoeShape.olmoeTiny();
+            default -> throw new IllegalArgumentException("--shape '" + shapeName + "': expected olmoe-1b-7b or olmoe-tiny");
         };
-        String described = shapeName.equals("tiny") ? "olmoe-tiny-shaped model (6 layers, random bf16)"
+        String described = shapeName.equals("olmoe-tiny") ? "olmoe-tiny-shaped model (6 layers, random bf16)"
                 : String.format(Locale.ROOT, "OLMoE-1B-7B-shaped model (%d layers, random bf16)", layers);
         if (writeOnly) {
             if (dir == null) throw new IllegalArgumentException("--write-only needs --dir");
