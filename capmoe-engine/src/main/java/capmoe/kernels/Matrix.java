@@ -9,9 +9,21 @@ import java.lang.foreign.MemorySegment;
  * A weight matrix [rows x cols], row-major, read in place from the (memory-mapped) checkpoint in
  * its stored dtype. HF Linear layout: rows = out_features, cols = in_features. In the block formats
  * (Q8_0, Q4_0) every row is cols/32 whole blocks ({@link Quantizer}).
+ *
+ * <p>A class rather than a record for one reason: it owns the {@link Panels} copy that
+ * {@link MatMul} multiplies by (BF16/F16/F32), built once: at load for a checkpoint's matrices
+ * ({@code Checkpoint.matrix}), else on the first matmul; a matrix only read by rows (the
+ * embedding table) never pays for it.
  */
-public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
-    public Matrix {
+public final class Matrix {
+    private final String name;
+    private final DType dtype;
+    private final int rows;
+    private final int cols;
+    private final MemorySegment data;
+    private volatile Panels panels;
+
+    public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
         if (dtype.quantized() && cols % dtype.blockSize() != 0) {
             throw new IllegalArgumentException("matrix " + name + ": " + dtype + " needs a multiple of "
                     + dtype.blockSize() + " columns, got [" + rows + " x " + cols + "]");
@@ -20,6 +32,34 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
             throw new IllegalArgumentException("matrix " + name + ": " + data.byteSize() + " bytes for "
                     + dtype + " [" + rows + " x " + cols + "]");
         }
+        this.name = name;
+        this.dtype = dtype;
+        this.rows = rows;
+        this.cols = cols;
+        this.data = data;
+    }
+
+    public String name() { return name; }
+
+    public DType dtype() { return dtype; }
+
+    public int rows() { return rows; }
+
+    public int cols() { return cols; }
+
+    /** The stored bytes, row-major. */
+    public MemorySegment data() { return data; }
+
+    /** This matrix repacked for {@link MatMul} ({@link Panels#pack}), built on the first call (thread-safe). */
+    public Panels panels() {
+        Panels p = panels;
+        if (p == null) {
+            synchronized (this) {
+                p = panels;
+                if (p == null) panels = p = Panels.pack(this);
+            }
+        }
+        return p;
     }
 
     /** Row r converted to float into {@code out[offset ..]} (embedding lookup). */
@@ -39,4 +79,9 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
     }
 
     public float get(int r, int c) { return get((long) r * cols + c); }
+
+    @Override
+    public String toString() {
+        return "Matrix[" + name + ", " + dtype + " " + rows + " x " + cols + "]";
+    }
 }

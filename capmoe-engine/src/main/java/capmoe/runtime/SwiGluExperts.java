@@ -3,9 +3,9 @@ package capmoe.runtime;
 import capmoe.kernels.Activations;
 import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
+import capmoe.kernels.Panels;
 import capmoe.kernels.Parallel;
 import capmoe.runtime.moe.Dispatch;
-import capmoe.weights.DType;
 
 import java.util.List;
 
@@ -18,10 +18,10 @@ import java.util.List;
  * op over all experts), work split over (expert, row block, column tile) so that 2 or 16
  * threads stay busy when one expert is hot and when there is one token:
  * <ol>
- *   <li>gather + permute: each slot's row of x into the kernels' permuted layout (phase over slots);</li>
- *   <li>gate/up with SwiGLU fused into the epilogue: one {@link MatMul#tile} computes a gate and an
- *       up column together, and {@code silu(g) * u} is written straight into the hidden buffer,
- *       already permuted for the down projection (phase over (expert, rows, I-tile));</li>
+ *   <li>gather: each slot's row of x into one matrix, the experts' rows one after another (phase over slots);</li>
+ *   <li>gate/up with SwiGLU fused into the epilogue: per task, {@link MatMul#gemm} gives a block of
+ *       gate and of up columns for the task's rows (a tile that stays in cache), and
+ *       {@code silu(g) * u} is written straight into the hidden buffer (phase over (expert, rows, I-tile));</li>
  *   <li>down: the hidden rows times down^T into y at the experts' slots (phase over (expert, rows, H-tile)).</li>
  * </ol>
  * Each output element is computed in exactly the order of {@link #apply} ({@link MatMul}'s
@@ -36,7 +36,10 @@ public final class SwiGluExperts implements Experts {
     /** One expert: gate [I x H], up [I x H], down [H x I]. */
     public record Expert(Matrix gate, Matrix up, Matrix down) { }
 
-    /** Columns per task of a grouped phase: 64 gate+up columns of H=2048 bf16 are 512 KB of weights (an L2's worth). */
+    /**
+     * Columns per task of a grouped phase (a multiple of {@link capmoe.kernels.Panels#NR}): 64
+     * gate+up columns of H=2048 bf16 are 512 KB of weights (an L2's worth).
+     */
     private static final int TILE_COLUMNS = 64;
     /** Rows per task of a grouped phase (rows of x kept in cache while the tile's weights stream past). */
     private static final int BLOCK_ROWS = 64;
@@ -44,16 +47,18 @@ public final class SwiGluExperts implements Experts {
     private final List<Expert> experts;
     private final int hidden;
     private final int intermediate;
-    private final boolean grouped;               // every matrix BF16 or F16: the grouped kernels apply
+    private final boolean grouped;               // every matrix BF16, F16 or F32: the grouped kernels apply
     private final boolean quantized;             // every matrix Q8_0/Q4_0: QuantizedExperts' grouped kernels apply
 
     /** Per calling thread: the grouped stage's buffers, grown as needed, never shrunk. */
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+    /** Per team thread: one gate/up task's gate and up blocks, [BLOCK_ROWS x TILE_COLUMNS] each. */
+    private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[2 * BLOCK_ROWS * TILE_COLUMNS]);
 
     /**
      * The grouped stage's buffers, rows = the call's kept pairs of the given experts (P'):
-     * {@code x} [P' x H] the slots' input rows, permuted ({@link MatMul#permute});
-     * {@code act} [P' x I] silu(gate)*up of each slot, permuted for the down projection;
+     * {@code x} [P' x H] the slots' input rows, at row stride {@link MatMul#stride}(H);
+     * {@code act} [P' x I] silu(gate)*up of each slot, at row stride {@link MatMul#stride}(I);
      * {@code base} [E] each listed expert's first row in x/act.
      */
     private static final class Scratch {
@@ -69,8 +74,7 @@ public final class SwiGluExperts implements Experts {
         this.intermediate = intermediate;
         boolean g = true;
         for (Expert e : this.experts) {
-            DType d = e.gate().dtype();
-            g &= MatMul.paired(d) && e.up().dtype() == d && e.down().dtype() == d;
+            g &= Panels.supports(e.gate().dtype()) && Panels.supports(e.up().dtype()) && Panels.supports(e.down().dtype());
         }
         this.grouped = g;
         this.quantized = QuantizedExperts.applies(this.experts);
@@ -107,7 +111,7 @@ public final class SwiGluExperts implements Experts {
             Experts.super.runAll(d, list, x, y);
             return;
         }
-        int h = hidden, in = intermediate;
+        int h = hidden, in = intermediate, hs = MatMul.stride(h), is = MatMul.stride(in);
         Scratch s = scratch.get();
         if (s.base.length < list.length) s.base = new int[list.length];
         int rows = 0;
@@ -116,36 +120,36 @@ public final class SwiGluExperts implements Experts {
             rows += d.rows(list[i]);
         }
         if (rows == 0) return;
-        if (s.x.length < rows * h) s.x = new float[rows * h];
-        if (s.act.length < rows * in) s.act = new float[rows * in];
+        if (s.x.length < rows * hs) s.x = new float[rows * hs];
+        if (s.act.length < rows * is) s.act = new float[rows * is];
         float[] xs = s.x, act = s.act;
         int[] base = s.base;
         Parallel pool = Parallel.current();
 
-        // 1. gather + permute, a phase over slots
+        // 1. gather, a phase over slots
         if (s.token.length < rows) s.token = new int[rows];
         int[] token = s.token;
         for (int i = 0; i < list.length; i++) {
             for (int r = 0; r < d.rows(list[i]); r++) token[base[i] + r] = d.token(d.start(list[i]) + r);
         }
         pool.forRange(rows, 8, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) MatMul.permute(x, token[r] * h, h, xs, r * h);
+            for (int r = r0; r < r1; r++) System.arraycopy(x, token[r] * h, xs, r * hs, h);
         });
 
-        // 2. gate/up + SwiGLU into act (permuted for down), a phase over (expert, rows, I-tile)
+        // 2. gate/up + SwiGLU into act, a phase over (expert, rows, I-tile)
         int n1 = tasks(s, d, list, in);
         int[] t1 = s.tasks;
         pool.forEach(n1, t -> {
             int i = t1[3 * t], r0 = t1[3 * t + 1], j0 = t1[3 * t + 2];
             Expert e = experts.get(list[i]);
-            int r1 = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS), j1 = Math.min(in, j0 + TILE_COLUMNS);
-            float[] out = new float[2 * MatMul.TILE_ROWS];
-            for (int r = r0; r < r1; r += MatMul.TILE_ROWS) {
-                int m = Math.min(MatMul.TILE_ROWS, r1 - r), row = base[i] + r;
-                for (int j = j0; j < j1; j++) {
-                    MatMul.tile(xs, row * h, h, m, h, e.gate(), j, e.up(), j, out);
-                    int at = MatMul.permutedIndex(j, in);
-                    for (int q = 0; q < m; q++) act[(row + q) * in + at] = Activations.silu(out[2 * q]) * out[2 * q + 1];
+            int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0, j1 = Math.min(in, j0 + TILE_COLUMNS), w = j1 - j0;
+            int row = base[i] + r0, up = BLOCK_ROWS * TILE_COLUMNS;
+            float[] tile = TILE.get();
+            MatMul.gemm(xs, row * hs, hs, m, e.gate().panels(), j0, j1, tile, 0, TILE_COLUMNS);
+            MatMul.gemm(xs, row * hs, hs, m, e.up().panels(), j0, j1, tile, up, TILE_COLUMNS);
+            for (int q = 0; q < m; q++) {
+                for (int j = 0; j < w; j++) {
+                    act[(row + q) * is + j0 + j] = Activations.silu(tile[q * TILE_COLUMNS + j]) * tile[up + q * TILE_COLUMNS + j];
                 }
             }
         });
@@ -155,25 +159,9 @@ public final class SwiGluExperts implements Experts {
         int[] t2 = s.tasks;
         pool.forEach(n2, t -> {
             int i = t2[3 * t], r0 = t2[3 * t + 1], j0 = t2[3 * t + 2];
-            Matrix down = experts.get(list[i]).down();
-            int r1 = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS), j1 = Math.min(h, j0 + TILE_COLUMNS);
-            int slot0 = d.start(list[i]);
-            float[] out = new float[2 * MatMul.TILE_ROWS];
-            for (int r = r0; r < r1; r += MatMul.TILE_ROWS) {
-                int m = Math.min(MatMul.TILE_ROWS, r1 - r), row = base[i] + r;
-                int j = j0;
-                for (; j + 1 < j1; j += 2) {
-                    MatMul.tile(act, row * in, in, m, in, down, j, down, j + 1, out);
-                    for (int q = 0; q < m; q++) {
-                        int o = (slot0 + r + q) * h + j;
-                        y[o] = out[2 * q];
-                        y[o + 1] = out[2 * q + 1];
-                    }
-                }
-                for (; j < j1; j++) {
-                    for (int q = 0; q < m; q++) y[(slot0 + r + q) * h + j] = MatMul.dot(act, (row + q) * in, in, down, j);
-                }
-            }
+            int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0, j1 = Math.min(h, j0 + TILE_COLUMNS);
+            MatMul.gemm(act, (base[i] + r0) * is, is, m, experts.get(list[i]).down().panels(), j0, j1,
+                    y, (d.start(list[i]) + r0) * h + j0, h);
         });
     }
 

@@ -123,7 +123,8 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     /**
-     * A [rows x cols] weight matrix (HF Linear layout: [out_features, in_features]), read in place —
+     * A [rows x cols] weight matrix (HF Linear layout: [out_features, in_features]), read in place
+     * and repacked for the matmul kernel ({@link #packed}) —
      * or, when the checkpoint was opened with a quantize format and {@link #quantizes} selects the
      * tensor, quantized once into memory owned by this checkpoint.
      */
@@ -132,11 +133,21 @@ public final class Checkpoint implements AutoCloseable {
         return switch (t.dtype()) {
             case BF16, F32, F16 -> quantize != null && quantizes(name, cols)
                     ? new Matrix(name, quantize, rows, cols, quantized(t, rows, cols))
-                    : new Matrix(name, t.dtype(), rows, cols, t.data());
+                    : packed(new Matrix(name, t.dtype(), rows, cols, t.data()));
             case Q8_0, Q4_0 -> new Matrix(name, t.dtype(), rows, cols, t.data());
             default -> throw new IllegalArgumentException("tensor " + name + " in " + t.file() + " is " + t.dtype()
                     + "; weights must be BF16, F16, F32, Q8_0 or Q4_0");
         };
+    }
+
+    /**
+     * The matrix with its {@link Matrix#panels} built now, at load, so that no forward pass pays
+     * for it (an expert first routed to in a timed decode step would); except the embedding table,
+     * which is only read by rows (tied to the LM head, it is packed on its first matmul instead).
+     */
+    private static Matrix packed(Matrix m) {
+        if (!m.name().endsWith("embed_tokens.weight")) m.panels();
+        return m;
     }
 
     /**

@@ -59,12 +59,16 @@ class DecodeKernelsTest {
         }
     }
 
-    /** A task of a matmul phase holds at least MIN_TASK_WORK multiply-adds, in an even number of columns. */
+    /** A task of a matmul phase is the fewest whole panels that hold at least MIN_TASK_WORK multiply-adds (one at least). */
     @Test
     void matmulTasksAreSizedByWork() {
-        assertEquals(16, MatMul.grain(1, 2048));
-        assertEquals(2, MatMul.grain(512, 2048));
-        assertEquals(172, MatMul.grain(1, 192));
+        for (int[] s : new int[][] {{1, 2048}, {512, 2048}, {1, 192}, {3, 37}}) {
+            long perPanel = (long) s[0] * s[1] * Panels.NR;
+            int g = MatMul.grain(s[0], s[1]);
+            org.junit.jupiter.api.Assertions.assertTrue(g >= 1 && g * perPanel >= Parallel.MIN_TASK_WORK
+                    && (g == 1 || (g - 1) * perPanel < Parallel.MIN_TASK_WORK), s[0] + "x" + s[1] + ": " + g + " panels");
+        }
+        assertEquals(1, MatMul.grain(512, 2048));
         try (Parallel four = new Parallel(4)) {
             assertEquals(1, four.tasks(1000, 64));
             assertEquals(4, four.tasks(1L << 30, 64));

@@ -1,0 +1,82 @@
+package capmoe.kernels;
+
+import capmoe.weights.DType;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link MatMul}'s register-tiled kernel over {@link Panels}, on random shapes whose M, N and K
+ * are not multiples of the tile (M: the 8/4-row tiles plus single rows, the one-row path of
+ * four panels at once, more rows than one 256-row block; N: whole panels plus a partial last one;
+ * K: anything, the kernel has no K tail, over one or several K blocks), for BF16, F16 and F32, on 1 and 3 threads, with and without bias, and through
+ * {@link MatMul#gemm} on a column window at an offset of x and y (as the grouped experts call it).
+ * <ol>
+ *   <li>Bits: every element equals {@link MatMul#reference}, the scalar form of the kernel's
+ *       fused multiply-add chain, exactly. This is what makes a row's result independent of the
+ *       batch, the tile path and the machine's vector width.</li>
+ *   <li>Accuracy: every element is within {@code 4 * K * 2^-24 * sum_k |x_k w_k|} of the float64
+ *       dot product of the same (stored) values: the standard bound for a sequential fp32
+ *       accumulation of K terms (each fused step rounds once, relative error at most 2^-24,
+ *       errors add up at most linearly in K), with a factor 4 of margin. A kernel that skipped or
+ *       doubled a term, or mixed up columns, misses it by orders of magnitude.</li>
+ * </ol>
+ */
+class GemmTest {
+
+    @Test
+    void everyPathGivesTheScalarChainsBitsAndStaysWithinTheFloat64Bound() {
+        SplittableRandom rnd = new SplittableRandom(2024);
+        try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel three = new Parallel(3)) {
+            for (int trial = 0; trial < 93; trial++) {
+                DType dtype = new DType[] {DType.BF16, DType.F16, DType.F32}[trial % 3];
+                boolean big = trial >= 90;                  // more rows than one row block, several K blocks
+                int rows = big ? 300 + rnd.nextInt(9) : trial % 5 == 0 ? 1 + rnd.nextInt(3) : 1 + rnd.nextInt(37);
+                int k = big ? (trial == 90 ? 512 : 530) : 1 + rnd.nextInt(trial % 2 == 0 ? 600 : 40);  // 512: x copied at a padded stride
+                int n = big ? 2 * Panels.NR + 5 : 1 + rnd.nextInt(5 * Panels.NR + 7);
+                float[] x = KernelsTest.random(rows * k, 10 + trial);
+                float[] wv = KernelsTest.random(n * k, 20 + trial);
+                Matrix w = KernelsTest.matrix(dtype, n, k, wv, arena);
+                float[] bias = trial % 4 == 1 ? KernelsTest.random(n, 30 + trial) : null;
+                float[] y = new float[rows * n];
+                (trial % 2 == 0 ? three : one).run(() -> MatMul.matmul(x, rows, w, bias, y));
+                String what = dtype + " rows=" + rows + " k=" + k + " n=" + n;
+                for (int r = 0; r < rows; r++) {
+                    for (int j = 0; j < n; j++) {
+                        float want = MatMul.reference(x, r * k, w, j);
+                        if (bias != null) want += bias[j];
+                        assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(y[r * n + j]),
+                                what + " at " + r + "," + j + ": " + want + " vs " + y[r * n + j]);
+                        double exact = bias == null ? 0 : bias[j], magnitude = bias == null ? 0 : Math.abs(bias[j]);
+                        for (int c = 0; c < k; c++) {
+                            double t = (double) x[r * k + c] * wv[j * k + c];
+                            exact += t;
+                            magnitude += Math.abs(t);
+                        }
+                        double bound = 4 * (k + 1) * 0x1p-24 * magnitude;
+                        assertTrue(Math.abs(exact - y[r * n + j]) <= bound,
+                                what + " at " + r + "," + j + ": " + y[r * n + j] + " vs float64 " + exact + ", bound " + bound);
+                    }
+                }
+                // a column window of whole panels (plus the ragged end) at offsets of x and y
+                int p0 = rnd.nextInt(w.panels().panels()), j0 = p0 * Panels.NR;
+                int j1 = j0 + 1 + rnd.nextInt(n - j0);
+                int xo = rnd.nextInt(5), yo = rnd.nextInt(5), ys = (j1 - j0) + rnd.nextInt(3);
+                float[] window = new float[yo + rows * ys], shifted = new float[xo + rows * k];
+                System.arraycopy(x, 0, shifted, xo, rows * k);
+                MatMul.gemm(shifted, xo, k, rows, w.panels(), j0, j1, window, yo, ys);
+                for (int r = 0; r < rows; r++) {
+                    for (int j = j0; j < j1; j++) {
+                        float want = MatMul.reference(x, r * k, w, j);
+                        assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(window[yo + r * ys + j - j0]),
+                                what + " window [" + j0 + ", " + j1 + ") at " + r + "," + j);
+                    }
+                }
+            }
+        }
+    }
+}
