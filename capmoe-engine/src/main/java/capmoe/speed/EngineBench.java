@@ -26,8 +26,10 @@ import java.util.function.Consumer;
  *
  * <p>Steps of {@link #run}:
  * <ol>
- *   <li>one untimed warm-up per thread count, the longest prefill and the full decode, so the
- *       JIT has compiled every kernel at the shapes the timed rounds use (a short warm-up left
+ *   <li>an untimed warm-up per thread count, the longest prefill and the full decode, repeated
+ *       for at least {@link #WARM_UP_NANOS} (once for a large model; a small model's round takes
+ *       milliseconds, too few calls for the JIT to finish), so the JIT has compiled every kernel
+ *       at the shapes the timed rounds use (a short warm-up left
  *       part of a fresh JVM's first timed round to the interpreter);</li>
  *   <li>{@code rounds} rounds: per thread count, each prefill length as one sequence (logits for
  *       its last token only), then {@code decodeTokens} greedy tokens one at a time after a
@@ -101,8 +103,11 @@ public final class EngineBench {
             Arrays.fill(decodeAlloc, Double.MAX_VALUE);
             for (int i = 0; i < nt; i++) {
                 pools.get(i).run(() -> {
-                    prefill(model, options, prompt);
-                    decode(model, options, prompt[0], plan.decodeTokens());
+                    long until = System.nanoTime() + WARM_UP_NANOS;
+                    do {
+                        prefill(model, options, prompt);
+                        decode(model, options, prompt[0], plan.decodeTokens());
+                    } while (System.nanoTime() < until);
                 });
             }
             for (int r = 0; r < plan.rounds(); r++) {
@@ -164,6 +169,9 @@ public final class EngineBench {
         }
         return elements == 0 ? 4 : bytes / elements;
     }
+
+    /** The warm-up runs its round again until this much time has passed (at least once). */
+    static final long WARM_UP_NANOS = 2_000_000_000L;
 
     private static final com.sun.management.ThreadMXBean THREADS =
             (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
