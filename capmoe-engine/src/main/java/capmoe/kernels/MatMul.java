@@ -6,6 +6,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
@@ -17,7 +18,7 @@ import java.nio.ByteOrder;
  *
  * <p>The kernel (BLIS's / llama.cpp's outer-product form): a tile of MR rows x {@link Panels#NR}
  * columns lives in 2·MR vector accumulators; per k it widens one panel row (BF16: one shift and
- * one and; F16: {@link #f16ToF32}; F32: two loads), broadcasts x[r, k] for each of the MR rows and
+ * one and; F16: widened per K block first, {@link #gemmF16}; F32: two loads), broadcasts x[r, k] for each of the MR rows and
  * does 2·MR fused multiply-adds. Nothing is summed across lanes, x is read one float per row and k,
  * and the weights once per row tile, contiguously. MR = {@link #TILE_ROWS}. Blocking (BLIS's
  * loops): for 240 rows of x at a time and one K block (16 KB of each panel: 256 BF16 rows), every
@@ -57,6 +58,8 @@ public final class MatMul {
     private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[MC * NR]);
     /** Bytes of one panel's K block (KC rows of a panel), kept in L1 across the row tiles: KC = 256 for BF16/F16, 128 for F32. */
     private static final long KC_BYTES = 16 * 1024;
+    /** Per thread: one F16 panel's K block widened to fp32, KC_BYTES ({@link #gemmF16}). */
+    private static final ThreadLocal<MemorySegment> F16_BLOCK = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(KC_BYTES, 64));
 
     /**
      * Rows per register tile (MR): 12 with 32 vector registers (AVX-512: 24 accumulators, 2 weight
@@ -173,6 +176,10 @@ public final class MatMul {
     public static void gemm(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
         if (j0 % NR != 0) throw new IllegalArgumentException("gemm: first column " + j0 + " is not a multiple of " + NR);
         int k = w.k(), kind = kind(w.dtype());
+        if (kind == F16) {
+            gemmF16(x, x0, xs, rows, w, j0, j1, y, y0, ys);
+            return;
+        }
         long step = w.bytesPerK();
         MemorySegment data = w.data();
         float[] tmp = null;                      // the last, partial panel's outputs: [NR] (rows path), [MC x NR] (blocked)
@@ -259,11 +266,73 @@ public final class MatMul {
         };
     }
 
+    /**
+     * {@link #gemm} for F16 panels: per block of MC rows, per K block of KC_BYTES / (4 NR) panel
+     * rows, per panel, the block widened to fp32 ({@link #widenF16}) into this thread's scratch,
+     * then the F32 tiles run on it. The same multiply-add chains in the same order as every other
+     * path (k ascending, a later K block continuing from y), so the same bits; the widening is
+     * paid once per panel block and MC rows, not per row tile.
+     *
+     * <p>Why not widen inside the tiles, as BF16 does (one shift): the exact F16 widening is a
+     * dozen vector operations, and with it in every tile kernel C2 ran out of its inlining node
+     * budget in {@code gemm} (NodeCountInliningCutoff): the kernels' vector calls were left
+     * out of line, boxed a vector per panel row and ran 12-20x slower than BF16 (OLMoE-1B-7B
+     * shape, {@code capmoe bench}: 161 vs 2,112 tok/s prefill on 16 threads).
+     */
+    private static void gemmF16(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
+        int k = w.k();
+        long step = w.bytesPerK(), fstep = 4L * NR;
+        int kc = (int) (KC_BYTES / fstep);
+        MemorySegment data = w.data(), block = F16_BLOCK.get();
+        float[] tmp = null;
+        int p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
+        for (int r0 = 0; r0 < rows; r0 += MC) {
+            int r1 = Math.min(rows, r0 + MC);
+            for (int c0 = 0; c0 < k; c0 += kc) {
+                int kn = Math.min(kc, k - c0);
+                boolean add = c0 > 0, last = c0 + kn == k;
+                for (int q = p; q < pEnd; q++) {
+                    int col = q * NR, width = Math.min(NR, j1 - col);
+                    widenF16(data, w.offset(q) + c0 * step, step, kn, block);
+                    float[] dst = y;
+                    int d0 = y0 + r0 * ys + col - j0, ds = ys;
+                    if (width < NR) {                // the partial last panel: its chains live in tmp [MC x NR]
+                        if (tmp == null) tmp = EDGE.get();
+                        dst = tmp;
+                        d0 = 0;
+                        ds = NR;
+                    }
+                    for (int r = r0; r < r1; ) {
+                        int m = tileRows(r1 - r), xr = x0 + r * xs + c0, dr = d0 + (r - r0) * ds;
+                        switch (m) {
+                            case 12 -> rows12(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
+                            case 8 -> rows8(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
+                            case 4 -> rows4(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
+                            default -> row1(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
+                        }
+                        r += m;
+                    }
+                    if (dst == tmp && last) {
+                        for (int i = 0; i < r1 - r0; i++) System.arraycopy(tmp, i * NR, y, y0 + (r0 + i) * ys + col - j0, width);
+                    }
+                }
+            }
+        }
+    }
+
+    /** kn rows of an F16 panel (byte so of src, step bytes apart) as fp32 panel rows (4 NR bytes each) at the start of dst. */
+    private static void widenF16(MemorySegment src, long so, long step, int kn, MemorySegment dst) {
+        for (int c = 0; c < kn; c++, so += step) {
+            long o = 4L * NR * c;
+            f16ToF32(src, so, false).intoMemorySegment(dst, o, LE);
+            f16ToF32(src, so, true).intoMemorySegment(dst, o + 4L * L, LE);
+        }
+    }
+
     /** Panel columns 0..L-1 of the panel row at byte o, as floats. */
     private static FloatVector lo(MemorySegment w, long o, int kind) {
         return switch (kind) {
             case BF16 -> IntVector.fromMemorySegment(I, w, o, LE).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            case F16 -> f16ToF32(IntVector.fromMemorySegment(I, w, o, LE).and(0xFFFF));
             default -> FloatVector.fromMemorySegment(F, w, o, LE);
         };
     }
@@ -272,7 +341,6 @@ public final class MatMul {
     private static FloatVector hi(MemorySegment w, long o, int kind) {
         return switch (kind) {
             case BF16 -> IntVector.fromMemorySegment(I, w, o, LE).and(0xFFFF0000).reinterpretAsFloats();
-            case F16 -> f16ToF32(IntVector.fromMemorySegment(I, w, o, LE).lanewise(VectorOperators.LSHR, 16));
             default -> FloatVector.fromMemorySegment(F, w, o + 4L * L, LE);
         };
     }
@@ -437,13 +505,16 @@ public final class MatMul {
     private static final FloatVector TWO_112 = FloatVector.broadcast(F, 0x1p112f);
 
     /**
-     * IEEE half bits (low 16 bits of each lane, the rest zero) to fp32, exactly, as
-     * {@link Float#float16ToFloat}: the exponent and mantissa moved into fp32 position are the
-     * value times 2^-112 (subnormal halves land on fp32 subnormals, exactly), so one multiply by
-     * 2^112 rescales every finite value; infinities and NaNs (exponent 31) get fp32's all-ones
-     * exponent; the sign is moved last.
+     * L IEEE halves to fp32, exactly, as {@link Float#float16ToFloat}: of the L little-endian ints at
+     * byte o of w, the low halves, or when {@code high} the high ones. The exponent and mantissa
+     * moved into fp32 position are the value times 2^-112 (subnormal halves land on fp32
+     * subnormals, exactly), so one multiply by 2^112 rescales every finite value; infinities and
+     * NaNs (exponent 31) get fp32's all-ones exponent; the sign is moved last.
+     *
      */
-    static FloatVector f16ToF32(IntVector h) {
+    static FloatVector f16ToF32(MemorySegment w, long o, boolean high) {
+        IntVector words = IntVector.fromMemorySegment(I, w, o, LE);
+        IntVector h = high ? words.lanewise(VectorOperators.LSHR, 16) : words.and(0xFFFF);
         IntVector magnitude = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
         FloatVector v = magnitude.reinterpretAsFloats().mul(TWO_112);
         IntVector bits = v.reinterpretAsInts();

@@ -145,18 +145,23 @@ class KernelsTest {
         }
     }
 
-    /** The F16 lanes: every one of the 65536 half bit patterns widens to {@link Float#float16ToFloat}'s bits (NaNs: a NaN). */
+    /** The F16 lanes: every one of the 65536 half bit patterns, in the low and the high half of a word, widens to {@link Float#float16ToFloat}'s bits (NaNs: a NaN). */
     @Test
     void f16LanesWidenEveryHalfExactly() {
-        jdk.incubator.vector.VectorSpecies<Integer> species = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
-        int[] halves = new int[species.length()];
-        for (int base = 0; base < 65536; base += species.length()) {
-            for (int i = 0; i < halves.length; i++) halves[i] = base + i;
-            jdk.incubator.vector.FloatVector f = MatMul.f16ToF32(jdk.incubator.vector.IntVector.fromArray(species, halves, 0));
-            for (int i = 0; i < halves.length; i++) {
-                float want = Float.float16ToFloat((short) halves[i]), got = f.lane(i);
-                if (Float.isNaN(want)) assertTrue(Float.isNaN(got), "half 0x" + Integer.toHexString(halves[i]) + " is a NaN");
-                else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got), "half 0x" + Integer.toHexString(halves[i]));
+        int lanes = jdk.incubator.vector.IntVector.SPECIES_PREFERRED.length();
+        java.lang.foreign.MemorySegment words = java.lang.foreign.Arena.ofAuto().allocate(4L * lanes, 64);
+        java.lang.foreign.ValueLayout.OfInt le = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int base = 0; base < 65536; base += lanes) {
+            // every pattern in the low half of a word, and (bit-flipped) in the high half
+            for (int i = 0; i < lanes; i++) words.setAtIndex(le, i, (base + i) | (((base + i) ^ 0xFFFF) << 16));
+            for (boolean high : new boolean[] {false, true}) {
+                jdk.incubator.vector.FloatVector f = MatMul.f16ToF32(words, 0, high);
+                for (int i = 0; i < lanes; i++) {
+                    int half = high ? (base + i) ^ 0xFFFF : base + i;
+                    float want = Float.float16ToFloat((short) half), got = f.lane(i);
+                    if (Float.isNaN(want)) assertTrue(Float.isNaN(got), "half 0x" + Integer.toHexString(half) + " is a NaN");
+                    else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got), "half 0x" + Integer.toHexString(half));
+                }
             }
         }
     }
