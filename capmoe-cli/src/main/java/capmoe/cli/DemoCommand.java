@@ -153,8 +153,9 @@ public final class DemoCommand implements Callable<Integer> {
         PrintWriter w = spec.commandLine().getOut();
         for (Task task : tasks) {
             TaskResult none = result.results().get("none", task.name());
-            w.printf(Locale.ROOT, "%s on %s: %d windows x %d tokens, batch %d, %s%n%n",
-                    modelDir.getFileName(), ((Task.TokenWindows) task).file().getFileName(), none.samples(), seq, batch, where);
+            w.printf(Locale.ROOT, "%s on %s: %d window%s x %d tokens, batch %d, %s%n%n",
+                    modelDir.getFileName(), ((Task.TokenWindows) task).file().getFileName(), none.samples(),
+                    none.samples() == 1 ? "" : "s", seq, batch, where);
             w.println(PolicyTable.render(result.results(), task.name()));
         }
         w.println("dropped = top-k (token, expert) pairs removed; added = pairs kept outside the top-k (expanded's local experts);");

@@ -85,6 +85,36 @@ public final class Dispatch {
         return m;
     }
 
+    /**
+     * The dispatch of a subset of this one's slots (a device's share of replicated experts):
+     * slots {@code slots[0 .. n)}, ascending, keep their expert, token and weight, in that order;
+     * slot i of the result is {@code slots[i]} of this one.
+     * <ol>
+     *   <li>walk the slots with the expert whose range holds each (ascending slots: the expert only grows);</li>
+     *   <li>count each expert's kept slots and copy their token and weight;</li>
+     *   <li>prefix sums give each expert's first slot in the result.</li>
+     * </ol>
+     */
+    public Dispatch select(int[] slots, int n) {
+        int experts = experts();
+        int[] st = new int[experts + 1];
+        int[] tok = new int[n];
+        float[] w = new float[n];
+        int e = 0;
+        for (int i = 0; i < n; i++) {
+            int s = slots[i];
+            if (s < 0 || s >= pairs() || (i > 0 && s <= slots[i - 1])) {
+                throw new IllegalArgumentException("slot " + s + " at " + i + " is not ascending inside 0.." + (pairs() - 1));
+            }
+            while (start[e + 1] <= s) e++;
+            st[e + 1]++;
+            tok[i] = token[s];
+            w[i] = weight[s];
+        }
+        for (int k = 0; k < experts; k++) st[k + 1] += st[k];
+        return new Dispatch(st, tok, w);
+    }
+
     /** Gathers expert e's rows of x [tokens x h] into in[0 .. rows(e)*h), tokens ascending. */
     public void gather(int e, float[] x, int h, float[] in) {
         gather(e, x, h, in, 0);

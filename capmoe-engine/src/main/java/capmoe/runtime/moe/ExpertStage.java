@@ -25,27 +25,30 @@ public final class ExpertStage {
     /**
      * One device's share under replication ({@link Placement#replicated()}): every expert with a
      * replica on {@code device} runs on the rows of its slots whose token the placement sends to
-     * this device ({@link Placement#device(int, int)}: replica {@code t mod r}), gathered in slot
-     * order; outputs go into {@code y} at those slots, so {@link Combine#all} adds them in the
-     * usual order. A row's result does not depend on the rows beside it
-     * ({@link capmoe.kernels.MatMul}), so splitting an expert's rows between replicas changes no bit.
-     *
-     * <p>Scratch: {@code slots} [rows of the largest group]: the slots this device runs for the
-     * current expert; {@code in}, {@code out} [that many x h]: their gathered inputs and outputs.
+     * this device ({@link Placement#device(int, int)}: replica {@code t mod r}); outputs go into
+     * {@code y} at those slots, so {@link Combine#all} adds them in the usual order.
+     * <ol>
+     *   <li>collect the device's slots, expert by expert of {@code list} (ascending), tokens ascending;</li>
+     *   <li>{@link Dispatch#select} makes them a dispatch of their own;</li>
+     *   <li>{@link Experts#runAll} runs it: the experts' grouped kernels, as an unreplicated device;</li>
+     *   <li>each output row goes to its slot of {@code y}.</li>
+     * </ol>
+     * A row's result does not depend on the rows beside it ({@link capmoe.kernels.MatMul}, and
+     * runAll gives the bits of {@link Experts#apply}), so splitting an expert's rows between
+     * replicas changes no bit.
      */
     public static void runReplicas(Experts experts, Dispatch d, Placement placement, int device, int[] list, float[] x, float[] y) {
-        int h = experts.hidden(), max = d.maxRows(list);
-        int[] slots = new int[max];
-        float[] in = new float[max * h];
-        float[] out = new float[max * h];
+        int h = experts.hidden(), total = 0;
+        for (int e : list) total += d.rows(e);
+        int[] slots = new int[total];
+        int n = 0;
         for (int e : list) {
-            int n = 0;
             for (int s = d.start(e); s < d.start(e) + d.rows(e); s++) if (placement.device(d.token(s), e) == device) slots[n++] = s;
-            if (n == 0) continue;
-            for (int r = 0; r < n; r++) System.arraycopy(x, d.token(slots[r]) * h, in, r * h, h);
-            experts.apply(e, in, out, n);
-            for (int r = 0; r < n; r++) System.arraycopy(out, r * h, y, slots[r] * h, h);
         }
+        if (n == 0) return;
+        float[] out = new float[n * h];
+        experts.runAll(d.select(slots, n), list, x, out);
+        for (int r = 0; r < n; r++) System.arraycopy(out, r * h, y, slots[r] * h, h);
     }
 
     /**
