@@ -271,7 +271,8 @@ public final class MatMul {
      * rows, per panel, the block widened to fp32 ({@link #widenF16}) into this thread's scratch,
      * then the F32 tiles run on it. The same multiply-add chains in the same order as every other
      * path (k ascending, a later K block continuing from y), so the same bits; the widening is
-     * paid once per panel block and MC rows, not per row tile.
+     * paid once per panel block and MC rows, not per row tile. Fewer than TILE_ROWS / 2 rows
+     * (decode) read each weight once: {@link #row1F16} widens in its loop, no scratch.
      *
      * <p>Why not widen inside the tiles, as BF16 does (one shift): the exact F16 widening is a
      * dozen vector operations, and with it in every tile kernel C2 ran out of its inlining node
@@ -286,6 +287,22 @@ public final class MatMul {
         MemorySegment data = w.data(), block = F16_BLOCK.get();
         float[] tmp = null;
         int p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
+        if (rows < TILE_ROWS / 2) {
+            for (int r = 0; r < rows; r++) {
+                int xr = x0 + r * xs, yr = y0 + r * ys;
+                for (int q = p; q < pEnd; q++) {
+                    int col = q * NR, width = Math.min(NR, j1 - col);
+                    if (width == NR) {
+                        row1F16(x, xr, k, data, w.offset(q), step, y, yr + col - j0);
+                    } else {
+                        if (tmp == null) tmp = EDGE.get();
+                        row1F16(x, xr, k, data, w.offset(q), step, tmp, 0);
+                        System.arraycopy(tmp, 0, y, yr + col - j0, width);
+                    }
+                }
+            }
+            return;
+        }
         for (int r0 = 0; r0 < rows; r0 += MC) {
             int r1 = Math.min(rows, r0 + MC);
             for (int c0 = 0; c0 < k; c0 += kc) {
@@ -318,6 +335,17 @@ public final class MatMul {
                 }
             }
         }
+    }
+
+    /** One row of one F16 panel, widened as it is read (decode: each weight is used once). */
+    private static void row1F16(float[] x, int x0, int k, MemorySegment w, long wo, long step, float[] y, int y0) {
+        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
+        for (int c = 0; c < k; c++, wo += step, x0++) {
+            FloatVector b = FloatVector.broadcast(F, x[x0]);
+            c00 = b.fma(f16ToF32(w, wo, false), c00);
+            c01 = b.fma(f16ToF32(w, wo, true), c01);
+        }
+        c00.intoArray(y, y0); c01.intoArray(y, y0 + L);
     }
 
     /** kn rows of an F16 panel (byte so of src, step bytes apart) as fp32 panel rows (4 NR bytes each) at the start of dst. */
