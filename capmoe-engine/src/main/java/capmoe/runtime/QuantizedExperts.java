@@ -160,25 +160,11 @@ final class QuantizedExperts {
         });
     }
 
-    /**
-     * Fills {@code s.tasks} with one (list index, first row, first column) triple per task over the
-     * listed experts' rows (blocks of {@link #BLOCK_ROWS}) and {@code columns} (tiles of
-     * {@code tile}); returns the number of tasks.
-     */
+    /** Fills {@code s.tasks} as {@link SwiGluExperts#fillTasks} does (row blocks of BLOCK_ROWS, tiles of {@code tile}); returns the number of tasks. */
     private static int tasks(Scratch s, Dispatch d, int[] list, int columns, int tile) {
-        int tiles = (columns + tile - 1) / tile, n = 0;
-        for (int e : list) n += (d.rows(e) + BLOCK_ROWS - 1) / BLOCK_ROWS * tiles;
+        int n = SwiGluExperts.taskCount(d, list, BLOCK_ROWS, columns, tile);
         if (s.tasks.length < 3 * n) s.tasks = new int[3 * n];
-        int k = 0;
-        for (int i = 0; i < list.length; i++) {
-            for (int r = 0; r < d.rows(list[i]); r += BLOCK_ROWS) {
-                for (int j = 0; j < columns; j += tile) {
-                    s.tasks[k++] = i;
-                    s.tasks[k++] = r;
-                    s.tasks[k++] = j;
-                }
-            }
-        }
+        SwiGluExperts.fillTasks(s.tasks, d, list, BLOCK_ROWS, columns, tile);
         return n;
     }
 }

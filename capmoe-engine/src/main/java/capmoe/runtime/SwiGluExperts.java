@@ -165,25 +165,37 @@ public final class SwiGluExperts implements Experts {
         });
     }
 
-    /**
-     * Fills {@code s.tasks} with one (list index, first row, first column) triple per task over
-     * the listed experts' rows (blocks of BLOCK_ROWS) and {@code columns} (tiles of TILE_COLUMNS);
-     * returns the number of tasks.
-     */
+    /** Fills {@code s.tasks} as {@link #fillTasks} does (row blocks of BLOCK_ROWS, tiles of TILE_COLUMNS); returns the number of tasks. */
     private static int tasks(Scratch s, Dispatch d, int[] list, int columns) {
-        int tiles = (columns + TILE_COLUMNS - 1) / TILE_COLUMNS, n = 0;
-        for (int e : list) n += (d.rows(e) + BLOCK_ROWS - 1) / BLOCK_ROWS * tiles;
+        int n = taskCount(d, list, BLOCK_ROWS, columns, TILE_COLUMNS);
         if (s.tasks.length < 3 * n) s.tasks = new int[3 * n];
+        fillTasks(s.tasks, d, list, BLOCK_ROWS, columns, TILE_COLUMNS);
+        return n;
+    }
+
+    /** The number of tasks {@link #fillTasks} writes. */
+    static int taskCount(Dispatch d, int[] list, int blockRows, int columns, int tile) {
+        int tiles = (columns + tile - 1) / tile, n = 0;
+        for (int e : list) n += (d.rows(e) + blockRows - 1) / blockRows * tiles;
+        return n;
+    }
+
+    /**
+     * Writes one (list index, first row, first column) triple per task into {@code out} (at least
+     * 3 × {@link #taskCount} ints) over the listed experts' rows (blocks of {@code blockRows}) and
+     * {@code columns} (tiles of {@code tile}), expert by expert, rows before columns. Shared with
+     * {@link QuantizedExperts}.
+     */
+    static void fillTasks(int[] out, Dispatch d, int[] list, int blockRows, int columns, int tile) {
         int k = 0;
         for (int i = 0; i < list.length; i++) {
-            for (int r = 0; r < d.rows(list[i]); r += BLOCK_ROWS) {
-                for (int j = 0; j < columns; j += TILE_COLUMNS) {
-                    s.tasks[k++] = i;
-                    s.tasks[k++] = r;
-                    s.tasks[k++] = j;
+            for (int r = 0; r < d.rows(list[i]); r += blockRows) {
+                for (int j = 0; j < columns; j += tile) {
+                    out[k++] = i;
+                    out[k++] = r;
+                    out[k++] = j;
                 }
             }
         }
-        return n;
     }
 }
