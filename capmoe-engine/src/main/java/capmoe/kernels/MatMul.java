@@ -319,21 +319,33 @@ public final class MatMul {
                         d0 = 0;
                         ds = NR;
                     }
-                    for (int r = r0; r < r1; ) {
-                        int m = tileRows(r1 - r), xr = x0 + r * xs + c0, dr = d0 + (r - r0) * ds;
-                        switch (m) {
-                            case 12 -> rows12(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
-                            case 8 -> rows8(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
-                            case 4 -> rows4(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
-                            default -> row1(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
-                        }
-                        r += m;
-                    }
+                    blockF32(x, x0 + r0 * xs + c0, xs, r1 - r0, kn, block, add, dst, d0, ds);
                     if (dst == tmp && last) {
                         for (int i = 0; i < r1 - r0; i++) System.arraycopy(tmp, i * NR, y, y0 + (r0 + i) * ys + col - j0, width);
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * The F32 micro-kernels over one fp32 panel block, every row tile: for rows r < {@code rows} of x
+     * (row r's k steps at {@code x0 + r*xs ..}) and the {@code kn} panel rows of NR floats at byte 0
+     * of {@code block}, the chains of {@code y[y0 + r*ys .. +NR)} run kn steps, from zero or, when
+     * {@code add}, from the values in y (an earlier K block's). {@link #gemmF16} and
+     * {@link QuantMatMul}'s prefill call it on the panel blocks they decode.
+     */
+    static void blockF32(float[] x, int x0, int xs, int rows, int kn, MemorySegment block, boolean add, float[] y, int y0, int ys) {
+        long fstep = 4L * NR;
+        for (int r = 0; r < rows; ) {
+            int m = tileRows(rows - r), xr = x0 + r * xs, dr = y0 + r * ys;
+            switch (m) {
+                case 12 -> rows12(x, xr, xs, kn, block, 0, fstep, F32, add, y, dr, ys);
+                case 8 -> rows8(x, xr, xs, kn, block, 0, fstep, F32, add, y, dr, ys);
+                case 4 -> rows4(x, xr, xs, kn, block, 0, fstep, F32, add, y, dr, ys);
+                default -> row1(x, xr, xs, kn, block, 0, fstep, F32, add, y, dr, ys);
+            }
+            r += m;
         }
     }
 
