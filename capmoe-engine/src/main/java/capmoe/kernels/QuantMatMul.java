@@ -3,7 +3,6 @@ package capmoe.kernels;
 import capmoe.weights.Quantizer;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -47,9 +46,9 @@ import java.nio.ByteOrder;
  *           and {@link MatMul}'s F32 micro-kernels over all the row tiles ({@code MatMul.blockF32},
  *           the path {@code gemmF16} takes for F16 panels); a later K block continues each chain
  *           from the fp32 value in y, which changes no bit;</li>
- *       <li>decode (fewer rows): per row, per panel, {@link #row1} decodes the weights in the lanes
- *           as it reads them (each weight byte read once), two panels at a time for four
- *           independent chains.</li>
+ *       <li>decode (one row): per pair of panels, {@link #rowQ8} / {@link #rowQ4} decode the
+ *           weights in the lanes as they read them (each weight byte read once), into four
+ *           (Q8_0) or two (Q4_0, a panel a call) independent chains.</li>
  *     </ul>
  * </ol>
  *
@@ -62,13 +61,13 @@ public final class QuantMatMul {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
     private static final int NR = Panels.NR;
-    /** L int8 lanes (one half of a panel row), widened to L int32 lanes; null when 8·L bits is no vector shape (then weights decode in scalar code). */
+    /** L int8 lanes (one half of a panel row), widened to L floats; null when 8·L bits is no vector shape (then weights decode in scalar code, decode included). */
     private static final VectorSpecies<Byte> B = L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * L)) : null;
     private static final int QK = Quantizer.BLOCK;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final long SCALES = QuantPanels.scaleBytes();
+    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
 
     /** From this many rows on, decoding a panel's K block to fp32 once and running the tiles beats decoding in the lanes per row. */
     public static final int TILE_MIN_ROWS = 2;
@@ -81,6 +80,8 @@ public final class QuantMatMul {
     private static final ThreadLocal<float[]> ACTIVATIONS = new ThreadLocal<>();
     /** Per thread: one panel's K block decoded to fp32, [KC x NR] floats in the F32 panel layout. */
     private static final ThreadLocal<MemorySegment> BLOCK = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(4L * KC * NR, 64));
+    /** Per thread: one panel's scales as floats, [blocks x NR] (all K/32 blocks for the decode kernels, a K block's for prefill). */
+    private static final ThreadLocal<float[]> SCALE = ThreadLocal.withInitial(() -> new float[0]);
     /** Per thread: the partial last panel's chains, [MC x NR] (a kernel never nests). */
     private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[MC * NR]);
 
@@ -126,22 +127,36 @@ public final class QuantMatMul {
         MemorySegment data = w.data();
         float[] tmp = null;                      // the last, partial panel's outputs: [NR] (rows path), [MC x NR] (blocked)
         int p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
-        if (rows < TILE_MIN_ROWS) {
-            for (int r = 0; r < rows; r++) {
-                int xr = x0 + r * xs, yr = y0 + r * ys;
-                int q = p;
-                for (; q + 2 <= pEnd && (q + 2) * NR <= j1; q += 2) {
-                    row1(x, xr, k, data, w.offset(q, 0), w.offset(q + 1, 0), q4, y, yr + q * NR - j0, yr + q * NR + NR - j0);
-                }
-                for (; q < pEnd; q++) {          // an odd panel, or a partial last one: its chains twice (same bits), the copy ignored
-                    int col = q * NR, width = Math.min(NR, j1 - col);
-                    if (tmp == null) tmp = EDGE.get();
-                    row1(x, xr, k, data, w.offset(q, 0), w.offset(q, 0), q4, tmp, 0, NR);
-                    System.arraycopy(tmp, 0, y, yr + col - j0, width);
+        int blocks = k / QK;
+        long bs = w.blockBytes();
+        if (rows < TILE_MIN_ROWS && B != null) {
+            float[] s = scaleScratch(2 * blocks * NR);
+            for (int q = p; q < pEnd; q += 2) {
+                // two panels, four chains; an odd last panel is run as its own pair (same chains twice, the copy ignored)
+                int col = q * NR, width = Math.min(2 * NR, j1 - col);
+                long wo = w.offset(q, 0), ps = q + 1 < pEnd ? w.offset(q + 1, 0) - wo : 0;
+                scales(data, wo, bs, blocks, s, 0);
+                scales(data, wo + ps, bs, blocks, s, blocks * NR);
+                for (int r = 0; r < rows; r++) {
+                    float[] dst = y;
+                    int d0 = y0 + r * ys + col - j0;
+                    if (width < 2 * NR) {        // a partial or single last panel: its chains in tmp [2 NR]
+                        if (tmp == null) tmp = EDGE.get();
+                        dst = tmp;
+                        d0 = 0;
+                    }
+                    if (q4) {
+                        rowQ4(x, x0 + r * xs, k, data, wo, bs, s, 0, dst, d0);
+                        if (ps != 0) rowQ4(x, x0 + r * xs, k, data, wo + ps, bs, s, blocks * NR, dst, d0 + NR);
+                    } else {
+                        rowQ8(x, x0 + r * xs, k, data, wo, ps, bs, s, blocks * NR, dst, d0);
+                    }
+                    if (dst == tmp) System.arraycopy(tmp, 0, y, y0 + r * ys + col - j0, width);
                 }
             }
             return;
         }
+        float[] s = scaleScratch(KC / QK * NR);
         MemorySegment block = BLOCK.get();
         for (int r0 = 0; r0 < rows; r0 += MC) {
             int r1 = Math.min(rows, r0 + MC);
@@ -150,7 +165,8 @@ public final class QuantMatMul {
                 boolean add = c0 > 0, last = c0 + kn == k;
                 for (int q = p; q < pEnd; q++) {
                     int col = q * NR, width = Math.min(NR, j1 - col);
-                    decodeBlock(data, w.offset(q, c0 / QK), kn / QK, w.blockBytes(), q4, block);
+                    scales(data, w.offset(q, c0 / QK), bs, kn / QK, s, 0);
+                    decodeBlock(data, w.offset(q, c0 / QK), kn / QK, bs, q4, s, block);
                     float[] dst = y;
                     int d0 = y0 + r0 * ys + col - j0, ds = ys;
                     if (width < NR) {                // the partial last panel: its chains live in tmp [MC x NR]
@@ -169,72 +185,147 @@ public final class QuantMatMul {
     }
 
     /**
-     * {@code blocks} consecutive blocks of one panel (the first at byte {@code so}, {@code bs} bytes
-     * apart) decoded to their exact fp32 values d·q into {@code dst} as F32 panel rows (NR floats per
-     * k step, columns in order), for {@code MatMul.blockF32}.
+     * The NR fp16 scales of {@code blocks} consecutive blocks of one panel (the first at byte
+     * {@code so}, {@code bs} bytes apart) as floats into {@code s[at .. at + blocks·NR)}, column order
+     * (the halves' pairing undone). Scalar code on purpose: one conversion per 32 weights, and no
+     * vector code here to grow the caller past C2's inlining budget (vectors it then fails to keep
+     * in registers are boxed on the heap).
      */
-    private static void decodeBlock(MemorySegment w, long so, int blocks, long bs, boolean q4, MemorySegment dst) {
+    private static void scales(MemorySegment w, long so, long bs, int blocks, float[] s, int at) {
+        for (int b = 0; b < blocks; b++, so += bs) {
+            for (int i = 0; i < L; i++) {
+                s[at + b * NR + i] = Float.float16ToFloat(w.get(HALF, so + 4L * i));
+                s[at + b * NR + L + i] = Float.float16ToFloat(w.get(HALF, so + 4L * i + 2));
+            }
+        }
+    }
+
+    /**
+     * {@code blocks} consecutive blocks of one panel (the first at byte {@code so}, {@code bs} bytes
+     * apart; their scales already in {@code s}, {@link #scales}) decoded to their exact fp32 values
+     * d·q into {@code dst} as F32 panel rows (NR floats per k step, columns in order), for
+     * {@code MatMul.blockF32}: Q8_0 {@code q·d}; Q4_0 {@code fma(n, d, −8d)} = (n − 8)·d exactly
+     * (both terms and the result are exact fp32 numbers, so the one rounding changes nothing).
+     */
+    private static void decodeBlock(MemorySegment w, long so, int blocks, long bs, boolean q4, float[] s, MemorySegment dst) {
+        if (B == null) {
+            scalarBlock(w, so, blocks, bs, q4, s, dst);
+            return;
+        }
         long o = 0;
         for (int b = 0; b < blocks; b++, so += bs) {
-            FloatVector slo = MatMul.f16ToF32(w, so, false), shi = MatMul.f16ToF32(w, so, true);
-            long qo = so + SCALES;
-            for (int c = 0; c < QK; c += 2, o += 8L * NR) {
-                long r0 = qo + (long) (q4 ? c / 2 : c) * NR, r1 = q4 ? r0 : r0 + NR;     // Q4_0: both steps in one row's nibbles
-                weights(w, r0, q4, false).mul(slo).intoMemorySegment(dst, o, LE);
-                weights(w, r0 + L, q4, false).mul(shi).intoMemorySegment(dst, o + 4L * L, LE);
-                weights(w, r1, q4, true).mul(slo).intoMemorySegment(dst, o + 4L * NR, LE);
-                weights(w, r1 + L, q4, true).mul(shi).intoMemorySegment(dst, o + 4L * NR + 4L * L, LE);
+            FloatVector d0 = FloatVector.fromArray(F, s, b * NR), d1 = FloatVector.fromArray(F, s, b * NR + L);
+            long q = so + SCALES;
+            if (q4) {
+                FloatVector m0 = d0.mul(-8f), m1 = d1.mul(-8f);
+                for (int c = 0; c < QK; c += 2, o += 8L * NR, q += NR) {
+                    ByteVector n0 = bytes(w, q), n1 = bytes(w, q + L);
+                    low(n0).fma(d0, m0).intoMemorySegment(dst, o, LE);
+                    low(n1).fma(d1, m1).intoMemorySegment(dst, o + 4L * L, LE);
+                    high(n0).fma(d0, m0).intoMemorySegment(dst, o + 4L * NR, LE);
+                    high(n1).fma(d1, m1).intoMemorySegment(dst, o + 4L * NR + 4L * L, LE);
+                }
+            } else {
+                for (int c = 0; c < QK; c++, o += 4L * NR, q += NR) {
+                    q8(w, q).mul(d0).intoMemorySegment(dst, o, LE);
+                    q8(w, q + L).mul(d1).intoMemorySegment(dst, o + 4L * L, LE);
+                }
+            }
+        }
+    }
+
+    /** {@link #decodeBlock} in scalar code, where no byte vector of L lanes exists (then decode takes this path too). */
+    private static void scalarBlock(MemorySegment w, long so, int blocks, long bs, boolean q4, float[] s, MemorySegment dst) {
+        for (int b = 0; b < blocks; b++, so += bs) {
+            for (int c = 0; c < QK; c++) {
+                for (int i = 0; i < NR; i++) {
+                    long at = so + SCALES + (long) (q4 ? c / 2 : c) * NR + i;
+                    int v = w.get(ValueLayout.JAVA_BYTE, at);
+                    int q = q4 ? ((c & 1) == 0 ? v & 0x0F : (v >> 4) & 0x0F) - 8 : v;
+                    dst.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE), (long) (b * QK + c) * NR + i, q * s[b * NR + i]);
+                }
             }
         }
     }
 
     /**
-     * One row of x_q (k steps at {@code x0 ..}) times two panels (blocks at bytes {@code wa} and
-     * {@code wb}, K/32 blocks each, contiguous), decoding each weight in the lanes as it is read: four
-     * independent chains, outputs at {@code y[ya .. ya+NR)} and {@code y[yb .. yb+NR)}. Each chain is
-     * the class Javadoc's, step for step as {@code MatMul.blockF32} runs it on {@link #decodeBlock}'s values.
+     * One row of x_q (k steps at {@code x0 ..}) times two Q8_0 panels ({@code ps} bytes apart, 0 to
+     * run one panel twice; K/32 blocks of {@code bs} bytes from byte {@code wo}; panel i's scales at
+     * {@code s[i·ss ..]}), decoding each weight in the lanes as it is read, into
+     * {@code y[y0 .. y0+2NR)}: per column the class Javadoc's chain, step for step as
+     * {@code MatMul.blockF32} runs it on {@link #decodeBlock}'s values. Four independent chains hide
+     * the fused multiply-add latency (as {@code MatMul.row1x4}'s eight do for float panels; more
+     * panels here grow the loop past C2's inlining budget, and it boxes the vectors it gives up on).
      */
-    private static void row1(float[] x, int x0, int k, MemorySegment w, long wa, long wb, boolean q4, float[] y, int ya, int yb) {
+    private static void rowQ8(float[] x, int x0, int k, MemorySegment w, long wo, long ps, long bs, float[] s, int ss, float[] y, int y0) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
-        long bs = (q4 ? 18L : 34L) * NR;
-        for (int blk = 0; blk < k / QK; blk++, wa += bs, wb += bs) {
-            FloatVector sa0 = MatMul.f16ToF32(w, wa, false), sa1 = MatMul.f16ToF32(w, wa, true);
-            FloatVector sb0 = MatMul.f16ToF32(w, wb, false), sb1 = MatMul.f16ToF32(w, wb, true);
-            long qa = wa + SCALES, qb = wb + SCALES;
-            for (int c = 0; c < QK; c += 2, x0 += 2) {
-                long ra = qa + (long) (q4 ? c / 2 : c) * NR, rb = qb + (long) (q4 ? c / 2 : c) * NR, step = q4 ? 0 : NR;
+        for (int b = 0; b < k / QK; b++, wo += bs) {
+            int o = b * NR;
+            FloatVector da0 = FloatVector.fromArray(F, s, o), da1 = FloatVector.fromArray(F, s, o + L);
+            FloatVector db0 = FloatVector.fromArray(F, s, ss + o), db1 = FloatVector.fromArray(F, s, ss + o + L);
+            long q = wo + SCALES;
+            for (int c = 0; c < QK; c++, x0++, q += NR) {
                 FloatVector v = FloatVector.broadcast(F, x[x0]);
-                a0 = v.fma(weights(w, ra, q4, false).mul(sa0), a0);
-                a1 = v.fma(weights(w, ra + L, q4, false).mul(sa1), a1);
-                b0 = v.fma(weights(w, rb, q4, false).mul(sb0), b0);
-                b1 = v.fma(weights(w, rb + L, q4, false).mul(sb1), b1);
-                v = FloatVector.broadcast(F, x[x0 + 1]);
-                a0 = v.fma(weights(w, ra + step, q4, true).mul(sa0), a0);
-                a1 = v.fma(weights(w, ra + step + L, q4, true).mul(sa1), a1);
-                b0 = v.fma(weights(w, rb + step, q4, true).mul(sb0), b0);
-                b1 = v.fma(weights(w, rb + step + L, q4, true).mul(sb1), b1);
+                a0 = v.fma(q8(w, q).mul(da0), a0);
+                a1 = v.fma(q8(w, q + L).mul(da1), a1);
+                b0 = v.fma(q8(w, q + ps).mul(db0), b0);
+                b1 = v.fma(q8(w, q + ps + L).mul(db1), b1);
             }
         }
-        a0.intoArray(y, ya); a1.intoArray(y, ya + L);
-        b0.intoArray(y, yb); b1.intoArray(y, yb + L);
+        a0.intoArray(y, y0); a1.intoArray(y, y0 + L);
+        b0.intoArray(y, y0 + NR); b1.intoArray(y, y0 + NR + L);
     }
 
     /**
-     * The L integer weights at byte o (half a panel row) as floats: Q8_0's int8 q; Q4_0's nibble − 8,
-     * the low nibbles (the even k step of the row's pair) or, when {@code odd}, the high ones. For Q8_0
-     * {@code odd} does not matter (the caller points at the odd step's own row).
+     * {@link #rowQ8} for Q4_0 panels, one panel a call (its scales at {@code s[so ..]}, outputs at
+     * {@code y[y0 .. y0+NR)}): one load of a row of nibbles serves two k steps, weights as in
+     * {@link #decodeBlock}. Two chains with two steps each per iteration keep the FMA units about as
+     * busy as the decoding does; a second panel grew the loop past C2's inlining budget (boxed vectors).
      */
-    private static FloatVector weights(MemorySegment w, long o, boolean q4, boolean odd) {
-        IntVector q;
-        if (B != null) {
-            q = (IntVector) ByteVector.fromMemorySegment(B, w, o, LE).convertShape(VectorOperators.B2I, I, 0);
-        } else {
-            int[] s = new int[L];
-            for (int i = 0; i < L; i++) s[i] = w.get(ValueLayout.JAVA_BYTE, o + i);
-            q = IntVector.fromArray(I, s, 0);
+    private static void rowQ4(float[] x, int x0, int k, MemorySegment w, long wo, long bs, float[] s, int so, float[] y, int y0) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        for (int b = 0; b < k / QK; b++, wo += bs) {
+            FloatVector d0 = FloatVector.fromArray(F, s, so + b * NR), d1 = FloatVector.fromArray(F, s, so + b * NR + L);
+            FloatVector m0 = d0.mul(-8f), m1 = d1.mul(-8f);
+            long q = wo + SCALES;
+            for (int c = 0; c < QK; c += 2, x0 += 2, q += NR) {
+                ByteVector n0 = bytes(w, q), n1 = bytes(w, q + L);
+                FloatVector v = FloatVector.broadcast(F, x[x0]);
+                a0 = v.fma(low(n0).fma(d0, m0), a0);
+                a1 = v.fma(low(n1).fma(d1, m1), a1);
+                v = FloatVector.broadcast(F, x[x0 + 1]);
+                a0 = v.fma(high(n0).fma(d0, m0), a0);
+                a1 = v.fma(high(n1).fma(d1, m1), a1);
+            }
         }
-        if (q4) q = (odd ? q.lanewise(VectorOperators.ASHR, 4) : q).and(0x0F).sub(8);
-        return (FloatVector) q.convert(VectorOperators.I2F, 0);
+        a0.intoArray(y, y0); a1.intoArray(y, y0 + L);
+    }
+
+    /** The L bytes at o (half a panel row). */
+    private static ByteVector bytes(MemorySegment w, long o) {
+        return ByteVector.fromMemorySegment(B, w, o, LE);
+    }
+
+    /** The L int8 q at byte o (half a Q8_0 panel row) as floats. */
+    private static FloatVector q8(MemorySegment w, long o) {
+        return (FloatVector) bytes(w, o).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** The low nibbles n (0..15) of L bytes, as floats: a Q4_0 row's even k step. */
+    private static FloatVector low(ByteVector v) {
+        return (FloatVector) v.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** The high nibbles of L bytes (a logical shift of the unsigned byte), as floats: the odd k step. */
+    private static FloatVector high(ByteVector v) {
+        return (FloatVector) v.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** This thread's scale scratch of at least n floats. */
+    private static float[] scaleScratch(int n) {
+        float[] s = SCALE.get();
+        if (s.length < n) SCALE.set(s = new float[n]);
+        return s;
     }
 
     /**
