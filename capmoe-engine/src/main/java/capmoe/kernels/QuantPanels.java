@@ -12,9 +12,10 @@ import java.nio.ByteOrder;
  * A Q8_0 / Q4_0 weight matrix W [N x K] repacked for {@link QuantMatMul}'s panel kernels: the
  * {@link Panels} layout (panels of {@link Panels#NR} = 2L output columns, one panel row per k, so a
  * kernel step reads the NR weights of one k contiguously and never sums across lanes) kept in the
- * block formats' bytes per weight, as llama.cpp's CPU "repack" keeps Q4_0 in {@code block_q4_0x8}
- * ({@code ggml/src/ggml-cpu/repack.cpp}, snapshot 3f545be, {@code make_block_q4_0x8} line 1385):
- * Q8_0 34 bytes and Q4_0 18 bytes per 32 weights, as in the row-major {@link Quantizer} blocks.
+ * block formats' bytes per weight, as llama.cpp's CPU "repack" interleaves N rows' blocks into one
+ * (their N fp16 scales, then their quants: {@code block<K, N>}, {@code ggml/src/ggml-cpu/repack.h}
+ * line 23; {@code make_block_q4_0x8}, {@code repack.cpp} line 2787; snapshot 3f545be): Q8_0 34 bytes
+ * and Q4_0 18 bytes per 32 weights, as in the row-major {@link Quantizer} blocks.
  *
  * <p>Layout: panel p (of {@code ceil(N / NR)}; columns past N have scale 0 and weights 0) is K/32
  * blocks of {@link #blockBytes} bytes, block b covering k = 32b .. 32b+31 of the panel's NR columns:
