@@ -7,6 +7,8 @@ import capmoe.model.nn.Batch;
 import capmoe.model.nn.DecoderLayer;
 import capmoe.model.nn.Scratch;
 import capmoe.model.nn.Step;
+import capmoe.runtime.PhaseClock;
+import capmoe.runtime.PhaseClock.Phase;
 import capmoe.weights.Checkpoint;
 
 import java.util.List;
@@ -148,6 +150,7 @@ public final class Decoder implements CausalLM {
             float[] x = hidden(tokens, batch, trace);
             int h = config.hiddenSize(), v = config.vocabSize();
             float[][] logits = new float[tokens.length][];
+            PhaseClock.lap(Phase.OTHER);
             if (lastOnly) {
                 int rows = 0;
                 for (int[] seq : tokens) if (seq.length > 0) rows++;
@@ -176,6 +179,7 @@ public final class Decoder implements CausalLM {
                 }
             }
             for (int b = 0; b < tokens.length; b++) lengths[b] += tokens[b].length;
+            PhaseClock.lap(Phase.LM_HEAD);
             return logits;
         }
 
@@ -205,14 +209,20 @@ public final class Decoder implements CausalLM {
             RmsNorm.apply(x, layers.get(0).inputNorm(), eps, t, normed);
             for (int l = 0; l < n; l++) {
                 DecoderLayer layer = layers.get(l);
+                PhaseClock.lap(Phase.OTHER);
                 layer.attention().forward(normed, step, caches[l], out);
+                PhaseClock.lap(Phase.ATTENTION);
                 RmsNorm.addApply(x, out, layer.postAttentionNorm(), eps, t, normed);
+                PhaseClock.lap(Phase.OTHER);
                 layer.ffn().forward(normed, t, step, out);
+                PhaseClock.lap(Phase.EXPERTS);           // a dense MLP, or what an MoE block's own laps left
                 if (l < n - 1) {
                     RmsNorm.addApply(x, out, layers.get(l + 1).inputNorm(), eps, t, normed);
                     trace.hidden(l + 1, x, t);
                 } else {
+                    PhaseClock.lap(Phase.OTHER);
                     RmsNorm.addApply(x, out, norm, eps, t, x);
+                    PhaseClock.lap(Phase.LM_HEAD);       // the final norm
                 }
             }
             trace.hidden(n, x, t);

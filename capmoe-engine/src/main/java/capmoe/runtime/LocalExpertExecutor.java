@@ -20,11 +20,14 @@ public final class LocalExpertExecutor implements ExpertExecutor {
     public void run(int layer, Experts experts, float[] x, Routing routing, float[] out) {
         int h = experts.hidden(), e = experts.count();
         Dispatch d = Dispatch.sort(routing, e);
+        PhaseClock.lap(PhaseClock.Phase.DISPATCH);
         float[] y = outputs.get();
         if (y.length < d.pairs() * h) outputs.set(y = new float[Math.max(d.pairs() * h, y.length + y.length / 2)]);
         int[] list = all.get();
         if (list.length != e) all.set(list = java.util.stream.IntStream.range(0, e).toArray());
         ExpertStage.run(experts, d, list, x, y);
+        PhaseClock.lap(PhaseClock.Phase.EXPERTS);
         Combine.all(d, y, out, h);
+        PhaseClock.lap(PhaseClock.Phase.COMBINE);
     }
 }

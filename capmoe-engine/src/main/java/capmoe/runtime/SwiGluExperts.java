@@ -135,6 +135,7 @@ public final class SwiGluExperts implements Experts {
         pool.forRange(rows, 8, (r0, r1) -> {
             for (int r = r0; r < r1; r++) System.arraycopy(x, token[r] * h, xs, r * hs, h);
         });
+        PhaseClock.lap(PhaseClock.Phase.DISPATCH);
 
         // 2. gate/up + SwiGLU into act, a phase over (expert, rows, I-tile)
         int n1 = tasks(s, d, list, in);

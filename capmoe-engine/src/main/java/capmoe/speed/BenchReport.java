@@ -7,6 +7,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 
+import capmoe.runtime.PhaseClock;
+
 /**
  * An {@link EngineBench.Result} as a console table and as JSON: both print the same values (the
  * best round, the range of rounds, the speedup over the first thread count, the fraction of peak).
@@ -35,7 +37,36 @@ public record BenchReport(String model, double bytesPerWeight, EngineBench.Resul
                 + plan.threads()[0] + " thread(s), best rounds; alloc/token: Java heap allocated per token, all threads, fewest of the rounds;"
                 + " hand-offs/tok: phases the worker threads were woken for (each ends in a barrier), per token\n");
         if (over) s.append("! above 100% of the measured peak: the peak run was disturbed (or caches held the data); rerun\n");
+        s.append(phases());
         return s.toString();
+    }
+
+    /**
+     * Where the time goes: each test's share of wall time per {@link PhaseClock.Phase}, every timed
+     * round together, and what the clock itself cost (its laps times one lap's measured cost).
+     */
+    String phases() {
+        StringBuilder s = new StringBuilder("where the time goes (share of the timed rounds' wall time per stage):\n");
+        s.append(String.format(Locale.ROOT, "%-7s %7s", "test", "threads"));
+        for (PhaseClock.Phase p : PhaseClock.Phase.values()) s.append(String.format(Locale.ROOT, " %9s", p.label()));
+        s.append(String.format(Locale.ROOT, " %11s%n", "clock cost"));
+        for (EngineBench.Figure f : result.figures()) {
+            s.append(String.format(Locale.ROOT, "%-7s %7d", f.test(), f.threads()));
+            for (double x : f.phases().fractions()) s.append(String.format(Locale.ROOT, " %8.1f%%", 100 * x));
+            s.append(String.format(Locale.ROOT, " %10.2f%%%n", 100 * clockCost(f)));
+        }
+        s.append(String.format(Locale.ROOT, "stages: the calling thread's wall time between one timestamp at the end of each stage of each layer"
+                + " (parallel stages end in the team's barrier, so waiting counts); attention = projections to o_proj; router = logits + policy;"
+                + " dispatch = sort + gather of rows; experts = their projections + SwiGLU; combine = weighted sum into token order;"
+                + " lm head = final norm + logits; other = embeddings, residual adds and RMSNorms, argmax between decode steps;"
+                + " clock cost = timestamps x %.0f ns (one System.nanoTime here) over the wall time%n", result.nanoTimeNanos()));
+        return s.toString();
+    }
+
+    /** The share of {@code f}'s timed wall time its clock's own timestamps took. */
+    public double clockCost(EngineBench.Figure f) {
+        long total = f.phases().total();
+        return total == 0 ? 0 : f.phases().laps() * result.nanoTimeNanos() / total;
     }
 
     /** Bytes in B, KB, MB (1000s). */
@@ -66,8 +97,13 @@ public record BenchReport(String model, double bytesPerWeight, EngineBench.Resul
             first = false;
             StringBuilder rounds = new StringBuilder();
             for (double r : f.tokensPerSecond()) rounds.append(rounds.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%.3f", r));
-            s.append(String.format(Locale.ROOT, "    {\"test\": \"%s\", \"threads\": %d, \"tokens_per_s\": [%s], \"best\": %.3f, \"speedup\": %.4f, \"fraction_of_peak\": %.4f, \"allocated_bytes_per_token\": %.1f, \"hand_offs_per_token\": %.2f}",
-                    f.test(), f.threads(), rounds, f.best(), speedup(f), f.fractionOfPeak(), f.allocatedPerToken(), f.handOffsPerToken()));
+            StringBuilder phases = new StringBuilder();
+            double[] fr = f.phases().fractions();
+            for (PhaseClock.Phase p : PhaseClock.Phase.values()) {
+                phases.append(phases.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "\"%s\": %.4f", p.label().replace(' ', '_'), fr[p.ordinal()]));
+            }
+            s.append(String.format(Locale.ROOT, "    {\"test\": \"%s\", \"threads\": %d, \"tokens_per_s\": [%s], \"best\": %.3f, \"speedup\": %.4f, \"fraction_of_peak\": %.4f, \"allocated_bytes_per_token\": %.1f, \"hand_offs_per_token\": %.2f, \"phases\": {%s}, \"clock_cost\": %.5f}",
+                    f.test(), f.threads(), rounds, f.best(), speedup(f), f.fractionOfPeak(), f.allocatedPerToken(), f.handOffsPerToken(), phases, clockCost(f)));
         }
         s.append("\n  ]\n}\n");
         try {

@@ -7,6 +7,7 @@ import capmoe.model.Generator;
 import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
 import capmoe.model.Session;
+import capmoe.runtime.PhaseClock;
 import capmoe.weights.Checkpoint;
 import capmoe.weights.DType;
 import capmoe.weights.Tensor;
@@ -61,11 +62,12 @@ public final class EngineBench {
      * One measured figure: tokens/s of every round (in round order), the machine peak it is set
      * against, the Java heap bytes allocated per token (all threads, the fewest of any round:
      * what the engine itself allocates, e.g. the logits it returns, without a disturbed round's
-     * noise), and the team's hand-offs per token ({@link Parallel#handOffs}: phases the workers
-     * were woken for, each ending in a barrier).
+     * noise), the team's hand-offs per token ({@link Parallel#handOffs}: phases the workers
+     * were woken for, each ending in a barrier), and where the time went: {@code phases}, the
+     * {@link PhaseClock} of every timed round together (its fractions are what the bench prints).
      */
     public record Figure(String test, int threads, double[] tokensPerSecond, double workPerToken, double peak, double allocatedPerToken,
-                         double handOffsPerToken) {
+                         double handOffsPerToken, PhaseClock phases) {
         public double best() { return Arrays.stream(tokensPerSecond).max().orElse(0); }
 
         public double worst() { return Arrays.stream(tokensPerSecond).min().orElse(0); }
@@ -74,8 +76,11 @@ public final class EngineBench {
         public double fractionOfPeak() { return best() * workPerToken / peak; }
     }
 
-    /** Everything {@link #run} measured; {@code prefill[i]} and {@code decode} per thread count in {@code plan.threads} order. */
-    public record Result(Plan plan, double[] fmaFlops, double[] readBandwidth, List<Figure> figures) {
+    /**
+     * Everything {@link #run} measured; {@code prefill[i]} and {@code decode} per thread count in
+     * {@code plan.threads} order; {@code nanoTimeNanos}: one {@link PhaseClock} lap's cost here.
+     */
+    public record Result(Plan plan, double[] fmaFlops, double[] readBandwidth, List<Figure> figures, double nanoTimeNanos) {
         /** The figure of {@code test} ("pp512", "tg64") at {@code threads}. */
         public Figure figure(String test, int threads) {
             for (Figure f : figures) if (f.test().equals(test) && f.threads() == threads) return f;
@@ -99,14 +104,20 @@ public final class EngineBench {
             double[] decodeAlloc = new double[nt];
             double[][] prefillHandOffs = new double[nt][np];
             double[] decodeHandOffs = new double[nt];
+            PhaseClock[][] prefillPhases = new PhaseClock[nt][np];
+            PhaseClock[] decodePhases = new PhaseClock[nt];
+            for (int i = 0; i < nt; i++) {
+                decodePhases[i] = new PhaseClock();
+                for (int p = 0; p < np; p++) prefillPhases[i][p] = new PhaseClock();
+            }
             for (double[] a : prefillAlloc) Arrays.fill(a, Double.MAX_VALUE);
             Arrays.fill(decodeAlloc, Double.MAX_VALUE);
             for (int i = 0; i < nt; i++) {
                 pools.get(i).run(() -> {
                     long until = System.nanoTime() + WARM_UP_NANOS;
                     do {
-                        prefill(model, options, prompt);
-                        decode(model, options, prompt[0], plan.decodeTokens());
+                        prefill(model, options, prompt, new PhaseClock());
+                        decode(model, options, prompt[0], plan.decodeTokens(), new PhaseClock());
                     } while (System.nanoTime() < until);
                 });
             }
@@ -117,13 +128,13 @@ public final class EngineBench {
                         for (int p = 0; p < np; p++) {
                             int n = plan.prefillTokens()[p];
                             long a0 = allocated(), h0 = pools.get(ti).handOffs();
-                            prefill[ti][p][round] = n / prefill(model, options, Arrays.copyOf(prompt, n));
+                            prefill[ti][p][round] = n / prefill(model, options, Arrays.copyOf(prompt, n), prefillPhases[ti][p]);
                             prefillAlloc[ti][p] = Math.min(prefillAlloc[ti][p], (allocated() - a0) / (double) n);
                             prefillHandOffs[ti][p] = (pools.get(ti).handOffs() - h0) / (double) n;
                         }
                         long a0 = allocated(), h0 = pools.get(ti).handOffs();
                         int n = plan.decodeTokens();
-                        decode[ti][round] = n / decode(model, options, prompt[0], n);
+                        decode[ti][round] = n / decode(model, options, prompt[0], n, decodePhases[ti]);
                         decodeAlloc[ti] = Math.min(decodeAlloc[ti], (allocated() - a0) / (double) n);
                         decodeHandOffs[ti] = (pools.get(ti).handOffs() - h0) / (double) n;
                     });
@@ -142,12 +153,13 @@ public final class EngineBench {
             for (int i = 0; i < nt; i++) {
                 for (int p = 0; p < np; p++) {
                     int n = plan.prefillTokens()[p];
-                    figures.add(new Figure("pp" + n, plan.threads()[i], prefill[i][p], prefillFlops(c, n) / n, flops[i], prefillAlloc[i][p], prefillHandOffs[i][p]));
+                    figures.add(new Figure("pp" + n, plan.threads()[i], prefill[i][p], prefillFlops(c, n) / n, flops[i], prefillAlloc[i][p], prefillHandOffs[i][p],
+                            prefillPhases[i][p]));
                 }
                 figures.add(new Figure("tg" + plan.decodeTokens(), plan.threads()[i], decode[i],
-                        decodeBytesPerToken(c, bytesPerWeight, 1 + plan.decodeTokens() / 2), bandwidth[i], decodeAlloc[i], decodeHandOffs[i]));
+                        decodeBytesPerToken(c, bytesPerWeight, 1 + plan.decodeTokens() / 2), bandwidth[i], decodeAlloc[i], decodeHandOffs[i], decodePhases[i]));
             }
-            return new Result(plan, flops, bandwidth, figures);
+            return new Result(plan, flops, bandwidth, figures, PhaseClock.nanoTimeCost());
         } finally {
             for (Parallel p : pools) p.close();
         }
@@ -181,23 +193,25 @@ public final class EngineBench {
         return THREADS.getTotalThreadAllocatedBytes();
     }
 
-    /** Seconds for one prefill of {@code tokens} as one sequence, logits for its last token only. */
-    private static double prefill(CausalLM model, RunOptions options, int[] tokens) {
+    /** Seconds for one prefill of {@code tokens} as one sequence, logits for its last token only; its phases go to {@code clock}. */
+    private static double prefill(CausalLM model, RunOptions options, int[] tokens, PhaseClock clock) {
         long start = System.nanoTime();
-        model.newSession(1, options).appendLast(new int[][] {tokens});
+        clock.time(() -> model.newSession(1, options).appendLast(new int[][] {tokens}));
         return (System.nanoTime() - start) / 1e9;
     }
 
-    /** Seconds for {@code n} greedy batch-1 decode steps after a one-token prompt. */
-    private static double decode(CausalLM model, RunOptions options, int first, int n) {
+    /** Seconds for {@code n} greedy batch-1 decode steps after a one-token prompt; their phases go to {@code clock}. */
+    private static double decode(CausalLM model, RunOptions options, int first, int n, PhaseClock clock) {
         Session s = model.newSession(1, options);
-        float[] logits = s.appendLast(new int[][] {{first}})[0];
+        float[][] logits = {s.appendLast(new int[][] {{first}})[0]};
         int[][] next = new int[1][1];
         long start = System.nanoTime();
-        for (int i = 0; i < n; i++) {
-            next[0][0] = Generator.argmax(logits);
-            logits = s.appendLast(next)[0];
-        }
+        clock.time(() -> {
+            for (int i = 0; i < n; i++) {
+                next[0][0] = Generator.argmax(logits[0]);
+                logits[0] = s.appendLast(next)[0];
+            }
+        });
         return (System.nanoTime() - start) / 1e9;
     }
 

@@ -32,6 +32,7 @@ final class GgufFixtures {
 
     static Path write(Path hfDir, DType weights, Path out) throws IOException {
         ModelConfig c = ModelConfig.read(hfDir);
+        if (c.deepseek() != null) return writeDeepseek(hfDir, c, weights, out);
         String arch = switch (c.modelType()) {
             case "olmoe" -> "olmoe";
             case "mixtral" -> "llama";
@@ -87,19 +88,7 @@ final class GgufFixtures {
                 emit(w, g + "ffn_gate_inp.weight", t.get(hf + moe + "gate.weight"), DType.BF16);
                 String[][] projs = mixtral ? new String[][] {{"w1", "ffn_gate_exps"}, {"w3", "ffn_up_exps"}, {"w2", "ffn_down_exps"}}
                         : new String[][] {{"gate_proj", "ffn_gate_exps"}, {"up_proj", "ffn_up_exps"}, {"down_proj", "ffn_down_exps"}};
-                for (String[] pr : projs) {
-                    List<float[]> parts = new ArrayList<>();
-                    long[] shape = null;
-                    for (int e = 0; e < c.numExperts(); e++) {
-                        Tensor x = t.get(hf + moe + "experts." + e + "." + pr[0] + ".weight");
-                        parts.add(x.toFloatArray());
-                        shape = x.shape();
-                    }
-                    float[] all = new float[parts.size() * parts.getFirst().length];
-                    for (int e = 0; e < parts.size(); e++) System.arraycopy(parts.get(e), 0, all, e * parts.get(e).length, parts.get(e).length);
-                    emit(w, g + pr[1] + ".weight", hf + moe + "experts.0." + pr[0] + ".weight",
-                            new long[] {c.numExperts(), shape[0], shape[1]}, all, weights);
-                }
+                stackedExperts(w, t, c, hf + moe + "experts.", g, projs, weights);
                 if (t.containsKey(hf + "mlp.shared_expert_gate.weight")) {
                     Tensor sg = t.get(hf + "mlp.shared_expert_gate.weight");
                     emit(w, g + "ffn_gate_inp_shexp.weight", sg.name(), new long[] {sg.elements()}, sg.toFloatArray(), DType.BF16);
@@ -111,6 +100,126 @@ final class GgufFixtures {
         }
         w.write(out);
         return out;
+    }
+
+    /**
+     * A DeepSeek-V2/V3 fixture as {@code conversion/deepseek.py} DeepseekV2Model writes it (arch {@code deepseek2}):
+     * metadata from {@code set_gguf_parameters} (lines 319–386, with {@code conversion/base.py} lines 1268–1379 before
+     * it: head_count_kv = 1, key/value_length = the latent sizes, the MHA sizes under {@code _mla}, yarn keys with
+     * yarn_log_multiplier = 0.1 · mscale_all_dim), kv_b_proj split per head into attn_k_b (transposed) and attn_v_b
+     * (lines 433–450), e_score_correction_bias as {@code exp_probs_b.bias} (base.py line 580). The gating function is
+     * written as the hub's config.json makes the converter write it (scoring_func sigmoid for V3 → 2, base.py lines
+     * 1364–1366); the transformers-5 fixture configs no longer carry scoring_func.
+     */
+    static Path writeDeepseek(Path hfDir, ModelConfig c, DType weights, Path out) throws IOException {
+        DeepSeekConfig d = c.deepseek();
+        boolean v3 = c.modelType().equals("deepseek_v3");
+        GgufWriter w = new GgufWriter();
+        String p = "deepseek2.";
+        w.kv("general.architecture", "deepseek2").kv("general.name", hfDir.getFileName().toString())
+                .kv(p + "block_count", new U32(c.numHiddenLayers()))
+                .kv(p + "context_length", new U32(c.maxPositionEmbeddings()))
+                .kv(p + "embedding_length", new U32(c.hiddenSize()))
+                .kv(p + "feed_forward_length", new U32(c.intermediateSize()))
+                .kv(p + "attention.head_count", new U32(c.numAttentionHeads()))
+                .kv(p + "attention.head_count_kv", new U32(1))
+                .kv(p + "rope.freq_base", new F32((float) c.rope().theta()))
+                .kv(p + "attention.layer_norm_rms_epsilon", new F32((float) c.rmsNormEps()))
+                .kv(p + "expert_count", new U32(c.numExperts()))
+                .kv(p + "expert_used_count", new U32(c.topK()))
+                .kv(p + "expert_group_count", new U32(d.nGroup()))
+                .kv(p + "expert_group_used_count", new U32(d.topkGroup()))
+                .kv(p + "expert_gating_func", new U32(v3 ? 2 : 1))
+                .kv(p + "leading_dense_block_count", new U32(d.firstKDenseReplace()))
+                .kv(p + "vocab_size", new U32(c.vocabSize()))
+                .kv(p + "attention.kv_lora_rank", new U32(d.kvLoraRank()))
+                .kv(p + "attention.key_length", new U32(d.kvLoraRank() + d.qkRopeHeadDim()))
+                .kv(p + "attention.value_length", new U32(d.kvLoraRank()))
+                .kv(p + "attention.key_length_mla", new U32(d.qkNopeHeadDim() + d.qkRopeHeadDim()))
+                .kv(p + "attention.value_length_mla", new U32(d.vHeadDim()))
+                .kv(p + "expert_feed_forward_length", new U32(c.moeIntermediateSize()))
+                .kv(p + "expert_shared_count", new U32(d.nSharedExperts()))
+                .kv(p + "expert_weights_scale", new F32((float) d.routedScalingFactor()))
+                .kv(p + "rope.dimension_count", new U32(d.qkRopeHeadDim()));
+        if (d.qLoraRank() > 0) w.kv(p + "attention.q_lora_rank", new U32(d.qLoraRank()));
+        if (c.normTopkProb()) w.kv(p + "expert_weights_norm", true);
+        if (c.rope().isYarn()) {
+            w.kv(p + "rope.scaling.type", "yarn").kv(p + "rope.scaling.factor", new F32((float) c.rope().factor()))
+                    .kv(p + "rope.scaling.original_context_length", new U32(c.rope().originalMaxPositionEmbeddings()))
+                    .kv(p + "rope.scaling.yarn_beta_fast", new F32((float) c.rope().betaFast()))
+                    .kv(p + "rope.scaling.yarn_beta_slow", new F32((float) c.rope().betaSlow()));
+            if (c.rope().mscaleAllDim() != 0) w.kv(p + "rope.scaling.yarn_log_multiplier", new F32((float) (0.1 * c.rope().mscaleAllDim())));
+        }
+        if (!c.eosTokenIds().isEmpty()) w.kv("tokenizer.ggml.eos_token_id", new U32(c.eosTokenIds().getFirst()));
+
+        try (Checkpoint ck = Checkpoint.open(hfDir)) {
+            Map<String, Tensor> t = ck.tensors();
+            emit(w, "token_embd.weight", t.get("model.embed_tokens.weight"), weights);
+            emit(w, "output_norm.weight", t.get("model.norm.weight"), DType.F32);
+            emit(w, "output.weight", t.get("lm_head.weight"), weights);
+            int heads = c.numAttentionHeads(), lora = d.kvLoraRank(), nope = d.qkNopeHeadDim(), vDim = d.vHeadDim();
+            for (int l = 0; l < c.numHiddenLayers(); l++) {
+                String hf = "model.layers." + l + ".", a = hf + "self_attn.", g = "blk." + l + ".";
+                emit(w, g + "attn_norm.weight", t.get(hf + "input_layernorm.weight"), DType.F32);
+                emit(w, g + "ffn_norm.weight", t.get(hf + "post_attention_layernorm.weight"), DType.F32);
+                if (d.qLoraRank() > 0) {
+                    emit(w, g + "attn_q_a.weight", t.get(a + "q_a_proj.weight"), weights);
+                    emit(w, g + "attn_q_a_norm.weight", t.get(a + "q_a_layernorm.weight"), DType.F32);
+                    emit(w, g + "attn_q_b.weight", t.get(a + "q_b_proj.weight"), weights);
+                } else {
+                    emit(w, g + "attn_q.weight", t.get(a + "q_proj.weight"), weights);
+                }
+                emit(w, g + "attn_kv_a_mqa.weight", t.get(a + "kv_a_proj_with_mqa.weight"), weights);
+                emit(w, g + "attn_kv_a_norm.weight", t.get(a + "kv_a_layernorm.weight"), DType.F32);
+                // kv_b [heads * (nope + v), lora] → k_b [heads, lora, nope] (transposed) and v_b [heads, v, lora]
+                Tensor kvB = t.get(a + "kv_b_proj.weight");
+                float[] kv = kvB.toFloatArray(), kB = new float[heads * lora * nope], vB = new float[heads * vDim * lora];
+                for (int h = 0; h < heads; h++) {
+                    int row0 = h * (nope + vDim);
+                    for (int i = 0; i < nope; i++) {
+                        for (int col = 0; col < lora; col++) kB[(h * lora + col) * nope + i] = kv[(row0 + i) * lora + col];
+                    }
+                    System.arraycopy(kv, (row0 + nope) * lora, vB, h * vDim * lora, vDim * lora);
+                }
+                emit(w, g + "attn_k_b.weight", kvB.name(), new long[] {heads, lora, nope}, kB, weights);
+                emit(w, g + "attn_v_b.weight", kvB.name(), new long[] {heads, vDim, lora}, vB, weights);
+                emit(w, g + "attn_output.weight", t.get(a + "o_proj.weight"), weights);
+                if (!d.isMoeLayer(l)) {
+                    emit(w, g + "ffn_gate.weight", t.get(hf + "mlp.gate_proj.weight"), weights);
+                    emit(w, g + "ffn_up.weight", t.get(hf + "mlp.up_proj.weight"), weights);
+                    emit(w, g + "ffn_down.weight", t.get(hf + "mlp.down_proj.weight"), weights);
+                    continue;
+                }
+                // the router in BF16, as in write()
+                emit(w, g + "ffn_gate_inp.weight", t.get(hf + "mlp.gate.weight"), DType.BF16);
+                if (t.containsKey(hf + "mlp.gate.e_score_correction_bias")) {
+                    emit(w, g + "exp_probs_b.bias", t.get(hf + "mlp.gate.e_score_correction_bias"), DType.F32);
+                }
+                stackedExperts(w, t, c, hf + "mlp.experts.", g, new String[][] {{"gate_proj", "ffn_gate_exps"}, {"up_proj", "ffn_up_exps"},
+                        {"down_proj", "ffn_down_exps"}}, weights);
+                emit(w, g + "ffn_gate_shexp.weight", t.get(hf + "mlp.shared_experts.gate_proj.weight"), weights);
+                emit(w, g + "ffn_up_shexp.weight", t.get(hf + "mlp.shared_experts.up_proj.weight"), weights);
+                emit(w, g + "ffn_down_shexp.weight", t.get(hf + "mlp.shared_experts.down_proj.weight"), weights);
+            }
+        }
+        w.write(out);
+        return out;
+    }
+
+    /** The experts' {@code projs[i][0]} matrices stacked [E, rows, cols] as GGUF tensor {@code g + projs[i][1]}. */
+    private static void stackedExperts(GgufWriter w, Map<String, Tensor> t, ModelConfig c, String prefix, String g, String[][] projs, DType weights) {
+        for (String[] pr : projs) {
+            List<float[]> parts = new ArrayList<>();
+            long[] shape = null;
+            for (int e = 0; e < c.numExperts(); e++) {
+                Tensor x = t.get(prefix + e + "." + pr[0] + ".weight");
+                parts.add(x.toFloatArray());
+                shape = x.shape();
+            }
+            float[] all = new float[parts.size() * parts.getFirst().length];
+            for (int e = 0; e < parts.size(); e++) System.arraycopy(parts.get(e), 0, all, e * parts.get(e).length, parts.get(e).length);
+            emit(w, g + pr[1] + ".weight", prefix + "0." + pr[0] + ".weight", new long[] {c.numExperts(), shape[0], shape[1]}, all, weights);
+        }
     }
 
     /** llama.cpp conversion/llama.py:176 permute(w, n_head): reshape(n_head, 2, rows/n_head/2, cols).swapaxes(1, 2). */

@@ -3,6 +3,7 @@ package capmoe.speed;
 import capmoe.model.CausalLM;
 import capmoe.model.Decoder;
 import capmoe.model.Models;
+import capmoe.runtime.PhaseClock;
 import capmoe.testing.Shared;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -43,6 +44,19 @@ class EngineBenchTest {
             assertTrue(js.contains(String.format(java.util.Locale.ROOT, "\"best\": %.3f, \"speedup\": %.4f", pp9.best(), report.speedup(pp9))), js);
             assertTrue(js.contains("fixture \\\"olmoe\\\""), "the model name is escaped");
             assertTrue(report.text().contains(String.format(java.util.Locale.ROOT, "%.1f", pp9.best())), report.text());
+            for (EngineBench.Figure f : r.figures()) {
+                double[] fr = f.phases().fractions();
+                assertEquals(1.0, java.util.Arrays.stream(fr).sum(), 1e-9, f.test() + ": the phases cover the timed wall time");
+                for (PhaseClock.Phase p : new PhaseClock.Phase[] {PhaseClock.Phase.ATTENTION, PhaseClock.Phase.ROUTER, PhaseClock.Phase.EXPERTS,
+                        PhaseClock.Phase.COMBINE, PhaseClock.Phase.LM_HEAD}) {
+                    assertTrue(fr[p.ordinal()] > 0, f.test() + " at " + f.threads() + " threads: no time in " + p.label());
+                }
+                assertTrue(report.clockCost(f) < 0.05, f.test() + ": the clock's own cost " + report.clockCost(f));
+            }
+            double[] fr = pp9.phases().fractions();
+            assertTrue(js.contains(String.format(java.util.Locale.ROOT, "\"phases\": {\"attention\": %.4f, \"router\": %.4f", fr[0], fr[1])), js);
+            String row = String.format(java.util.Locale.ROOT, "%-7s %7d %8.1f%% %8.1f%%", "pp9", 2, 100 * fr[0], 100 * fr[1]);
+            assertTrue(report.text().contains(row), "console row '" + row + "' in\n" + report.text());
             try (var files = Files.list(json.getParent())) {
                 assertEquals(1, files.count(), "no temp file left beside the JSON");
             }

@@ -12,6 +12,7 @@ import capmoe.model.nn.Batch;
 import capmoe.model.nn.CachedAttention;
 import capmoe.model.nn.KvCache;
 import capmoe.model.nn.RotaryEmbedding;
+import capmoe.model.nn.Scratch;
 import capmoe.model.nn.Step;
 import capmoe.weights.Checkpoint;
 
@@ -129,7 +130,7 @@ public final class LatentAttention implements Attention {
 
     @Override
     public Object newCache(int batch) {
-        return new KvCache(batch, heads * qkHead(), heads * vDim);
+        return new KvCache(batch, heads, qkHead(), vDim);
     }
 
     @Override
@@ -138,7 +139,8 @@ public final class LatentAttention implements Attention {
         Batch batch = step.batch();
         int t = batch.tokens(), qk = qkHead(), nq = heads * qk, nv = heads * vDim;
 
-        float[] qs = new float[t * nq];
+        Scratch scratch = step.scratch();
+        float[] qs = scratch.get(Scratch.Buffer.QUERIES, t * nq);
         if (qProj != null) {
             MatMul.matmul(x, t, qProj, qs);
         } else {
@@ -160,38 +162,26 @@ public final class LatentAttention implements Attention {
         MatMul.matmul(latent, t, kvB, kvb);
 
         int half = rope.half();
-        float[] cos = new float[t * half], sin = new float[t * half], scratch = new float[ropeDim];
-        rope.tables(batch, cos, sin);
-        float[] ks = new float[t * nq], vs = new float[t * nv];
-        for (int i = 0; i < t; i++) {
-            int kpe = i * kvAWidth + kvLoraRank;
-            rotate(kva, kpe, cos, sin, i * half, scratch);
-            for (int hd = 0; hd < heads; hd++) {
-                rotate(qs, i * nq + hd * qk + nope, cos, sin, i * half, scratch);
-                int src = i * kvbWidth + hd * (nope + vDim);
-                System.arraycopy(kvb, src, ks, i * nq + hd * qk, nope);
-                System.arraycopy(kva, kpe, ks, i * nq + hd * qk + nope, ropeDim);
-                System.arraycopy(kvb, src + nope, vs, i * nv + hd * vDim, vDim);
-            }
-        }
-
-        for (int b = 0; b < batch.sequences(); b++) {
-            int n = batch.start()[b + 1] - batch.start()[b];
-            cache.ensure(b, batch.past()[b] + n);
-            System.arraycopy(ks, batch.start()[b] * nq, cache.keys(b), batch.past()[b] * nq, n * nq);
-            System.arraycopy(vs, batch.start()[b] * nv, cache.values(b), batch.past()[b] * nv, n * nv);
-        }
-
-        float[] att = new float[t * nv];
-        Parallel.current().forRange(t * heads, 1, (from, to) -> {
-            float[] scores = new float[CachedAttention.maxLength(batch)];
-            for (int job = from; job < to; job++) {
-                int i = job / heads, hd = job % heads;
-                int b = batch.sequenceOf()[i], len = batch.position()[i] + 1;
-                CachedAttention.head(qs, i * nq + hd * qk, cache.keys(b), hd * qk, nq, qk,
-                        cache.values(b), hd * vDim, nv, vDim, len, scale, scores, att, i * nv + hd * vDim);
+        float[] cos = scratch.get(Scratch.Buffer.ROPE_COS, t * half), sin = scratch.get(Scratch.Buffer.ROPE_SIN, t * half);
+        if (!scratch.ropeReady(rope)) rope.tables(batch, cos, sin);
+        for (int b = 0; b < batch.sequences(); b++) cache.ensure(b, batch.past()[b] + batch.start()[b + 1] - batch.start()[b]);
+        Parallel.current().forRange(t, 1, (from, to) -> {
+            float[] perm = new float[ropeDim];
+            for (int i = from; i < to; i++) {
+                int kpe = i * kvAWidth + kvLoraRank, b = batch.sequenceOf()[i], p = batch.position()[i];
+                rotate(kva, kpe, cos, sin, i * half, perm);
+                for (int hd = 0; hd < heads; hd++) {
+                    rotate(qs, i * nq + hd * qk + nope, cos, sin, i * half, perm);
+                    int src = i * kvbWidth + hd * (nope + vDim);
+                    cache.putKey(b, p, hd, 0, nope, kvb, src);
+                    cache.putKey(b, p, hd, nope, ropeDim, kva, kpe);
+                    cache.putValue(b, p, hd, kvb, src + nope);
+                }
             }
         });
+
+        float[] att = scratch.get(Scratch.Buffer.ATTENTION, t * nv);
+        CachedAttention.attend(batch, cache, qs, nq, heads, scale, att, nv, scratch);
         MatMul.matmul(att, t, o, oBias, out);
     }
 

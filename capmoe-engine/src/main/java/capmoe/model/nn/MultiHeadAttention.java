@@ -26,6 +26,7 @@ public final class MultiHeadAttention implements Attention {
 
     private final int heads, kvHeads, headDim;
     private final Matrix q, k, v, o;
+    private final Matrix[] qkv;                 // {q, k, v}: one parallel phase
     private final float[] qBias, kBias, vBias;
     private final QkNorm qkNorm;
     private final float[] qNorm, kNorm;
@@ -43,6 +44,7 @@ public final class MultiHeadAttention implements Attention {
         this.k = k;
         this.v = v;
         this.o = o;
+        this.qkv = new Matrix[] {q, k, v};
         this.qBias = qBias;
         this.kBias = kBias;
         this.vBias = vBias;
@@ -83,18 +85,17 @@ public final class MultiHeadAttention implements Attention {
 
     @Override
     public Object newCache(int batch) {
-        return new KvCache(batch, kvHeads * headDim, kvHeads * headDim);
+        return new KvCache(batch, kvHeads, headDim, headDim);
     }
 
     /**
      * The step, on the session's {@link Scratch} buffers:
      * <ol>
      *   <li>q, k, v projections as one parallel phase ({@link MatMul#matmul(float[], int, Matrix[], float[][], float[][])});</li>
-     *   <li>q/k RMSNorm (OLMoE over the whole projection, Qwen3 per head);</li>
-     *   <li>RoPE: the step's cos/sin tables are computed by its first layer and reused by the others;</li>
-     *   <li>this step's keys and values appended to the cache;</li>
-     *   <li>every (token, head) attends over its sequence's cached positions, one phase split
-     *       into contiguous chunks of (token, head) jobs, each chunk with its own scores row;</li>
+     *   <li>one phase over the tokens: q/k RMSNorm (OLMoE over the whole projection, Qwen3 per
+     *       head), RoPE (the step's cos/sin tables are computed by its first layer and reused by
+     *       the others), and the token's keys and values written into the cache's per-head blocks;</li>
+     *   <li>blocked causal attention with the softmax fused in ({@link CachedAttention#attend});</li>
      *   <li>o projection.</li>
      * </ol>
      */
@@ -106,48 +107,40 @@ public final class MultiHeadAttention implements Attention {
         int t = batch.tokens(), d = headDim, nq = heads * d, nkv = kvHeads * d;
         float[] qs = scratch.get(Scratch.Buffer.QUERIES, t * nq);
         float[] ks = scratch.get(Scratch.Buffer.KEYS, t * nkv), vs = scratch.get(Scratch.Buffer.VALUES, t * nkv);
-        MatMul.matmul(x, t, new Matrix[] {q, k, v}, new float[][] {qBias, kBias, vBias}, new float[][] {qs, ks, vs});
-        switch (qkNorm) {
-            case FULL -> {
-                RmsNorm.apply(qs, qNorm, eps, t, qs);
-                RmsNorm.apply(ks, kNorm, eps, t, ks);
-            }
-            case PER_HEAD -> {
-                RmsNorm.apply(qs, qNorm, eps, t * heads, qs);
-                RmsNorm.apply(ks, kNorm, eps, t * kvHeads, ks);
-            }
-            case NONE -> { }
-        }
+        MatMul.matmul(x, t, qkv, new float[][] {qBias, kBias, vBias}, new float[][] {qs, ks, vs});
         int half = rope.half();
         float[] cos = scratch.get(Scratch.Buffer.ROPE_COS, t * half), sin = scratch.get(Scratch.Buffer.ROPE_SIN, t * half);
         if (!scratch.ropeReady(rope)) rope.tables(batch, cos, sin);
-        for (int i = 0; i < t; i++) {
-            for (int hd = 0; hd < heads; hd++) Rope.rotateHalf(qs, i * nq + hd * d, d, cos, sin, i * half);
-            for (int hd = 0; hd < kvHeads; hd++) Rope.rotateHalf(ks, i * nkv + hd * d, d, cos, sin, i * half);
-        }
-        for (int b = 0; b < batch.sequences(); b++) {
-            int n = batch.start()[b + 1] - batch.start()[b];
-            cache.ensure(b, batch.past()[b] + n);
-            System.arraycopy(ks, batch.start()[b] * nkv, cache.keys(b), batch.past()[b] * nkv, n * nkv);
-            System.arraycopy(vs, batch.start()[b] * nkv, cache.values(b), batch.past()[b] * nkv, n * nkv);
-        }
-        float[] att = scratch.get(Scratch.Buffer.ATTENTION, t * nq);
-        int group = heads / kvHeads, jobs = t * heads, maxLen = CachedAttention.maxLength(batch);
+        for (int b = 0; b < batch.sequences(); b++) cache.ensure(b, batch.past()[b] + batch.start()[b + 1] - batch.start()[b]);
         Parallel team = Parallel.current();
-        int chunks = team.tasks(2L * jobs * maxLen * d, jobs);
-        float[] scores = scratch.get(Scratch.Buffer.SCORES, chunks * maxLen);
-        team.forEach(chunks, c -> {
-            int from = (int) ((long) jobs * c / chunks), to = (int) ((long) jobs * (c + 1) / chunks);
-            for (int job = from; job < to; job++) {
-                int i = job / heads, hd = job % heads;
-                int b = batch.sequenceOf()[i], len = batch.position()[i] + 1;
-                int qo = i * nq + hd * d, ko = (hd / group) * d;
-                java.util.Arrays.fill(att, qo, qo + d, 0f);
-                CachedAttention.head(qs, qo, cache.keys(b), ko, nkv, d, cache.values(b), ko, nkv, d,
-                        len, scale, scores, c * maxLen, att, qo);
-            }
+        team.forRange(t, (int) Math.max(1, Parallel.MIN_TASK_WORK / (8L * (nq + nkv))), (from, to) -> {
+            for (int i = from; i < to; i++) prepare(batch, cache, i, qs, ks, vs, cos, sin);
         });
+        float[] att = scratch.get(Scratch.Buffer.ATTENTION, t * nq);
+        CachedAttention.attend(batch, cache, qs, nq, heads, scale, att, nq, scratch);
         MatMul.matmul(att, t, o, out);
+    }
+
+    /** Token i's q/k norm and RoPE in place, and its keys and values into the cache. */
+    private void prepare(Batch batch, KvCache cache, int i, float[] qs, float[] ks, float[] vs, float[] cos, float[] sin) {
+        int d = headDim, nq = heads * d, nkv = kvHeads * d, half = rope.half();
+        switch (qkNorm) {
+            case FULL -> {
+                RmsNorm.apply(qs, i * nq, qNorm, eps, qs, i * nq, nq);
+                RmsNorm.apply(ks, i * nkv, kNorm, eps, ks, i * nkv, nkv);
+            }
+            case PER_HEAD -> {
+                for (int hd = 0; hd < heads; hd++) RmsNorm.apply(qs, i * nq + hd * d, qNorm, eps, qs, i * nq + hd * d, d);
+                for (int hd = 0; hd < kvHeads; hd++) RmsNorm.apply(ks, i * nkv + hd * d, kNorm, eps, ks, i * nkv + hd * d, d);
+            }
+            case NONE -> { }
+        }
+        for (int hd = 0; hd < heads; hd++) Rope.rotateHalf(qs, i * nq + hd * d, d, cos, sin, i * half);
+        int b = batch.sequenceOf()[i], p = batch.position()[i];
+        for (int hd = 0; hd < kvHeads; hd++) {
+            Rope.rotateHalf(ks, i * nkv + hd * d, d, cos, sin, i * half);
+            cache.put(b, p, hd, ks, i * nkv + hd * d, vs, i * nkv + hd * d);
+        }
     }
 
 }

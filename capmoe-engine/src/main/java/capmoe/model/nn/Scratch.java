@@ -36,7 +36,10 @@ public final class Scratch {
         ROPE_COS,
         /** [T x head_dim/2] RoPE sin, likewise. */
         ROPE_SIN,
-        /** [chunks x longest cached length] softmax scores, one row per attention work chunk. */
+        /**
+         * Attention's per-chunk tiles ({@link CachedAttention}): [chunks x (rows x BLOCK scores,
+         * then rows running maxima, sums and rescale factors)], rows = a task's (token, head) rows.
+         */
         SCORES,
         /** [T x E] router logits. */
         ROUTER_LOGITS,

@@ -7,6 +7,8 @@ import capmoe.model.RunOptions;
 import capmoe.routing.RouterConfig;
 import capmoe.routing.Routing;
 import capmoe.runtime.Experts;
+import capmoe.runtime.PhaseClock;
+import capmoe.runtime.PhaseClock.Phase;
 
 /**
  * A sparse MoE block: router logits in fp32 from the (bf16) gate weight, then the
@@ -60,8 +62,10 @@ public final class SparseMoeBlock implements FeedForward {
         Routing routing = options.router().route(layer, routerConfig, options.policy(), options.placementFor(layer, experts.count()),
                 logits, tokens, step.batch().sequenceOf(), step.batch().sequences());
         options.listener().onRouting(layer, routing);
+        PhaseClock.lap(Phase.ROUTER);
         java.util.Arrays.fill(out, 0, tokens * experts.hidden(), 0f);
         options.executor().run(layer, experts, x, routing, out);
+        PhaseClock.lap(Phase.EXPERTS);                   // an executor without laps of its own
         if (shared != null) {
             int h = experts.hidden();
             float[] s = step.scratch().get(Scratch.Buffer.SHARED_OUT, tokens * h);
@@ -75,6 +79,7 @@ public final class SparseMoeBlock implements FeedForward {
                 float scale = g == null ? 1f : Activations.sigmoid(g[t]);
                 for (int c = 0; c < h; c++) out[t * h + c] += scale * s[t * h + c];
             }
+            PhaseClock.lap(Phase.EXPERTS);
         }
     }
 }
