@@ -82,8 +82,8 @@ public final class QuantMatMul {
     private static final ThreadLocal<MemorySegment> BLOCK = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(4L * KC * NR, 64));
     /** Per thread: one panel's scales as floats, [blocks x NR] (all K/32 blocks for the decode kernels, a K block's for prefill). */
     private static final ThreadLocal<float[]> SCALE = ThreadLocal.withInitial(() -> new float[0]);
-    /** Per thread: the partial last panel's chains, [MC x NR] (a kernel never nests). */
-    private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[MC * NR]);
+    /** Per thread: a decode call's partial last pair of panels, [2 NR] (a kernel never nests). */
+    private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[2 * NR]);
 
     /** y[r*N + n] = Σ_k x_q[r*K + k]·W[n,k] (+ bias[n]), x_q = x rounded to Q8_0 per row; y is overwritten. */
     public static void matmul(float[] x, int rows, Matrix w, float[] bias, float[] y) {
@@ -125,7 +125,7 @@ public final class QuantMatMul {
         int k = w.k();
         boolean q4 = w.dtype() == capmoe.weights.DType.Q4_0;
         MemorySegment data = w.data();
-        float[] tmp = null;                      // the last, partial panel's outputs: [NR] (rows path), [MC x NR] (blocked)
+        float[] tmp = null;                      // decode: the last, partial pair of panels' outputs [2 NR]
         int p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
         int blocks = k / QK;
         long bs = w.blockBytes();
@@ -159,26 +159,14 @@ public final class QuantMatMul {
         float[] s = scaleScratch(KC / QK * NR);
         MemorySegment block = BLOCK.get();
         for (int r0 = 0; r0 < rows; r0 += MC) {
-            int r1 = Math.min(rows, r0 + MC);
+            int m = Math.min(MC, rows - r0);
             for (int c0 = 0; c0 < k; c0 += KC) {
                 int kn = Math.min(KC, k - c0);
-                boolean add = c0 > 0, last = c0 + kn == k;
                 for (int q = p; q < pEnd; q++) {
-                    int col = q * NR, width = Math.min(NR, j1 - col);
+                    int col = q * NR;
                     scales(data, w.offset(q, c0 / QK), bs, kn / QK, s, 0);
                     decodeBlock(data, w.offset(q, c0 / QK), kn / QK, bs, q4, s, block);
-                    float[] dst = y;
-                    int d0 = y0 + r0 * ys + col - j0, ds = ys;
-                    if (width < NR) {                // the partial last panel: its chains live in tmp [MC x NR]
-                        if (tmp == null) tmp = EDGE.get();
-                        dst = tmp;
-                        d0 = 0;
-                        ds = NR;
-                    }
-                    MatMul.blockF32(x, x0 + r0 * xs + c0, xs, r1 - r0, kn, block, add, dst, d0, ds);
-                    if (dst == tmp && last) {
-                        for (int i = 0; i < r1 - r0; i++) System.arraycopy(tmp, i * NR, y, y0 + (r0 + i) * ys + col - j0, width);
-                    }
+                    MatMul.blockF32(x, x0 + r0 * xs + c0, xs, m, kn, block, 0, c0 > 0, y, y0 + r0 * ys + col - j0, ys, Math.min(NR, j1 - col));
                 }
             }
         }
