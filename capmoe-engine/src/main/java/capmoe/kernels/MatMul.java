@@ -17,15 +17,18 @@ import java.nio.ByteOrder;
  * output columns (whole panels per thread).
  *
  * <p>The kernel (BLIS's / llama.cpp's outer-product form): a tile of MR rows x {@link Panels#NR}
- * columns lives in 2·MR vector accumulators; per k it widens one panel row (BF16: one shift and
- * one and; F16: widened per K block first, {@link #gemmF16}; F32: two loads), broadcasts x[r, k] for each of the MR rows and
- * does 2·MR fused multiply-adds. Nothing is summed across lanes, x is read one float per row and k,
- * and the weights once per row tile, contiguously. MR = {@link #TILE_ROWS}. Blocking (BLIS's
- * loops): for 240 rows of x at a time and one K block (16 KB of each panel: 256 BF16 rows), every
- * panel's K block serves all the row tiles from L1 while those rows of x stay in L2; the next K block
- * continues each chain from the fp32 value stored in y, which changes no bit. x is read in place,
- * at a row stride that does not alias in the caches ({@link #stride}). One to three rows
- * (decode) run four panels at once instead, so that eight independent chains hide the FMA latency.
+ * columns lives in 2·MR vector accumulators; per k it loads one fp32 panel row (two vectors),
+ * broadcasts x[r, k] for each of the MR rows and does 2·MR fused multiply-adds. Nothing is summed
+ * across lanes, x is read one float per row and k, and the weights once per row tile,
+ * contiguously. MR = {@link #TILE_ROWS}. Blocking (BLIS's loops): for MC = 240 rows of x at a time
+ * and one K block of KC panel rows (16 KB of fp32), each panel's K block serves all the row tiles
+ * from L1 while those rows of x stay in L2; the next K block continues each chain from the fp32
+ * value stored in y, which changes no bit. BF16 panel rows are widened in registers (one shift,
+ * one and), F16 panels one K block at a time into a per-thread fp32 scratch (exact), F32 panels
+ * are read in place; F16 and F32 then run the same tiles ({@link #blockF32}). x is read in place, at a row stride that does not
+ * alias in the caches ({@link #stride}). One to five rows (decode; one with AVX2) read each weight
+ * once, widening as they read, four panels at once so that eight independent chains hide the FMA
+ * latency.
  *
  * <p><b>Invariant: row independence, in one fixed order.</b> Every output element, whatever
  * path computes it (any tile height, the one-row kernel, any thread, any panel position, AVX2 or
@@ -49,17 +52,20 @@ public final class MatMul {
     private static final int L = F.length();      // floats per vector: 8 with AVX2, 16 with AVX-512
     private static final int NR = Panels.NR;      // output columns per panel: 2L
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    private static final int BF16 = 0, F16 = 1, F32 = 2;
     /** Per thread: the copy of x at a padded row stride ({@link #stride}), taken while a call uses it (a nested call gets its own). */
     private static final ThreadLocal<float[]> PADDED = new ThreadLocal<>();
-    /** Rows of x per block (MC, a multiple of every tile height): 240 rows x KC floats of x stay in L2 (240 KB at KC = 256). */
+    /** Rows of x per block (MC, a multiple of every tile height): 240 rows x KC floats of x stay in L2 (120 KB at KC = 128). */
     private static final int MC = 240;
-    /** Per thread: the partial last panel's chains, [MC x NR] (a kernel never nests, so one per thread suffices). */
-    private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[MC * NR]);
-    /** Bytes of one panel's K block (KC rows of a panel), kept in L1 across the row tiles: KC = 256 for BF16/F16, 128 for F32. */
+    /** Bytes of one fp32 panel row (one k of NR columns). */
+    private static final long FSTEP = 4L * NR;
+    /** Bytes of one fp32 panel block kept in L1 across the row tiles of a row block. */
     private static final long KC_BYTES = 16 * 1024;
-    /** Per thread: one F16 panel's K block widened to fp32, KC_BYTES ({@link #gemmF16}). */
-    private static final ThreadLocal<MemorySegment> F16_BLOCK = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(KC_BYTES, 64));
+    /** Panel rows (values of k) per K block: KC_BYTES of fp32 panel rows, 128 with AVX-512, 256 with AVX2. */
+    private static final int KC = (int) (KC_BYTES / FSTEP);
+    /** Per thread: a partial panel's chains, [rows x NR] ({@link #blockF32}; grown on demand, a kernel never nests). */
+    private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[MC * NR]);
+    /** Per thread: one BF16/F16 panel's K block widened to fp32, [KC x NR] ({@link #gemmBF16}, {@link #gemmF16}). */
+    private static final ThreadLocal<MemorySegment> BLOCK = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(KC_BYTES, 64));
 
     /**
      * Rows per register tile (MR): 12 with 32 vector registers (AVX-512: 24 accumulators, 2 weight
@@ -119,7 +125,7 @@ public final class MatMul {
         }
         float[] xr = xp;
         try {
-            pool.forRange(first[w.length], grain(rows, k), (q0, q1) -> {
+            pool.forWork(first[w.length], (long) rows * k * NR, (q0, q1) -> {
                 for (int i = 0; i < w.length; i++) {
                     int n = w[i].rows();
                     int n0 = (Math.max(q0, first[i]) - first[i]) * NR, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * NR);
@@ -172,74 +178,200 @@ public final class MatMul {
      * at {@code x0 + r*xs}, K = w.k() floats) and columns j in [j0, j1) ({@code j0} a multiple of
      * {@link Panels#NR}), {@code y[y0 + r*ys + j - j0] = x_r · W[j]} in the class's order.
      * Grouped kernels ({@code SwiGluExperts}) call it per (expert, rows, column tile).
+     *
+     * <p>One method per dtype ({@link #gemmBF16}, {@link #gemmF16}, {@link #gemmF32}): each is
+     * compiled by C2 with its dtype fixed, and the tile kernels ({@link #blockF32}) see fp32 panel
+     * rows only. A dtype switch inside the tiles (as before) merged vectors of two dtypes in one
+     * loop: the F16 path's vectors were not scalarised (JFR: allocation in {@code rows12} under
+     * {@code gemmF16}) and F16 prefill ran at 0.21-0.30x llama.cpp against 0.66x for BF16.
      */
     public static void gemm(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
         if (j0 % NR != 0) throw new IllegalArgumentException("gemm: first column " + j0 + " is not a multiple of " + NR);
-        int k = w.k(), kind = kind(w.dtype());
-        if (kind == F16) {
-            gemmF16(x, x0, xs, rows, w, j0, j1, y, y0, ys);
-            return;
+        switch (w.dtype()) {
+            case BF16 -> gemmBF16(x, x0, xs, rows, w, j0, j1, y, y0, ys);
+            case F16 -> gemmF16(x, x0, xs, rows, w, j0, j1, y, y0, ys);
+            case F32 -> gemmF32(x, x0, xs, rows, w, j0, j1, y, y0, ys);
+            default -> throw new IllegalArgumentException(w.dtype() + " has no panel kernel");
         }
+    }
+
+    /**
+     * {@link #gemm} for BF16 panels, widened in registers as they are read (one shift or one and per
+     * L weights, exact). Decode (fewer than TILE_ROWS / 2 rows) reads each weight once
+     * ({@link #row1x4BF16}). Prefill, per block of MC rows, per K block of 256 panel rows (16 KB of
+     * BF16), per panel: the BF16 tiles ({@link #rows12BF16} ...) over the block's rows, as
+     * {@link #blockF32} runs the F32 ones. Widening each K block to fp32 once instead (as F16 does)
+     * and running the F32 tiles was measured slower: 80 vs 95 GFLOP/s of thread CPU time on one
+     * core here, m=256 k=2048 n=1024 (the F32 tiles read twice the bytes per panel row).
+     */
+    private static void gemmBF16(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
+        int k = w.k(), p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
         long step = w.bytesPerK();
         MemorySegment data = w.data();
-        float[] tmp = null;                      // the last, partial panel's outputs: [NR] (rows path), [MC x NR] (blocked)
-        int p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
         if (rows < TILE_ROWS / 2) {
-            // one row at a time, four panels at once (decode)
             for (int r = 0; r < rows; r++) {
-                int xr = x0 + r * xs, yr = y0 + r * ys;
-                int q = p;
+                int xr = x0 + r * xs, yr = y0 + r * ys, q = p;
                 for (; q + 4 <= pEnd && (q + 4) * NR <= j1; q += 4) {
-                    row1x4(x, xr, k, data, w.offset(q), w.offset(q + 1) - w.offset(q), step, kind, y, yr + q * NR - j0);
+                    row1x4BF16(x, xr, k, data, w.offset(q), w.offset(q + 1) - w.offset(q), step, y, yr + q * NR - j0);
                 }
                 for (; q < pEnd; q++) {
                     int col = q * NR, width = Math.min(NR, j1 - col);
-                    if (width == NR) {
-                        row1(x, xr, 0, k, data, w.offset(q), step, kind, false, y, yr + col - j0, 0);
-                    } else {
-                        if (tmp == null) tmp = EDGE.get();
-                        row1(x, xr, 0, k, data, w.offset(q), step, kind, false, tmp, 0, 0);
-                        System.arraycopy(tmp, 0, y, yr + col - j0, width);
-                    }
+                    float[] out = width == NR ? y : edge(NR);
+                    row1BF16(x, xr, 0, k, data, w.offset(q), step, false, out, width == NR ? yr + col - j0 : 0, 0);
+                    if (width < NR) System.arraycopy(out, 0, y, yr + col - j0, width);
                 }
             }
             return;
         }
-        // blocked: MC rows of x and KC of k stay in L2 while each panel's KC rows (16 KB) stay in L1
-        // for all the row tiles; a later K block continues the chains from y (an exact fp32 store)
-        int kc = (int) Math.max(8, KC_BYTES / step);
+        int kc = (int) (KC_BYTES / step);
         for (int r0 = 0; r0 < rows; r0 += MC) {
-            int r1 = Math.min(rows, r0 + MC);
+            int m = Math.min(MC, rows - r0);
             for (int c0 = 0; c0 < k; c0 += kc) {
                 int kn = Math.min(kc, k - c0);
-                boolean add = c0 > 0, last = c0 + kn == k;
                 for (int q = p; q < pEnd; q++) {
-                    int col = q * NR, width = Math.min(NR, j1 - col);
-                    long wo = w.offset(q) + c0 * step;
-                    float[] dst = y;
-                    int d0 = y0 + r0 * ys + col - j0, ds = ys;
-                    if (width < NR) {                // the partial last panel: its chains live in tmp [MC x NR]
-                        if (tmp == null) tmp = EDGE.get();
-                        dst = tmp;
-                        d0 = 0;
-                        ds = NR;
-                    }
-                    for (int r = r0; r < r1; ) {
-                        int m = tileRows(r1 - r), xr = x0 + r * xs + c0, dr = d0 + (r - r0) * ds;
-                        switch (m) {
-                            case 12 -> rows12(x, xr, xs, kn, data, wo, step, kind, add, dst, dr, ds);
-                            case 8 -> rows8(x, xr, xs, kn, data, wo, step, kind, add, dst, dr, ds);
-                            case 4 -> rows4(x, xr, xs, kn, data, wo, step, kind, add, dst, dr, ds);
-                            default -> row1(x, xr, xs, kn, data, wo, step, kind, add, dst, dr, ds);
-                        }
-                        r += m;
-                    }
-                    if (dst == tmp && last) {
-                        for (int i = 0; i < r1 - r0; i++) System.arraycopy(tmp, i * NR, y, y0 + (r0 + i) * ys + col - j0, width);
-                    }
+                    int col = q * NR;
+                    tiles(true, x, x0 + r0 * xs + c0, xs, m, kn, data, w.offset(q) + c0 * step, c0 > 0,
+                            y, y0 + r0 * ys + col - j0, ys, Math.min(NR, j1 - col));
                 }
             }
         }
+    }
+
+    /**
+     * {@link #gemm} for F16 panels, as {@link #gemmBF16} with {@link #widenF16} ({@link #f16ToF32}) as
+     * the widening; decode widens as it reads ({@link #row1F16}, one panel at a time: the exact
+     * F16 widening is a dozen vector operations, more than the multiply-adds it feeds).
+     */
+    private static void gemmF16(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
+        int k = w.k(), p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
+        long step = w.bytesPerK();
+        MemorySegment data = w.data();
+        if (rows < TILE_ROWS / 2) {
+            for (int r = 0; r < rows; r++) {
+                int xr = x0 + r * xs, yr = y0 + r * ys;
+                for (int q = p; q < pEnd; q++) {
+                    int col = q * NR, width = Math.min(NR, j1 - col);
+                    float[] out = width == NR ? y : edge(NR);
+                    row1F16(x, xr, k, data, w.offset(q), step, out, width == NR ? yr + col - j0 : 0);
+                    if (width < NR) System.arraycopy(out, 0, y, yr + col - j0, width);
+                }
+            }
+            return;
+        }
+        MemorySegment block = BLOCK.get();
+        for (int r0 = 0; r0 < rows; r0 += MC) {
+            int m = Math.min(MC, rows - r0);
+            for (int c0 = 0; c0 < k; c0 += KC) {
+                int kn = Math.min(KC, k - c0);
+                for (int q = p; q < pEnd; q++) {
+                    int col = q * NR;
+                    widenF16(data, w.offset(q) + c0 * step, step, kn, block);
+                    blockF32(x, x0 + r0 * xs + c0, xs, m, kn, block, 0, c0 > 0, y, y0 + r0 * ys + col - j0, ys, Math.min(NR, j1 - col));
+                }
+            }
+        }
+    }
+
+    /** {@link #gemm} for F32 panels: the panels are already fp32 panel rows, so {@link #blockF32} reads them in place. */
+    private static void gemmF32(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
+        int k = w.k(), p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
+        MemorySegment data = w.data();
+        if (rows < TILE_ROWS / 2) {
+            for (int r = 0; r < rows; r++) {
+                int xr = x0 + r * xs, yr = y0 + r * ys, q = p;
+                for (; q + 4 <= pEnd && (q + 4) * NR <= j1; q += 4) {
+                    row1x4F32(x, xr, k, data, w.offset(q), w.offset(q + 1) - w.offset(q), y, yr + q * NR - j0);
+                }
+                for (; q < pEnd; q++) {
+                    int col = q * NR, width = Math.min(NR, j1 - col);
+                    float[] out = width == NR ? y : edge(NR);
+                    row1(x, xr, 0, k, data, w.offset(q), false, out, width == NR ? yr + col - j0 : 0, 0);
+                    if (width < NR) System.arraycopy(out, 0, y, yr + col - j0, width);
+                }
+            }
+            return;
+        }
+        for (int r0 = 0; r0 < rows; r0 += MC) {
+            int m = Math.min(MC, rows - r0);
+            for (int c0 = 0; c0 < k; c0 += KC) {
+                int kn = Math.min(KC, k - c0);
+                for (int q = p; q < pEnd; q++) {
+                    int col = q * NR;
+                    blockF32(x, x0 + r0 * xs + c0, xs, m, kn, data, w.offset(q) + c0 * FSTEP, c0 > 0,
+                            y, y0 + r0 * ys + col - j0, ys, Math.min(NR, j1 - col));
+                }
+            }
+        }
+    }
+
+    /**
+     * The F32 micro-kernels over {@code rows} rows on one fp32 panel block: the entry every panel
+     * path ends in (BF16 and F16 after widening a block, F32 in place, quantized panels after
+     * decoding a block). For r < rows and j < width:
+     * <pre>  c = add ? y[y0 + r*ys + j] : 0;
+     *  for i = 0 .. kn-1:  c = fma(x[x0 + r*xs + i], B[i, j], c);
+     *  y[y0 + r*ys + j] = c;</pre>
+     * where panel row i of the block, {@code B[i, 0 .. NR-1]}, is NR little-endian floats at byte
+     * {@code bo + i * 4 * NR} of {@code block} (the F32 {@link Panels} layout: column j of the
+     * panel at float j). So a caller that walks K in blocks (k ascending, {@code add} from the
+     * second block on) gets the class's single fused multiply-add chain per output, the same bits
+     * as every other path. Columns of y at and past {@code width} (at most NR; less for a matrix's
+     * partial last panel) are not touched.
+     * <ol>
+     *   <li>A partial panel (width &lt; NR) runs in this thread's edge scratch [rows x NR], its
+     *       chains copied in from y when {@code add} and out to y at the end.</li>
+     *   <li>The rows go in register tiles of MR = {@link #TILE_ROWS} rows, then 8, 4 and single rows
+     *       ({@link #rows12}, {@link #rows8}, {@link #rows4}, {@link #row1}); each tile reads the block
+     *       once, in order, and keeps its 2·m chains in registers over the kn steps.</li>
+     * </ol>
+     * For speed: {@code 4 * NR * kn} bytes of block (16 KB at KC rows) stay in L1 across the row
+     * tiles, and up to MC (240) rows of x in L2; the caller blocks K and rows so. Runs on the
+     * calling thread; allocates nothing once the thread's edge scratch is as large as the call.
+     */
+    static void blockF32(float[] x, int x0, int xs, int rows, int kn, MemorySegment block, long bo, boolean add,
+                         float[] y, int y0, int ys, int width) {
+        tiles(false, x, x0, xs, rows, kn, block, bo, add, y, y0, ys, width);
+    }
+
+    /** {@link #blockF32}'s steps on an fp32 block, or ({@code bf16}) on kn rows of a BF16 panel at byte bo (the BF16 tiles). */
+    private static void tiles(boolean bf16, float[] x, int x0, int xs, int rows, int kn, MemorySegment block, long bo, boolean add,
+                              float[] y, int y0, int ys, int width) {
+        float[] dst = y;
+        int d0 = y0, ds = ys;
+        if (width < NR) {
+            dst = edge(rows * NR);
+            d0 = 0;
+            ds = NR;
+            if (add) for (int r = 0; r < rows; r++) System.arraycopy(y, y0 + r * ys, dst, r * NR, width);
+        }
+        for (int r = 0; r < rows; ) {
+            int m = tileRows(rows - r), xr = x0 + r * xs, dr = d0 + r * ds;
+            if (bf16) {
+                long step = FSTEP / 2;
+                switch (m) {
+                    case 12 -> rows12BF16(x, xr, xs, kn, block, bo, step, add, dst, dr, ds);
+                    case 8 -> rows8BF16(x, xr, xs, kn, block, bo, step, add, dst, dr, ds);
+                    case 4 -> rows4BF16(x, xr, xs, kn, block, bo, step, add, dst, dr, ds);
+                    default -> row1BF16(x, xr, xs, kn, block, bo, step, add, dst, dr, ds);
+                }
+            } else {
+                switch (m) {
+                    case 12 -> rows12(x, xr, xs, kn, block, bo, add, dst, dr, ds);
+                    case 8 -> rows8(x, xr, xs, kn, block, bo, add, dst, dr, ds);
+                    case 4 -> rows4(x, xr, xs, kn, block, bo, add, dst, dr, ds);
+                    default -> row1(x, xr, xs, kn, block, bo, add, dst, dr, ds);
+                }
+            }
+            r += m;
+        }
+        if (dst != y) for (int r = 0; r < rows; r++) System.arraycopy(dst, r * NR, y, y0 + r * ys, width);
+    }
+
+    /** This thread's edge scratch of at least n floats (a partial panel's chains; a kernel never nests). */
+    private static float[] edge(int n) {
+        float[] e = EDGE.get();
+        if (e.length < n) EDGE.set(e = new float[Math.max(n, 2 * e.length)]);
+        return e;
     }
 
     /**
@@ -252,89 +384,9 @@ public final class MatMul {
         return c;
     }
 
-    /** The height of the next row tile when {@code left} rows remain: MR, then 4, then single rows. */
+    /** The height of the next row tile when {@code left} rows remain: MR, then 8 (AVX-512), then 4, then single rows. */
     private static int tileRows(int left) {
         return left >= TILE_ROWS ? TILE_ROWS : left >= 8 ? 8 : left >= 4 ? 4 : 1;
-    }
-
-    private static int kind(DType d) {
-        return switch (d) {
-            case BF16 -> BF16;
-            case F16 -> F16;
-            case F32 -> F32;
-            default -> throw new IllegalArgumentException(d + " has no panel kernel");
-        };
-    }
-
-    /**
-     * {@link #gemm} for F16 panels: per block of MC rows, per K block of KC_BYTES / (4 NR) panel
-     * rows, per panel, the block widened to fp32 ({@link #widenF16}) into this thread's scratch,
-     * then the F32 tiles run on it. The same multiply-add chains in the same order as every other
-     * path (k ascending, a later K block continuing from y), so the same bits; the widening is
-     * paid once per panel block and MC rows, not per row tile. Fewer than TILE_ROWS / 2 rows
-     * (decode) read each weight once: {@link #row1F16} widens in its loop, no scratch.
-     *
-     * <p>Why not widen inside the tiles, as BF16 does (one shift): the exact F16 widening is a
-     * dozen vector operations, and with it in every tile kernel C2 ran out of its inlining node
-     * budget in {@code gemm} (NodeCountInliningCutoff): the kernels' vector calls were left
-     * out of line, boxed a vector per panel row and ran 12-20x slower than BF16 (OLMoE-1B-7B
-     * shape, {@code capmoe bench}: 161 vs 2,112 tok/s prefill on 16 threads).
-     */
-    private static void gemmF16(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
-        int k = w.k();
-        long step = w.bytesPerK(), fstep = 4L * NR;
-        int kc = (int) (KC_BYTES / fstep);
-        MemorySegment data = w.data(), block = F16_BLOCK.get();
-        float[] tmp = null;
-        int p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
-        if (rows < TILE_ROWS / 2) {
-            for (int r = 0; r < rows; r++) {
-                int xr = x0 + r * xs, yr = y0 + r * ys;
-                for (int q = p; q < pEnd; q++) {
-                    int col = q * NR, width = Math.min(NR, j1 - col);
-                    if (width == NR) {
-                        row1F16(x, xr, k, data, w.offset(q), step, y, yr + col - j0);
-                    } else {
-                        if (tmp == null) tmp = EDGE.get();
-                        row1F16(x, xr, k, data, w.offset(q), step, tmp, 0);
-                        System.arraycopy(tmp, 0, y, yr + col - j0, width);
-                    }
-                }
-            }
-            return;
-        }
-        for (int r0 = 0; r0 < rows; r0 += MC) {
-            int r1 = Math.min(rows, r0 + MC);
-            for (int c0 = 0; c0 < k; c0 += kc) {
-                int kn = Math.min(kc, k - c0);
-                boolean add = c0 > 0, last = c0 + kn == k;
-                for (int q = p; q < pEnd; q++) {
-                    int col = q * NR, width = Math.min(NR, j1 - col);
-                    widenF16(data, w.offset(q) + c0 * step, step, kn, block);
-                    float[] dst = y;
-                    int d0 = y0 + r0 * ys + col - j0, ds = ys;
-                    if (width < NR) {                // the partial last panel: its chains live in tmp [MC x NR]
-                        if (tmp == null) tmp = EDGE.get();
-                        dst = tmp;
-                        d0 = 0;
-                        ds = NR;
-                    }
-                    for (int r = r0; r < r1; ) {
-                        int m = tileRows(r1 - r), xr = x0 + r * xs + c0, dr = d0 + (r - r0) * ds;
-                        switch (m) {
-                            case 12 -> rows12(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
-                            case 8 -> rows8(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
-                            case 4 -> rows4(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
-                            default -> row1(x, xr, xs, kn, block, 0, fstep, F32, add, dst, dr, ds);
-                        }
-                        r += m;
-                    }
-                    if (dst == tmp && last) {
-                        for (int i = 0; i < r1 - r0; i++) System.arraycopy(tmp, i * NR, y, y0 + (r0 + i) * ys + col - j0, width);
-                    }
-                }
-            }
-        }
     }
 
     /** One row of one F16 panel, widened as it is read (decode: each weight is used once). */
@@ -351,33 +403,27 @@ public final class MatMul {
     /** kn rows of an F16 panel (byte so of src, step bytes apart) as fp32 panel rows (4 NR bytes each) at the start of dst. */
     private static void widenF16(MemorySegment src, long so, long step, int kn, MemorySegment dst) {
         for (int c = 0; c < kn; c++, so += step) {
-            long o = 4L * NR * c;
+            long o = FSTEP * c;
             f16ToF32(src, so, false).intoMemorySegment(dst, o, LE);
             f16ToF32(src, so, true).intoMemorySegment(dst, o + 4L * L, LE);
         }
     }
 
-    /** Panel columns 0..L-1 of the panel row at byte o, as floats. */
-    private static FloatVector lo(MemorySegment w, long o, int kind) {
-        return switch (kind) {
-            case BF16 -> IntVector.fromMemorySegment(I, w, o, LE).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            default -> FloatVector.fromMemorySegment(F, w, o, LE);
-        };
+    /** BF16 panel columns 0..L-1 of the panel row at byte o, as floats. */
+    private static FloatVector loBF16(MemorySegment w, long o) {
+        return IntVector.fromMemorySegment(I, w, o, LE).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
-    /** Panel columns L..2L-1 of the panel row at byte o, as floats. */
-    private static FloatVector hi(MemorySegment w, long o, int kind) {
-        return switch (kind) {
-            case BF16 -> IntVector.fromMemorySegment(I, w, o, LE).and(0xFFFF0000).reinterpretAsFloats();
-            default -> FloatVector.fromMemorySegment(F, w, o + 4L * L, LE);
-        };
+    /** BF16 panel columns L..2L-1 of the panel row at byte o, as floats. */
+    private static FloatVector hiBF16(MemorySegment w, long o) {
+        return IntVector.fromMemorySegment(I, w, o, LE).and(0xFFFF0000).reinterpretAsFloats();
     }
 
     /**
-     * An 8-row tile of one panel over k steps: x[r, c] at x0 + r*xs + c (r < 8), outputs at y0 + r*ys; the
+     * An 8-row tile of one fp32 panel block ({@link #blockF32}) over k steps: x[r, c] at x0 + r*xs + c (r < 8), outputs at y0 + r*ys; the
      * chains start at zero, or, when {@code add}, at the values in y (the previous K block's).
      */
-    private static void rows8(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, int kind, boolean add,
+    private static void rows8(float[] x, int x0, int xs, int k, MemorySegment w, long wo, boolean add,
                              float[] y, int y0, int ys) {
         FloatVector c00 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
         FloatVector c01 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
@@ -395,8 +441,8 @@ public final class MatMul {
         FloatVector c61 = add ? FloatVector.fromArray(F, y, y0 + 6 * ys + L) : FloatVector.zero(F);
         FloatVector c70 = add ? FloatVector.fromArray(F, y, y0 + 7 * ys) : FloatVector.zero(F);
         FloatVector c71 = add ? FloatVector.fromArray(F, y, y0 + 7 * ys + L) : FloatVector.zero(F);
-        for (int c = 0; c < k; c++, wo += step, x0++) {
-            FloatVector lo = lo(w, wo, kind), hi = hi(w, wo, kind);
+        for (int c = 0; c < k; c++, wo += FSTEP, x0++) {
+            FloatVector lo = FloatVector.fromMemorySegment(F, w, wo, LE), hi = FloatVector.fromMemorySegment(F, w, wo + 4L * L, LE);
             FloatVector b;
             b = FloatVector.broadcast(F, x[x0]); c00 = b.fma(lo, c00); c01 = b.fma(hi, c01);
             b = FloatVector.broadcast(F, x[x0 + 1 * xs]); c10 = b.fma(lo, c10); c11 = b.fma(hi, c11);
@@ -418,7 +464,7 @@ public final class MatMul {
     }
 
     /** A 12-row tile (AVX-512: 24 accumulators, 2 weight vectors, 1 broadcast of 32 registers). */
-    private static void rows12(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, int kind, boolean add,
+    private static void rows12(float[] x, int x0, int xs, int k, MemorySegment w, long wo, boolean add,
                              float[] y, int y0, int ys) {
         FloatVector c000 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
         FloatVector c001 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
@@ -444,8 +490,8 @@ public final class MatMul {
         FloatVector c101 = add ? FloatVector.fromArray(F, y, y0 + 10 * ys + L) : FloatVector.zero(F);
         FloatVector c110 = add ? FloatVector.fromArray(F, y, y0 + 11 * ys) : FloatVector.zero(F);
         FloatVector c111 = add ? FloatVector.fromArray(F, y, y0 + 11 * ys + L) : FloatVector.zero(F);
-        for (int c = 0; c < k; c++, wo += step, x0++) {
-            FloatVector lo = lo(w, wo, kind), hi = hi(w, wo, kind);
+        for (int c = 0; c < k; c++, wo += FSTEP, x0++) {
+            FloatVector lo = FloatVector.fromMemorySegment(F, w, wo, LE), hi = FloatVector.fromMemorySegment(F, w, wo + 4L * L, LE);
             FloatVector b;
             b = FloatVector.broadcast(F, x[x0]); c000 = b.fma(lo, c000); c001 = b.fma(hi, c001);
             b = FloatVector.broadcast(F, x[x0 + 1 * xs]); c010 = b.fma(lo, c010); c011 = b.fma(hi, c011);
@@ -475,7 +521,7 @@ public final class MatMul {
     }
 
     /** A 4-row tile of one panel. */
-    private static void rows4(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, int kind, boolean add,
+    private static void rows4(float[] x, int x0, int xs, int k, MemorySegment w, long wo, boolean add,
                              float[] y, int y0, int ys) {
         FloatVector c00 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
         FloatVector c01 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
@@ -485,8 +531,8 @@ public final class MatMul {
         FloatVector c21 = add ? FloatVector.fromArray(F, y, y0 + 2 * ys + L) : FloatVector.zero(F);
         FloatVector c30 = add ? FloatVector.fromArray(F, y, y0 + 3 * ys) : FloatVector.zero(F);
         FloatVector c31 = add ? FloatVector.fromArray(F, y, y0 + 3 * ys + L) : FloatVector.zero(F);
-        for (int c = 0; c < k; c++, wo += step, x0++) {
-            FloatVector lo = lo(w, wo, kind), hi = hi(w, wo, kind);
+        for (int c = 0; c < k; c++, wo += FSTEP, x0++) {
+            FloatVector lo = FloatVector.fromMemorySegment(F, w, wo, LE), hi = FloatVector.fromMemorySegment(F, w, wo + 4L * L, LE);
             FloatVector b;
             b = FloatVector.broadcast(F, x[x0]); c00 = b.fma(lo, c00); c01 = b.fma(hi, c01);
             b = FloatVector.broadcast(F, x[x0 + 1 * xs]); c10 = b.fma(lo, c10); c11 = b.fma(hi, c11);
@@ -500,29 +546,190 @@ public final class MatMul {
     }
 
     /** One row of one panel (xs unused). */
-    private static void row1(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, int kind, boolean add,
+    private static void row1(float[] x, int x0, int xs, int k, MemorySegment w, long wo, boolean add,
                              float[] y, int y0, int ys) {
         FloatVector c00 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
         FloatVector c01 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
-        for (int c = 0; c < k; c++, wo += step, x0++) {
-            FloatVector lo = lo(w, wo, kind), hi = hi(w, wo, kind);
+        for (int c = 0; c < k; c++, wo += FSTEP, x0++) {
+            FloatVector lo = FloatVector.fromMemorySegment(F, w, wo, LE), hi = FloatVector.fromMemorySegment(F, w, wo + 4L * L, LE);
             FloatVector b;
             b = FloatVector.broadcast(F, x[x0]); c00 = b.fma(lo, c00); c01 = b.fma(hi, c01);
         }
         c00.intoArray(y, y0); c01.intoArray(y, y0 + L);
     }
 
-    /** One row of four consecutive panels ({@code pstep} bytes apart): eight independent chains. */
-    private static void row1x4(float[] x, int x0, int k, MemorySegment w, long wo, long pstep, long step, int kind, float[] y, int y0) {
+    /**
+     * {@link #rows8} on a BF16 panel, each panel row widened in registers (one shift, one and): x[r, c] at x0 + r*xs + c (r < 8), outputs at y0 + r*ys; the
+     * chains start at zero, or, when {@code add}, at the values in y (the previous K block's).
+     */
+    private static void rows8BF16(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, boolean add,
+                             float[] y, int y0, int ys) {
+        FloatVector c00 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
+        FloatVector c01 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
+        FloatVector c10 = add ? FloatVector.fromArray(F, y, y0 + 1 * ys) : FloatVector.zero(F);
+        FloatVector c11 = add ? FloatVector.fromArray(F, y, y0 + 1 * ys + L) : FloatVector.zero(F);
+        FloatVector c20 = add ? FloatVector.fromArray(F, y, y0 + 2 * ys) : FloatVector.zero(F);
+        FloatVector c21 = add ? FloatVector.fromArray(F, y, y0 + 2 * ys + L) : FloatVector.zero(F);
+        FloatVector c30 = add ? FloatVector.fromArray(F, y, y0 + 3 * ys) : FloatVector.zero(F);
+        FloatVector c31 = add ? FloatVector.fromArray(F, y, y0 + 3 * ys + L) : FloatVector.zero(F);
+        FloatVector c40 = add ? FloatVector.fromArray(F, y, y0 + 4 * ys) : FloatVector.zero(F);
+        FloatVector c41 = add ? FloatVector.fromArray(F, y, y0 + 4 * ys + L) : FloatVector.zero(F);
+        FloatVector c50 = add ? FloatVector.fromArray(F, y, y0 + 5 * ys) : FloatVector.zero(F);
+        FloatVector c51 = add ? FloatVector.fromArray(F, y, y0 + 5 * ys + L) : FloatVector.zero(F);
+        FloatVector c60 = add ? FloatVector.fromArray(F, y, y0 + 6 * ys) : FloatVector.zero(F);
+        FloatVector c61 = add ? FloatVector.fromArray(F, y, y0 + 6 * ys + L) : FloatVector.zero(F);
+        FloatVector c70 = add ? FloatVector.fromArray(F, y, y0 + 7 * ys) : FloatVector.zero(F);
+        FloatVector c71 = add ? FloatVector.fromArray(F, y, y0 + 7 * ys + L) : FloatVector.zero(F);
+        for (int c = 0; c < k; c++, wo += step, x0++) {
+            IntVector words = IntVector.fromMemorySegment(I, w, wo, LE);
+            FloatVector lo = words.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), hi = words.and(0xFFFF0000).reinterpretAsFloats();
+            FloatVector b;
+            b = FloatVector.broadcast(F, x[x0]); c00 = b.fma(lo, c00); c01 = b.fma(hi, c01);
+            b = FloatVector.broadcast(F, x[x0 + 1 * xs]); c10 = b.fma(lo, c10); c11 = b.fma(hi, c11);
+            b = FloatVector.broadcast(F, x[x0 + 2 * xs]); c20 = b.fma(lo, c20); c21 = b.fma(hi, c21);
+            b = FloatVector.broadcast(F, x[x0 + 3 * xs]); c30 = b.fma(lo, c30); c31 = b.fma(hi, c31);
+            b = FloatVector.broadcast(F, x[x0 + 4 * xs]); c40 = b.fma(lo, c40); c41 = b.fma(hi, c41);
+            b = FloatVector.broadcast(F, x[x0 + 5 * xs]); c50 = b.fma(lo, c50); c51 = b.fma(hi, c51);
+            b = FloatVector.broadcast(F, x[x0 + 6 * xs]); c60 = b.fma(lo, c60); c61 = b.fma(hi, c61);
+            b = FloatVector.broadcast(F, x[x0 + 7 * xs]); c70 = b.fma(lo, c70); c71 = b.fma(hi, c71);
+        }
+        c00.intoArray(y, y0); c01.intoArray(y, y0 + L);
+        c10.intoArray(y, y0 + 1 * ys); c11.intoArray(y, y0 + 1 * ys + L);
+        c20.intoArray(y, y0 + 2 * ys); c21.intoArray(y, y0 + 2 * ys + L);
+        c30.intoArray(y, y0 + 3 * ys); c31.intoArray(y, y0 + 3 * ys + L);
+        c40.intoArray(y, y0 + 4 * ys); c41.intoArray(y, y0 + 4 * ys + L);
+        c50.intoArray(y, y0 + 5 * ys); c51.intoArray(y, y0 + 5 * ys + L);
+        c60.intoArray(y, y0 + 6 * ys); c61.intoArray(y, y0 + 6 * ys + L);
+        c70.intoArray(y, y0 + 7 * ys); c71.intoArray(y, y0 + 7 * ys + L);
+    }
+
+    /** {@link #rows12} on a BF16 panel. */
+    private static void rows12BF16(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, boolean add,
+                             float[] y, int y0, int ys) {
+        FloatVector c000 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
+        FloatVector c001 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
+        FloatVector c010 = add ? FloatVector.fromArray(F, y, y0 + 1 * ys) : FloatVector.zero(F);
+        FloatVector c011 = add ? FloatVector.fromArray(F, y, y0 + 1 * ys + L) : FloatVector.zero(F);
+        FloatVector c020 = add ? FloatVector.fromArray(F, y, y0 + 2 * ys) : FloatVector.zero(F);
+        FloatVector c021 = add ? FloatVector.fromArray(F, y, y0 + 2 * ys + L) : FloatVector.zero(F);
+        FloatVector c030 = add ? FloatVector.fromArray(F, y, y0 + 3 * ys) : FloatVector.zero(F);
+        FloatVector c031 = add ? FloatVector.fromArray(F, y, y0 + 3 * ys + L) : FloatVector.zero(F);
+        FloatVector c040 = add ? FloatVector.fromArray(F, y, y0 + 4 * ys) : FloatVector.zero(F);
+        FloatVector c041 = add ? FloatVector.fromArray(F, y, y0 + 4 * ys + L) : FloatVector.zero(F);
+        FloatVector c050 = add ? FloatVector.fromArray(F, y, y0 + 5 * ys) : FloatVector.zero(F);
+        FloatVector c051 = add ? FloatVector.fromArray(F, y, y0 + 5 * ys + L) : FloatVector.zero(F);
+        FloatVector c060 = add ? FloatVector.fromArray(F, y, y0 + 6 * ys) : FloatVector.zero(F);
+        FloatVector c061 = add ? FloatVector.fromArray(F, y, y0 + 6 * ys + L) : FloatVector.zero(F);
+        FloatVector c070 = add ? FloatVector.fromArray(F, y, y0 + 7 * ys) : FloatVector.zero(F);
+        FloatVector c071 = add ? FloatVector.fromArray(F, y, y0 + 7 * ys + L) : FloatVector.zero(F);
+        FloatVector c080 = add ? FloatVector.fromArray(F, y, y0 + 8 * ys) : FloatVector.zero(F);
+        FloatVector c081 = add ? FloatVector.fromArray(F, y, y0 + 8 * ys + L) : FloatVector.zero(F);
+        FloatVector c090 = add ? FloatVector.fromArray(F, y, y0 + 9 * ys) : FloatVector.zero(F);
+        FloatVector c091 = add ? FloatVector.fromArray(F, y, y0 + 9 * ys + L) : FloatVector.zero(F);
+        FloatVector c100 = add ? FloatVector.fromArray(F, y, y0 + 10 * ys) : FloatVector.zero(F);
+        FloatVector c101 = add ? FloatVector.fromArray(F, y, y0 + 10 * ys + L) : FloatVector.zero(F);
+        FloatVector c110 = add ? FloatVector.fromArray(F, y, y0 + 11 * ys) : FloatVector.zero(F);
+        FloatVector c111 = add ? FloatVector.fromArray(F, y, y0 + 11 * ys + L) : FloatVector.zero(F);
+        for (int c = 0; c < k; c++, wo += step, x0++) {
+            IntVector words = IntVector.fromMemorySegment(I, w, wo, LE);
+            FloatVector lo = words.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), hi = words.and(0xFFFF0000).reinterpretAsFloats();
+            FloatVector b;
+            b = FloatVector.broadcast(F, x[x0]); c000 = b.fma(lo, c000); c001 = b.fma(hi, c001);
+            b = FloatVector.broadcast(F, x[x0 + 1 * xs]); c010 = b.fma(lo, c010); c011 = b.fma(hi, c011);
+            b = FloatVector.broadcast(F, x[x0 + 2 * xs]); c020 = b.fma(lo, c020); c021 = b.fma(hi, c021);
+            b = FloatVector.broadcast(F, x[x0 + 3 * xs]); c030 = b.fma(lo, c030); c031 = b.fma(hi, c031);
+            b = FloatVector.broadcast(F, x[x0 + 4 * xs]); c040 = b.fma(lo, c040); c041 = b.fma(hi, c041);
+            b = FloatVector.broadcast(F, x[x0 + 5 * xs]); c050 = b.fma(lo, c050); c051 = b.fma(hi, c051);
+            b = FloatVector.broadcast(F, x[x0 + 6 * xs]); c060 = b.fma(lo, c060); c061 = b.fma(hi, c061);
+            b = FloatVector.broadcast(F, x[x0 + 7 * xs]); c070 = b.fma(lo, c070); c071 = b.fma(hi, c071);
+            b = FloatVector.broadcast(F, x[x0 + 8 * xs]); c080 = b.fma(lo, c080); c081 = b.fma(hi, c081);
+            b = FloatVector.broadcast(F, x[x0 + 9 * xs]); c090 = b.fma(lo, c090); c091 = b.fma(hi, c091);
+            b = FloatVector.broadcast(F, x[x0 + 10 * xs]); c100 = b.fma(lo, c100); c101 = b.fma(hi, c101);
+            b = FloatVector.broadcast(F, x[x0 + 11 * xs]); c110 = b.fma(lo, c110); c111 = b.fma(hi, c111);
+        }
+        c000.intoArray(y, y0); c001.intoArray(y, y0 + L);
+        c010.intoArray(y, y0 + 1 * ys); c011.intoArray(y, y0 + 1 * ys + L);
+        c020.intoArray(y, y0 + 2 * ys); c021.intoArray(y, y0 + 2 * ys + L);
+        c030.intoArray(y, y0 + 3 * ys); c031.intoArray(y, y0 + 3 * ys + L);
+        c040.intoArray(y, y0 + 4 * ys); c041.intoArray(y, y0 + 4 * ys + L);
+        c050.intoArray(y, y0 + 5 * ys); c051.intoArray(y, y0 + 5 * ys + L);
+        c060.intoArray(y, y0 + 6 * ys); c061.intoArray(y, y0 + 6 * ys + L);
+        c070.intoArray(y, y0 + 7 * ys); c071.intoArray(y, y0 + 7 * ys + L);
+        c080.intoArray(y, y0 + 8 * ys); c081.intoArray(y, y0 + 8 * ys + L);
+        c090.intoArray(y, y0 + 9 * ys); c091.intoArray(y, y0 + 9 * ys + L);
+        c100.intoArray(y, y0 + 10 * ys); c101.intoArray(y, y0 + 10 * ys + L);
+        c110.intoArray(y, y0 + 11 * ys); c111.intoArray(y, y0 + 11 * ys + L);
+    }
+
+    /** {@link #rows4} on a BF16 panel. */
+    private static void rows4BF16(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, boolean add,
+                             float[] y, int y0, int ys) {
+        FloatVector c00 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
+        FloatVector c01 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
+        FloatVector c10 = add ? FloatVector.fromArray(F, y, y0 + 1 * ys) : FloatVector.zero(F);
+        FloatVector c11 = add ? FloatVector.fromArray(F, y, y0 + 1 * ys + L) : FloatVector.zero(F);
+        FloatVector c20 = add ? FloatVector.fromArray(F, y, y0 + 2 * ys) : FloatVector.zero(F);
+        FloatVector c21 = add ? FloatVector.fromArray(F, y, y0 + 2 * ys + L) : FloatVector.zero(F);
+        FloatVector c30 = add ? FloatVector.fromArray(F, y, y0 + 3 * ys) : FloatVector.zero(F);
+        FloatVector c31 = add ? FloatVector.fromArray(F, y, y0 + 3 * ys + L) : FloatVector.zero(F);
+        for (int c = 0; c < k; c++, wo += step, x0++) {
+            IntVector words = IntVector.fromMemorySegment(I, w, wo, LE);
+            FloatVector lo = words.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), hi = words.and(0xFFFF0000).reinterpretAsFloats();
+            FloatVector b;
+            b = FloatVector.broadcast(F, x[x0]); c00 = b.fma(lo, c00); c01 = b.fma(hi, c01);
+            b = FloatVector.broadcast(F, x[x0 + 1 * xs]); c10 = b.fma(lo, c10); c11 = b.fma(hi, c11);
+            b = FloatVector.broadcast(F, x[x0 + 2 * xs]); c20 = b.fma(lo, c20); c21 = b.fma(hi, c21);
+            b = FloatVector.broadcast(F, x[x0 + 3 * xs]); c30 = b.fma(lo, c30); c31 = b.fma(hi, c31);
+        }
+        c00.intoArray(y, y0); c01.intoArray(y, y0 + L);
+        c10.intoArray(y, y0 + 1 * ys); c11.intoArray(y, y0 + 1 * ys + L);
+        c20.intoArray(y, y0 + 2 * ys); c21.intoArray(y, y0 + 2 * ys + L);
+        c30.intoArray(y, y0 + 3 * ys); c31.intoArray(y, y0 + 3 * ys + L);
+    }
+
+    /** {@link #row1} on a BF16 panel. */
+    private static void row1BF16(float[] x, int x0, int xs, int k, MemorySegment w, long wo, long step, boolean add,
+                             float[] y, int y0, int ys) {
+        FloatVector c00 = add ? FloatVector.fromArray(F, y, y0) : FloatVector.zero(F);
+        FloatVector c01 = add ? FloatVector.fromArray(F, y, y0 + L) : FloatVector.zero(F);
+        for (int c = 0; c < k; c++, wo += step, x0++) {
+            IntVector words = IntVector.fromMemorySegment(I, w, wo, LE);
+            FloatVector lo = words.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), hi = words.and(0xFFFF0000).reinterpretAsFloats();
+            FloatVector b;
+            b = FloatVector.broadcast(F, x[x0]); c00 = b.fma(lo, c00); c01 = b.fma(hi, c01);
+        }
+        c00.intoArray(y, y0); c01.intoArray(y, y0 + L);
+    }
+
+    /** One row of four consecutive BF16 panels ({@code pstep} bytes apart), widened as read: eight independent chains (decode). */
+    private static void row1x4BF16(float[] x, int x0, int k, MemorySegment w, long wo, long pstep, long step, float[] y, int y0) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
         FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), d0 = FloatVector.zero(F), d1 = FloatVector.zero(F);
         long wa = wo, wb = wo + pstep, wc = wb + pstep, wd = wc + pstep;
         for (int c = 0; c < k; c++, wa += step, wb += step, wc += step, wd += step) {
             FloatVector v = FloatVector.broadcast(F, x[x0 + c]);
-            a0 = v.fma(lo(w, wa, kind), a0); a1 = v.fma(hi(w, wa, kind), a1);
-            b0 = v.fma(lo(w, wb, kind), b0); b1 = v.fma(hi(w, wb, kind), b1);
-            c0 = v.fma(lo(w, wc, kind), c0); c1 = v.fma(hi(w, wc, kind), c1);
-            d0 = v.fma(lo(w, wd, kind), d0); d1 = v.fma(hi(w, wd, kind), d1);
+            a0 = v.fma(loBF16(w, wa), a0); a1 = v.fma(hiBF16(w, wa), a1);
+            b0 = v.fma(loBF16(w, wb), b0); b1 = v.fma(hiBF16(w, wb), b1);
+            c0 = v.fma(loBF16(w, wc), c0); c1 = v.fma(hiBF16(w, wc), c1);
+            d0 = v.fma(loBF16(w, wd), d0); d1 = v.fma(hiBF16(w, wd), d1);
+        }
+        a0.intoArray(y, y0); a1.intoArray(y, y0 + L);
+        b0.intoArray(y, y0 + NR); b1.intoArray(y, y0 + NR + L);
+        c0.intoArray(y, y0 + 2 * NR); c1.intoArray(y, y0 + 2 * NR + L);
+        d0.intoArray(y, y0 + 3 * NR); d1.intoArray(y, y0 + 3 * NR + L);
+    }
+
+    /** One row of four consecutive F32 panels ({@code pstep} bytes apart): eight independent chains (decode). */
+    private static void row1x4F32(float[] x, int x0, int k, MemorySegment w, long wo, long pstep, float[] y, int y0) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), d0 = FloatVector.zero(F), d1 = FloatVector.zero(F);
+        long wa = wo, wb = wo + pstep, wc = wb + pstep, wd = wc + pstep, h = 4L * L;
+        for (int c = 0; c < k; c++, wa += FSTEP, wb += FSTEP, wc += FSTEP, wd += FSTEP) {
+            FloatVector v = FloatVector.broadcast(F, x[x0 + c]);
+            a0 = v.fma(FloatVector.fromMemorySegment(F, w, wa, LE), a0); a1 = v.fma(FloatVector.fromMemorySegment(F, w, wa + h, LE), a1);
+            b0 = v.fma(FloatVector.fromMemorySegment(F, w, wb, LE), b0); b1 = v.fma(FloatVector.fromMemorySegment(F, w, wb + h, LE), b1);
+            c0 = v.fma(FloatVector.fromMemorySegment(F, w, wc, LE), c0); c1 = v.fma(FloatVector.fromMemorySegment(F, w, wc + h, LE), c1);
+            d0 = v.fma(FloatVector.fromMemorySegment(F, w, wd, LE), d0); d1 = v.fma(FloatVector.fromMemorySegment(F, w, wd + h, LE), d1);
         }
         a0.intoArray(y, y0); a1.intoArray(y, y0 + L);
         b0.intoArray(y, y0 + NR); b1.intoArray(y, y0 + NR + L);

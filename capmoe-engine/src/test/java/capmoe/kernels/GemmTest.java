@@ -4,6 +4,9 @@ import capmoe.weights.DType;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -75,6 +78,59 @@ class GemmTest {
                         assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(window[yo + r * ys + j - j0]),
                                 what + " window [" + j0 + ", " + j1 + ") at " + r + "," + j);
                     }
+                }
+            }
+        }
+    }
+
+    /**
+     * {@link MatMul#blockF32}, the entry the F16 path and quantized panels run their decoded fp32
+     * blocks through, on its own: random row counts (every tile height and ragged ends), K walked
+     * in K blocks of random sizes (the first starts the chains, later ones continue them from y),
+     * partial widths (a matrix's last panel) and offsets/strides of x, y and the block. Each
+     * output equals the scalar chain {@code c = fma(x, B, c)} over all of K, bit for bit, and is
+     * within the float64 bound of {@link #everyPathGivesTheScalarChainsBitsAndStaysWithinTheFloat64Bound};
+     * y's columns at and past the width, and y around the rows, keep their sentinel.
+     */
+    @Test
+    void f32BlockEntryContinuesTheChainsOverKBlocksAndTouchesOnlyItsColumns() {
+        SplittableRandom rnd = new SplittableRandom(77);
+        int nr = Panels.NR;
+        for (int trial = 0; trial < 60; trial++) {
+            int rows = 1 + rnd.nextInt(trial < 30 ? 40 : 300), k = 1 + rnd.nextInt(400), width = trial % 3 == 0 ? 1 + rnd.nextInt(nr) : nr;
+            int xo = rnd.nextInt(7), xs = k + rnd.nextInt(20), yo = rnd.nextInt(7), ys = nr + rnd.nextInt(9);
+            long bo = 4L * rnd.nextInt(5);
+            float[] x = new float[xo + rows * xs];
+            float[] xv = KernelsTest.random(rows * k, 100 + trial);
+            for (int r = 0; r < rows; r++) System.arraycopy(xv, r * k, x, xo + r * xs, k);
+            float[] b = KernelsTest.random(k * nr, 200 + trial);       // B[i, j] = b[i * nr + j]
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment block = arena.allocate(bo + 4L * k * nr, 64);
+                MemorySegment.copy(b, 0, block, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), bo, b.length);
+                float[] y = new float[yo + rows * ys + 5];
+                java.util.Arrays.fill(y, -7.25f);
+                for (int c0 = 0; c0 < k; ) {
+                    int kn = Math.min(k - c0, 1 + rnd.nextInt(200));
+                    MatMul.blockF32(x, xo + c0, xs, rows, kn, block, bo + 4L * nr * c0, c0 > 0, y, yo, ys, width);
+                    c0 += kn;
+                }
+                String what = "rows=" + rows + " k=" + k + " width=" + width;
+                for (int i = 0; i < y.length; i++) {
+                    int r = (i - yo) / ys, j = (i - yo) % ys;
+                    if (i < yo || r >= rows || j >= width) {
+                        assertEquals(-7.25f, y[i], what + ": y[" + i + "] outside the block's outputs was written");
+                        continue;
+                    }
+                    float want = 0;
+                    double exact = 0, magnitude = 0;
+                    for (int c = 0; c < k; c++) {
+                        want = Math.fma(xv[r * k + c], b[c * nr + j], want);
+                        double t = (double) xv[r * k + c] * b[c * nr + j];
+                        exact += t;
+                        magnitude += Math.abs(t);
+                    }
+                    assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(y[i]), what + " at " + r + "," + j + ": " + want + " vs " + y[i]);
+                    assertTrue(Math.abs(exact - y[i]) <= 4 * (k + 1) * 0x1p-24 * magnitude, what + " at " + r + "," + j + ": float64 " + exact);
                 }
             }
         }
