@@ -28,7 +28,8 @@ class PhaseClockTest {
         });
         long wall = System.nanoTime() - t0;
         assertEquals(3, clock.laps());
-        assertTrue(clock.total() <= wall && clock.total() > wall - 500_000, clock.total() + " of " + wall);
+        // every busy wait is inside the section; the section sits inside the caller's wall time (set-up outside it, e.g. a first ScopedValue binding, is not counted)
+        assertTrue(clock.total() <= wall && clock.total() >= 9_000_000, clock.total() + " of " + wall);
         assertTrue(clock.nanos(Phase.ATTENTION) >= 2_000_000, clock.toString());
         assertTrue(clock.nanos(Phase.EXPERTS) >= 6_000_000, clock.toString());
         assertTrue(clock.nanos(Phase.OTHER) >= 1_000_000, clock.toString());
