@@ -35,7 +35,7 @@ class PhaseClockTest {
         assertTrue(clock.nanos(Phase.OTHER) >= 1_000_000, clock.toString());
         assertEquals(0, clock.nanos(Phase.ROUTER), "a lap outside time() is not counted");
         assertEquals(1.0, java.util.Arrays.stream(clock.fractions()).sum(), 1e-12);
-        assertTrue(clock.fraction(Phase.EXPERTS) > clock.fraction(Phase.ATTENTION), clock.toString());
+        // (no bound from above per phase: on a loaded machine the thread can lose its core between a wait and its lap)
         PhaseClock.lap(Phase.ROUTER);
         assertEquals(3, clock.laps(), "unbound again after time()");
     }
