@@ -80,7 +80,10 @@ public final class EpBenchCommand implements Callable<Integer> {
 
     @Mixin EpTimingOptions timing = new EpTimingOptions(5, 400);
 
-    @Option(names = "--batch", description = "tokens per batch (one MoE layer call; default: ${DEFAULT-VALUE})") int batch = 512;
+    @Option(names = "--tokens", description = "tokens per batch (one MoE layer call; default: ${DEFAULT-VALUE})") int tokens = 512;
+
+    /** The old spelling of --tokens, refused with one line: --batch counts sequences in eval and demo. */
+    @Option(names = "--batch", hidden = true) Integer oldBatch;
     @Option(names = "--seq-len", description = "tokens per sequence within a batch (default: ${DEFAULT-VALUE})") int seqLen = 128;
     @Option(names = "--batches", description = "measured batches (default: ${DEFAULT-VALUE})") int batches = 4;
     @Option(names = "--warmup", description = "warm-up batches, not measured (default: ${DEFAULT-VALUE})") int warmup = 1;
@@ -113,6 +116,9 @@ public final class EpBenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if (oldBatch != null) {
+            throw new IllegalArgumentException("--batch is now --tokens " + oldBatch + " (tokens per MoE layer call; --batch counts sequences in eval and demo)");
+        }
         if (model.given() == (makeModel != null)) throw new IllegalArgumentException("give exactly one of --model DIR or --make-model DIR");
         if (text != null && randomTokens) throw new IllegalArgumentException("give --text FILE or --random-tokens, not both");
         RanksOption.requireMpirun(spec, MpiJob.current().isPresent());
@@ -133,7 +139,7 @@ public final class EpBenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
         EpBench.Config config = new EpBench.Config(dir, model.quantize(), policies.policies(), devices.devices, timing.mode(), placementFile,
-                threadsPerDevice, timing.linkGbps, batch, seqLen, batches, warmup, timing.repeats(), replayWarmup, randomTokens ? null : text, seed, trace,
+                threadsPerDevice, timing.linkGbps, tokens, seqLen, batches, warmup, timing.repeats(), replayWarmup, randomTokens ? null : text, seed, trace,
                 phases.decodeSteps, phases.replicateTrace);
         EpBench.Result r = EpBench.run(config, err);
         out.println("Expert-parallel benchmark: " + dir + " (" + r.model().modelType() + ", " + r.model().numExperts() + " experts, top-"

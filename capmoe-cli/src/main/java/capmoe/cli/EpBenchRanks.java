@@ -50,7 +50,7 @@ final class EpBenchRanks {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
         DistEpBench.Config config = new DistEpBench.Config(c.makeModel != null ? c.makeModel : c.model.require(), policies, c.ranks.scope(), c.ranks.wire(),
-                c.batch, c.seqLen, c.batches, c.warmup, c.phases.decodeSteps, text, c.seed);
+                c.tokens, c.seqLen, c.batches, c.warmup, c.phases.decodeSteps, text, c.seed);
         DistEpBench.Result r = DistEpBench.run(config, comm, comm.rank() == 0 ? err : null);
         if (comm.rank() == 0) {
             DistEpBenchJson.writeAtomically(c.json, DistEpBenchJson.render(r));

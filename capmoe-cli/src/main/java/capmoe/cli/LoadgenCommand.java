@@ -9,6 +9,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -26,8 +27,9 @@ public final class LoadgenCommand implements Callable<Integer> {
     /** Instead of --url: start a server per --policies policy on this checkpoint. */
     @Mixin ModelOption model;
 
-    /** With --model: the policies to compare (none first). */
-    @Mixin PolicyOption policies = new PolicyOption("");
+    /** With --model: the policies to compare (none first); no default, so the option is loadgen's own rather than the PolicyOption mixin. */
+    @Option(names = "--policies", split = ",", paramLabel = "SPEC", description = PolicyOption.SPECS + "; with --model, required")
+    List<String> policies = new ArrayList<>();
 
     /** With --model: expert placement for the load counters; D > 1 runs the in-process EP runtime. */
     @Mixin DeviceOption devices = ServeCommand.oneDevice();
@@ -56,15 +58,15 @@ public final class LoadgenCommand implements Callable<Integer> {
         if ((url == null) == !model.given()) throw new IllegalArgumentException("give either --url URL (a running server) or --model DIR --policies ...");
         List<String> prompts = LoadGen.readPrompts(promptFile);
         if (url != null) {
-            if (!policies.specs.isEmpty()) throw new IllegalArgumentException("--policies needs --model (loadgen then starts the servers itself)");
+            if (!policies.isEmpty()) throw new IllegalArgumentException("--policies needs --model (loadgen then starts the servers itself)");
             LoadGen.Result r = LoadGen.run(new LoadGen.Config(url, concurrency, requests, prompts, sampling.maxTokens(), sampling.temperature,
                     !stopAtEos), report.progress());
             System.out.println(r.summary(url));
             for (String e : r.errors()) System.out.println("  error: " + e);
             return r.failed() == 0 ? 0 : 1;
         }
-        if (policies.specs.isEmpty()) throw new IllegalArgumentException("--model needs --policies, e.g. none,score@1.5,score@1.0");
-        List<Policy> parsed = policies.policies();
+        if (policies.isEmpty()) throw new IllegalArgumentException("--model needs --policies, e.g. none,score@1.5,score@1.0");
+        List<Policy> parsed = Policy.withBaseline(policies);
         ServeOptions base = ServeOptions.defaults(model.require()).withPolicy(new Policy.None(), server.decodeCapacity())
                 .withSlots(server.maxRunning, server.maxBatchTokens, Math.max(256, requests)).withDevices(devices.devices, server.epMode)
                 .withQuantize(model.quantize());

@@ -19,19 +19,17 @@ final class PolicyOption {
     static final String EP_BENCH = "none,score@1.0,score@1.5,expanded@1.5,expanded_origin@1.5";
     static final String SIMULATE = "none,score@1.0,score@1.5,expanded@1.5";
 
-    @Option(names = "--policies", split = ",", paramLabel = "SPEC",
-            description = "capacity policies (none, score@G, order@G, reverse@G, random@G[:seed=N], expanded@G[:local=0-7], "
-                    + "expanded_origin@G[:m=N], device@G, expert_drop@R); none, the baseline, is added first when missing "
-                    + "(default: ${DEFAULT-VALUE})")
+    /** What --policies takes, for every command that has the option. */
+    static final String SPECS = "capacity policies (none, score@G, order@G, reverse@G, random@G[:seed=N], expanded@G[:local=0-7], "
+            + "expanded_origin@G[:m=N], device@G, expert_drop@R); none, the baseline, is added first when missing";
+
+    @Option(names = "--policies", split = ",", paramLabel = "SPEC", description = SPECS + " (default: ${DEFAULT-VALUE})")
     List<String> specs;
 
-    PolicyOption() {
-        this("");
-    }
-
-    /** @param defaults the command's default list, comma separated */
+    /** @param defaults the command's default list, comma separated (a command without a default declares its own option with {@link #SPECS}) */
     PolicyOption(String defaults) {
-        specs = new ArrayList<>(defaults.isEmpty() ? List.of() : List.of(defaults.split(",")));
+        if (defaults.isEmpty()) throw new IllegalArgumentException("PolicyOption needs a default list; help would show (default: [])");
+        specs = new ArrayList<>(List.of(defaults.split(",")));
     }
 
     /** The parsed policies, none first. */

@@ -85,7 +85,7 @@ class BadInputLinesTest {
     @Test
     void epBenchPlacementFilesSayWhatIsWrong() throws IOException {
         Path binary = Files.write(tmp.resolve("place.bin"), new byte[] {(byte) 0xff, (byte) 0xfe, 0, 7});
-        String[] run = {"ep-bench", "--model", olmoe.toString(), "--random-tokens", "--devices", "4", "--batch", "32", "--batches", "1",
+        String[] run = {"ep-bench", "--model", olmoe.toString(), "--random-tokens", "--devices", "4", "--tokens", "32", "--batches", "1",
                 "--repeats", "1", "--decode-steps", "0", "--json", tmp.resolve("e.json").toString(), "--html", tmp.resolve("e.html").toString(),
                 "--placement"};
         oneLine(CliRun.of(append(run, binary.toString())), "ep-bench", "placement file " + binary + " is not UTF-8 text");
@@ -93,6 +93,22 @@ class BadInputLinesTest {
         oneLine(CliRun.of(append(run, beyond.toString())), "ep-bench", "expert 15 is on device 4, outside 0..3 (--devices 4)");
         Path word = Files.writeString(tmp.resolve("word.txt"), "0 0 0 0\n1 1 x 1\n");
         oneLine(CliRun.of(append(run, word.toString())), "ep-bench", "line 2: 'x' is not a device id");
+    }
+
+    /** ep-bench's --batch counted tokens while eval's and demo's count sequences: it is --tokens now, and the old spelling says so. */
+    @Test
+    void epBenchBatchIsNowTokens() {
+        oneLine(CliRun.of("ep-bench", "--model", olmoe.toString(), "--random-tokens", "--batch", "32"), "ep-bench",
+                "--batch is now --tokens 32 (tokens per MoE layer call; --batch counts sequences in eval and demo)");
+    }
+
+    /** loadgen's --policies has no default (it is required with --model): help shows none, not "(default: [])". */
+    @Test
+    void loadgenHelpShowsNoEmptyPolicyDefault() {
+        CliRun r = CliRun.of("loadgen", "--help");
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("--policies=SPEC"), r.out());
+        assertTrue(!r.out().contains("(default: [])"), r.out());
     }
 
     private static String[] append(String[] args, String last) {

@@ -19,7 +19,7 @@ class EpBenchBalancingTest {
     CliRun bench(String policies, String... extra) {
         String[] base = {"ep-bench", "--model", Shared.require("models/olmoe-tiny").toString(),
                 "--text", Shared.require("data/wikitext-2/test.txt").toString(), "--devices", "8", "--policies", policies,
-                "--batch", "96", "--seq-len", "32", "--batches", "1", "--warmup", "0", "--repeats", "1", "--replay-warmup", "0",
+                "--tokens", "96", "--seq-len", "32", "--batches", "1", "--warmup", "0", "--repeats", "1", "--replay-warmup", "0",
                 "--decode-steps", "2", "--json", dir.resolve("b.json").toString(), "--html", dir.resolve("b.html").toString()};
         return CliRun.of(base, extra);
     }

@@ -33,7 +33,7 @@ class EpBenchCommandTest {
     String[] bench(String mode, int devices, String... extra) {
         String[] base = {"ep-bench", "--model", Shared.require("models/olmoe-tiny").toString(),
                 "--text", Shared.require("data/wikitext-2/test.txt").toString(), "--devices", String.valueOf(devices),
-                "--mode", mode, "--policies", "none,score@1.0", "--batch", "96", "--seq-len", "32", "--batches", "2",
+                "--mode", mode, "--policies", "none,score@1.0", "--tokens", "96", "--seq-len", "32", "--batches", "2",
                 "--warmup", "0", "--json", dir.resolve("b.json").toString(), "--html", dir.resolve("b.html").toString()};
         String[] all = new String[base.length + extra.length];
         System.arraycopy(base, 0, all, 0, base.length);

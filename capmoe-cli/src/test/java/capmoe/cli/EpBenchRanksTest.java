@@ -19,7 +19,7 @@ class EpBenchRanksTest {
     void epBenchRunsOverRanks(@TempDir Path out) {
         Path model = Shared.require("fixtures/hf/olmoe");
         MpiRun.Result r = MpiRun.of(Main.class, "ep-bench", "--model", model.toString(), "--random-tokens",
-                "--batch", "32", "--seq-len", "16", "--batches", "1", "--warmup", "0", "--decode-steps", "1",
+                "--tokens", "32", "--seq-len", "16", "--batches", "1", "--warmup", "0", "--decode-steps", "1",
                 "--policies", "score@1.0", "--json", out.resolve("e.json").toString(), "--html", out.resolve("e.html").toString())
                 .ranks(2).timeout(Duration.ofSeconds(180)).run().assertSucceeded();
         assertTrue(r.rankOutput(0).contains("MPI ranks D=2") && r.rankOutput(0).contains("score@1.0"), r.all());

@@ -94,7 +94,7 @@ class EvalBalancingTest {
         Path trace = dir.resolve("none.trace");
         CliRun rec = CliRun.of("ep-bench", "--model", Shared.require("models/olmoe-tiny").toString(),
                 "--text", Shared.require("data/wikitext-2/test.txt").toString(), "--devices", "8", "--policies", "none",
-                "--batch", "64", "--seq-len", "32", "--batches", "1", "--warmup", "0", "--repeats", "1", "--replay-warmup", "0",
+                "--tokens", "64", "--seq-len", "32", "--batches", "1", "--warmup", "0", "--repeats", "1", "--replay-warmup", "0",
                 "--decode-steps", "0", "--trace", trace.toString(), "--json", dir.resolve("b.json").toString(),
                 "--html", dir.resolve("b.html").toString());
         assertEquals(0, rec.exitCode(), rec.err());

@@ -88,7 +88,7 @@ class SimulateCommandTest {
         Path bench = dir.resolve("mixtral.json");
         CliRun b = CliRun.of("ep-bench", "--make-model", dir.resolve("mixtral").toString(), "--shape", "mixtral-8x7b", "--hidden", "128",
                 "--expert-width", "64", "--layers", "1", "--vocab", "256", "--devices", "8", "--policies", "score@1.0,replicate@8",
-                "--batch", "64", "--seq-len", "32", "--batches", "1", "--warmup", "0", "--repeats", "1", "--replay-warmup", "0",
+                "--tokens", "64", "--seq-len", "32", "--batches", "1", "--warmup", "0", "--repeats", "1", "--replay-warmup", "0",
                 "--decode-steps", "0", "--json", bench.toString(), "--html", dir.resolve("b.html").toString());
         assertEquals(0, b.exitCode(), b.err());
         JsonNode run = new ObjectMapper().readTree(bench.toFile());

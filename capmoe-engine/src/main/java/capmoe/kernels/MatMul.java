@@ -127,7 +127,7 @@ public final class MatMul {
         }
         float[] xr = xp;
         try {
-            pool.forRange(first[w.length], grain(rows, k), (q0, q1) -> {
+            pool.forWork(first[w.length], (long) rows * k * NR, (q0, q1) -> {
                 for (int i = 0; i < w.length; i++) {
                     int n = w[i].rows();
                     int n0 = (Math.max(q0, first[i]) - first[i]) * NR, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * NR);

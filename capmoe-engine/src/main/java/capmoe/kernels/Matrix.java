@@ -11,7 +11,7 @@ import java.lang.foreign.MemorySegment;
  * (Q8_0, Q4_0) every row is cols/32 whole blocks ({@link Quantizer}).
  *
  * <p>A class rather than a record for one reason: it owns the {@link Panels} copy that
- * {@link MatMul} multiplies by (BF16/F16/F32), built once: at load for a checkpoint's matrices
+ * {@link MatMul} multiplies by (BF16/F16/F32; {@link QuantPanels} for Q8_0/Q4_0), built once: at load for a checkpoint's matrices
  * ({@code Checkpoint.matrix}), else on the first matmul; a matrix only read by rows (the
  * embedding table) never pays for it.
  */
@@ -22,6 +22,7 @@ public final class Matrix {
     private final int cols;
     private final MemorySegment data;
     private volatile Panels panels;
+    private volatile QuantPanels quantPanels;
 
     public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
         if (dtype.quantized() && cols % dtype.blockSize() != 0) {
@@ -57,6 +58,18 @@ public final class Matrix {
             synchronized (this) {
                 p = panels;
                 if (p == null) panels = p = Panels.pack(this);
+            }
+        }
+        return p;
+    }
+
+    /** This Q8_0/Q4_0 matrix repacked for {@link QuantMatMul} ({@link QuantPanels#pack}), built on the first call (thread-safe). */
+    public QuantPanels quantPanels() {
+        QuantPanels p = quantPanels;
+        if (p == null) {
+            synchronized (this) {
+                p = quantPanels;
+                if (p == null) quantPanels = p = QuantPanels.pack(this);
             }
         }
         return p;

@@ -133,6 +133,23 @@ public final class Parallel implements AutoCloseable {
     }
 
     /**
+     * Splits [0, n) into nearly equal chunks (sizes differ by at most one item) of at least about
+     * {@link #MIN_TASK_WORK} multiply-adds each, {@code work} per item, at most threads() of them,
+     * and runs them as one phase. For items that need no alignment (a matmul's panels): unlike
+     * {@link #forRange}, whose chunks are whole grains, 3 items' worth of work on 2 threads is
+     * split 1.5 : 1.5, not 1 : 2.
+     */
+    public void forWork(int n, long work, Range body) {
+        if (n <= 0) return;
+        int chunks = (int) Math.min(Math.min(threads, n), Math.max(1, Math.round((double) n * Math.max(work, 1) / MIN_TASK_WORK)));
+        if (chunks <= 1) {
+            body.run(0, n);
+            return;
+        }
+        forEach(chunks, c -> body.run((int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks)));
+    }
+
+    /**
      * Runs tasks 0..count-1 as one phase, each exactly once, on whichever thread claims it first
      * (a worker that has not joined by the time every task is claimed is not waited for).
      */

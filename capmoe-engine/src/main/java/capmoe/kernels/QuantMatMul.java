@@ -1,22 +1,21 @@
 package capmoe.kernels;
 
-import capmoe.routing.VectorMath;
-import capmoe.weights.DType;
 import capmoe.weights.Quantizer;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * y = x W^T (+ bias) for Q8_0 / Q4_0 weights ({@link Quantizer}), with each row of x first rounded
- * to Q8_0 as llama.cpp's CPU backend does before {@code ggml_vec_dot_q8_0_q8_0} /
+ * y = x W^T (+ bias) for Q8_0 / Q4_0 weights, multiplied from their {@link QuantPanels} copy (the
+ * float {@link Panels} layout in the block formats' bytes), with each row of x first rounded to
+ * Q8_0 as llama.cpp's CPU backend does before {@code ggml_vec_dot_q8_0_q8_0} /
  * {@code ggml_vec_dot_q4_0_q8_0} (llama.cpp {@code ggml/src/ggml-cpu/quants.c} lines 451 and 225,
  * snapshot 3f545be): the activations take the values llama.cpp multiplies.
  *
@@ -24,83 +23,87 @@ import java.nio.ByteOrder;
  * llama.cpp by the activation rounding (~0.4% per element at 8 bits), far above 1e-3 after a few
  * layers.
  *
- * <p><b>The arithmetic: dequantized values, fp32 fused multiply-adds.</b> A Q8_0 activation
+ * <p><b>The arithmetic: {@link MatMul}'s chain on the dequantized values.</b> A Q8_0 activation
  * {@code d_x·q_x} (fp16 scale, 8-bit integer) and a weight {@code d_w·q_w} each need at most 8 + 11
- * significant bits, so both are exact fp32 numbers: {@link #dequantizedActivations} and
- * {@link #decode} produce exactly the quantized values, and every output is
- * <pre>  a = 0 (L lanes);  for c = 0, L, 2L, .. K-L:  a = x_f[c..c+L) · w_f[c..c+L) + a  (fused);  y = VectorMath.sum(a)</pre>
- * the fp32 dot product of the two dequantized vectors in one fixed order — the order of
- * {@link MatMul}'s F32 path. llama.cpp instead sums each block's integer products exactly and
- * multiplies by {@code d_w·d_x}; the two differ by fp32 rounding of the sum (≤ K·2^-24 of Σ|x_f·w_f|,
- * the tolerance {@code QuantMatMulTest} checks against float64), while the fp32 form lets a prefill
- * decode a tile of weights to fp32 <em>once</em> and reuse it for every row of the batch.
+ * significant bits, so both are exact fp32 numbers ({@link #dequantizedActivations}; the weights
+ * decoded in the lanes), and every output is {@link MatMul}'s single fused multiply-add chain in k
+ * order on them:
+ * <pre>  c = 0;  for k = 0 .. K-1:  c = fma(x_q[r, k], d_w[j, k/32]·q_w[j, k], c);  y[r, j] = c (+ bias[j])</pre>
+ * llama.cpp instead sums each block's integer products exactly and multiplies by {@code d_w·d_x};
+ * the two differ by fp32 rounding of the sum (≤ K·2^-24 of Σ|x_q·w|, the tolerance
+ * {@code QuantMatMulTest} checks against float64), while the fp32 form lets a prefill decode each
+ * weight once per block of rows and run the float path's register tiles.
  *
- * <p><b>Row independence</b> ({@link MatMul}'s invariant): the prefill tiles ({@link #tile}, weights
- * decoded to fp32 by {@link #decode}) and the decode GEMV ({@link #dot}, weights decoded in the
- * lanes as it goes) run the same chain on the same exact values, so a row's bits never depend on
- * the batch, its position, the path taken or the thread count.
- *
- * <p>Steps of {@link #matmul}:
+ * <p>Steps of {@link #matmul}, as {@link MatMul#matmul} does for float panels:
  * <ol>
- *   <li>each row of x to its Q8_0 values in fp32 ({@link #dequantizedActivations}, row by row);
- *   <li>split the output columns N over {@link Parallel#current()} in groups of {@link #COLUMNS};
- *   <li>with fewer than {@link #TILE_MIN_ROWS} rows (decode): {@link #dot} per output, reading
- *       each weight block once, straight from the quantized bytes;
- *   <li>else per group: {@link #decode} its weight rows to fp32 (once), then the {@link #tile}s over
- *       row chunks of {@link #ROW_CHUNK}, four weight rows at a time.
+ *   <li>each row of x to its Q8_0 values in fp32 ({@link #dequantizedActivations}, phase over rows),
+ *       at {@link MatMul#stride}'s padded row stride when the rows take the tiles;</li>
+ *   <li>{@link #gemm} over the panels, split over {@link Parallel#current()} (whole panels per task):
+ *     <ul>
+ *       <li>prefill ({@link #TILE_MIN_ROWS} rows or more): per block of {@link #MC} rows, per K block
+ *           of {@link #KC} steps, per panel: the panel's K block decoded once to fp32 into this
+ *           thread's scratch ({@link #decodeBlock}: exactly d_w·q_w, the F32 {@link Panels} layout)
+ *           and {@link MatMul}'s F32 micro-kernels over all the row tiles ({@code MatMul.blockF32},
+ *           the path {@code gemmF16} takes for F16 panels); a later K block continues each chain
+ *           from the fp32 value in y, which changes no bit;</li>
+ *       <li>decode (one row): per pair of panels, {@link #rowQ8} / {@link #rowQ4} decode the
+ *           weights in the lanes as they read them (each weight byte read once), into four
+ *           (Q8_0) or two (Q4_0, a panel a call) independent chains.</li>
+ *     </ul>
  * </ol>
+ *
+ * <p><b>Row independence</b> ({@link MatMul}'s invariant): both paths run the same chain on the same
+ * exact values, so a row's bits never depend on the batch, its position, the path taken or the
+ * thread count ({@code QuantMatMulTest} checks decode == prefill bit for bit per row).
  */
 public final class QuantMatMul {
     private QuantMatMul() { }
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
-    /** L int8 lanes, widened to L int32 lanes; null when the vector width does not divide a half block (then blocks decode in scalar code). */
-    private static final VectorSpecies<Byte> B = L >= 8 && 16 % L == 0
-            ? VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * L)) : null;
+    private static final int NR = Panels.NR;
+    /** L int8 lanes (one half of a panel row), widened to L floats; null when 8·L bits is no vector shape (then weights decode in scalar code, decode included). */
+    private static final VectorSpecies<Byte> B = L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * L)) : null;
     private static final int QK = Quantizer.BLOCK;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+    private static final long SCALES = QuantPanels.scaleBytes();
+    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
 
-    static {
-        if (QK % L != 0) throw new ExceptionInInitializerError("vector width " + L + " does not divide a 32-weight block");
-    }
+    /** From this many rows on, decoding a panel's K block to fp32 once and running the tiles beats decoding in the lanes per row. */
+    public static final int TILE_MIN_ROWS = 2;
+    /** Rows of x per block (as {@link MatMul}'s MC): 240 rows x KC floats of x stay in L2. */
+    private static final int MC = 240;
+    /** K steps per block: a panel's K block decoded to fp32 is 16 KB (KC rows of NR floats), kept in L1 across the row tiles. */
+    static final int KC = Math.max(QK, 16 * 1024 / (4 * NR) / QK * QK);
 
-    /** Weight rows decoded together: 16 rows of K = 2048 are 128 KB of fp32, beside a row chunk of x in L2. */
-    public static final int COLUMNS = 16;
-    /** Rows of x kept hot in cache while a decoded group of weight rows passes over them. */
-    private static final int ROW_CHUNK = 32;
-    /** From this many rows on, decoding weights to fp32 once beats decoding them in the lanes per row. */
-    public static final int TILE_MIN_ROWS = 4;
-    /** Rows per register tile ({@link #tile}: 4 rows by 4 weight rows). */
-    public static final int TILE_ROWS = 4;
-
-    /** Per thread: x's Q8_0 values [rows x K] of the running call. */
+    /** Per thread: x's Q8_0 values [rows x stride] of the running call, taken while in use (a nested call gets its own). */
     private static final ThreadLocal<float[]> ACTIVATIONS = new ThreadLocal<>();
-    /** Per thread: one group's weight rows decoded to fp32 [COLUMNS x K]. */
-    private static final ThreadLocal<float[]> DECODED = new ThreadLocal<>();
+    /** Per thread: one panel's K block decoded to fp32, [KC x NR] floats in the F32 panel layout. */
+    private static final ThreadLocal<MemorySegment> BLOCK = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(4L * KC * NR, 64));
+    /** Per thread: one panel's scales as floats, [blocks x NR] (all K/32 blocks for the decode kernels, a K block's for prefill). */
+    private static final ThreadLocal<float[]> SCALE = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per thread: a decode call's partial last pair of panels, [2 NR] (a kernel never nests). */
+    private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[2 * NR]);
 
     /** y[r*N + n] = Σ_k x_q[r*K + k]·W[n,k] (+ bias[n]), x_q = x rounded to Q8_0 per row; y is overwritten. */
     public static void matmul(float[] x, int rows, Matrix w, float[] bias, float[] y) {
         int n = w.rows(), k = w.cols();
         if (!w.dtype().quantized()) throw new IllegalArgumentException("matrix " + w.name() + " is " + w.dtype() + ", not Q8_0/Q4_0");
         if (rows == 0) return;
+        QuantPanels p = w.quantPanels();
+        int xs = rows >= TILE_MIN_ROWS ? MatMul.stride(k) : k;
         float[] xf = ACTIVATIONS.get();
-        ACTIVATIONS.remove();                    // taken while in use, so a nested call gets its own
-        if (xf == null || xf.length < rows * k) xf = new float[rows * k];
+        ACTIVATIONS.remove();
+        if (xf == null || xf.length < rows * xs) xf = new float[Math.max(rows * xs, xf == null ? 0 : 2 * xf.length)];
         float[] xq = xf;
         try {
             Parallel pool = Parallel.current();
-            pool.forRange(rows, 1, (r0, r1) -> {
-                for (int r = r0; r < r1; r++) dequantizedActivations(x, r * k, k, xq, r * k);
+            pool.forRange(rows, 8, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) dequantizedActivations(x, r * k, k, xq, r * xs);
             });
-            pool.forRange(n, rows < TILE_MIN_ROWS ? 2 : COLUMNS, (n0, n1) -> {
-                if (rows < TILE_MIN_ROWS) {
-                    for (int j = n0; j < n1; j++) for (int r = 0; r < rows; r++) y[r * n + j] = dot(xq, r * k, k, w, j);
-                } else {
-                    columns(xq, rows, k, w, n, n0, n1, y);
-                }
+            pool.forRange(p.panels(), MatMul.grain(rows, k), (q0, q1) -> {
+                int n0 = q0 * NR, n1 = Math.min(n, q1 * NR);
+                gemm(xq, 0, xs, rows, p, n0, n1, y, n0, n);
                 if (bias != null) {
                     for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
                 }
@@ -110,36 +113,207 @@ public final class QuantMatMul {
         }
     }
 
-    private static void columns(float[] xf, int rows, int k, Matrix w, int n, int n0, int n1, float[] y) {
-        float[] wf = decodedScratch(COLUMNS * k);
-        float[] out = new float[TILE_OUT];
-        for (int j0 = n0; j0 < n1; j0 += COLUMNS) {
-            int j1 = Math.min(n1, j0 + COLUMNS);
-            for (int j = j0; j < j1; j++) decode(w, j, wf, (j - j0) * k);
-            for (int r0 = 0; r0 < rows; r0 += ROW_CHUNK) {
-                int r1 = Math.min(rows, r0 + ROW_CHUNK);
-                for (int j = j0; j < j1; j += 4) {
-                    int last = j1 - 1 - j0, c = j - j0;               // a ragged last group repeats its last row
-                    for (int r = r0; r < r1; r += TILE_ROWS) {
-                        int m = Math.min(TILE_ROWS, r1 - r);
-                        tile(xf, r * k, k, m, k, wf, c * k, Math.min(c + 1, last) * k, Math.min(c + 2, last) * k, Math.min(c + 3, last) * k, out);
-                        for (int i = 0; i < m; i++) {
-                            for (int q = 0; q < 4 && j + q < j1; q++) y[(r + i) * n + j + q] = out[4 * i + q];
-                        }
+    /**
+     * The kernel on one column range, on the calling thread, as {@link MatMul#gemm} for float panels:
+     * for rows r < {@code rows} of x_q (row r at {@code x0 + r*xs}, K = w.k() floats, already
+     * rounded to Q8_0 by {@link #dequantizedActivations}) and columns j in [j0, j1) ({@code j0} a
+     * multiple of {@link Panels#NR}), {@code y[y0 + r*ys + j - j0] = x_r · W[j]} in the class's order.
+     * Grouped kernels ({@code QuantizedExperts}) call it per (expert, rows, column tile).
+     */
+    public static void gemm(float[] x, int x0, int xs, int rows, QuantPanels w, int j0, int j1, float[] y, int y0, int ys) {
+        if (j0 % NR != 0) throw new IllegalArgumentException("gemm: first column " + j0 + " is not a multiple of " + NR);
+        int k = w.k();
+        boolean q4 = w.dtype() == capmoe.weights.DType.Q4_0;
+        MemorySegment data = w.data();
+        float[] tmp = null;                      // decode: the last, partial pair of panels' outputs [2 NR]
+        int p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
+        int blocks = k / QK;
+        long bs = w.blockBytes();
+        if (rows < TILE_MIN_ROWS && B != null) {
+            float[] s = scaleScratch(2 * blocks * NR);
+            for (int q = p; q < pEnd; q += 2) {
+                // two panels, four chains; an odd last panel is run as its own pair (same chains twice, the copy ignored)
+                int col = q * NR, width = Math.min(2 * NR, j1 - col);
+                long wo = w.offset(q, 0), ps = q + 1 < pEnd ? w.offset(q + 1, 0) - wo : 0;
+                scales(data, wo, bs, blocks, s, 0);
+                scales(data, wo + ps, bs, blocks, s, blocks * NR);
+                for (int r = 0; r < rows; r++) {
+                    float[] dst = y;
+                    int d0 = y0 + r * ys + col - j0;
+                    if (width < 2 * NR) {        // a partial or single last panel: its chains in tmp [2 NR]
+                        if (tmp == null) tmp = EDGE.get();
+                        dst = tmp;
+                        d0 = 0;
                     }
+                    if (q4) {
+                        rowQ4(x, x0 + r * xs, k, data, wo, bs, s, 0, dst, d0);
+                        if (ps != 0) rowQ4(x, x0 + r * xs, k, data, wo + ps, bs, s, blocks * NR, dst, d0 + NR);
+                    } else {
+                        rowQ8(x, x0 + r * xs, k, data, wo, ps, bs, s, blocks * NR, dst, d0);
+                    }
+                    if (dst == tmp) System.arraycopy(tmp, 0, y, y0 + r * ys + col - j0, width);
+                }
+            }
+            return;
+        }
+        float[] s = scaleScratch(KC / QK * NR);
+        MemorySegment block = BLOCK.get();
+        for (int r0 = 0; r0 < rows; r0 += MC) {
+            int m = Math.min(MC, rows - r0);
+            for (int c0 = 0; c0 < k; c0 += KC) {
+                int kn = Math.min(KC, k - c0);
+                for (int q = p; q < pEnd; q++) {
+                    int col = q * NR;
+                    scales(data, w.offset(q, c0 / QK), bs, kn / QK, s, 0);
+                    decodeBlock(data, w.offset(q, c0 / QK), kn / QK, bs, q4, s, block);
+                    MatMul.blockF32(x, x0 + r0 * xs + c0, xs, m, kn, block, 0, c0 > 0, y, y0 + r0 * ys + col - j0, ys, Math.min(NR, j1 - col));
                 }
             }
         }
     }
 
-    /** This thread's decoded-weights scratch of at least {@code size} floats (kept for the thread's next group). */
-    public static float[] decodedScratch(int size) {
-        float[] wf = DECODED.get();
-        if (wf == null || wf.length < size) {
-            wf = new float[size];
-            DECODED.set(wf);
+    /**
+     * The NR fp16 scales of {@code blocks} consecutive blocks of one panel (the first at byte
+     * {@code so}, {@code bs} bytes apart) as floats into {@code s[at .. at + blocks·NR)}, column order
+     * (the halves' pairing undone). Scalar code on purpose: one conversion per 32 weights, and no
+     * vector code here to grow the caller past C2's inlining budget (vectors it then fails to keep
+     * in registers are boxed on the heap).
+     */
+    private static void scales(MemorySegment w, long so, long bs, int blocks, float[] s, int at) {
+        for (int b = 0; b < blocks; b++, so += bs) {
+            for (int i = 0; i < L; i++) {
+                s[at + b * NR + i] = Float.float16ToFloat(w.get(HALF, so + 4L * i));
+                s[at + b * NR + L + i] = Float.float16ToFloat(w.get(HALF, so + 4L * i + 2));
+            }
         }
-        return wf;
+    }
+
+    /**
+     * {@code blocks} consecutive blocks of one panel (the first at byte {@code so}, {@code bs} bytes
+     * apart; their scales already in {@code s}, {@link #scales}) decoded to their exact fp32 values
+     * d·q into {@code dst} as F32 panel rows (NR floats per k step, columns in order), for
+     * {@code MatMul.blockF32}: Q8_0 {@code q·d}; Q4_0 {@code fma(n, d, −8d)} = (n − 8)·d exactly
+     * (both terms and the result are exact fp32 numbers, so the one rounding changes nothing).
+     */
+    private static void decodeBlock(MemorySegment w, long so, int blocks, long bs, boolean q4, float[] s, MemorySegment dst) {
+        if (B == null) {
+            scalarBlock(w, so, blocks, bs, q4, s, dst);
+            return;
+        }
+        long o = 0;
+        for (int b = 0; b < blocks; b++, so += bs) {
+            FloatVector d0 = FloatVector.fromArray(F, s, b * NR), d1 = FloatVector.fromArray(F, s, b * NR + L);
+            long q = so + SCALES;
+            if (q4) {
+                FloatVector m0 = d0.mul(-8f), m1 = d1.mul(-8f);
+                for (int c = 0; c < QK; c += 2, o += 8L * NR, q += NR) {
+                    ByteVector n0 = bytes(w, q), n1 = bytes(w, q + L);
+                    low(n0).fma(d0, m0).intoMemorySegment(dst, o, LE);
+                    low(n1).fma(d1, m1).intoMemorySegment(dst, o + 4L * L, LE);
+                    high(n0).fma(d0, m0).intoMemorySegment(dst, o + 4L * NR, LE);
+                    high(n1).fma(d1, m1).intoMemorySegment(dst, o + 4L * NR + 4L * L, LE);
+                }
+            } else {
+                for (int c = 0; c < QK; c++, o += 4L * NR, q += NR) {
+                    q8(w, q).mul(d0).intoMemorySegment(dst, o, LE);
+                    q8(w, q + L).mul(d1).intoMemorySegment(dst, o + 4L * L, LE);
+                }
+            }
+        }
+    }
+
+    /** {@link #decodeBlock} in scalar code, where no byte vector of L lanes exists (then decode takes this path too). */
+    private static void scalarBlock(MemorySegment w, long so, int blocks, long bs, boolean q4, float[] s, MemorySegment dst) {
+        for (int b = 0; b < blocks; b++, so += bs) {
+            for (int c = 0; c < QK; c++) {
+                for (int i = 0; i < NR; i++) {
+                    long at = so + SCALES + (long) (q4 ? c / 2 : c) * NR + i;
+                    int v = w.get(ValueLayout.JAVA_BYTE, at);
+                    int q = q4 ? ((c & 1) == 0 ? v & 0x0F : (v >> 4) & 0x0F) - 8 : v;
+                    dst.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE), (long) (b * QK + c) * NR + i, q * s[b * NR + i]);
+                }
+            }
+        }
+    }
+
+    /**
+     * One row of x_q (k steps at {@code x0 ..}) times two Q8_0 panels ({@code ps} bytes apart, 0 to
+     * run one panel twice; K/32 blocks of {@code bs} bytes from byte {@code wo}; panel i's scales at
+     * {@code s[i·ss ..]}), decoding each weight in the lanes as it is read, into
+     * {@code y[y0 .. y0+2NR)}: per column the class Javadoc's chain, step for step as
+     * {@code MatMul.blockF32} runs it on {@link #decodeBlock}'s values. Four independent chains hide
+     * the fused multiply-add latency (as {@code MatMul.row1x4}'s eight do for float panels; more
+     * panels here grow the loop past C2's inlining budget, and it boxes the vectors it gives up on).
+     */
+    private static void rowQ8(float[] x, int x0, int k, MemorySegment w, long wo, long ps, long bs, float[] s, int ss, float[] y, int y0) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
+        for (int b = 0; b < k / QK; b++, wo += bs) {
+            int o = b * NR;
+            FloatVector da0 = FloatVector.fromArray(F, s, o), da1 = FloatVector.fromArray(F, s, o + L);
+            FloatVector db0 = FloatVector.fromArray(F, s, ss + o), db1 = FloatVector.fromArray(F, s, ss + o + L);
+            long q = wo + SCALES;
+            for (int c = 0; c < QK; c++, x0++, q += NR) {
+                FloatVector v = FloatVector.broadcast(F, x[x0]);
+                a0 = v.fma(q8(w, q).mul(da0), a0);
+                a1 = v.fma(q8(w, q + L).mul(da1), a1);
+                b0 = v.fma(q8(w, q + ps).mul(db0), b0);
+                b1 = v.fma(q8(w, q + ps + L).mul(db1), b1);
+            }
+        }
+        a0.intoArray(y, y0); a1.intoArray(y, y0 + L);
+        b0.intoArray(y, y0 + NR); b1.intoArray(y, y0 + NR + L);
+    }
+
+    /**
+     * {@link #rowQ8} for Q4_0 panels, one panel a call (its scales at {@code s[so ..]}, outputs at
+     * {@code y[y0 .. y0+NR)}): one load of a row of nibbles serves two k steps, weights as in
+     * {@link #decodeBlock}. Two chains with two steps each per iteration keep the FMA units about as
+     * busy as the decoding does; a second panel grew the loop past C2's inlining budget (boxed vectors).
+     */
+    private static void rowQ4(float[] x, int x0, int k, MemorySegment w, long wo, long bs, float[] s, int so, float[] y, int y0) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        for (int b = 0; b < k / QK; b++, wo += bs) {
+            FloatVector d0 = FloatVector.fromArray(F, s, so + b * NR), d1 = FloatVector.fromArray(F, s, so + b * NR + L);
+            FloatVector m0 = d0.mul(-8f), m1 = d1.mul(-8f);
+            long q = wo + SCALES;
+            for (int c = 0; c < QK; c += 2, x0 += 2, q += NR) {
+                ByteVector n0 = bytes(w, q), n1 = bytes(w, q + L);
+                FloatVector v = FloatVector.broadcast(F, x[x0]);
+                a0 = v.fma(low(n0).fma(d0, m0), a0);
+                a1 = v.fma(low(n1).fma(d1, m1), a1);
+                v = FloatVector.broadcast(F, x[x0 + 1]);
+                a0 = v.fma(high(n0).fma(d0, m0), a0);
+                a1 = v.fma(high(n1).fma(d1, m1), a1);
+            }
+        }
+        a0.intoArray(y, y0); a1.intoArray(y, y0 + L);
+    }
+
+    /** The L bytes at o (half a panel row). */
+    private static ByteVector bytes(MemorySegment w, long o) {
+        return ByteVector.fromMemorySegment(B, w, o, LE);
+    }
+
+    /** The L int8 q at byte o (half a Q8_0 panel row) as floats. */
+    private static FloatVector q8(MemorySegment w, long o) {
+        return (FloatVector) bytes(w, o).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** The low nibbles n (0..15) of L bytes, as floats: a Q4_0 row's even k step. */
+    private static FloatVector low(ByteVector v) {
+        return (FloatVector) v.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** The high nibbles of L bytes (a logical shift of the unsigned byte), as floats: the odd k step. */
+    private static FloatVector high(ByteVector v) {
+        return (FloatVector) v.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** This thread's scale scratch of at least n floats. */
+    private static float[] scaleScratch(int n) {
+        float[] s = SCALE.get();
+        if (s.length < n) SCALE.set(s = new float[n]);
+        return s;
     }
 
     /**
@@ -167,167 +341,13 @@ public final class QuantMatMul {
     /** 1.5·2^23: v + ROUNDER − ROUNDER rounds v (|v| <= 2^22) to the nearest integer, ties to even, in fp32's default rounding. */
     private static final float ROUNDER = 0x1.8p23f;
 
-    /** Weight row j of w (Q8_0/Q4_0) as its exact fp32 values into {@code out[at .. at+K)}. */
-    public static void decode(Matrix w, int j, float[] out, int at) {
-        DType format = w.dtype();
-        int k = w.cols(), bs = format.blockBytes();
-        MemorySegment data = w.data();
-        long row = format.bytes((long) j * k);
-        for (int b = 0; b < k / QK; b++) {
-            long wo = row + (long) b * bs;
-            float dw = Float.float16ToFloat(data.get(I16, wo));
-            if (B == null) {
-                scalarBlock(format, data, wo, dw, out, at + b * QK);
-                continue;
-            }
-            FloatVector scale = FloatVector.broadcast(F, dw);
-            for (int c = 0; c < QK; c += L) weights(format, data, wo, c, scale).intoArray(out, at + b * QK + c);
-        }
-    }
-
-    /** Weights c..c+L of the block at byte wo, times its scale: exact fp32 (see the class Javadoc). */
-    private static FloatVector weights(DType format, MemorySegment w, long wo, int c, FloatVector scale) {
-        IntVector q;
-        if (format == DType.Q8_0) {
-            q = widen(ByteVector.fromMemorySegment(B, w, wo + 2 + c, LE));
-        } else {
-            IntVector v = widen(ByteVector.fromMemorySegment(B, w, wo + 2 + c % (QK / 2), LE));
-            q = (c < QK / 2 ? v.and(0x0F) : v.lanewise(VectorOperators.ASHR, 4).and(0x0F)).sub(8);
-        }
-        return ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(scale);
-    }
-
-    private static IntVector widen(ByteVector v) {
-        return (IntVector) v.convertShape(VectorOperators.B2I, I, 0);
-    }
-
-    /** One block's weights into out[at .. at+32), in scalar code (ggml's dequantize_row_q8_0/q4_0). */
-    private static void scalarBlock(DType format, MemorySegment w, long wo, float dw, float[] out, int at) {
-        for (int j = 0; j < QK; j++) {
-            int q;
-            if (format == DType.Q8_0) {
-                q = w.get(ValueLayout.JAVA_BYTE, wo + 2 + j);
-            } else {
-                int nib = w.get(ValueLayout.JAVA_BYTE, wo + 2 + j % (QK / 2)) & 0xFF;
-                q = (j < QK / 2 ? nib & 0x0F : nib >>> 4) - 8;
-            }
-            out[at + j] = q * dw;
-        }
-    }
-
     /**
-     * One output: x_f [x0, x0+k) (Q8_0 values, {@link #dequantizedActivations}) against weight row j
-     * of w, decoding each block in the lanes as it is read — the GEMV of a decode step, which reads
-     * every weight byte once. The class Javadoc's chain, so equal to {@link #tile}'s bits.
+     * The scalar form of the class's chain for one output: row x_q [x0, x0+K) (already Q8_0 values)
+     * against weight row j as the panels store it. Tests compare both paths to it bit for bit.
      */
-    public static float dot(float[] xf, int x0, int k, Matrix w, int j) {
-        DType format = w.dtype();
-        int bs = format.blockBytes();
-        MemorySegment data = w.data();
-        long row = format.bytes((long) j * k);
-        FloatVector a = FloatVector.zero(F);
-        float[] block = B == null ? new float[QK] : null;
-        for (int b = 0; b < k / QK; b++) {
-            long wo = row + (long) b * bs;
-            float dw = Float.float16ToFloat(data.get(I16, wo));
-            int c0 = x0 + b * QK;
-            if (B == null) {
-                scalarBlock(format, data, wo, dw, block, 0);
-                for (int c = 0; c < QK; c += L) a = FloatVector.fromArray(F, xf, c0 + c).fma(FloatVector.fromArray(F, block, c), a);
-                continue;
-            }
-            FloatVector scale = FloatVector.broadcast(F, dw);
-            for (int c = 0; c < QK; c += L) a = FloatVector.fromArray(F, xf, c0 + c).fma(weights(format, data, wo, c, scale), a);
-        }
-        return VectorMath.sum(a);
-    }
-
-    /** Where {@link #tile}'s {@code out} holds the accumulators' lanes (after the 16 results). */
-    private static final int LANES = 16;
-    /** Floats {@link #tile}'s {@code out} must hold: 16 results, then 16 accumulators' lanes as scratch. */
-    public static final int TILE_OUT = LANES + 16 * L;
-
-    /**
-     * The lanes {@code a[o .. o+L)} of an accumulator summed exactly as {@link VectorMath#sum} does
-     * (pairwise: lanes i and i+d for d = L/2 .. 1; sequential past 16 lanes), in scalar code on the
-     * stored lanes: the same bits, without a call per output that C2 declines to inline in a kernel
-     * this large ("NodeCountInliningCutoff"), which boxed each accumulator and cost a quarter of the
-     * tile's time.
-     */
-    private static float laneSum(float[] a, int o) {
-        if (L > 16) {
-            float s = 0f;
-            for (int i = 0; i < L; i++) s += a[o + i];
-            return s;
-        }
-        for (int d = L / 2; d >= 1; d >>= 1) {
-            for (int i = 0; i < d; i++) a[o + i] = a[o + i] + a[o + i + d];
-        }
-        return a[o];
-    }
-
-    /**
-     * A register tile over decoded weights: for {@code rows} (1..{@link #TILE_ROWS}) rows of x_f at
-     * {@code x0 + r*stride} and the four decoded weight rows (width k) at {@code wf[o0 ..]} ..
-     * {@code wf[o3 ..]} (a row may repeat, its duplicate output ignored), {@code out[4r + c] = x_r · w_c},
-     * each in the class Javadoc's chain. Four rows by four weight rows (16 accumulators, 8 loads per 16
-     * fused multiply-adds) measured about twice as fast as 8 by 2 (10 loads per 16) on AVX-512.
-     * {@code out} holds at least {@link #TILE_OUT} floats (the rest is scratch for the lane sums).
-     */
-    public static void tile(float[] xf, int x0, int stride, int rows, int k, float[] wf, int o0, int o1, int o2, int o3, float[] out) {
-        int r = 0;
-        for (; r + 4 <= rows; r += 4) x4x4(xf, x0 + r * stride, stride, k, wf, o0, o1, o2, o3, out, 4 * r);
-        for (; r < rows; r++) x1x4(xf, x0 + r * stride, k, wf, o0, o1, o2, o3, out, 4 * r);
-    }
-
-    private static void x4x4(float[] x, int x0, int s, int k, float[] w, int o0, int o1, int o2, int o3, float[] out, int at) {
-        int x1 = x0 + s, x2 = x1 + s, x3 = x2 + s;
-        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a02 = FloatVector.zero(F), a03 = FloatVector.zero(F);
-        FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F), a12 = FloatVector.zero(F), a13 = FloatVector.zero(F);
-        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a22 = FloatVector.zero(F), a23 = FloatVector.zero(F);
-        FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F), a32 = FloatVector.zero(F), a33 = FloatVector.zero(F);
-        for (int c = 0; c < k; c += L) {
-            FloatVector w0 = FloatVector.fromArray(F, w, o0 + c), w1 = FloatVector.fromArray(F, w, o1 + c);
-            FloatVector w2 = FloatVector.fromArray(F, w, o2 + c), w3 = FloatVector.fromArray(F, w, o3 + c);
-            FloatVector v = FloatVector.fromArray(F, x, x0 + c);
-            a00 = v.fma(w0, a00);
-            a01 = v.fma(w1, a01);
-            a02 = v.fma(w2, a02);
-            a03 = v.fma(w3, a03);
-            v = FloatVector.fromArray(F, x, x1 + c);
-            a10 = v.fma(w0, a10);
-            a11 = v.fma(w1, a11);
-            a12 = v.fma(w2, a12);
-            a13 = v.fma(w3, a13);
-            v = FloatVector.fromArray(F, x, x2 + c);
-            a20 = v.fma(w0, a20);
-            a21 = v.fma(w1, a21);
-            a22 = v.fma(w2, a22);
-            a23 = v.fma(w3, a23);
-            v = FloatVector.fromArray(F, x, x3 + c);
-            a30 = v.fma(w0, a30);
-            a31 = v.fma(w1, a31);
-            a32 = v.fma(w2, a32);
-            a33 = v.fma(w3, a33);
-        }
-        int l = LANES;
-        a00.intoArray(out, l); a01.intoArray(out, l + L); a02.intoArray(out, l + 2 * L); a03.intoArray(out, l + 3 * L);
-        a10.intoArray(out, l + 4 * L); a11.intoArray(out, l + 5 * L); a12.intoArray(out, l + 6 * L); a13.intoArray(out, l + 7 * L);
-        a20.intoArray(out, l + 8 * L); a21.intoArray(out, l + 9 * L); a22.intoArray(out, l + 10 * L); a23.intoArray(out, l + 11 * L);
-        a30.intoArray(out, l + 12 * L); a31.intoArray(out, l + 13 * L); a32.intoArray(out, l + 14 * L); a33.intoArray(out, l + 15 * L);
-        for (int q = 0; q < 16; q++) out[at + q] = laneSum(out, l + q * L);
-    }
-
-    private static void x1x4(float[] x, int x0, int k, float[] w, int o0, int o1, int o2, int o3, float[] out, int at) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
-        for (int c = 0; c < k; c += L) {
-            FloatVector v = FloatVector.fromArray(F, x, x0 + c);
-            a0 = v.fma(FloatVector.fromArray(F, w, o0 + c), a0);
-            a1 = v.fma(FloatVector.fromArray(F, w, o1 + c), a1);
-            a2 = v.fma(FloatVector.fromArray(F, w, o2 + c), a2);
-            a3 = v.fma(FloatVector.fromArray(F, w, o3 + c), a3);
-        }
-        a0.intoArray(out, LANES); a1.intoArray(out, LANES + L); a2.intoArray(out, LANES + 2 * L); a3.intoArray(out, LANES + 3 * L);
-        for (int q = 0; q < 4; q++) out[at + q] = laneSum(out, LANES + q * L);
+    public static float reference(float[] xq, int x0, QuantPanels w, int j) {
+        float c = 0;
+        for (int i = 0; i < w.k(); i++) c = Math.fma(xq[x0 + i], w.get(j, i), c);
+        return c;
     }
 }

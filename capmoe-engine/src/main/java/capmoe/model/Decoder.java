@@ -2,6 +2,7 @@ package capmoe.model;
 
 import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
+import capmoe.kernels.Parallel;
 import capmoe.kernels.RmsNorm;
 import capmoe.model.nn.Batch;
 import capmoe.model.nn.DecoderLayer;
@@ -121,6 +122,19 @@ public final class Decoder implements CausalLM {
             return append(tokens, Trace.NONE, true);
         }
 
+        /** As {@link Session#appendLast(int[][], float[][])}: the LM head writes each sequence's row straight into {@code into}. */
+        @Override
+        public void appendLast(int[][] tokens, float[][] into) {
+            for (int b = 0; b < tokens.length; b++) {
+                if (tokens[b].length > 0 && (into[b] == null || into[b].length < config.vocabSize())) {
+                    throw new IllegalArgumentException("appendLast: sequence " + b + "'s logits array holds "
+                            + (into[b] == null ? "nothing" : into[b].length + " floats") + ", the vocabulary " + config.vocabSize());
+                }
+            }
+            float[] x = step(tokens, Trace.NONE);
+            lastLogits(tokens, x, into);
+        }
+
         @Override
         public int length(int b) { return lengths[b]; }
 
@@ -142,45 +156,74 @@ public final class Decoder implements CausalLM {
          * The returned arrays are the caller's; everything else lives in the session's {@link Scratch}.
          */
         public float[][] append(int[][] tokens, Trace trace, boolean lastOnly) {
+            float[] x = step(tokens, trace);
+            int v = config.vocabSize();
+            float[][] logits = new float[tokens.length][];
+            if (lastOnly) {
+                for (int b = 0; b < tokens.length; b++) logits[b] = new float[tokens[b].length == 0 ? 0 : v];
+                lastLogits(tokens, x, logits);
+            } else {
+                int t = 0;
+                for (int[] seq : tokens) t += seq.length;
+                float[] out = new float[t * v];
+                MatMul.matmul(x, t, lmHead, out);
+                for (int b = 0, start = 0; b < tokens.length; start += tokens[b].length, b++) {
+                    logits[b] = tokens.length == 1 ? out : java.util.Arrays.copyOfRange(out, start * v, (start + tokens[b].length) * v);
+                }
+                PhaseClock.lap(Phase.LM_HEAD);
+            }
+            return logits;
+        }
+
+        /**
+         * One forward step: the batch's tokens through the layers into the KV caches; returns the
+         * final-normed hidden states [tokens x hidden] ({@link Scratch.Buffer#HIDDEN}) and counts
+         * the tokens into the sequences' lengths.
+         */
+        private float[] step(int[][] tokens, Trace trace) {
             if (tokens.length != lengths.length) {
                 throw new IllegalArgumentException("session holds " + lengths.length + " sequences but " + tokens.length + " were given");
             }
             Batch batch = Batch.of(tokens, lengths);
             scratch.beginStep();
             float[] x = hidden(tokens, batch, trace);
-            int h = config.hiddenSize(), v = config.vocabSize();
-            float[][] logits = new float[tokens.length][];
-            PhaseClock.lap(Phase.OTHER);
-            if (lastOnly) {
-                int rows = 0;
-                for (int[] seq : tokens) if (seq.length > 0) rows++;
-                float[] last = x;                      // one token per sequence (decode): x already holds the last rows
-                if (rows != batch.tokens()) {
-                    last = scratch.get(Scratch.Buffer.LAST, rows * h);
-                    int r = 0;
-                    for (int b = 0; b < tokens.length; b++) {
-                        if (tokens[b].length == 0) continue;
-                        System.arraycopy(x, (batch.start()[b + 1] - 1) * h, last, r++ * h, h);
-                    }
-                }
-                float[] out = new float[rows * v];
-                MatMul.matmul(last, rows, lmHead, out);
-                int r = 0;
-                for (int b = 0; b < tokens.length; b++) {
-                    if (tokens[b].length == 0) logits[b] = new float[0];
-                    else logits[b] = rows == 1 ? out : java.util.Arrays.copyOfRange(out, r * v, (r + 1) * v);
-                    if (tokens[b].length > 0) r++;
-                }
-            } else {
-                float[] out = new float[batch.tokens() * v];
-                MatMul.matmul(x, batch.tokens(), lmHead, out);
-                for (int b = 0; b < tokens.length; b++) {
-                    logits[b] = tokens.length == 1 ? out : java.util.Arrays.copyOfRange(out, batch.start()[b] * v, batch.start()[b + 1] * v);
+            for (int b = 0; b < tokens.length; b++) lengths[b] += tokens[b].length;
+            return x;
+        }
+
+        /**
+         * The LM head over each sequence's last row of {@code x} (the step's final-normed hidden
+         * states), into {@code into[b]} [vocab]; a sequence given no tokens is skipped. One row (a
+         * batch-1 decode step) goes straight into its array; several rows go through
+         * {@link Scratch.Buffer#LOGITS}, as one matmul.
+         */
+        private void lastLogits(int[][] tokens, float[] x, float[][] into) {
+            int h = config.hiddenSize(), v = config.vocabSize(), rows = 0, t = 0;
+            for (int[] seq : tokens) {
+                if (seq.length > 0) rows++;
+                t += seq.length;
+            }
+            if (rows == 0) return;
+            float[] last = x;                          // one token per sequence (decode): x already holds the last rows
+            if (rows != t) {
+                last = scratch.get(Scratch.Buffer.LAST, rows * h);
+                for (int b = 0, r = 0, end = 0; b < tokens.length; b++) {
+                    end += tokens[b].length;
+                    if (tokens[b].length > 0) System.arraycopy(x, (end - 1) * h, last, r++ * h, h);
                 }
             }
-            for (int b = 0; b < tokens.length; b++) lengths[b] += tokens[b].length;
+            if (rows == 1) {
+                int b = 0;
+                while (tokens[b].length == 0) b++;
+                MatMul.matmul(last, 1, lmHead, into[b]);
+            } else {
+                float[] out = scratch.get(Scratch.Buffer.LOGITS, rows * v);
+                MatMul.matmul(last, rows, lmHead, out);
+                for (int b = 0, r = 0; b < tokens.length; b++) {
+                    if (tokens[b].length > 0) System.arraycopy(out, r++ * v, into[b], 0, v);
+                }
+            }
             PhaseClock.lap(Phase.LM_HEAD);
-            return logits;
         }
 
         /**
@@ -198,9 +241,12 @@ public final class Decoder implements CausalLM {
                         throw new IllegalArgumentException("token id " + id + " (sequence " + b + ", position " + j
                                 + ") is outside the vocabulary 0.." + (config.vocabSize() - 1));
                     }
-                    embed.row(id, x, (batch.start()[b] + j) * h);
                 }
             }
+            int[] sequenceOf = batch.sequenceOf(), start = batch.start();
+            Parallel.current().forRange(t, (int) Math.max(1, Parallel.MIN_TASK_WORK / h), (r0, r1) -> {
+                for (int r = r0; r < r1; r++) embed.row(tokens[sequenceOf[r]][r - start[sequenceOf[r]]], x, r * h);
+            });
             trace.hidden(0, x, t);
             Step step = new Step(batch, options, trace, scratch);
             float[] normed = scratch.get(Scratch.Buffer.NORMED, t * h), out = scratch.get(Scratch.Buffer.BLOCK_OUT, t * h);

@@ -39,13 +39,16 @@ public final class Generator {
         Session session = model.newSession(1, options);
         int[] out = new int[s.maxNewTokens()];
         int n = 0;
-        float[] logits = s.maxNewTokens() == 0 ? null : session.appendLast(new int[][] {prompt})[0];
+        // the prompt's logits array is reused by every step
+        float[][] logits = s.maxNewTokens() == 0 ? null : session.appendLast(new int[][] {prompt});
+        int[][] step = {{0}};
         while (n < s.maxNewTokens()) {
-            int next = s.temperature() == 0 ? argmax(logits) : sample(logits, s.temperature(), s.topP(), random);
+            int next = s.temperature() == 0 ? argmax(logits[0]) : sample(logits[0], s.temperature(), s.topP(), random);
             out[n++] = next;
             if (onToken != null) onToken.accept(next);
             if (s.stopTokens().contains(next) || n == s.maxNewTokens()) break;
-            logits = session.appendLast(new int[][] {{next}})[0];
+            step[0][0] = next;
+            session.appendLast(step, logits);
         }
         return Arrays.copyOf(out, n);
     }
@@ -60,14 +63,15 @@ public final class Generator {
             if (p.length == 0) throw new IllegalArgumentException("greedy: every prompt needs at least one token");
         }
         int[][] out = new int[prompts.length][newTokens];
-        int[][] step = prompts;
+        float[][] last = new float[prompts.length][];
+        int[][] step = new int[prompts.length][1];
         for (int i = 0; i < newTokens; i++) {
-            float[][] last = session.appendLast(step);
-            step = new int[prompts.length][];
-            for (int b = 0; b < prompts.length; b++) {
-                out[b][i] = argmax(last[b]);
-                step[b] = new int[] {out[b][i]};
+            if (i == 0) {
+                last = session.appendLast(prompts);
+            } else {
+                session.appendLast(step, last);                   // the same arrays every step
             }
+            for (int b = 0; b < prompts.length; b++) out[b][i] = step[b][0] = argmax(last[b]);
         }
         return out;
     }

@@ -23,6 +23,18 @@ public interface Session {
     }
 
     /**
+     * As {@link #appendLast(int[][])}, into the caller's arrays: {@code into[b]} (at least vocab
+     * floats) gets sequence b's last logits; a sequence given no tokens leaves its array alone. A
+     * decode loop that keeps its arrays then allocates no logits per step.
+     */
+    default void appendLast(int[][] tokens, float[][] into) {
+        float[][] last = appendLast(tokens);
+        for (int b = 0; b < last.length; b++) {
+            if (last[b].length > 0) System.arraycopy(last[b], 0, into[b], 0, last[b].length);
+        }
+    }
+
+    /**
      * A new session whose sequence i is a copy of this session's sequence {@code sources[i]}: its
      * KV cache and length, same options. A source may appear any number of times (one context,
      * several continuations); this session is left unchanged and both go on independently.

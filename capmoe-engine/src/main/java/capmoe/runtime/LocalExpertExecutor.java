@@ -13,13 +13,16 @@ import capmoe.runtime.moe.ExpertStage;
 public final class LocalExpertExecutor implements ExpertExecutor {
     /** Per calling thread: y [P x h], the expert outputs in slot order, grown as needed. */
     private final ThreadLocal<float[]> outputs = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per calling thread: the layer call's Dispatch, re-sorted in place by each call. */
+    private final ThreadLocal<Dispatch> dispatch = new ThreadLocal<>();
     /** Per calling thread: the expert list 0..E-1 (all of them run here). */
     private final ThreadLocal<int[]> all = ThreadLocal.withInitial(() -> new int[0]);
 
     @Override
     public void run(int layer, Experts experts, float[] x, Routing routing, float[] out) {
         int h = experts.hidden(), e = experts.count();
-        Dispatch d = Dispatch.sort(routing, e);
+        Dispatch d = Dispatch.sort(routing, e, dispatch.get());
+        dispatch.set(d);
         PhaseClock.lap(PhaseClock.Phase.DISPATCH);
         float[] y = outputs.get();
         if (y.length < d.pairs() * h) outputs.set(y = new float[Math.max(d.pairs() * h, y.length + y.length / 2)]);

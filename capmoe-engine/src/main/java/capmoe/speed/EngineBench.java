@@ -203,13 +203,13 @@ public final class EngineBench {
     /** Seconds for {@code n} greedy batch-1 decode steps after a one-token prompt; their phases go to {@code clock}. */
     private static double decode(CausalLM model, RunOptions options, int first, int n, PhaseClock clock) {
         Session s = model.newSession(1, options);
-        float[][] logits = {s.appendLast(new int[][] {{first}})[0]};
-        int[][] next = new int[1][1];
+        int[][] next = {{first}};
+        float[][] logits = s.appendLast(next);                 // reused by every step
         long start = System.nanoTime();
         clock.time(() -> {
             for (int i = 0; i < n; i++) {
                 next[0][0] = Generator.argmax(logits[0]);
-                logits[0] = s.appendLast(next)[0];
+                s.appendLast(next, logits);
             }
         });
         return (System.nanoTime() - start) / 1e9;

@@ -131,22 +131,25 @@ public final class Checkpoint implements AutoCloseable {
     public Matrix matrix(String name, int rows, int cols, String why) {
         Tensor t = tensor(name).expectShape(why, rows, cols);
         return switch (t.dtype()) {
-            case BF16, F32, F16 -> quantize != null && quantizes(name, cols)
+            case BF16, F32, F16 -> packed(quantize != null && quantizes(name, cols)
                     ? new Matrix(name, quantize, rows, cols, quantized(t, rows, cols))
-                    : packed(new Matrix(name, t.dtype(), rows, cols, t.data()));
-            case Q8_0, Q4_0 -> new Matrix(name, t.dtype(), rows, cols, t.data());
+                    : new Matrix(name, t.dtype(), rows, cols, t.data()));
+            case Q8_0, Q4_0 -> packed(new Matrix(name, t.dtype(), rows, cols, t.data()));
             default -> throw new IllegalArgumentException("tensor " + name + " in " + t.file() + " is " + t.dtype()
                     + "; weights must be BF16, F16, F32, Q8_0 or Q4_0");
         };
     }
 
     /**
-     * The matrix with its {@link Matrix#panels} built now, at load, so that no forward pass pays
-     * for it (an expert first routed to in a timed decode step would); except the embedding table,
-     * which is only read by rows (tied to the LM head, it is packed on its first matmul instead).
+     * The matrix with its {@link Matrix#panels} ({@link Matrix#quantPanels} for Q8_0/Q4_0) built
+     * now, at load, so that no forward pass pays for it (an expert first routed to in a timed
+     * decode step would); except the embedding table, which is only read by rows (tied to the LM
+     * head, it is packed on its first matmul instead).
      */
     private static Matrix packed(Matrix m) {
-        if (!m.name().endsWith("embed_tokens.weight")) m.panels();
+        if (m.name().endsWith("embed_tokens.weight")) return m;
+        if (m.dtype().quantized()) m.quantPanels();
+        else m.panels();
         return m;
     }
 

@@ -80,16 +80,20 @@ public final class Quantizer {
         return (int) Math.copySign(Math.floor(Math.abs((double) v) + 0.5), v);
     }
 
-    /** Element i of a Q8_0/Q4_0 tensor stored at {@code data}, dequantized as ggml does. */
+    /** Element i of a Q8_0/Q4_0 tensor stored at {@code data}, dequantized as ggml does: d·{@link #quant}. */
     public static float get(DType format, MemorySegment data, long i) {
+        return quant(format, data, i) * Float.float16ToFloat(data.get(I16, i / BLOCK * format.blockBytes()));
+    }
+
+    /** The integer weight of element i of a Q8_0/Q4_0 tensor: q (Q8_0) or nibble − 8 (Q4_0), so that w = d·quant. */
+    public static int quant(DType format, MemorySegment data, long i) {
         long o = i / BLOCK * format.blockBytes();
         int j = (int) (i % BLOCK);
-        float d = Float.float16ToFloat(data.get(I16, o));
         return switch (format) {
-            case Q8_0 -> data.get(ValueLayout.JAVA_BYTE, o + 2 + j) * d;
+            case Q8_0 -> data.get(ValueLayout.JAVA_BYTE, o + 2 + j);
             case Q4_0 -> {
                 int q = data.get(ValueLayout.JAVA_BYTE, o + 2 + (j % 16)) & 0xFF;
-                yield ((j < 16 ? q & 0x0F : q >>> 4) - 8) * d;
+                yield (j < 16 ? q & 0x0F : q >>> 4) - 8;
             }
             default -> throw new IllegalArgumentException(format + " is not a quantized format");
         };

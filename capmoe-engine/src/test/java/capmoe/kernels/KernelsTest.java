@@ -226,16 +226,6 @@ class KernelsTest {
     }
 
     @Test
-    void softmaxSumsToOneAndIsShiftInvariant() {
-        float[] x = {1000f, 1001f, 999f, -5f};
-        Softmax.apply(x, 0, 4);
-        double z = Math.exp(0) + Math.exp(1) + Math.exp(-1) + Math.exp(-1005);
-        assertEquals(Math.exp(1) / z, x[1], 1e-6);
-        assertEquals(Math.exp(0) / z, x[0], 1e-6);
-        assertEquals(0, x[3], 1e-12);
-    }
-
-    @Test
     void siluMulIsXSigmoidXTimesUp() {
         float[] g = random(45, 8), u = random(45, 9), g0 = g.clone();
         for (int i = 0; i < 45; i++) g[i] *= 20;    // exercise saturation

@@ -12,19 +12,24 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * The quantized matmul against float64 scalar code, on ragged shapes: rows below, at and above
- * the tile threshold and not multiples of the 8/4-row tiles or the 32-row chunk, N odd and not a
- * multiple of the 16-row decode group, K from one block up:
+ * The quantized matmul ({@link QuantMatMul} over {@link QuantPanels}) against scalar code, on ragged
+ * shapes: rows below and above the tile threshold and not multiples of the 12/8/4-row tiles, more
+ * than one 240-row block; N not a multiple of the {@link Panels#NR}-column panel (a partial last
+ * panel, an odd number of panels for the two-panel decode kernel); K = 32·odd, over one and several
+ * K blocks:
  * <ol>
+ *   <li>bits: every output equals {@link QuantMatMul#reference}, the scalar fused multiply-add chain
+ *       over the Q8_0 activations and the weights as the panels hold them, exactly;</li>
  *   <li>the same math in float64 — Σ_k x_q[k]·w[k] with x_q the row rounded to Q8_0 by this test's
- *       own scalar code (llama.cpp's x86 rounding) — within (K/L + 5)·2^-24·Σ|x_q·w|: the fp32 chain
- *       of K/L fused steps per lane plus the log2(L) ≤ 4 levels of the lane sum, each step rounding
- *       by at most 2^-24 of a partial sum bounded by Σ|terms| (the standard recursive-summation bound);
+ *       own scalar code (llama.cpp's x86 rounding) — within (K + 1)·2^-24·Σ|x_q·w|: a chain of K
+ *       fused steps, each rounding by at most 2^-24 of a partial sum bounded by Σ|terms| (the
+ *       standard recursive-summation bound);
  *   <li>the exact product of x and the dequantized weights, within the activation rounding bound
  *       Σ_k |w_k|·d_x/2 (each activation moves by at most half its step) plus the bound above;
- *   <li>a row's result does not depend on the other rows in the batch (the decode GEMV path for one
- *       row, the decoded-tile path in a batch), its position or the thread count (bit for bit);
- *   <li>decoded weights equal {@link Quantizer#get} (ggml's dequantization) exactly.
+ *   <li>a row's result does not depend on the other rows in the batch (the decode kernel for one
+ *       row, the decoded-block tiles in a batch), its position or the thread count (bit for bit);
+ *   <li>the panels hold ggml's dequantized weights ({@link Quantizer#get}) exactly (pack round trip),
+ *       and zeros past N.
  * </ol>
  */
 class QuantMatMulTest {
@@ -52,9 +57,10 @@ class QuantMatMulTest {
     }
 
     @Test
-    void matchesFloat64OnRaggedShapes() {
-        int[][] shapes = {{1, 32, 1}, {2, 96, 7}, {3, 64, 2}, {4, 160, 9}, {5, 64, 17}, {9, 512, 33}, {13, 2048, 3}, {37, 256, 35}, {70, 96, 19}};
-        int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+    void matchesTheScalarChainAndFloat64OnRaggedShapes() {
+        int nr = Panels.NR;
+        int[][] shapes = {{1, 32, 1}, {1, 96, 2 * nr + 7}, {1, 160, 3 * nr}, {1, 64, nr + nr / 2}, {2, 96, 7}, {3, 64, 2}, {4, 160, nr + 9}, {5, 64, 17},
+                {9, 288, 33}, {13, 416, 3 * nr + 3}, {37, 224, 35}, {70, 96, 19}, {251, 160, nr + 1}};
         try (Arena arena = Arena.ofShared(); Parallel three = new Parallel(3)) {
             for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) {
                 for (int[] s : shapes) {
@@ -64,17 +70,22 @@ class QuantMatMulTest {
                     float[] y = new float[rows * n];
                     three.run(() -> MatMul.matmul(x, rows, w, bias, y));
                     String where = format + " " + rows + "x" + k + "x" + n;
-                    double fp32 = (k / lanes + 5) * 0x1p-24;
+                    double fp32 = (k + 1) * 0x1p-24;
+                    float[] xq = new float[k];
                     for (int r = 0; r < rows; r++) {
-                        double[][] xq = q8Reference(x, r * k, k);
+                        double[][] ref = q8Reference(x, r * k, k);
+                        for (int c = 0; c < k; c++) xq[c] = (float) ref[0][c];
                         for (int j = 0; j < n; j++) {
+                            float chain = QuantMatMul.reference(xq, 0, w.quantPanels(), j) + bias[j];
+                            assertEquals(Float.floatToRawIntBits(chain), Float.floatToRawIntBits(y[r * n + j]),
+                                    where + " at " + r + "," + j + ": " + chain + " vs " + y[r * n + j] + " (scalar chain)");
                             double same = 0, mag = 0, exact = 0, bound = 0;
                             for (int c = 0; c < k; c++) {
                                 double wv = w.get(j, c);
-                                same += wv * xq[0][c];
-                                mag += Math.abs(wv * xq[0][c]);
+                                same += wv * ref[0][c];
+                                mag += Math.abs(wv * ref[0][c]);
                                 exact += wv * x[r * k + c];
-                                bound += Math.abs(wv) * xq[1][c] / 2;
+                                bound += Math.abs(wv) * ref[1][c] / 2;
                             }
                             double got = (double) y[r * n + j] - bias[j];
                             double biasUlp = Math.ulp(y[r * n + j]);          // the bias is added in fp32
@@ -92,7 +103,7 @@ class QuantMatMulTest {
         try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel three = new Parallel(3)) {
             for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) {
                 for (int rows : new int[] {3, 7, 45}) {
-                    int k = 256, n = 21;
+                    int k = 288, n = rows == 7 ? Panels.NR + 5 : 2 * Panels.NR + 21;
                     float[] x = KernelsTest.random(rows * k, 4 + rows);
                     Matrix w = quantized(format, n, k, KernelsTest.random(n * k, 5), arena);
                     float[] all = new float[rows * n], pooled = new float[rows * n];
@@ -117,15 +128,19 @@ class QuantMatMulTest {
     }
 
     @Test
-    void decodedWeightsAreGgmlsDequantization() {
+    void panelsHoldGgmlsDequantizedWeights() {
         try (Arena arena = Arena.ofShared()) {
             for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) {
-                int n = 5, k = 96;
+                int n = Panels.NR + 5, k = 96;
                 Matrix w = quantized(format, n, k, KernelsTest.random(n * k, 6), arena);
-                float[] out = new float[k + 3];
-                for (int j = 0; j < n; j++) {
-                    QuantMatMul.decode(w, j, out, 3);
-                    for (int c = 0; c < k; c++) assertEquals(Quantizer.get(format, w.data(), (long) j * k + c), out[3 + c], 0f, format + " " + j + "," + c);
+                QuantPanels p = QuantPanels.pack(w);
+                assertEquals(2, p.panels());
+                assertEquals(p.panels() * Panels.NR * format.bytes(k), p.data().byteSize(), format + ": the block format's bytes per weight");
+                for (int j = 0; j < p.panels() * Panels.NR; j++) {
+                    for (int c = 0; c < k; c++) {
+                        float want = j < n ? Quantizer.get(format, w.data(), (long) j * k + c) : 0f;
+                        assertEquals(want, p.get(j, c), 0f, format + " " + j + "," + c);
+                    }
                 }
             }
         }

@@ -141,21 +141,64 @@ class GgufModelTest {
         assertTrue(half.contains("tensor blk.1.attn_k_b.weight has no partner blk.1.attn_v_b.weight"), half);
         String gating = loadError(rewrite(good, n -> true).kv("deepseek2.expert_gating_func", new GgufWriter.U32(4)));
         assertTrue(gating.contains("deepseek2.expert_gating_func 4 is not supported"), gating);
+        String ext = loadError(rewrite(good, n -> true).kv("deepseek2.rope.scaling.yarn_ext_factor", new GgufWriter.F32(0.5f)));
+        assertTrue(ext.contains("deepseek2.rope.scaling.yarn_ext_factor 0.5 is not supported"), ext);
         String noRank = loadError(rewrite(good, n -> true).kv("deepseek2.attention.kv_lora_rank", "32"));
         assertTrue(noRank.contains("metadata key deepseek2.attention.kv_lora_rank must be an integer"), noRank);
-        for (String e : new String[] {mtp, half, gating, noRank}) assertFalse(e.contains("\n"), e);
+        for (String e : new String[] {mtp, half, gating, ext, noRank}) assertFalse(e.contains("\n"), e);
     }
 
-    /** The tensors of {@code file} whose names pass {@code keep}, and all its metadata, in a writer. */
+    /**
+     * DeepSeek files written before llama.cpp split kv_b (one attn_kv_b, key/value_length the MHA head sizes, no
+     * {@code _mla} keys, head_count_kv = head_count) read the same: BF16 bit for bit the safetensors logits. A
+     * sigmoid-gated file without exp_probs_b gets an all-zero correction bias (llama.cpp's bias is optional).
+     */
+    @org.junit.jupiter.api.Test
+    void deepseekFilesFromBeforeTheKvBSplitAndWithoutTheBiasRead() throws IOException {
+        for (String arch : new String[] {"deepseek_v2", "deepseek_v3"}) {
+            Path dir = Shared.require("fixtures/hf/" + arch);
+            ModelConfig c = ModelConfig.read(dir);
+            DeepSeekConfig d = c.deepseek();
+            Path split = GgufFixtures.write(dir, DType.BF16, tmp.resolve(arch + "-split.gguf"));
+            GgufWriter w = rewrite(split, n -> !n.endsWith("_mla") && !n.contains("attn_k_b") && !n.contains("attn_v_b"))
+                    .kv("deepseek2.attention.key_length", new GgufWriter.U32(d.qkNopeHeadDim() + d.qkRopeHeadDim()))
+                    .kv("deepseek2.attention.value_length", new GgufWriter.U32(d.vHeadDim()))
+                    .kv("deepseek2.attention.head_count_kv", new GgufWriter.U32(c.numAttentionHeads()));
+            try (Checkpoint ck = Checkpoint.open(dir)) {
+                for (int l = 0; l < c.numHiddenLayers(); l++) {
+                    Tensor kv = ck.tensor("model.layers." + l + ".self_attn.kv_b_proj.weight");
+                    w.tensor("blk." + l + ".attn_kv_b.weight", GgufFile.ggmlType(DType.BF16), kv.shape(), kv.data().toArray(ValueLayout.JAVA_BYTE));
+                }
+            }
+            Path legacy = tmp.resolve(arch + "-legacy.gguf");
+            w.write(legacy);
+            int[][] seqs = {SameMath.tokens(13, 300, 1), SameMath.tokens(5, 300, 2)};
+            assertTrue(Arrays.deepEquals(forward(Models.load(dir, "float32"), seqs), forward(Models.load(legacy, null, null), seqs)),
+                    arch + ": the unsplit attn_kv_b file's logits differ from safetensors");
+        }
+        Path v3 = GgufFixtures.write(Shared.require("fixtures/hf/deepseek_v3"), DType.BF16, tmp.resolve("v3.gguf"));
+        Path noBias = tmp.resolve("v3-no-bias.gguf");
+        rewrite(v3, n -> !n.contains("exp_probs_b")).write(noBias);
+        try (Checkpoint ck = Models.checkpoint(noBias, null)) {
+            float[] bias = ck.tensor("model.layers.1.mlp.gate.e_score_correction_bias").toFloatArray();
+            assertArrayEquals(new float[16], bias);
+            assertFalse(ck.has("model.layers.0.mlp.gate.e_score_correction_bias"), "layer 0 is dense");
+        }
+        forward(Models.load(noBias, null, null), new int[][] {SameMath.tokens(5, 300, 3)});
+    }
+
+    /** The tensors of {@code file} and the metadata keys whose names pass {@code keep}, in a writer. */
     private static GgufWriter rewrite(Path file, java.util.function.Predicate<String> keep) {
         GgufWriter w = new GgufWriter();
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
             GgufFile f = GgufFile.open(file, arena);
-            f.metadata().forEach((k, v) -> w.kv(k, switch (v) {
-                case Long l -> new GgufWriter.U32(l);
-                case Double x -> new GgufWriter.F32(x.floatValue());
-                default -> v;
-            }));
+            f.metadata().forEach((k, v) -> {
+                if (keep.test(k)) w.kv(k, switch (v) {
+                    case Long l -> new GgufWriter.U32(l);
+                    case Double x -> new GgufWriter.F32(x.floatValue());
+                    default -> v;
+                });
+            });
             for (Tensor t : f.tensors().values()) {
                 if (keep.test(t.name())) w.tensor(t.name(), GgufFile.ggmlType(t.dtype()), t.shape(), t.data().toArray(ValueLayout.JAVA_BYTE));
             }

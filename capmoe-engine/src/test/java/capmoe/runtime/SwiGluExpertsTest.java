@@ -2,7 +2,6 @@ package capmoe.runtime;
 
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
-import capmoe.routing.Routing;
 import capmoe.runtime.moe.Dispatch;
 import capmoe.weights.DType;
 import org.junit.jupiter.api.Test;
@@ -11,11 +10,12 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
-import java.util.SplittableRandom;
 
+import static capmoe.runtime.ExpertsFixtures.allExperts;
+import static capmoe.runtime.ExpertsFixtures.assertBits;
+import static capmoe.runtime.ExpertsFixtures.dispatch;
+import static capmoe.runtime.ExpertsFixtures.random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -29,59 +29,16 @@ class SwiGluExpertsTest {
 
     /** Experts with random weights stored in {@code dtype}; {@code exact} receives the stored values as doubles [expert][gate, up, down][...]. */
     private static SwiGluExperts experts(DType dtype, int e, int h, int i, long seed, double[][][] exact, Arena arena) {
-        SplittableRandom r = new SplittableRandom(seed);
-        List<SwiGluExperts.Expert> list = new ArrayList<>();
-        for (int x = 0; x < e; x++) {
-            Matrix[] m = new Matrix[3];
-            int[][] shapes = {{i, h}, {i, h}, {h, i}};
-            for (int p = 0; p < 3; p++) {
-                int n = shapes[p][0] * shapes[p][1];
-                MemorySegment seg = arena.allocate(2L * n + 2).asSlice(2);
-                exact[x][p] = new double[n];
-                for (int k = 0; k < n; k++) {
-                    float v = (float) ((r.nextDouble() * 2 - 1) / Math.sqrt(shapes[p][1]) * 2);
-                    short bits = dtype == DType.F16 ? Float.floatToFloat16(v) : (short) (Float.floatToRawIntBits(v) >>> 16);
-                    seg.setAtIndex(I16, k, bits);
-                    exact[x][p][k] = dtype == DType.F16 ? Float.float16ToFloat(bits) : Float.intBitsToFloat((bits & 0xFFFF) << 16);
-                }
-                m[p] = new Matrix("e" + x + "p" + p, dtype, shapes[p][0], shapes[p][1], seg);
+        return ExpertsFixtures.experts(e, h, i, seed, (x, p, rows, cols, v) -> {
+            MemorySegment seg = arena.allocate(2L * v.length + 2).asSlice(2);
+            exact[x][p] = new double[v.length];
+            for (int k = 0; k < v.length; k++) {
+                short bits = dtype == DType.F16 ? Float.floatToFloat16(v[k]) : (short) (Float.floatToRawIntBits(v[k]) >>> 16);
+                seg.setAtIndex(I16, k, bits);
+                exact[x][p][k] = dtype == DType.F16 ? Float.float16ToFloat(bits) : Float.intBitsToFloat((bits & 0xFFFF) << 16);
             }
-            list.add(new SwiGluExperts.Expert(m[0], m[1], m[2]));
-        }
-        return new SwiGluExperts(list, h, i);
-    }
-
-    /** Random top-k routing over {@code e} experts; expert 0 is hot (every token keeps it), expert e-1 never chosen. */
-    private static Routing routing(int tokens, int e, int k, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        int[] offsets = new int[tokens + 1];
-        List<Integer> ids = new ArrayList<>();
-        List<Float> ws = new ArrayList<>();
-        for (int t = 0; t < tokens; t++) {
-            boolean[] used = new boolean[e];
-            used[0] = true;
-            for (int c = 1; c < k && c < e - 1; c++) {
-                int x;
-                do x = r.nextInt(e - 1); while (used[x]);
-                used[x] = true;
-            }
-            for (int x = 0; x < e; x++) {
-                if (!used[x]) continue;
-                ids.add(x);
-                ws.add((float) r.nextDouble());
-            }
-            offsets[t + 1] = ids.size();
-        }
-        float[] w = new float[ws.size()];
-        for (int p = 0; p < w.length; p++) w[p] = ws.get(p);
-        return new Routing(tokens, e, offsets, ids.stream().mapToInt(Integer::intValue).toArray(), w, null);
-    }
-
-    private static float[] random(int n, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble() * 2 - 1);
-        return a;
+            return new Matrix("e" + x + "p" + p, dtype, rows, cols, seg);
+        });
     }
 
     /**
@@ -99,8 +56,7 @@ class SwiGluExpertsTest {
                     int h = s[0], in = s[1], e = s[2], k = s[3], tokens = s[4];
                     double[][][] w = new double[e][3][];
                     SwiGluExperts experts = experts(dtype, e, h, in, h * 31L + in, w, arena);
-                    Routing routing = routing(tokens, e, k, tokens);
-                    Dispatch d = Dispatch.sort(routing, e);
+                    Dispatch d = dispatch(tokens, e, k, tokens);
                     float[] x = random(tokens * h, in);
                     float[] y = new float[d.pairs() * h];
                     three.run(() -> experts.runAll(d, allExperts(e), x, y));
@@ -143,7 +99,7 @@ class SwiGluExpertsTest {
             int h = shape[0], in = shape[1];
             for (DType dtype : new DType[] {DType.BF16, DType.F16}) {
                 SwiGluExperts experts = experts(dtype, e, h, in, 5, new double[e][3][], arena);
-                Dispatch d = Dispatch.sort(routing(tokens, e, 3, 11), e);
+                Dispatch d = dispatch(tokens, e, 3, 11);
                 float[] x = random(tokens * h, 12);
                 float[] ref = new float[d.pairs() * h];
                 for (int ex = 0; ex < e; ex++) {
@@ -170,17 +126,4 @@ class SwiGluExpertsTest {
         }
     }
 
-    private static int[] allExperts(int e) {
-        int[] a = new int[e];
-        for (int i = 0; i < e; i++) a[i] = i;
-        return a;
-    }
-
-    private static void assertBits(float[] expected, float[] actual, String what) {
-        assertEquals(expected.length, actual.length, what);
-        for (int i = 0; i < expected.length; i++) {
-            assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(actual[i]),
-                    what + ": element " + i + " " + expected[i] + " vs " + actual[i]);
-        }
-    }
 }

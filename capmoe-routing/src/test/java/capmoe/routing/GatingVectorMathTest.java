@@ -32,6 +32,21 @@ class GatingVectorMathTest {
         }
     }
 
+    /** Both paths subtract the row max first: logits around 1000 neither overflow nor lose the small ones' share. */
+    @Test
+    void softmaxSumsToOneAndIsShiftInvariant() {
+        float[] x = {1000f, 1001f, 999f, -5f};
+        double z = Math.exp(0) + Math.exp(1) + Math.exp(-1) + Math.exp(-1005);
+        float[] a = new float[4], b = new float[4];
+        GatingVectorMath.softmaxRow(x, a, 0, 4);
+        GatingMath.softmaxRowScalar(x, b, 0, 4);
+        for (float[] p : new float[][] {a, b}) {
+            assertEquals(Math.exp(1) / z, p[1], 1e-6);
+            assertEquals(Math.exp(0) / z, p[0], 1e-6);
+            assertEquals(0, p[3], 1e-12);
+        }
+    }
+
     @Test
     void sigmoidMatchesThePlainLoop() {
         SplittableRandom rng = new SplittableRandom(6);

@@ -24,6 +24,8 @@ public final class Scratch {
         BLOCK_OUT,
         /** [rows x H] the last position of each sequence (logits for the last token only). */
         LAST,
+        /** [rows x vocab] the last positions' logits when several sequences share a step (one row goes straight to the caller's array). */
+        LOGITS,
         /** [T x nq] queries, then rotated (RoPE). */
         QUERIES,
         /** [T x nkv] this step's keys, before they are appended to the cache. */

@@ -51,16 +51,16 @@ public final class DistEpBench {
      * What to run.
      *
      * @param policies    the policies, the baseline {@code none} first
-     * @param batch       tokens per global batch (cut into sequences of seqLen, split over ranks)
+     * @param tokens      tokens per global batch (cut into sequences of seqLen, split over ranks)
      * @param wire        how hidden rows travel in the all-to-alls
      * @param decodeSteps greedy decode steps (one-token passes) after each batch's prefill (0 = prefill only)
      * @param text        text to tokenize with the model's tokenizer.json, or null for random ids
      */
-    public record Config(Path model, List<Policy> policies, CapacityScope scope, Wire wire, int batch, int seqLen, int batches,
+    public record Config(Path model, List<Policy> policies, CapacityScope scope, Wire wire, int tokens, int seqLen, int batches,
                          int warmup, int decodeSteps, Path text, long seed) {
         public Config {
-            if (batch < 1 || seqLen < 1 || batches < 1 || warmup < 0 || decodeSteps < 0) {
-                throw new IllegalArgumentException("--batch, --seq-len and --batches must be >= 1, --warmup and --decode-steps >= 0");
+            if (tokens < 1 || seqLen < 1 || batches < 1 || warmup < 0 || decodeSteps < 0) {
+                throw new IllegalArgumentException("--tokens, --seq-len and --batches must be >= 1, --warmup and --decode-steps >= 0");
             }
             if (policies.isEmpty() || !(policies.getFirst() instanceof Policy.None)) {
                 throw new IllegalArgumentException("the policies must start with the baseline none");
@@ -68,7 +68,7 @@ public final class DistEpBench {
             policies = List.copyOf(policies);
         }
 
-        int tokensNeeded() { return (warmup + batches) * batch; }
+        int tokensNeeded() { return (warmup + batches) * tokens; }
     }
 
     /** Prefill (a batch's full sequences) or decode (one new token per sequence). */
@@ -173,7 +173,7 @@ public final class DistEpBench {
             int threads = Runtime.getRuntime().availableProcessors();
             String label = f("MPI ranks D=%d x %d core(s) each (as the JVM sees them), capacity scope %s, %s rows on the wire, batch %d tokens "
                     + "(%d-token sequences split over the ranks), %d measured + %d warm-up batches, %d decode steps per batch, "
-                    + "policies in an order rotated per batch", d, threads, c.scope().label(), c.wire().label(), c.batch(), c.seqLen(), c.batches(),
+                    + "policies in an order rotated per batch", d, threads, c.scope().label(), c.wire().label(), c.tokens(), c.seqLen(), c.batches(),
                     c.warmup(), c.decodeSteps());
             if (log != null) log.println("ep-bench: " + c.model() + ", " + label);
 
@@ -183,7 +183,7 @@ public final class DistEpBench {
             long t0 = System.nanoTime();
             int total = c.warmup() + c.batches();
             for (int b = 0; b < total; b++) {
-                int[][] seqs = EpBench.sequences(stream, b * c.batch(), c.batch(), c.seqLen());
+                int[][] seqs = EpBench.sequences(stream, b * c.tokens(), c.tokens(), c.seqLen());
                 for (int j = 0; j < p; j++) {
                     int i = (j + b) % p;
                     sink.getFirst().clear();
@@ -204,7 +204,7 @@ public final class DistEpBench {
                 if (log != null) {
                     double el = (System.nanoTime() - t0) / 1e9;
                     log.printf(Locale.ROOT, "  batch %d/%d%s: %.0f tokens/s (all policies, prefill%s), ETA %.0f s%n", b + 1, total,
-                            b < c.warmup() ? " (warm-up)" : "", (double) (b + 1) * c.batch() * p / el,
+                            b < c.warmup() ? " (warm-up)" : "", (double) (b + 1) * c.tokens() * p / el,
                             c.decodeSteps() > 0 ? " + decode" : "", el / (b + 1) * (total - b - 1));
                     log.flush();
                 }

@@ -34,7 +34,7 @@ public final class DistEpBenchJson {
         root.put("threads_per_rank", r.threadsPerRank());
         root.put("capacity_scope", r.config().scope().label());
         root.put("wire", r.config().wire().label());
-        root.put("batch_tokens", r.config().batch());
+        root.put("batch_tokens", r.config().tokens());
         root.put("seq_len", r.config().seqLen());
         root.put("batches", r.config().batches());
         root.put("decode_steps", r.config().decodeSteps());

@@ -37,7 +37,7 @@ import java.util.function.IntFunction;
  * <p>Steps of {@link #run}:
  * <ol>
  *   <li>load the model, lay its experts out on the devices (contiguous, or a placement file);</li>
- *   <li>take (warm-up + batches) x batch tokens from the text (tokenized with the model's
+ *   <li>take (warm-up + batches) x --tokens tokens from the text (tokenized with the model's
  *       tokenizer.json) or uniform random ids;</li>
  *   <li>replicated policies ({@code replicate@N[+POLICY]}): EPLB places each MoE layer's replicas
  *       ({@link Replication}) from a routing trace ({@code replicateTrace}) or, without one, from
@@ -72,20 +72,20 @@ public final class EpBench {
      *                         or null to place them from the warm-up batches
      */
     public record Config(Path model, DType quantize, List<Policy> policies, int devices, EpMode mode, Path placementFile,
-                         Integer threadsPerDevice, double linkGbps, int batch, int seqLen, int batches, int warmup,
+                         Integer threadsPerDevice, double linkGbps, int tokens, int seqLen, int batches, int warmup,
                          int repeats, int replayWarmup, Path text, long seed, Path trace, int decodeSteps, Path replicateTrace) {
         /** Prefill only, replicas placed from the warm-up batches. */
         public Config(Path model, DType quantize, List<Policy> policies, int devices, EpMode mode, Path placementFile,
-                      Integer threadsPerDevice, double linkGbps, int batch, int seqLen, int batches, int warmup,
+                      Integer threadsPerDevice, double linkGbps, int tokens, int seqLen, int batches, int warmup,
                       int repeats, int replayWarmup, Path text, long seed, Path trace) {
-            this(model, quantize, policies, devices, mode, placementFile, threadsPerDevice, linkGbps, batch, seqLen, batches, warmup,
+            this(model, quantize, policies, devices, mode, placementFile, threadsPerDevice, linkGbps, tokens, seqLen, batches, warmup,
                     repeats, replayWarmup, text, seed, trace, 0, null);
         }
 
         public Config {
             if (decodeSteps < 0) throw new IllegalArgumentException("--decode-steps must be >= 0 (got " + decodeSteps + ")");
-            if (batch < 1 || seqLen < 1 || batches < 1 || warmup < 0 || repeats < 1 || replayWarmup < 0) {
-                throw new IllegalArgumentException("--batch, --seq-len, --batches and --repeats must be >= 1, --warmup and --replay-warmup >= 0");
+            if (tokens < 1 || seqLen < 1 || batches < 1 || warmup < 0 || repeats < 1 || replayWarmup < 0) {
+                throw new IllegalArgumentException("--tokens, --seq-len, --batches and --repeats must be >= 1, --warmup and --replay-warmup >= 0");
             }
             if (threadsPerDevice != null && threadsPerDevice < 1) throw new IllegalArgumentException("--threads-per-device must be >= 1");
             if (linkGbps < 0) throw new IllegalArgumentException("--link-gbps must be >= 0 (got " + linkGbps + ")");
@@ -95,8 +95,8 @@ public final class EpBench {
             policies = List.copyOf(policies);
         }
 
-        /** Tokens the run takes from the text: (warm-up + measured batches) x batch. */
-        public int tokensNeeded() { return (warmup + batches) * batch; }
+        /** Tokens the run takes from the text: (warm-up + measured batches) x tokens. */
+        public int tokensNeeded() { return (warmup + batches) * tokens; }
     }
 
     /**
@@ -281,7 +281,7 @@ public final class EpBench {
             String label = f("mode %s, D=%d devices x %d thread(s) (machine: %d cores), link %s Gbit/s, "
                     + "batch %d tokens (%d-token sequences), %d measured + %d warm-up batches, each MoE layer call timed %d times "
                     + "(+%d warm-up) interleaved over the policies, median repeat", c.mode().id(), c.devices(), threads, cores,
-                    c.linkGbps() == 0 ? "none" : fmt(c.linkGbps()), c.batch(), c.seqLen(), c.batches(), c.warmup(), c.repeats(),
+                    c.linkGbps() == 0 ? "none" : fmt(c.linkGbps()), c.tokens(), c.seqLen(), c.batches(), c.warmup(), c.repeats(),
                     c.replayWarmup());
             if (log != null && c.mode() == EpMode.PARALLEL && c.devices() * threads > cores) {
                 log.println("note: parallel mode with " + c.devices() + " x " + threads + " threads on " + cores
@@ -296,7 +296,7 @@ public final class EpBench {
             List<Map<Integer, Placement>> placements = new ArrayList<>();
             RoutingTrace replicateFrom = c.replicateTrace() == null ? null : TraceReader.read(c.replicateTrace());
             List<int[][]> calibration = new ArrayList<>();
-            for (int b = 0; b < Math.max(c.warmup(), 1); b++) calibration.add(sequences(stream, b * c.batch(), c.batch(), c.seqLen()));
+            for (int b = 0; b < Math.max(c.warmup(), 1); b++) calibration.add(sequences(stream, b * c.tokens(), c.tokens(), c.seqLen()));
             for (Policy p : list) {
                 if (p.redundantReplicas() == 0) {
                     placements.add(Map.of());
@@ -328,7 +328,7 @@ public final class EpBench {
                 if (log != null) log.println("ep-bench: " + c.model() + ", " + label);
                 long t0 = System.nanoTime();
                 for (int b = 0; b < total; b++) {
-                    int[][] seqs = sequences(stream, b * c.batch(), c.batch(), c.seqLen());
+                    int[][] seqs = sequences(stream, b * c.tokens(), c.tokens(), c.seqLen());
                     for (int i = 0; i < list.size(); i++) {
                         RoutingListener listener = i == 0 && traceWriter != null && b >= c.warmup() ? traceWriter : RoutingListener.NONE;
                         stats.get(i).startBatch();
@@ -353,7 +353,7 @@ public final class EpBench {
                     if (log != null) {
                         double el = (System.nanoTime() - t0) / 1e9;
                         log.printf(Locale.ROOT, "  batch %d/%d%s: %.0f tokens/s (all policies), ETA %.0f s%n", b + 1, total,
-                                b < c.warmup() ? " (warm-up)" : "", (double) (b + 1) * c.batch() * list.size() / el,
+                                b < c.warmup() ? " (warm-up)" : "", (double) (b + 1) * c.tokens() * list.size() / el,
                                 el / (b + 1) * (total - b - 1));
                         log.flush();
                     }
@@ -471,7 +471,7 @@ public final class EpBench {
                 if (ids.length >= needed) return Arrays.copyOf(ids, needed);
                 if (chars == all.length()) {
                     throw new IllegalArgumentException("--text " + file + " has only " + ids.length + " tokens; the run needs "
-                            + needed + " ((warm-up + batches) x batch)");
+                            + needed + " ((warm-up + batches) x --tokens)");
                 }
             }
         }

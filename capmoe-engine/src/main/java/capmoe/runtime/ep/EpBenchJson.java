@@ -32,7 +32,7 @@ public final class EpBenchJson {
         root.put("threadsPerDevice", r.threads());
         root.put("machineCores", r.cores());
         root.put("linkGbps", c.linkGbps());
-        root.put("batchTokens", c.batch());
+        root.put("batchTokens", c.tokens());
         root.put("seqLen", c.seqLen());
         root.put("batches", c.batches());
         root.put("warmup", c.warmup());

@@ -21,11 +21,14 @@ import capmoe.routing.Routing;
  * </ul>
  */
 public final class Dispatch {
-    private final int[] start;
-    private final int[] token;
-    private final float[] weight;
+    private int experts;
+    private int[] start;                        // [E+1] used of it
+    private int[] token;                        // [P] used of it
+    private float[] weight;                     // [P] used of it
+    private int[] fill = new int[0];            // [E] sort's next free slot per expert
 
     private Dispatch(int[] start, int[] token, float[] weight) {
+        this.experts = start.length - 1;
         this.start = start;
         this.token = token;
         this.weight = weight;
@@ -33,16 +36,33 @@ public final class Dispatch {
 
     /** Sorts the kept pairs of {@code routing} (tokens x its experts) by expert id 0..experts-1. */
     public static Dispatch sort(Routing routing, int experts) {
+        return sort(routing, experts, null);
+    }
+
+    /**
+     * As {@link #sort(Routing, int)}, in {@code reuse}'s buffers (grown when too small) when it is
+     * not null: a decode step then allocates nothing here. The result is {@code reuse} itself,
+     * valid until its next sort; a caller that keeps dispatches passes null.
+     */
+    public static Dispatch sort(Routing routing, int experts, Dispatch reuse) {
         int tokens = routing.tokens();
         int[] offsets = routing.offsets(), ids = routing.expertIds();
         float[] weights = routing.weights();
-        int[] start = new int[experts + 1];
-        for (int p = 0; p < offsets[tokens]; p++) start[ids[p] + 1]++;
+        int pairs = offsets[tokens];
+        Dispatch d = reuse != null ? reuse : new Dispatch(new int[experts + 1], new int[pairs], new float[pairs]);
+        d.experts = experts;
+        if (d.start.length < experts + 1) d.start = new int[experts + 1];
+        if (d.token.length < pairs) {
+            d.token = new int[pairs];
+            d.weight = new float[pairs];
+        }
+        if (d.fill.length < experts) d.fill = new int[experts];
+        int[] start = d.start, token = d.token, fill = d.fill;
+        float[] weight = d.weight;
+        java.util.Arrays.fill(start, 0, experts + 1, 0);
+        for (int p = 0; p < pairs; p++) start[ids[p] + 1]++;
         for (int e = 0; e < experts; e++) start[e + 1] += start[e];
-        int pairs = start[experts];
-        int[] token = new int[pairs];
-        float[] weight = new float[pairs];
-        int[] fill = start.clone();
+        System.arraycopy(start, 0, fill, 0, experts);
         for (int t = 0; t < tokens; t++) {
             for (int p = offsets[t]; p < offsets[t + 1]; p++) {
                 int slot = fill[ids[p]]++;
@@ -50,14 +70,14 @@ public final class Dispatch {
                 weight[slot] = weights[p];
             }
         }
-        return new Dispatch(start, token, weight);
+        return d;
     }
 
     /** Number of experts E. */
-    public int experts() { return start.length - 1; }
+    public int experts() { return experts; }
 
     /** Number of kept pairs P (= slots). */
-    public int pairs() { return start[start.length - 1]; }
+    public int pairs() { return start[experts]; }
 
     /** First slot of expert e. */
     public int start(int e) { return start[e]; }
