@@ -1,6 +1,7 @@
 package capmoe.model.nn;
 
 import capmoe.kernels.Parallel;
+import capmoe.routing.VectorMath;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -21,8 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       tile of 4 rows x 2 vectors of positions (keys are stored transposed per block, so the
  *       positions sit in the lanes and each score is one fma chain over the key dims);</li>
  *   <li>softmax, per row over its own valid positions (j <= its position: the causal mask):
- *       scale, block max m', rescale factor alpha = exp(m - m'), p_j = exp(s_j - m') in lanes,
- *       l = l*alpha + sum p_j;</li>
+ *       scale, block max m', rescale factor alpha = exp(m - m'), p_j = exp(s_j - m') in lanes
+ *       (0 past the row's position), l = l*alpha + sum p_j (lanes added in one fixed order);</li>
  *   <li>p·v: O[row] = O[row]*alpha + sum_j p_j v_j, a GEMM with a tile of 4 rows x 2 vectors of
  *       value dims; the rows whose causal limit is further go on alone for their last positions;</li>
  *   <li>after its last block, O[row] *= 1/l.</li>
@@ -214,17 +215,20 @@ public final class CachedAttention {
      */
     private static void softmax(float[] s, int so, int n, float scale, int mo, int lo, int ao) {
         float bm = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j < n; j++) {
-            float x = s[so + j] * scale;
-            s[so + j] = x;
-            bm = Math.max(bm, x);
+        for (int j = 0; j < BLOCK; j += L) {
+            FloatVector x = FloatVector.fromArray(F, s, so + j).mul(scale);
+            x.intoArray(s, so + j);
+            bm = Math.max(bm, x.reduceLanes(VectorOperators.MAX, F.indexInRange(j, n)));   // max: any order, the same value
         }
         float m = s[mo], mNew = Math.max(m, bm), alpha = (float) Math.exp(m - mNew);
-        for (int j = 0; j < BLOCK; j += L) exp(FloatVector.fromArray(F, s, so + j).sub(mNew)).intoArray(s, so + j);
-        float sum = 0f;
-        for (int j = 0; j < n; j++) sum += s[so + j];
+        FloatVector sum = FloatVector.zero(F);
+        for (int j = 0; j < BLOCK; j += L) {
+            FloatVector p = exp(FloatVector.fromArray(F, s, so + j).sub(mNew)).blend(0f, F.indexInRange(j, n).not());
+            p.intoArray(s, so + j);
+            sum = sum.add(p);
+        }
         s[mo] = mNew;
-        s[lo] = s[lo] * alpha + sum;
+        s[lo] = s[lo] * alpha + VectorMath.sum(sum);                                        // a fixed order of adds
         s[ao] = alpha;
     }
 
@@ -263,6 +267,22 @@ public final class CachedAttention {
             a21.intoArray(out, o2 + col + L);
             a30.intoArray(out, o3 + col);
             a31.intoArray(out, o3 + col + L);
+        }
+        if (col + L <= dv) {
+            FloatVector a0 = FloatVector.fromArray(F, out, o0 + col).mul(al0), a1 = FloatVector.fromArray(F, out, o1 + col).mul(al1);
+            FloatVector a2 = FloatVector.fromArray(F, out, o2 + col).mul(al2), a3 = FloatVector.fromArray(F, out, o3 + col).mul(al3);
+            for (int j = 0, vo = vBase + col; j < n; j++, vo += dv) {
+                FloatVector v0 = FloatVector.fromArray(F, vc, vo);
+                a0 = v0.fma(FloatVector.broadcast(F, s[so + j]), a0);
+                a1 = v0.fma(FloatVector.broadcast(F, s[so + BLOCK + j]), a1);
+                a2 = v0.fma(FloatVector.broadcast(F, s[so + 2 * BLOCK + j]), a2);
+                a3 = v0.fma(FloatVector.broadcast(F, s[so + 3 * BLOCK + j]), a3);
+            }
+            a0.intoArray(out, o0 + col);
+            a1.intoArray(out, o1 + col);
+            a2.intoArray(out, o2 + col);
+            a3.intoArray(out, o3 + col);
+            col += L;
         }
         if (col < dv) {
             pvTail(s, so, n, vc, vBase, dv, col, out, o0, al0);
