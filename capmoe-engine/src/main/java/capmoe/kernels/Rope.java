@@ -23,11 +23,16 @@ public final class Rope {
      * [x0 x1 x2 x3 ..] becomes [x0 x2 .. | x1 x3 ..], turning adjacent pairs into half pairs.
      */
     public static void deinterleave(float[] x, int off, int d, float[] scratch) {
+        deinterleave(x, off, d, scratch, 0);
+    }
+
+    /** As above, with the d scratch floats at {@code scratch[so ..]} (a row of a shared buffer). */
+    public static void deinterleave(float[] x, int off, int d, float[] scratch, int so) {
         int h = d / 2;
         for (int i = 0; i < h; i++) {
-            scratch[i] = x[off + 2 * i];
-            scratch[h + i] = x[off + 2 * i + 1];
+            scratch[so + i] = x[off + 2 * i];
+            scratch[so + h + i] = x[off + 2 * i + 1];
         }
-        System.arraycopy(scratch, 0, x, off, d);
+        System.arraycopy(scratch, so, x, off, d);
     }
 }

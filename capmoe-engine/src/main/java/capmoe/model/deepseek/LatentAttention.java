@@ -144,34 +144,37 @@ public final class LatentAttention implements Attention {
         if (qProj != null) {
             MatMul.matmul(x, t, qProj, qs);
         } else {
-            float[] qa = new float[t * qA.rows()];
+            float[] qa = scratch.get(Scratch.Buffer.MLA_Q_LATENT, t * qA.rows());
             MatMul.matmul(x, t, qA, qABias, qa);
             RmsNorm.apply(qa, qANorm, eps, t, qa);
             MatMul.matmul(qa, t, qB, qs);
         }
 
         int kvAWidth = kvLoraRank + ropeDim;
-        float[] kva = new float[t * kvAWidth];
+        float[] kva = scratch.get(Scratch.Buffer.MLA_KV_A, t * kvAWidth);
         MatMul.matmul(x, t, kvA, kvABias, kva);
-        float[] latent = new float[t * kvLoraRank];
+        float[] latent = scratch.get(Scratch.Buffer.MLA_KV_LATENT, t * kvLoraRank);
         for (int i = 0; i < t; i++) {
             RmsNorm.apply(kva, i * kvAWidth, kvANorm, eps, latent, i * kvLoraRank, kvLoraRank);
         }
         int kvbWidth = heads * (nope + vDim);
-        float[] kvb = new float[t * kvbWidth];
+        float[] kvb = scratch.get(Scratch.Buffer.MLA_KV_B, t * kvbWidth);
         MatMul.matmul(latent, t, kvB, kvb);
 
         int half = rope.half();
         float[] cos = scratch.get(Scratch.Buffer.ROPE_COS, t * half), sin = scratch.get(Scratch.Buffer.ROPE_SIN, t * half);
         if (!scratch.ropeReady(rope)) rope.tables(batch, cos, sin);
         for (int b = 0; b < batch.sequences(); b++) cache.ensure(b, batch.past()[b] + batch.start()[b + 1] - batch.start()[b]);
-        Parallel.current().forRange(t, 1, (from, to) -> {
-            float[] perm = new float[ropeDim];
-            for (int i = from; i < to; i++) {
+        // RoPE and the cache writes: one phase over the tokens, each chunk with its own de-interleaving row
+        Parallel team = Parallel.current();
+        int chunks = team.tasks((long) t * heads * (qk + vDim) * 4, t);
+        float[] perm = scratch.get(Scratch.Buffer.MLA_ROPE_PERM, chunks * ropeDim);
+        team.forEach(chunks, c -> {
+            for (int i = (int) ((long) t * c / chunks), end = (int) ((long) t * (c + 1) / chunks); i < end; i++) {
                 int kpe = i * kvAWidth + kvLoraRank, b = batch.sequenceOf()[i], p = batch.position()[i];
-                rotate(kva, kpe, cos, sin, i * half, perm);
+                rotate(kva, kpe, cos, sin, i * half, perm, c * ropeDim);
                 for (int hd = 0; hd < heads; hd++) {
-                    rotate(qs, i * nq + hd * qk + nope, cos, sin, i * half, perm);
+                    rotate(qs, i * nq + hd * qk + nope, cos, sin, i * half, perm, c * ropeDim);
                     int src = i * kvbWidth + hd * (nope + vDim);
                     cache.putKey(b, p, hd, 0, nope, kvb, src);
                     cache.putKey(b, p, hd, nope, ropeDim, kva, kpe);
@@ -185,8 +188,8 @@ public final class LatentAttention implements Attention {
         MatMul.matmul(att, t, o, oBias, out);
     }
 
-    private void rotate(float[] v, int off, float[] cos, float[] sin, int csOff, float[] scratch) {
-        if (interleaved) Rope.deinterleave(v, off, ropeDim, scratch);
+    private void rotate(float[] v, int off, float[] cos, float[] sin, int csOff, float[] perm, int permOff) {
+        if (interleaved) Rope.deinterleave(v, off, ropeDim, perm, permOff);
         Rope.rotateHalf(v, off, ropeDim, cos, sin, csOff);
     }
 }

@@ -48,7 +48,17 @@ public final class Scratch {
         /** [T x H] the shared expert's output (Qwen2-MoE, DeepSeek). */
         SHARED_OUT,
         /** [T] the shared expert's gate logit (Qwen2-MoE). */
-        SHARED_GATE
+        SHARED_GATE,
+        /** [T x q_lora_rank] DeepSeek MLA: q_a_proj(x), then its RMSNorm (when q_lora_rank is set). */
+        MLA_Q_LATENT,
+        /** [T x (kv_lora_rank + qk_rope_head_dim)] MLA: kv_a_proj_with_mqa(x) = [c_kv | k_pe], k_pe then rotated. */
+        MLA_KV_A,
+        /** [T x kv_lora_rank] MLA: kv_a_layernorm(c_kv). */
+        MLA_KV_LATENT,
+        /** [T x heads*(qk_nope_head_dim + v_head_dim)] MLA: kv_b_proj(latent) = per head [k_nope | v]. */
+        MLA_KV_B,
+        /** [chunks x qk_rope_head_dim] MLA: one de-interleaving row per RoPE work chunk. */
+        MLA_ROPE_PERM
     }
 
     private final float[][] buffers = new float[Buffer.values().length][];
