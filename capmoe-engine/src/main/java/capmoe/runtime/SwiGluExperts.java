@@ -24,6 +24,8 @@ import java.util.List;
  *       {@code silu(g) * u} is written straight into the hidden buffer (phase over (expert, rows, I-tile));</li>
  *   <li>down: the hidden rows times down^T into y at the experts' slots (phase over (expert, rows, H-tile)).</li>
  * </ol>
+ * A decode call (a few rows per expert) whose experts spread evenly over the team runs steps 2
+ * and 3 as one phase of one task per expert instead ({@link #perExpert}).
  * Each output element is computed in exactly the order of {@link #apply} ({@link MatMul}'s
  * accumulation order, {@link Activations#siluMul}'s formula), so the two give the same bits and
  * a row's result never depends on which rows are grouped with it.
@@ -54,6 +56,8 @@ public final class SwiGluExperts implements Experts {
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
     /** Per team thread: one gate/up task's gate and up blocks, [BLOCK_ROWS x TILE_COLUMNS] each. */
     private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[2 * BLOCK_ROWS * TILE_COLUMNS]);
+    /** Per team thread: a decode task's gate and up rows, [rows x I] each. */
+    private static final ThreadLocal<float[]> DECODE = ThreadLocal.withInitial(() -> new float[0]);
 
     /**
      * The grouped stage's buffers, rows = the call's kept pairs of the given experts (P'):
@@ -66,6 +70,8 @@ public final class SwiGluExperts implements Experts {
         int[] base = new int[0];
         int[] token = new int[0];               // [P'] the token (row of x) of each row
         int[] tasks = new int[0];               // (list index, row block, column tile) packed per task, see #tasks
+        int[] busy = new int[0];                // [experts with rows] their list indices, for a decode call's per-expert phase
+        int busyCount;
     }
 
     public SwiGluExperts(List<Expert> experts, int hidden, int intermediate) {
@@ -137,6 +143,24 @@ public final class SwiGluExperts implements Experts {
         });
         PhaseClock.lap(PhaseClock.Phase.DISPATCH);
 
+        // 2-3 at decode: one phase of one task per expert, when that keeps the team evenly busy
+        if (perExpert(s, d, list, pool.threads())) {
+            int[] busy = s.busy;
+            pool.forEach(s.busyCount, t -> {
+                int i = busy[t], m = d.rows(list[i]), row = base[i];
+                Expert e = experts.get(list[i]);
+                float[] gu = DECODE.get();
+                if (gu.length < 2 * m * in) DECODE.set(gu = new float[2 * m * in]);
+                MatMul.gemm(xs, row * hs, hs, m, e.gate().panels(), 0, in, gu, 0, in);
+                MatMul.gemm(xs, row * hs, hs, m, e.up().panels(), 0, in, gu, m * in, in);
+                for (int q = 0; q < m; q++) {
+                    for (int j = 0; j < in; j++) act[(row + q) * is + j] = Activations.silu(gu[q * in + j]) * gu[m * in + q * in + j];
+                }
+                MatMul.gemm(act, row * is, is, m, e.down().panels(), 0, h, y, d.start(list[i]) * h, h);
+            });
+            return;
+        }
+
         // 2. gate/up + SwiGLU into act, a phase over (expert, rows, I-tile)
         int n1 = tasks(s, d, list, in);
         int[] t1 = s.tasks;
@@ -164,6 +188,29 @@ public final class SwiGluExperts implements Experts {
             MatMul.gemm(act, (base[i] + r0) * is, is, m, experts.get(list[i]).down().panels(), j0, j1,
                     y, (d.start(list[i]) + r0) * h + j0, h);
         });
+    }
+
+    /**
+     * Whether this call runs as one phase of one task per expert ({@code s.busy[0 .. busyCount)}:
+     * the list indices of experts with rows): a decode call, every expert's rows on
+     * {@link MatMul#gemm}'s few-row path (fewer than TILE_ROWS/2), and the experts spread over the
+     * team's threads within 25% of even (2 threads: any even count; 16 threads with top-8 experts:
+     * no, the (expert, rows, tile) phases keep all 16 busy). A task then runs its expert's gate/up
+     * over all I columns, SwiGLU and down over all H columns: each output element is the same
+     * chain as in the tiled phases, so the bits are the same, with one hand-off instead of two and
+     * whole rows for the four-panel decode kernel.
+     */
+    private static boolean perExpert(Scratch s, Dispatch d, int[] list, int threads) {
+        if (s.busy.length < list.length) s.busy = new int[list.length];
+        int n = 0;
+        for (int i = 0; i < list.length; i++) {
+            int m = d.rows(list[i]);
+            if (m >= MatMul.TILE_ROWS / 2) return false;
+            if (m > 0) s.busy[n++] = i;
+        }
+        s.busyCount = n;
+        int perThread = (n + threads - 1) / threads;
+        return n > 0 && 4L * perThread * threads <= 5L * n;
     }
 
     /** Fills {@code s.tasks} as {@link #fillTasks} does (row blocks of BLOCK_ROWS, tiles of TILE_COLUMNS); returns the number of tasks. */

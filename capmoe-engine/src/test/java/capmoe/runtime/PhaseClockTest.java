@@ -28,13 +28,14 @@ class PhaseClockTest {
         });
         long wall = System.nanoTime() - t0;
         assertEquals(3, clock.laps());
-        assertTrue(clock.total() <= wall && clock.total() > wall - 500_000, clock.total() + " of " + wall);
+        // every busy wait is inside the section; the section sits inside the caller's wall time (set-up outside it, e.g. a first ScopedValue binding, is not counted)
+        assertTrue(clock.total() <= wall && clock.total() >= 9_000_000, clock.total() + " of " + wall);
         assertTrue(clock.nanos(Phase.ATTENTION) >= 2_000_000, clock.toString());
         assertTrue(clock.nanos(Phase.EXPERTS) >= 6_000_000, clock.toString());
         assertTrue(clock.nanos(Phase.OTHER) >= 1_000_000, clock.toString());
         assertEquals(0, clock.nanos(Phase.ROUTER), "a lap outside time() is not counted");
         assertEquals(1.0, java.util.Arrays.stream(clock.fractions()).sum(), 1e-12);
-        assertTrue(clock.fraction(Phase.EXPERTS) > clock.fraction(Phase.ATTENTION), clock.toString());
+        // (no bound from above per phase: on a loaded machine the thread can lose its core between a wait and its lap)
         PhaseClock.lap(Phase.ROUTER);
         assertEquals(3, clock.laps(), "unbound again after time()");
     }

@@ -3,6 +3,7 @@ package capmoe.model.nn;
 import capmoe.kernels.Activations;
 import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
+import capmoe.kernels.Parallel;
 import capmoe.model.RunOptions;
 import capmoe.routing.RouterConfig;
 import capmoe.routing.Routing;
@@ -75,10 +76,13 @@ public final class SparseMoeBlock implements FeedForward {
                 g = step.scratch().get(Scratch.Buffer.SHARED_GATE, tokens);
                 MatMul.matmul(x, tokens, sharedGate, g);
             }
-            for (int t = 0; t < tokens; t++) {
-                float scale = g == null ? 1f : Activations.sigmoid(g[t]);
-                for (int c = 0; c < h; c++) out[t * h + c] += scale * s[t * h + c];
-            }
+            float[] gate = g;
+            Parallel.current().forRange(tokens, (int) Math.max(1, Parallel.MIN_TASK_WORK / h), (t0, t1) -> {
+                for (int t = t0; t < t1; t++) {
+                    float scale = gate == null ? 1f : Activations.sigmoid(gate[t]);
+                    for (int c = 0; c < h; c++) out[t * h + c] += scale * s[t * h + c];
+                }
+            });
             PhaseClock.lap(Phase.EXPERTS);
         }
     }

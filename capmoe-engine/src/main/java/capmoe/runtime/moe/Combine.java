@@ -26,12 +26,12 @@ public final class Combine {
 
     /**
      * Adds every pair's weighted output; y is in slot order [P x h] (row s = slot s's expert
-     * output). Parallel over column ranges when there is enough of it: each element still sums
-     * its pairs in slot order.
+     * output). Parallel over even column ranges ({@link Parallel#forWork}: P multiply-adds per
+     * column; a decode step's few pairs stay on the caller): each element still sums its pairs
+     * in slot order, whatever the split.
      */
     public static void all(Dispatch d, float[] y, float[] out, int h) {
-        int grain = (long) d.pairs() * h < PARALLEL_ABOVE ? h : 64;
-        Parallel.current().forRange(h, grain, (c0, c1) -> {
+        Parallel.current().forWork(h, d.pairs(), (c0, c1) -> {
             for (int s = 0; s < d.pairs(); s++) {
                 float w = d.weight(s);
                 int o = d.token(s) * h, yo = s * h;
@@ -39,7 +39,4 @@ public final class Combine {
             }
         });
     }
-
-    /** Below this many multiply-adds a combine is not worth a phase. */
-    private static final long PARALLEL_ABOVE = 1 << 15;
 }
