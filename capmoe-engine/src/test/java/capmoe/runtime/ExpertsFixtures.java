@@ -1,10 +1,12 @@
 package capmoe.runtime;
 
 import capmoe.kernels.Matrix;
+import capmoe.kernels.Parallel;
 import capmoe.routing.Routing;
 import capmoe.runtime.moe.Dispatch;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -75,6 +77,36 @@ final class ExpertsFixtures {
         int[] a = new int[e];
         for (int i = 0; i < e; i++) a[i] = i;
         return a;
+    }
+
+    /** Each slot's row of x through {@link SwiGluExperts#apply} alone (one row at a time), at the slot's place: what a grouped run must give bit for bit. */
+    static float[] applyRowByRow(SwiGluExperts experts, Dispatch d, float[] x, int h) {
+        float[] ref = new float[d.pairs() * h];
+        for (int ex = 0; ex < experts.count(); ex++) {
+            for (int slot = d.start(ex); slot < d.start(ex) + d.rows(ex); slot++) {
+                float[] row = Arrays.copyOfRange(x, d.token(slot) * h, (d.token(slot) + 1) * h), out = new float[h];
+                experts.apply(ex, row, out, 1);
+                System.arraycopy(out, 0, ref, slot * h, h);
+            }
+        }
+        return ref;
+    }
+
+    /** {@link SwiGluExperts#runAll} on every team, over all experts and over the share {1, 3, 5} (an in-JVM device's list), gives {@code ref}'s bits. */
+    static void assertRunAllGives(float[] ref, SwiGluExperts experts, Dispatch d, float[] x, int h, String what, Parallel... teams) {
+        for (Parallel team : teams) {
+            float[] all = new float[d.pairs() * h];
+            team.run(() -> experts.runAll(d, allExperts(experts.count()), x, all));
+            assertBits(ref, all, what + " all experts on " + team.threads() + " threads");
+            float[] share = new float[d.pairs() * h];
+            int[] odd = {1, 3, 5};
+            team.run(() -> experts.runAll(d, odd, x, share));
+            for (int ex : odd) {
+                assertBits(Arrays.copyOfRange(ref, d.start(ex) * h, (d.start(ex) + d.rows(ex)) * h),
+                        Arrays.copyOfRange(share, d.start(ex) * h, (d.start(ex) + d.rows(ex)) * h),
+                        what + " expert " + ex + " in a share of experts on " + team.threads() + " threads");
+            }
+        }
     }
 
     static void assertBits(float[] expected, float[] actual, String what) {

@@ -9,9 +9,10 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 
 import static capmoe.runtime.ExpertsFixtures.allExperts;
+import static capmoe.runtime.ExpertsFixtures.applyRowByRow;
+import static capmoe.runtime.ExpertsFixtures.assertRunAllGives;
 import static capmoe.runtime.ExpertsFixtures.assertBits;
 import static capmoe.runtime.ExpertsFixtures.dispatch;
 import static capmoe.runtime.ExpertsFixtures.random;
@@ -120,7 +121,7 @@ class QuantizedExpertsTest {
                 SwiGluExperts experts = experts(format, e, h, in, 5, arena);
                 Dispatch d = dispatch(tokens, e, 3, 11);
                 float[] x = random(tokens * h, 12);
-                float[] ref = new float[d.pairs() * h], batched = new float[d.pairs() * h];
+                float[] ref = applyRowByRow(experts, d, x, h), batched = new float[d.pairs() * h];
                 for (int ex = 0; ex < e; ex++) {
                     int rows = d.rows(ex);
                     if (rows == 0) continue;
@@ -128,26 +129,9 @@ class QuantizedExpertsTest {
                     d.gather(ex, x, h, in1);
                     experts.apply(ex, in1, out, rows);
                     System.arraycopy(out, 0, batched, d.start(ex) * h, rows * h);
-                    for (int slot = d.start(ex); slot < d.start(ex) + rows; slot++) {
-                        float[] row = Arrays.copyOfRange(x, d.token(slot) * h, (d.token(slot) + 1) * h), o = new float[h];
-                        experts.apply(ex, row, o, 1);
-                        System.arraycopy(o, 0, ref, slot * h, h);
-                    }
                 }
                 assertBits(ref, batched, format + " apply one row vs all of an expert's rows");
-                for (Parallel team : new Parallel[] {one, four}) {
-                    float[] all = new float[d.pairs() * h];
-                    team.run(() -> experts.runAll(d, allExperts(e), x, all));
-                    assertBits(ref, all, format + " all experts on " + team.threads() + " threads");
-                    float[] share = new float[d.pairs() * h];
-                    int[] odd = {1, 3, 5};
-                    team.run(() -> experts.runAll(d, odd, x, share));
-                    for (int ex : odd) {
-                        assertBits(Arrays.copyOfRange(ref, d.start(ex) * h, (d.start(ex) + d.rows(ex)) * h),
-                                Arrays.copyOfRange(share, d.start(ex) * h, (d.start(ex) + d.rows(ex)) * h),
-                                format + " expert " + ex + " in a share of experts on " + team.threads() + " threads");
-                    }
-                }
+                assertRunAllGives(ref, experts, d, x, h, format.toString(), one, four);
             }
         }
     }

@@ -10,9 +10,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 
 import static capmoe.runtime.ExpertsFixtures.allExperts;
+import static capmoe.runtime.ExpertsFixtures.applyRowByRow;
+import static capmoe.runtime.ExpertsFixtures.assertRunAllGives;
 import static capmoe.runtime.ExpertsFixtures.assertBits;
 import static capmoe.runtime.ExpertsFixtures.dispatch;
 import static capmoe.runtime.ExpertsFixtures.random;
@@ -101,27 +102,7 @@ class SwiGluExpertsTest {
                 SwiGluExperts experts = experts(dtype, e, h, in, 5, new double[e][3][], arena);
                 Dispatch d = dispatch(tokens, e, 3, 11);
                 float[] x = random(tokens * h, 12);
-                float[] ref = new float[d.pairs() * h];
-                for (int ex = 0; ex < e; ex++) {
-                    for (int slot = d.start(ex); slot < d.start(ex) + d.rows(ex); slot++) {
-                        float[] row = Arrays.copyOfRange(x, d.token(slot) * h, (d.token(slot) + 1) * h), out = new float[h];
-                        experts.apply(ex, row, out, 1);
-                        System.arraycopy(out, 0, ref, slot * h, h);
-                    }
-                }
-                for (Parallel team : new Parallel[] {one, four}) {
-                    float[] all = new float[d.pairs() * h];
-                    team.run(() -> experts.runAll(d, allExperts(e), x, all));
-                    assertBits(ref, all, dtype + " all experts on " + team.threads() + " threads");
-                    float[] share = new float[d.pairs() * h];
-                    int[] odd = {1, 3, 5};
-                    team.run(() -> experts.runAll(d, odd, x, share));
-                    for (int ex : odd) {
-                        assertBits(Arrays.copyOfRange(ref, d.start(ex) * h, (d.start(ex) + d.rows(ex)) * h),
-                                Arrays.copyOfRange(share, d.start(ex) * h, (d.start(ex) + d.rows(ex)) * h),
-                                dtype + " expert " + ex + " in a share of experts on " + team.threads() + " threads");
-                    }
-                }
+                assertRunAllGives(applyRowByRow(experts, d, x, h), experts, d, x, h, dtype.toString(), one, four);
             }
         }
     }
