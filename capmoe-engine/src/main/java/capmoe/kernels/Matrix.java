@@ -14,6 +14,11 @@ import java.lang.foreign.MemorySegment;
  * {@link MatMul} multiplies by (BF16/F16/F32; {@link QuantPanels} for Q8_0/Q4_0), built once: at load for a checkpoint's matrices
  * ({@code Checkpoint.matrix}), else on the first matmul; a matrix only read by rows (the
  * embedding table) never pays for it.
+ *
+ * <p>A Q8_0/Q4_0 matrix that has panels keeps only them ({@link #ofPanels}): the row-major blocks
+ * it was packed from are dropped, so its weights take the format's bytes once, not twice;
+ * {@link #get} and {@link #row} then read the panels ({@link QuantPanels#get}, the same exact
+ * d·q), and {@link #data} has nothing to give.
  */
 public final class Matrix {
     private final String name;
@@ -24,6 +29,7 @@ public final class Matrix {
     private volatile Panels panels;
     private volatile QuantPanels quantPanels;
 
+    /** A matrix over its row-major bytes {@code data} (read in place), packed on its first matmul. */
     public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
         if (dtype.quantized() && cols % dtype.blockSize() != 0) {
             throw new IllegalArgumentException("matrix " + name + ": " + dtype + " needs a multiple of "
@@ -40,6 +46,23 @@ public final class Matrix {
         this.data = data;
     }
 
+    private Matrix(String name, QuantPanels panels) {
+        this.name = name;
+        this.dtype = panels.dtype();
+        this.rows = panels.n();
+        this.cols = panels.k();
+        this.data = null;
+        this.quantPanels = panels;
+    }
+
+    /**
+     * A Q8_0/Q4_0 matrix held only as its panels (made by {@link QuantPanels#pack} from row-major
+     * blocks the caller may then free): its weights take the format's bytes once.
+     */
+    public static Matrix ofPanels(String name, QuantPanels panels) {
+        return new Matrix(name, panels);
+    }
+
     public String name() { return name; }
 
     public DType dtype() { return dtype; }
@@ -48,8 +71,22 @@ public final class Matrix {
 
     public int cols() { return cols; }
 
-    /** The stored bytes, row-major. */
-    public MemorySegment data() { return data; }
+    /** The stored bytes, row-major; a matrix kept only as panels ({@link #ofPanels}) has none. */
+    public MemorySegment data() {
+        if (data == null) throw new IllegalStateException("matrix " + name + " is kept only as " + dtype + " panels (no row-major bytes)");
+        return data;
+    }
+
+    /**
+     * Bytes of every copy of the weights this matrix holds now: the row-major bytes (owned or mapped)
+     * if kept, plus the panels built so far. For a matrix made by {@link #ofPanels} it is the panels'
+     * bytes alone: the format's bytes per weight, over ceil(rows / NR)·NR rows.
+     */
+    public long weightBytes() {
+        Panels f = panels;
+        QuantPanels q = quantPanels;
+        return (data == null ? 0 : data.byteSize()) + (f == null ? 0 : f.data().byteSize()) + (q == null ? 0 : q.data().byteSize());
+    }
 
     /** This matrix repacked for {@link MatMul} ({@link Panels#pack}), built on the first call (thread-safe). */
     public Panels panels() {
@@ -86,7 +123,7 @@ public final class Matrix {
             case F32 -> data.getAtIndex(Bf16.F32, i);
             case BF16 -> Bf16.toFloat(data.getAtIndex(Bf16.I16, i));
             case F16 -> Float.float16ToFloat(data.getAtIndex(Bf16.I16, i));
-            case Q8_0, Q4_0 -> Quantizer.get(dtype, data, i);
+            case Q8_0, Q4_0 -> data != null ? Quantizer.get(dtype, data, i) : quantPanels.get((int) (i / cols), (int) (i % cols));
             default -> throw new IllegalStateException(name + ": " + dtype + " is not a weight dtype");
         };
     }

@@ -28,8 +28,9 @@ import java.nio.ByteOrder;
  *       the high nibble (one load serves two consecutive k steps): w = d·(nibble − 8).</li>
  * </ul>
  * Every weight d·q is an exact fp32 number (≤ 8 + 11 significant bits), so decoding changes no
- * value. Built once per matrix ({@link Matrix#quantPanels}, at load for a checkpoint's matrices),
- * in native memory of an automatic arena (freed with the matrix), over all cores.
+ * value. Built once per matrix ({@link Matrix#quantPanels}, at load for a checkpoint's matrices,
+ * which then keep only this copy: {@link Matrix#ofPanels}), in native memory of an automatic arena
+ * (freed with the matrix), over all cores.
  *
  * @param dtype Q8_0 or Q4_0
  * @param n     output columns (W's rows)

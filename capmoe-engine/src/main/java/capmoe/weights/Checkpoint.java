@@ -3,6 +3,7 @@ package capmoe.weights;
 import capmoe.files.JsonFiles;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
+import capmoe.kernels.QuantPanels;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import java.io.IOException;
@@ -126,30 +127,42 @@ public final class Checkpoint implements AutoCloseable {
      * A [rows x cols] weight matrix (HF Linear layout: [out_features, in_features]), read in place
      * and repacked for the matmul kernel ({@link #packed}) —
      * or, when the checkpoint was opened with a quantize format and {@link #quantizes} selects the
-     * tensor, quantized once into memory owned by this checkpoint.
+     * tensor, quantized once. A Q8_0/Q4_0 matrix with panels keeps only them ({@link Matrix#ofPanels}):
+     * {@code --quantize}'s row-major blocks are made in a temporary arena, packed and freed, and a
+     * GGUF file's mapped blocks are read once to pack them and not again.
      */
     public Matrix matrix(String name, int rows, int cols, String why) {
         Tensor t = tensor(name).expectShape(why, rows, cols);
         return switch (t.dtype()) {
-            case BF16, F32, F16 -> packed(quantize != null && quantizes(name, cols)
-                    ? new Matrix(name, quantize, rows, cols, quantized(t, rows, cols))
-                    : new Matrix(name, t.dtype(), rows, cols, t.data()));
-            case Q8_0, Q4_0 -> packed(new Matrix(name, t.dtype(), rows, cols, t.data()));
+            case BF16, F32, F16 -> {
+                if (quantize == null || !quantizes(name, cols)) yield packed(new Matrix(name, t.dtype(), rows, cols, t.data()));
+                if (rowsOnly(name)) yield new Matrix(name, quantize, rows, cols, quantized(t, rows, cols, arena));
+                try (Arena blocks = Arena.ofShared()) {
+                    yield Matrix.ofPanels(name, QuantPanels.pack(new Matrix(name, quantize, rows, cols, quantized(t, rows, cols, blocks))));
+                }
+            }
+            case Q8_0, Q4_0 -> rowsOnly(name) ? new Matrix(name, t.dtype(), rows, cols, t.data())
+                    : Matrix.ofPanels(name, QuantPanels.pack(new Matrix(name, t.dtype(), rows, cols, t.data())));
             default -> throw new IllegalArgumentException("tensor " + name + " in " + t.file() + " is " + t.dtype()
                     + "; weights must be BF16, F16, F32, Q8_0 or Q4_0");
         };
     }
 
     /**
-     * The matrix with its {@link Matrix#panels} ({@link Matrix#quantPanels} for Q8_0/Q4_0) built
-     * now, at load, so that no forward pass pays for it (an expert first routed to in a timed
-     * decode step would); except the embedding table, which is only read by rows (tied to the LM
-     * head, it is packed on its first matmul instead).
+     * The embedding table is only read by rows: it gets no panels at load (tied to the LM head, it
+     * is packed on its first matmul instead) and keeps its row-major form.
+     */
+    private static boolean rowsOnly(String name) {
+        return name.endsWith("embed_tokens.weight");
+    }
+
+    /**
+     * The float matrix with its {@link Matrix#panels} built now, at load, so that no forward pass
+     * pays for it (an expert first routed to in a timed decode step would); except the embedding
+     * table ({@link #rowsOnly}).
      */
     private static Matrix packed(Matrix m) {
-        if (m.name().endsWith("embed_tokens.weight")) return m;
-        if (m.dtype().quantized()) m.quantPanels();
-        else m.panels();
+        if (!rowsOnly(m.name())) m.panels();
         return m;
     }
 
@@ -183,9 +196,10 @@ public final class Checkpoint implements AutoCloseable {
         return cols % Quantizer.BLOCK == 0 && !name.endsWith(".gate.weight") && !name.endsWith("shared_expert_gate.weight");
     }
 
-    private MemorySegment quantized(Tensor t, int rows, int cols) {
+    /** Tensor t rounded to {@link #quantize}'s row-major blocks, in memory of {@code into}; parallel over rows. */
+    private MemorySegment quantized(Tensor t, int rows, int cols, Arena into) {
         long rowBytes = quantize.bytes(cols);
-        MemorySegment out = arena.allocate(rowBytes * rows, 8);
+        MemorySegment out = into.allocate(rowBytes * rows, 8);
         Parallel.defaults().forRange(rows, 16, (r0, r1) -> {
             float[] row = new float[cols];
             for (int r = r0; r < r1; r++) {

@@ -1,12 +1,19 @@
 package capmoe.model;
 
+import capmoe.kernels.Matrix;
+import capmoe.kernels.Panels;
 import capmoe.testing.Shared;
+import capmoe.weights.Checkpoint;
 import capmoe.weights.DType;
+import capmoe.weights.Tensor;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -38,6 +45,41 @@ class QuantizedModelTest {
                 double tol = format == DType.Q8_0 ? 0.06 : 0.5;
                 assertTrue(err <= tol && err > 0, arch + " " + format + ": relative logit error " + err + " not in (0, " + tol + "]");
             }
+        }
+    }
+
+    /**
+     * {@code --quantize} keeps each matrix that has panels once, in the format's bytes: its weight
+     * bytes are exactly its panels' (Q8_0 34, Q4_0 18 bytes per 32 weights, rows padded to whole
+     * panels), with no row-major copy beside them; the embedding table (read by rows, no panels)
+     * keeps the row-major blocks alone. Prints the totals for olmoe-tiny.
+     */
+    @Test
+    void quantizedWeightsAreKeptOnceInTheFormatsBytes() {
+        Path dir = Shared.require("models/olmoe-tiny");
+        for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) {
+            long kept = 0, dropped = 0;
+            int matrices = 0;
+            try (Checkpoint c = Models.checkpoint(dir, format)) {
+                for (Tensor t : c.tensors().values()) {
+                    if (t.shape().length != 2 || !Checkpoint.quantizes(t.name(), (int) t.shape()[1])) continue;
+                    int rows = (int) t.shape()[0], cols = (int) t.shape()[1];
+                    Matrix m = c.matrix(t.name(), rows, cols, "test");
+                    long padded = (long) (rows + Panels.NR - 1) / Panels.NR * Panels.NR;
+                    if (t.name().endsWith("embed_tokens.weight")) {
+                        assertEquals(format.bytes((long) rows * cols), m.weightBytes(), t.name() + ": row-major blocks only");
+                    } else {
+                        assertEquals(format.bytes(padded * cols), m.weightBytes(), t.name() + ": " + format + " panels only");
+                        assertThrows(IllegalStateException.class, m::data, t.name() + " still has row-major bytes");
+                        dropped += format.bytes((long) rows * cols);
+                        matrices++;
+                    }
+                    kept += m.weightBytes();
+                }
+            }
+            assertTrue(matrices > 20, "only " + matrices + " matrices with panels");
+            System.out.printf("olmoe-tiny --quantize %s: quantized weights kept %d bytes (%d matrices as panels only, embedding row-major);"
+                    + " the row-major copies no longer kept beside the panels: %d bytes (%d before)%n", format, kept, matrices, dropped, kept + dropped);
         }
     }
 }
