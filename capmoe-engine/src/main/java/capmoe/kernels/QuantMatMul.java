@@ -48,7 +48,7 @@ import java.nio.ByteOrder;
  *           from the fp32 value in y, which changes no bit;</li>
  *       <li>decode (one row): per pair of panels, {@link #rowQ8} / {@link #rowQ4} decode the
  *           weights in the lanes as they read them (each weight byte read once), into four
- *           (Q8_0) or two (Q4_0, a panel a call) independent chains.</li>
+ *           independent chains.</li>
  *     </ul>
  * </ol>
  *
@@ -132,7 +132,7 @@ public final class QuantMatMul {
         if (rows < TILE_MIN_ROWS && B != null) {
             float[] s = scaleScratch(2 * blocks * NR);
             for (int q = p; q < pEnd; q += 2) {
-                // two panels, four chains; an odd last panel is run as its own pair (same chains twice, the copy ignored)
+                // two panels, four chains (both formats); an odd last panel is run as its own pair (same chains twice, the copy ignored)
                 int col = q * NR, width = Math.min(2 * NR, j1 - col);
                 long wo = w.offset(q, 0), ps = q + 1 < pEnd ? w.offset(q + 1, 0) - wo : 0;
                 scales(data, wo, bs, blocks, s, 0);
@@ -145,12 +145,8 @@ public final class QuantMatMul {
                         dst = tmp;
                         d0 = 0;
                     }
-                    if (q4) {
-                        rowQ4(x, x0 + r * xs, k, data, wo, bs, s, 0, dst, d0);
-                        if (ps != 0) rowQ4(x, x0 + r * xs, k, data, wo + ps, bs, s, blocks * NR, dst, d0 + NR);
-                    } else {
-                        rowQ8(x, x0 + r * xs, k, data, wo, ps, bs, s, blocks * NR, dst, d0);
-                    }
+                    if (q4) rowQ4(x, x0 + r * xs, k, data, wo, ps, bs, s, blocks * NR, dst, d0);
+                    else rowQ8(x, x0 + r * xs, k, data, wo, ps, bs, s, blocks * NR, dst, d0);
                     if (dst == tmp) System.arraycopy(tmp, 0, y, y0 + r * ys + col - j0, width);
                 }
             }
@@ -265,28 +261,55 @@ public final class QuantMatMul {
     }
 
     /**
-     * {@link #rowQ8} for Q4_0 panels, one panel a call (its scales at {@code s[so ..]}, outputs at
-     * {@code y[y0 .. y0+NR)}): one load of a row of nibbles serves two k steps, weights as in
-     * {@link #decodeBlock}. Two chains with two steps each per iteration keep the FMA units about as
-     * busy as the decoding does; a second panel grew the loop past C2's inlining budget (boxed vectors).
+     * {@link #rowQ8} for Q4_0 panels (same arguments, same four chains): one load of a row of nibbles
+     * serves two k steps, and it is widened to floats once, not once per nibble (eight conversions
+     * in the loop grew it past C2's inlining budget, and it boxed the vectors). The byte b = 16h + l
+     * (weights (l − 8)·d at the even k step, (h − 8)·d at the odd one), with its top bit flipped and
+     * read as a signed int8, is f = 16(h − 8) + l, so, in exact fp32 steps on small integers:
+     * <ul>
+     *   <li>{@code H = (f/16 − 15/32) + 1.5·2^23} rounds to R + (h − 8) with R = 1.5·2^23
+     *       (f/16 − 15/32 = (h − 8) + (l − 7.5)/16 lies within 0.47 of h − 8; the sum's ulp is 1);</li>
+     *   <li>odd step: {@code fma(H, d, −R·d)} = (h − 8)·d exactly (R·d is exact, and so is the result);</li>
+     *   <li>even step: {@code fma(w_odd, −16, fma(f, d, −8d))} = (f − 8 − 16(h − 8))·d = (l − 8)·d exactly.</li>
+     * </ul>
+     * Each weight is thus the exact value {@link #decodeBlock} writes, and each chain the class
+     * Javadoc's, step for step (the bits of {@code QuantMatMulTest}'s scalar chain).
      */
-    private static void rowQ4(float[] x, int x0, int k, MemorySegment w, long wo, long bs, float[] s, int so, float[] y, int y0) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+    private static void rowQ4(float[] x, int x0, int k, MemorySegment w, long wo, long ps, long bs, float[] s, int ss, float[] y, int y0) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
+        FloatVector sixteenth = FloatVector.broadcast(F, 0.0625f), below = FloatVector.broadcast(F, -0.46875f);
+        FloatVector rounder = FloatVector.broadcast(F, ROUNDER), minus16 = FloatVector.broadcast(F, -16f);
         for (int b = 0; b < k / QK; b++, wo += bs) {
-            FloatVector d0 = FloatVector.fromArray(F, s, so + b * NR), d1 = FloatVector.fromArray(F, s, so + b * NR + L);
-            FloatVector m0 = d0.mul(-8f), m1 = d1.mul(-8f);
+            int o = b * NR;
+            FloatVector da0 = FloatVector.fromArray(F, s, o), da1 = FloatVector.fromArray(F, s, o + L);
+            FloatVector db0 = FloatVector.fromArray(F, s, ss + o), db1 = FloatVector.fromArray(F, s, ss + o + L);
+            FloatVector ma0 = da0.mul(-8f), ma1 = da1.mul(-8f), mb0 = db0.mul(-8f), mb1 = db1.mul(-8f);
+            FloatVector ra0 = da0.mul(-ROUNDER), ra1 = da1.mul(-ROUNDER), rb0 = db0.mul(-ROUNDER), rb1 = db1.mul(-ROUNDER);
             long q = wo + SCALES;
             for (int c = 0; c < QK; c += 2, x0 += 2, q += NR) {
-                ByteVector n0 = bytes(w, q), n1 = bytes(w, q + L);
+                FloatVector f0 = flipped(w, q), f1 = flipped(w, q + L), f2 = flipped(w, q + ps), f3 = flipped(w, q + ps + L);
+                // odd step's weights (h − 8)·d, from H = R + (h − 8)
+                FloatVector h0 = f0.fma(sixteenth, below).add(rounder).fma(da0, ra0), h1 = f1.fma(sixteenth, below).add(rounder).fma(da1, ra1);
+                FloatVector h2 = f2.fma(sixteenth, below).add(rounder).fma(db0, rb0), h3 = f3.fma(sixteenth, below).add(rounder).fma(db1, rb1);
                 FloatVector v = FloatVector.broadcast(F, x[x0]);
-                a0 = v.fma(low(n0).fma(d0, m0), a0);
-                a1 = v.fma(low(n1).fma(d1, m1), a1);
+                a0 = v.fma(h0.fma(minus16, f0.fma(da0, ma0)), a0);
+                a1 = v.fma(h1.fma(minus16, f1.fma(da1, ma1)), a1);
+                b0 = v.fma(h2.fma(minus16, f2.fma(db0, mb0)), b0);
+                b1 = v.fma(h3.fma(minus16, f3.fma(db1, mb1)), b1);
                 v = FloatVector.broadcast(F, x[x0 + 1]);
-                a0 = v.fma(high(n0).fma(d0, m0), a0);
-                a1 = v.fma(high(n1).fma(d1, m1), a1);
+                a0 = v.fma(h0, a0);
+                a1 = v.fma(h1, a1);
+                b0 = v.fma(h2, b0);
+                b1 = v.fma(h3, b1);
             }
         }
         a0.intoArray(y, y0); a1.intoArray(y, y0 + L);
+        b0.intoArray(y, y0 + NR); b1.intoArray(y, y0 + NR + L);
+    }
+
+    /** The L Q4_0 bytes at o (half a panel row) with the top bit flipped, as signed int8 floats: 16(h − 8) + l ({@link #rowQ4}). */
+    private static FloatVector flipped(MemorySegment w, long o) {
+        return (FloatVector) bytes(w, o).lanewise(VectorOperators.XOR, (byte) 0x80).convertShape(VectorOperators.B2F, F, 0);
     }
 
     /** The L bytes at o (half a panel row). */
