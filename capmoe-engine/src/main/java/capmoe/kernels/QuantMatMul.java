@@ -125,33 +125,12 @@ public final class QuantMatMul {
         int k = w.k();
         boolean q4 = w.dtype() == capmoe.weights.DType.Q4_0;
         MemorySegment data = w.data();
-        float[] tmp = null;                      // decode: the last, partial pair of panels' outputs [2 NR]
-        int p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
-        int blocks = k / QK;
-        long bs = w.blockBytes();
         if (rows < TILE_MIN_ROWS && B != null) {
-            float[] s = scaleScratch(2 * blocks * NR);
-            for (int q = p; q < pEnd; q += 2) {
-                // two panels, four chains (both formats); an odd last panel is run as its own pair (same chains twice, the copy ignored)
-                int col = q * NR, width = Math.min(2 * NR, j1 - col);
-                long wo = w.offset(q, 0), ps = q + 1 < pEnd ? w.offset(q + 1, 0) - wo : 0;
-                scales(data, wo, bs, blocks, s, 0);
-                scales(data, wo + ps, bs, blocks, s, blocks * NR);
-                for (int r = 0; r < rows; r++) {
-                    float[] dst = y;
-                    int d0 = y0 + r * ys + col - j0;
-                    if (width < 2 * NR) {        // a partial or single last panel: its chains in tmp [2 NR]
-                        if (tmp == null) tmp = EDGE.get();
-                        dst = tmp;
-                        d0 = 0;
-                    }
-                    if (q4) rowQ4(x, x0 + r * xs, k, data, wo, ps, bs, s, blocks * NR, dst, d0);
-                    else rowQ8(x, x0 + r * xs, k, data, wo, ps, bs, s, blocks * NR, dst, d0);
-                    if (dst == tmp) System.arraycopy(tmp, 0, y, y0 + r * ys + col - j0, width);
-                }
-            }
+            decode(x, x0, xs, rows, w, j0, j1, y, y0, ys);
             return;
         }
+        int p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
+        long bs = w.blockBytes();
         float[] s = scaleScratch(KC / QK * NR);
         MemorySegment block = BLOCK.get();
         for (int r0 = 0; r0 < rows; r0 += MC) {
@@ -169,11 +148,45 @@ public final class QuantMatMul {
     }
 
     /**
+     * {@link #gemm}'s decode path (fewer than {@link #TILE_MIN_ROWS} rows), same arguments: per pair
+     * of panels, both panels' scales as floats ({@link #vectorScales}), then per row {@link #rowQ8} /
+     * {@link #rowQ4}. Its own method so that its vector code does not grow gemm's prefill path past
+     * C2's inlining budget (vector scales there cost prefill about 10%).
+     */
+    private static void decode(float[] x, int x0, int xs, int rows, QuantPanels w, int j0, int j1, float[] y, int y0, int ys) {
+        int k = w.k(), blocks = k / QK;
+        boolean q4 = w.dtype() == capmoe.weights.DType.Q4_0;
+        MemorySegment data = w.data();
+        long bs = w.blockBytes();
+        float[] tmp = null;                      // the last, partial pair of panels' outputs [2 NR]
+        float[] s = scaleScratch(2 * blocks * NR);
+        for (int q = j0 / NR, pEnd = (j1 + NR - 1) / NR; q < pEnd; q += 2) {
+            // two panels, four chains (both formats); an odd last panel is run as its own pair (same chains twice, the copy ignored)
+            int col = q * NR, width = Math.min(2 * NR, j1 - col);
+            long wo = w.offset(q, 0), ps = q + 1 < pEnd ? w.offset(q + 1, 0) - wo : 0;
+            vectorScales(data, wo, bs, blocks, s, 0);
+            vectorScales(data, wo + ps, bs, blocks, s, blocks * NR);
+            for (int r = 0; r < rows; r++) {
+                float[] dst = y;
+                int d0 = y0 + r * ys + col - j0;
+                if (width < 2 * NR) {            // a partial or single last panel: its chains in tmp [2 NR]
+                    if (tmp == null) tmp = EDGE.get();
+                    dst = tmp;
+                    d0 = 0;
+                }
+                if (q4) rowQ4(x, x0 + r * xs, k, data, wo, ps, bs, s, blocks * NR, dst, d0);
+                else rowQ8(x, x0 + r * xs, k, data, wo, ps, bs, s, blocks * NR, dst, d0);
+                if (dst == tmp) System.arraycopy(tmp, 0, y, y0 + r * ys + col - j0, width);
+            }
+        }
+    }
+
+    /**
      * The NR fp16 scales of {@code blocks} consecutive blocks of one panel (the first at byte
      * {@code so}, {@code bs} bytes apart) as floats into {@code s[at .. at + blocks·NR)}, column order
-     * (the halves' pairing undone). Scalar code on purpose: one conversion per 32 weights, and no
-     * vector code here to grow the caller past C2's inlining budget (vectors it then fails to keep
-     * in registers are boxed on the heap).
+     * (the halves' pairing undone). Scalar code for the prefill path on purpose: one conversion per
+     * 32 weights, and no vector code here to grow {@link #gemm} past C2's inlining budget (vectors it
+     * then fails to keep in registers are boxed on the heap).
      */
     private static void scales(MemorySegment w, long so, long bs, int blocks, float[] s, int at) {
         for (int b = 0; b < blocks; b++, so += bs) {
@@ -181,6 +194,18 @@ public final class QuantMatMul {
                 s[at + b * NR + i] = Float.float16ToFloat(w.get(HALF, so + 4L * i));
                 s[at + b * NR + L + i] = Float.float16ToFloat(w.get(HALF, so + 4L * i + 2));
             }
+        }
+    }
+
+    /**
+     * {@link #scales} in vector code ({@link MatMul#f16ToF32}, exact as {@link Float#float16ToFloat}),
+     * for {@link #decode}: there, reading each weight once, the scalar conversions took about a
+     * quarter of the time.
+     */
+    private static void vectorScales(MemorySegment w, long so, long bs, int blocks, float[] s, int at) {
+        for (int b = 0; b < blocks; b++, so += bs) {
+            MatMul.f16ToF32(w, so, false).intoArray(s, at + b * NR);
+            MatMul.f16ToF32(w, so, true).intoArray(s, at + b * NR + L);
         }
     }
 
