@@ -27,11 +27,13 @@ import java.util.function.Consumer;
  *
  * <p>Steps of {@link #run}:
  * <ol>
- *   <li>an untimed warm-up per thread count, the longest prefill and the full decode, repeated
- *       for at least {@link #WARM_UP_NANOS} (once for a large model; a small model's round takes
- *       milliseconds, too few calls for the JIT to finish), so the JIT has compiled every kernel
- *       at the shapes the timed rounds use (a short warm-up left
- *       part of a fresh JVM's first timed round to the interpreter);</li>
+ *   <li>an untimed warm-up per thread count, every prefill length and the full decode, repeated
+ *       until at least {@link #WARM_UP_NANOS} have passed <em>and</em> the JIT has settled (its
+ *       compilers busy for at most {@link #JIT_SETTLED} of the last warm-up round), at most
+ *       {@link #WARM_UP_MAX_NANOS}: so the timed rounds run compiled code at the shapes they use,
+ *       as llama-bench's warm-up run does for its own. A fixed 2 s of the longest prefill was not
+ *       enough on 2 cores, where the compiler threads share the cores with the model: olmoe-tiny's
+ *       pp256 then measured 1,134, 5,383 and 8,795 tok/s in three rounds of one JVM;</li>
  *   <li>{@code rounds} rounds: per thread count, each prefill length as one sequence (logits for
  *       its last token only), then {@code decodeTokens} greedy tokens one at a time after a
  *       one-token prompt (batch 1, as llama-bench's tg);</li>
@@ -114,11 +116,16 @@ public final class EngineBench {
             Arrays.fill(decodeAlloc, Double.MAX_VALUE);
             for (int i = 0; i < nt; i++) {
                 pools.get(i).run(() -> {
-                    long until = System.nanoTime() + WARM_UP_NANOS;
-                    do {
-                        prefill(model, options, prompt, new PhaseClock());
+                    long start = System.nanoTime(), jit = jitMillis();
+                    while (true) {
+                        long r0 = System.nanoTime();
+                        for (int n : plan.prefillTokens()) prefill(model, options, Arrays.copyOf(prompt, n), new PhaseClock());
                         decode(model, options, prompt[0], plan.decodeTokens(), new PhaseClock());
-                    } while (System.nanoTime() < until);
+                        long now = System.nanoTime(), j = jitMillis();
+                        boolean settled = (j - jit) * 1e6 <= JIT_SETTLED * (now - r0);
+                        jit = j;
+                        if (now - start >= WARM_UP_NANOS && settled || now - start >= WARM_UP_MAX_NANOS) break;
+                    }
                 });
             }
             for (int r = 0; r < plan.rounds(); r++) {
@@ -182,8 +189,19 @@ public final class EngineBench {
         return elements == 0 ? 4 : bytes / elements;
     }
 
-    /** The warm-up runs its round again until this much time has passed (at least once). */
+    /** The warm-up runs its round again until at least this much time has passed and the JIT has settled. */
     static final long WARM_UP_NANOS = 2_000_000_000L;
+    /** ... but never longer than this (a JIT that keeps compiling something else must not stall the bench). */
+    static final long WARM_UP_MAX_NANOS = 30_000_000_000L;
+    /** The JIT has settled when its compilers spent at most this fraction of a warm-up round's wall time compiling during it. */
+    static final double JIT_SETTLED = 0.02;
+
+    private static final java.lang.management.CompilationMXBean JIT = java.lang.management.ManagementFactory.getCompilationMXBean();
+
+    /** Milliseconds the JIT's compiler threads have spent compiling so far (0 where the JVM does not say). */
+    private static long jitMillis() {
+        return JIT != null && JIT.isCompilationTimeMonitoringSupported() ? JIT.getTotalCompilationTime() : 0;
+    }
 
     private static final com.sun.management.ThreadMXBean THREADS =
             (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
