@@ -28,7 +28,7 @@ import java.nio.ByteOrder;
  * are read in place; F16 and F32 then run the same tiles ({@link #blockF32}). x is read in place, at a row stride that does not
  * alias in the caches ({@link #stride}). One to five rows (decode; one with AVX2) read each weight
  * once, widening as they read, four panels at once so that eight independent chains hide the FMA
- * latency (F16: two panels, four chains, {@link #row1x2F16}).
+ * latency.
  *
  * <p><b>Invariant: row independence, in one fixed order.</b> Every output element, whatever
  * path computes it (any tile height, the one-row kernel, any thread, any panel position, AVX2 or
@@ -253,14 +253,17 @@ public final class MatMul {
     /**
      * {@link #gemm} for F16 panels (halves in column order, finite: {@link Panels}). Prefill: each
      * panel's K block is widened into this thread's fp32 scratch by {@link #widenF16} (C2 compiles
-     * its loop to F16C's vcvtph2ps), and {@link #blockF32} runs the F32 tiles on it. Decode (fewer
-     * than TILE_ROWS / 2 rows) reads each weight once, widened in registers ({@link #evenF16},
-     * {@link #oddF16}), two panels at a time ({@link #row1x2F16}).
+     * its loop to F16C's vcvtph2ps), and {@link #blockF32} runs the F32 tiles on it, in
+     * {@link #panelMajor}'s order. Decode (fewer than TILE_ROWS / 2 rows) reads each weight once,
+     * widened in registers: four panels at a time ({@link #row1x4F16}) when the row of x may be
+     * scaled by 2^112 ({@link #scalable}), else and for a last panel or three, one at a time
+     * ({@link #row1F16}).
      *
-     * <p>Measured (scripts/GemmBench.java, one thread, 1B-7B expert shape k=2048 n=1024, GFLOP/s of
-     * CPU time, F16 vs BF16 in the same run): before, prefill (32 rows) 71 vs 91 and decode (1 row,
-     * 16 matrices from memory) 16 vs 29, with the widening in Vector API lanes ({@link #f16ToF32})
-     * for both, one panel at a time in decode.
+     * <p>Measured (scripts/GemmBench.java, one thread, OLMoE-1B-7B's expert shape k=2048 n=1024, 16
+     * matrices read from memory, GFLOP/s of CPU time, old and new kernels alternating on a shared
+     * machine): prefill (32 rows) 62-71 before, 73-76 now, against 87-92 for BF16; decode (one row)
+     * 15 before (the widening in Vector API lanes, {@link #f16ToF32}, one panel at a time), 24-25
+     * now, against 25-28 for BF16.
      */
     private static void gemmF16(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
         int k = w.k(), p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
@@ -269,8 +272,10 @@ public final class MatMul {
         if (rows < TILE_ROWS / 2) {
             for (int r = 0; r < rows; r++) {
                 int xr = x0 + r * xs, yr = y0 + r * ys, q = p;
-                for (; q + 2 <= pEnd && (q + 2) * NR <= j1; q += 2) {
-                    row1x2F16(x, xr, k, data, w.offset(q), w.offset(q + 1) - w.offset(q), block.floats(), y, yr + q * NR - j0);
+                if (scalable(x, xr, k)) {
+                    for (; q + 4 <= pEnd && (q + 4) * NR <= j1; q += 4) {
+                        row1x4F16(x, xr, k, data, w.offset(q), w.offset(q + 1) - w.offset(q), block.floats(), y, yr + q * NR - j0);
+                    }
                 }
                 for (; q < pEnd; q++) {
                     int col = q * NR, width = Math.min(NR, j1 - col);
@@ -283,14 +288,12 @@ public final class MatMul {
         }
         for (int r0 = 0; r0 < rows; r0 += MC) {
             int m = Math.min(MC, rows - r0);
-            // K block by K block: each panel's K block is widened once and serves the block's m rows
-            for (int c0 = 0; c0 < k; c0 += KC) {
-                int kn = Math.min(KC, k - c0);
-                for (int q = p; q < pEnd; q++) {
-                    int col = q * NR;
-                    widenF16(data, w.offset(q) + c0 * (2L * NR), kn * NR, block.halves(), block.floats(), 0);
-                    blockF32(x, x0 + r0 * xs + c0, xs, m, kn, block.segment(), 0, c0 > 0, y, y0 + r0 * ys + col - j0, ys, Math.min(NR, j1 - col));
-                }
+            int nk = (k + KC - 1) / KC, nq = pEnd - p;
+            boolean panelMajor = panelMajor(m, k);
+            for (int b = 0; b < nk * nq; b++) {
+                int q = p + (panelMajor ? b / nk : b % nq), c0 = (panelMajor ? b % nk : b / nq) * KC, col = q * NR, kn = Math.min(KC, k - c0);
+                widenF16(data, w.offset(q) + c0 * (2L * NR), kn * NR, block.halves(), block.floats(), 0);
+                blockF32(x, x0 + r0 * xs + c0, xs, m, kn, block.segment(), 0, c0 > 0, y, y0 + r0 * ys + col - j0, ys, Math.min(NR, j1 - col));
             }
         }
     }
@@ -390,8 +393,8 @@ public final class MatMul {
     }
 
     /**
-     * The order of a row block's (panel, K block) pairs for panels the tiles read in place (BF16,
-     * F32; F16's are widened a K block at a time, in K block order): panel by panel, each panel's K blocks in
+     * The order of a row block's (panel, K block) pairs (BF16 and F32 panels, read in place by the
+     * tiles; F16 panels, each K block widened just before): panel by panel, each panel's K blocks in
      * turn (one contiguous stream of weights per panel, which the hardware prefetchers follow),
      * when the block's rows of x (m x k floats) fit in {@link #X_L2_BYTES}; else K block by K
      * block over all panels, so that only one K block of x (m x KC floats) need stay in L2. Either
@@ -453,22 +456,43 @@ public final class MatMul {
     }
 
     /**
-     * One row of two consecutive F16 panels ({@code pstep} bytes apart), decode: widened in
-     * registers as read ({@link #evenF16}, {@link #oddF16}), four independent chains. Two panels,
-     * not {@link #row1x4BF16}'s four: four panels' widening is more code than C2 inlines into one
-     * method (NodeCountInliningCutoff), and what it leaves out runs boxed, 15x slower.
+     * One row of four consecutive F16 panels ({@code pstep} bytes apart), decode: eight independent
+     * chains, as {@link #row1x4BF16}, on weights widened in registers as read, with the 2^112 of
+     * {@link #evenF16} moved onto x: each step's broadcast is x[c]·2^112 (exact: the caller checked
+     * {@link #scalable}) and the weights are {@link #evenHalves} / {@link #oddHalves}, w·2^-112
+     * exactly, so every product, and so every chain, is the same as with x and w. One multiply per
+     * k instead of eight, and a loop body C2 still inlines whole (with the eight multiplies it does
+     * not: NodeCountInliningCutoff, and what it leaves out runs boxed, 15x slower).
      */
-    private static void row1x2F16(float[] x, int x0, int k, MemorySegment w, long wo, long pstep, float[] t, float[] y, int y0) {
+    private static void row1x4F16(float[] x, int x0, int k, MemorySegment w, long wo, long pstep, float[] t, float[] y, int y0) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
-        long wa = wo, wb = wo + pstep, step = 2L * NR;
-        for (int c = 0; c < k; c++, wa += step, wb += step) {
-            FloatVector v = FloatVector.broadcast(F, x[x0 + c]);
-            IntVector h = IntVector.fromMemorySegment(I, w, wa, LE), g = IntVector.fromMemorySegment(I, w, wb, LE);
-            a0 = v.fma(evenF16(h), a0); a1 = v.fma(oddF16(h), a1);
-            b0 = v.fma(evenF16(g), b0); b1 = v.fma(oddF16(g), b1);
+        FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), d0 = FloatVector.zero(F), d1 = FloatVector.zero(F);
+        long wa = wo, wb = wo + pstep, wc = wb + pstep, wd = wc + pstep, step = 2L * NR;
+        for (int c = 0; c < k; c++, wa += step, wb += step, wc += step, wd += step) {
+            FloatVector v = FloatVector.broadcast(F, x[x0 + c] * 0x1p112f);
+            IntVector h;
+            h = IntVector.fromMemorySegment(I, w, wa, LE); a0 = v.fma(evenHalves(h), a0); a1 = v.fma(oddHalves(h), a1);
+            h = IntVector.fromMemorySegment(I, w, wb, LE); b0 = v.fma(evenHalves(h), b0); b1 = v.fma(oddHalves(h), b1);
+            h = IntVector.fromMemorySegment(I, w, wc, LE); c0 = v.fma(evenHalves(h), c0); c1 = v.fma(oddHalves(h), c1);
+            h = IntVector.fromMemorySegment(I, w, wd, LE); d0 = v.fma(evenHalves(h), d0); d1 = v.fma(oddHalves(h), d1);
         }
         a0.intoArray(t, 0); a1.intoArray(t, L); b0.intoArray(t, NR); b1.intoArray(t, NR + L);
-        interleave(t, 2, y, y0);
+        c0.intoArray(t, 2 * NR); c1.intoArray(t, 2 * NR + L); d0.intoArray(t, 3 * NR); d1.intoArray(t, 3 * NR + L);
+        interleave(t, 4, y, y0);
+    }
+
+    /**
+     * Whether x[x0 .. x0+k) may be scaled by 2^112 exactly ({@link #row1x4F16}): every |x| below
+     * 2^16 (the product stays below fp32's 2^128; subnormals scale exactly). False for an
+     * infinity or a NaN.
+     */
+    private static boolean scalable(float[] x, int x0, int k) {
+        FloatVector m = FloatVector.zero(F);
+        int c = 0;
+        for (; c <= k - L; c += L) m = m.max(FloatVector.fromArray(F, x, x0 + c).abs());
+        boolean ok = m.compare(VectorOperators.LT, 0x1p16f).allTrue();
+        for (; c < k; c++) ok &= Math.abs(x[x0 + c]) < 0x1p16f;
+        return ok;
     }
 
     /**
@@ -481,12 +505,22 @@ public final class MatMul {
      * weights where {@link #f16ToF32} (which also handles infinities and NaNs) takes a dozen.
      */
     private static FloatVector evenF16(IntVector h) {
-        return h.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_BITS).reinterpretAsFloats().mul(TWO_112);
+        return evenHalves(h).mul(TWO_112);
+    }
+
+    /** {@link #evenF16} before its multiply: the even columns times 2^-112, exactly. */
+    private static FloatVector evenHalves(IntVector h) {
+        return h.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_BITS).reinterpretAsFloats();
     }
 
     /** Panel columns 1, 3, .., NR-1 of an F16 panel row read as L ints, as floats ({@link #evenF16}'s steps on the high halves). */
     private static FloatVector oddF16(IntVector h) {
-        return h.lanewise(VectorOperators.ASHR, 3).and(F16_BITS).reinterpretAsFloats().mul(TWO_112);
+        return oddHalves(h).mul(TWO_112);
+    }
+
+    /** {@link #oddF16} before its multiply: the odd columns times 2^-112, exactly. */
+    private static FloatVector oddHalves(IntVector h) {
+        return h.lanewise(VectorOperators.ASHR, 3).and(F16_BITS).reinterpretAsFloats();
     }
 
     /**

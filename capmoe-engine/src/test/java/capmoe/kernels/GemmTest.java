@@ -138,9 +138,10 @@ class GemmTest {
 
     /**
      * The F16 paths on every finite half: a matrix [256 x 248] holding each of the 63,488 finite
-     * halves once (both zeros, all subnormals, ±65504), one row (the decode kernels: two panels
-     * at once, and a single panel through a window of three panels) and 13 rows (the widened K
-     * blocks under the 12-row and 1-row tiles) of random x, each output equal to
+     * halves once (both zeros, all subnormals, ±65504), one row (the decode kernels: four panels
+     * at once on x scaled by 2^112, single panels through a window of three panels, and a row
+     * holding 7e4, which cannot be scaled) and 13 rows (the widened K blocks under the 12-row and
+     * 1-row tiles) of random x, each output equal to
      * {@link MatMul#reference} bit for bit. Then a matrix holding +inf, -inf and a NaN: packed as
      * F32 panels (the F16 kernels' widening is exact for finite halves only), and still the
      * reference's values (a NaN where the reference has one, the same bits elsewhere).
@@ -155,8 +156,10 @@ class GemmTest {
             assertEquals(n * k, i);
             Matrix w = new Matrix("every finite half", DType.F16, n, k, seg);
             assertEquals(DType.F16, w.panels().dtype());
-            for (int rows : new int[] {1, 13}) {
-                float[] x = KernelsTest.random(rows * k, rows);
+            for (int variant = 0; variant < 3; variant++) {
+                int rows = variant == 1 ? 13 : 1;
+                float[] x = KernelsTest.random(rows * k, variant);
+                if (variant == 2) x[3] = 7e4f;     // |x| >= 2^16: decode cannot scale x by 2^112 (MatMul.scalable)
                 float[] y = new float[rows * n];
                 one.run(() -> MatMul.matmul(x, rows, w, y));
                 float[] window = new float[rows * 3 * nr];
