@@ -108,7 +108,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     private int run(Path where, String name, EngineBench.Plan plan) {
         System.out.println("model: " + name);
-        try (CausalLM m = Models.load(where, null, model.quantize())) {
+        try (CausalLM m = Models.load(where, null, model.weights())) {
             double bytesPerWeight = m instanceof Decoder d ? EngineBench.bytesPerWeight(d.checkpoint()) : 2;
             EngineBench.Result result = EngineBench.run(m, bytesPerWeight, plan, line -> System.err.println("  " + line));
             BenchReport report = new BenchReport(name, bytesPerWeight, result);

@@ -151,12 +151,12 @@ public final class SwiGluExperts implements Experts {
                 Expert e = experts.get(list[i]);
                 float[] gu = DECODE.get();
                 if (gu.length < 2 * m * in) DECODE.set(gu = new float[2 * m * in]);
-                MatMul.gemm(xs, row * hs, hs, m, e.gate().panels(), 0, in, gu, 0, in);
-                MatMul.gemm(xs, row * hs, hs, m, e.up().panels(), 0, in, gu, m * in, in);
+                MatMul.gemm(xs, row * hs, hs, m, e.gate(), 0, in, gu, 0, in);
+                MatMul.gemm(xs, row * hs, hs, m, e.up(), 0, in, gu, m * in, in);
                 for (int q = 0; q < m; q++) {
                     for (int j = 0; j < in; j++) act[(row + q) * is + j] = Activations.silu(gu[q * in + j]) * gu[m * in + q * in + j];
                 }
-                MatMul.gemm(act, row * is, is, m, e.down().panels(), 0, h, y, d.start(list[i]) * h, h);
+                MatMul.gemm(act, row * is, is, m, e.down(), 0, h, y, d.start(list[i]) * h, h);
             });
             return;
         }
@@ -170,8 +170,8 @@ public final class SwiGluExperts implements Experts {
             int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0, j1 = Math.min(in, j0 + TILE_COLUMNS), w = j1 - j0;
             int row = base[i] + r0, up = BLOCK_ROWS * TILE_COLUMNS;
             float[] tile = TILE.get();
-            MatMul.gemm(xs, row * hs, hs, m, e.gate().panels(), j0, j1, tile, 0, TILE_COLUMNS);
-            MatMul.gemm(xs, row * hs, hs, m, e.up().panels(), j0, j1, tile, up, TILE_COLUMNS);
+            MatMul.gemm(xs, row * hs, hs, m, e.gate(), j0, j1, tile, 0, TILE_COLUMNS);
+            MatMul.gemm(xs, row * hs, hs, m, e.up(), j0, j1, tile, up, TILE_COLUMNS);
             for (int q = 0; q < m; q++) {
                 for (int j = 0; j < w; j++) {
                     act[(row + q) * is + j0 + j] = Activations.silu(tile[q * TILE_COLUMNS + j]) * tile[up + q * TILE_COLUMNS + j];
@@ -185,7 +185,7 @@ public final class SwiGluExperts implements Experts {
         pool.forEach(n2, t -> {
             int i = t2[3 * t], r0 = t2[3 * t + 1], j0 = t2[3 * t + 2];
             int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0, j1 = Math.min(h, j0 + TILE_COLUMNS);
-            MatMul.gemm(act, (base[i] + r0) * is, is, m, experts.get(list[i]).down().panels(), j0, j1,
+            MatMul.gemm(act, (base[i] + r0) * is, is, m, experts.get(list[i]).down(), j0, j1,
                     y, (d.start(list[i]) + r0) * h + j0, h);
         });
     }
