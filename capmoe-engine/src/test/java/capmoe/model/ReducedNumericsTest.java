@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ReducedNumericsTest {
 
-    static final double FIXTURE_TOLERANCE = 2e-2;
+    static final double FIXTURE_TOLERANCE = 1e-2;
     static final double MEDIAN_TOLERANCE = 1e-2;
 
     private static float[][] logits(String dir, DotMode dot, int[][] batch) {
