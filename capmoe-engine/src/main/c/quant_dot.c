@@ -16,7 +16,8 @@
  * The interleaving of N rows' blocks is llama.cpp's CPU repack idea (block<K, N>,
  * ggml/src/ggml-cpu/repack.h line 23). Columns past n are scale 0, weight 0.
  *
- * Activation layout (capmoe.kernels.QuantDot writes it): per row, K/32 blocks of XB = 72 bytes:
+ * Activation layout (capmoe.kernels.QuantDot writes it): per row, K/32 blocks of 72 bytes, xb bytes
+ * apart (72 packed; 128 where a block sits in place of the 32 floats it was made from):
  * int8 q[32] (ggml's block_q8_0 qs), int32 c8[8] = -128 * (q[4g] + .. + q[4g+3]),
  * int32 c4 = -8 * (q[0] + .. + q[31]), float d (the block's fp16 scale, widened). c8 / c4 turn
  * vpdpbusd's unsigned weight bytes (q + 128, nibble n) back into signed sums:
@@ -52,7 +53,6 @@
 
 #define QK 32     /* weights per block */
 #define NPC 16    /* output columns per panel */
-#define XB 72     /* bytes per activation block */
 #define FMT_Q8 0
 #define FMT_Q4 1
 
@@ -120,12 +120,12 @@ static int32_t xc4(const uint8_t *xb) { int32_t v; memcpy(&v, xb + 64, 4); retur
 static float xd(const uint8_t *xb) { float v; memcpy(&v, xb + 68, 4); return v; }
 
 /* One output (row x, column c of panel wp) in the order described at the top. */
-static float dot_scalar(int fmt, const uint8_t *wp, int64_t nb, const uint8_t *x, int c) {
+static float dot_scalar(int fmt, const uint8_t *wp, int64_t nb, const uint8_t *x, int64_t xbs, int c) {
     int64_t pb = panel_block_bytes(fmt);
     if (fmt == FMT_Q8) {
         float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *wb = wp + b * pb, *xb = x + b * XB;
+            const uint8_t *wb = wp + b * pb, *xb = x + b * xbs;
             float d = half_to_float((uint16_t)(wb[2 * c] | wb[2 * c + 1] << 8)) * xd(xb);
             for (int g = 0; g < 8; g++) {
                 int32_t s = xc8(xb, g);
@@ -137,7 +137,7 @@ static float dot_scalar(int fmt, const uint8_t *wp, int64_t nb, const uint8_t *x
     }
     float acc = 0;
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *wb = wp + b * pb, *xb = x + b * XB;
+        const uint8_t *wb = wp + b * pb, *xb = x + b * xbs;
         float d = half_to_float((uint16_t)(wb[2 * c] | wb[2 * c + 1] << 8)) * xd(xb);
         int32_t s = xc4(xb);
         for (int h = 0; h < 4; h++) {
@@ -151,13 +151,13 @@ static float dot_scalar(int fmt, const uint8_t *wp, int64_t nb, const uint8_t *x
     return acc;
 }
 
-static void gemm_scalar(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t xs, int64_t rows,
+static void gemm_scalar(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t xs, int64_t xbs, int64_t rows,
                         int64_t j0, int64_t j1, float *y, int64_t ys) {
     int64_t nb = k / QK, pb = panel_block_bytes(fmt);
     for (int64_t p = j0 / NPC; p * NPC < j1; p++) {
         const uint8_t *wp = w + p * nb * pb;
         for (int64_t r = 0; r < rows; r++) {
-            for (int c = 0; c < NPC && p * NPC + c < j1; c++) y[r * ys + p * NPC + c - j0] = dot_scalar(fmt, wp, nb, x + r * xs, c);
+            for (int c = 0; c < NPC && p * NPC + c < j1; c++) y[r * ys + p * NPC + c - j0] = dot_scalar(fmt, wp, nb, x + r * xs, xbs, c);
         }
     }
 }
@@ -169,18 +169,18 @@ static void gemm_scalar(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, 
 #define MR4 6   /* Q4_0 rows per tile: 6 accumulators + 8 unpacked weight vectors */
 
 static inline __attribute__((always_inline)) QD_T512
-void q8_tile512(const uint8_t *wp, int64_t nb, const uint8_t *x, int64_t xs, const int R, float *y, int64_t ys, int ncols) {
+void q8_tile512(const uint8_t *wp, int64_t nb, const uint8_t *x, int64_t xs, int64_t xbs, const int R, float *y, int64_t ys, int ncols) {
     __m512 a[MR8][8];
     for (int r = 0; r < R; r++) for (int g = 0; g < 8; g++) a[r][g] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = wp + b * 544;
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb));
         __m512 d[MR8];
-        for (int r = 0; r < R; r++) d[r] = _mm512_mul_ps(dw, _mm512_set1_ps(xd(x + r * xs + b * XB)));
+        for (int r = 0; r < R; r++) d[r] = _mm512_mul_ps(dw, _mm512_set1_ps(xd(x + r * xs + b * xbs)));
         for (int g = 0; g < 8; g++) {
             __m512i wv = _mm512_loadu_si512((const void *)(wb + 32 + 64 * g));
             for (int r = 0; r < R; r++) {
-                const uint8_t *xb = x + r * xs + b * XB;
+                const uint8_t *xb = x + r * xs + b * xbs;
                 int32_t q;
                 memcpy(&q, xb + 4 * g, 4);
                 __m512i s = _mm512_dpbusd_epi32(_mm512_set1_epi32(xc8(xb, g)), wv, _mm512_set1_epi32(q));
@@ -197,7 +197,7 @@ void q8_tile512(const uint8_t *wp, int64_t nb, const uint8_t *x, int64_t xs, con
 }
 
 static inline __attribute__((always_inline)) QD_T512
-void q4_tile512(const uint8_t *wp, int64_t nb, const uint8_t *x, int64_t xs, const int R, float *y, int64_t ys, int ncols) {
+void q4_tile512(const uint8_t *wp, int64_t nb, const uint8_t *x, int64_t xs, int64_t xbs, const int R, float *y, int64_t ys, int ncols) {
     __m512 a[MR4];
     const __m512i lo = _mm512_set1_epi8(0x0F);
     for (int r = 0; r < R; r++) a[r] = _mm512_setzero_ps();
@@ -211,7 +211,7 @@ void q4_tile512(const uint8_t *wp, int64_t nb, const uint8_t *x, int64_t xs, con
             wv[h + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), lo);
         }
         for (int r = 0; r < R; r++) {
-            const uint8_t *xb = x + r * xs + b * XB;
+            const uint8_t *xb = x + r * xs + b * xbs;
             __m512i s = _mm512_set1_epi32(xc4(xb));
             for (int g = 0; g < 8; g++) {
                 int32_t q;
@@ -225,7 +225,7 @@ void q4_tile512(const uint8_t *wp, int64_t nb, const uint8_t *x, int64_t xs, con
     for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + r * ys, m, a[r]);
 }
 
-QD_T512 static void gemm_avx512(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t xs, int64_t rows,
+QD_T512 static void gemm_avx512(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t xs, int64_t xbs, int64_t rows,
                                 int64_t j0, int64_t j1, float *y, int64_t ys) {
     int64_t nb = k / QK, pb = panel_block_bytes(fmt);
     for (int64_t p = j0 / NPC; p * NPC < j1; p++) {
@@ -234,16 +234,16 @@ QD_T512 static void gemm_avx512(int fmt, const uint8_t *w, int64_t k, const uint
         float *yp = y + p * NPC - j0;
         int64_t r = 0;
         if (fmt == FMT_Q8) {
-            for (; r + MR8 <= rows; r += MR8) q8_tile512(wp, nb, x + r * xs, xs, MR8, yp + r * ys, ys, ncols);
-            if (rows - r == 1) q8_tile512(wp, nb, x + r * xs, xs, 1, yp + r * ys, ys, ncols);
+            for (; r + MR8 <= rows; r += MR8) q8_tile512(wp, nb, x + r * xs, xs, xbs, MR8, yp + r * ys, ys, ncols);
+            if (rows - r == 1) q8_tile512(wp, nb, x + r * xs, xs, xbs, 1, yp + r * ys, ys, ncols);
         } else {
-            for (; r + MR4 <= rows; r += MR4) q4_tile512(wp, nb, x + r * xs, xs, MR4, yp + r * ys, ys, ncols);
+            for (; r + MR4 <= rows; r += MR4) q4_tile512(wp, nb, x + r * xs, xs, xbs, MR4, yp + r * ys, ys, ncols);
             switch (rows - r) {
-                case 5: q4_tile512(wp, nb, x + r * xs, xs, 5, yp + r * ys, ys, ncols); break;
-                case 4: q4_tile512(wp, nb, x + r * xs, xs, 4, yp + r * ys, ys, ncols); break;
-                case 3: q4_tile512(wp, nb, x + r * xs, xs, 3, yp + r * ys, ys, ncols); break;
-                case 2: q4_tile512(wp, nb, x + r * xs, xs, 2, yp + r * ys, ys, ncols); break;
-                case 1: q4_tile512(wp, nb, x + r * xs, xs, 1, yp + r * ys, ys, ncols); break;
+                case 5: q4_tile512(wp, nb, x + r * xs, xs, xbs, 5, yp + r * ys, ys, ncols); break;
+                case 4: q4_tile512(wp, nb, x + r * xs, xs, xbs, 4, yp + r * ys, ys, ncols); break;
+                case 3: q4_tile512(wp, nb, x + r * xs, xs, xbs, 3, yp + r * ys, ys, ncols); break;
+                case 2: q4_tile512(wp, nb, x + r * xs, xs, xbs, 2, yp + r * ys, ys, ncols); break;
+                case 1: q4_tile512(wp, nb, x + r * xs, xs, xbs, 1, yp + r * ys, ys, ncols); break;
                 default: break;
             }
         }
@@ -262,7 +262,7 @@ static inline __attribute__((always_inline)) QD_T256 __m256i dot4_signed(__m256i
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-QD_T256 static void gemm_avx2(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t xs, int64_t rows,
+QD_T256 static void gemm_avx2(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t xs, int64_t xbs, int64_t rows,
                               int64_t j0, int64_t j1, float *y, int64_t ys) {
     int64_t nb = k / QK, pb = panel_block_bytes(fmt);
     const __m256i flip = _mm256_set1_epi8((char)0x80), lo = _mm256_set1_epi8(0x0F);
@@ -279,7 +279,7 @@ QD_T256 static void gemm_avx2(int fmt, const uint8_t *w, int64_t k, const uint8_
                     __m256 a[8];
                     for (int g = 0; g < 8; g++) a[g] = _mm256_setzero_ps();
                     for (int64_t b = 0; b < nb; b++) {
-                        const uint8_t *wb = wp + b * pb, *xb = xr + b * XB;
+                        const uint8_t *wb = wp + b * pb, *xb = xr + b * xbs;
                         __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16 * half))), _mm256_set1_ps(xd(xb)));
                         for (int g = 0; g < 8; g++) {
                             int32_t q;
@@ -295,7 +295,7 @@ QD_T256 static void gemm_avx2(int fmt, const uint8_t *w, int64_t k, const uint8_
                 } else {
                     __m256 acc = _mm256_setzero_ps();
                     for (int64_t b = 0; b < nb; b++) {
-                        const uint8_t *wb = wp + b * pb, *xb = xr + b * XB;
+                        const uint8_t *wb = wp + b * pb, *xb = xr + b * xbs;
                         __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16 * half))), _mm256_set1_ps(xd(xb)));
                         __m256i s = _mm256_set1_epi32(xc4(xb));
                         for (int h = 0; h < 4; h++) {
@@ -322,7 +322,7 @@ QD_T256 static void gemm_avx2(int fmt, const uint8_t *w, int64_t k, const uint8_
 
 /* ---------------------------------------------------------------- dispatch */
 
-typedef void (*gemm_fn)(int, const uint8_t *, int64_t, const uint8_t *, int64_t, int64_t, int64_t, int64_t, float *, int64_t);
+typedef void (*gemm_fn)(int, const uint8_t *, int64_t, const uint8_t *, int64_t, int64_t, int64_t, int64_t, int64_t, float *, int64_t);
 
 /* 2 = AVX-512 VNNI, 1 = AVX2, 0 = portable C; -1 = not chosen yet. */
 static int isa = -1;
@@ -353,11 +353,11 @@ int capmoe_qdot_isa(int level) {
 }
 
 /*
- * y[r*ys + j - j0] = x_r . W[j] for rows r < rows (x_r at x + r*xs bytes, XB bytes per block) and
+ * y[r*ys + j - j0] = x_r . W[j] for rows r < rows (x_r at x + r*xs bytes, its blocks xbs bytes apart) and
  * columns j0 <= j < j1 (j0 a multiple of 16) of the dot panels w (K = k), in the order described
  * at the top.
  */
-void capmoe_qdot_gemm(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t xs, int64_t rows,
+void capmoe_qdot_gemm(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t xs, int64_t xbs, int64_t rows,
                       int64_t j0, int64_t j1, float *y, int64_t ys) {
     int level = __atomic_load_n(&isa, __ATOMIC_RELAXED);
     if (level < 0) level = capmoe_qdot_isa(-1);
@@ -366,5 +366,5 @@ void capmoe_qdot_gemm(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, in
     if (level == 2) f = gemm_avx512;
     else if (level == 1) f = gemm_avx2;
 #endif
-    f(fmt, w, k, x, xs, rows, j0, j1, y, ys);
+    f(fmt, w, k, x, xs, xbs, rows, j0, j1, y, ys);
 }
