@@ -19,6 +19,10 @@ import java.lang.foreign.MemorySegment;
  * it was packed from are dropped, so its weights take the format's bytes once, not twice;
  * {@link #get} and {@link #row} then read the panels ({@link QuantPanels#get}, the same exact
  * d·q), and {@link #data} has nothing to give.
+ *
+ * <p>Its {@link DotMode} (from {@code --dot}, at load) says which arithmetic multiplies by it: a BF16
+ * matrix in {@link DotMode#REDUCED} has {@link PairPanels} instead ({@link #pairPanels}, for
+ * {@link ReducedMatMul}); Q8_0/Q4_0 ones read the mode in {@link QuantMatMul}.
  */
 public final class Matrix {
     private final String name;
@@ -28,9 +32,16 @@ public final class Matrix {
     private final MemorySegment data;
     private volatile Panels panels;
     private volatile QuantPanels quantPanels;
+    private final DotMode dot;
+    private volatile PairPanels pairPanels;
 
-    /** A matrix over its row-major bytes {@code data} (read in place), packed on its first matmul. */
+    /** A matrix over its row-major bytes {@code data} (read in place), packed on its first matmul; {@link DotMode#EXACT}. */
     public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
+        this(name, dtype, rows, cols, data, DotMode.EXACT);
+    }
+
+    /** A matrix over its row-major bytes {@code data} (read in place) multiplied in the arithmetic of {@code dot}, packed on its first matmul. */
+    public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data, DotMode dot) {
         if (dtype.quantized() && cols % dtype.blockSize() != 0) {
             throw new IllegalArgumentException("matrix " + name + ": " + dtype + " needs a multiple of "
                     + dtype.blockSize() + " columns, got [" + rows + " x " + cols + "]");
@@ -44,15 +55,17 @@ public final class Matrix {
         this.rows = rows;
         this.cols = cols;
         this.data = data;
+        this.dot = java.util.Objects.requireNonNull(dot, "dot");
     }
 
-    private Matrix(String name, QuantPanels panels) {
+    private Matrix(String name, QuantPanels panels, DotMode dot) {
         this.name = name;
         this.dtype = panels.dtype();
         this.rows = panels.n();
         this.cols = panels.k();
         this.data = null;
         this.quantPanels = panels;
+        this.dot = java.util.Objects.requireNonNull(dot, "dot");
     }
 
     /**
@@ -60,7 +73,12 @@ public final class Matrix {
      * blocks the caller may then free): its weights take the format's bytes once.
      */
     public static Matrix ofPanels(String name, QuantPanels panels) {
-        return new Matrix(name, panels);
+        return new Matrix(name, panels, DotMode.EXACT);
+    }
+
+    /** {@link #ofPanels(String, QuantPanels)} multiplied in the arithmetic of {@code dot}. */
+    public static Matrix ofPanels(String name, QuantPanels panels, DotMode dot) {
+        return new Matrix(name, panels, dot);
     }
 
     public String name() { return name; }
@@ -70,6 +88,12 @@ public final class Matrix {
     public int rows() { return rows; }
 
     public int cols() { return cols; }
+
+    /** The arithmetic of the dot products with this matrix ({@code --dot}). */
+    public DotMode dot() { return dot; }
+
+    /** True for a BF16 matrix in {@link DotMode#REDUCED}: {@link ReducedMatMul} multiplies by it, over {@link #pairPanels}. */
+    public boolean reducedBf16() { return ReducedMatMul.handles(dtype, dot); }
 
     /** The stored bytes, row-major; a matrix kept only as panels ({@link #ofPanels}) has none. */
     public MemorySegment data() {
@@ -85,7 +109,9 @@ public final class Matrix {
     public long weightBytes() {
         Panels f = panels;
         QuantPanels q = quantPanels;
-        return (data == null ? 0 : data.byteSize()) + (f == null ? 0 : f.data().byteSize()) + (q == null ? 0 : q.data().byteSize());
+        PairPanels b = pairPanels;
+        return (data == null ? 0 : data.byteSize()) + (f == null ? 0 : f.data().byteSize()) + (q == null ? 0 : q.data().byteSize())
+                + (b == null ? 0 : b.data().byteSize());
     }
 
     /** This matrix repacked for {@link MatMul} ({@link Panels#pack}), built on the first call (thread-safe). */
@@ -95,6 +121,18 @@ public final class Matrix {
             synchronized (this) {
                 p = panels;
                 if (p == null) panels = p = Panels.pack(this);
+            }
+        }
+        return p;
+    }
+
+    /** This BF16 matrix repacked for {@link ReducedMatMul} ({@link PairPanels#pack}), built on the first call (thread-safe). */
+    public PairPanels pairPanels() {
+        PairPanels p = pairPanels;
+        if (p == null) {
+            synchronized (this) {
+                p = pairPanels;
+                if (p == null) pairPanels = p = PairPanels.pack(this);
             }
         }
         return p;
@@ -132,6 +170,6 @@ public final class Matrix {
 
     @Override
     public String toString() {
-        return "Matrix[" + name + ", " + dtype + " " + rows + " x " + cols + "]";
+        return "Matrix[" + name + ", " + dtype + " " + rows + " x " + cols + (dot == DotMode.EXACT ? "" : ", dot " + dot) + "]";
     }
 }

@@ -98,7 +98,10 @@ public final class SwiGluExperts implements Experts {
         void hidden(float[] act, int o, int n);
     }
 
-    /** BF16/F16/F32 experts: rows gathered as they are, {@link MatMul#gemm} on the matrices' panels. */
+    /**
+     * BF16/F16/F32 experts: rows gathered as they are, {@link MatMul#gemm(float[], int, int, int, Matrix, int, int, float[], int, int)}
+     * on each matrix in its {@code --dot} mode (exact: its panels; reduced BF16: the native kernel).
+     */
     enum FloatGemms implements Gemms {
         INSTANCE;
 
@@ -107,7 +110,7 @@ public final class SwiGluExperts implements Experts {
 
         @Override
         public void gemm(float[] x, int x0, int xs, int rows, Matrix w, int j0, int j1, float[] y, int y0, int ys) {
-            MatMul.gemm(x, x0, xs, rows, w.panels(), j0, j1, y, y0, ys);
+            MatMul.gemm(x, x0, xs, rows, w, j0, j1, y, y0, ys);
         }
 
         @Override
