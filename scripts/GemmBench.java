@@ -1,7 +1,7 @@
+import capmoe.kernels.DotMode;
 import capmoe.kernels.MachinePeak;
 import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
-import capmoe.kernels.Panels;
 import capmoe.kernels.Parallel;
 import capmoe.weights.DType;
 
@@ -27,6 +27,8 @@ import java.util.SplittableRandom;
  *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "capmoe-cli.jar:lib/*" \
  *        scripts/GemmBench.java E M K N DTYPE[,DTYPE..] SECONDS
  *   e.g. 64 32 2048 1024 BF16,F16,F32 1.5   (OLMoE-1B-7B's gate/up: 64 experts, 32 rows each)
+ *   DTYPE BF16_REDUCED: BF16 weights in --dot reduced (bf16 activations, the native vdpbf16ps kernel,
+ *   capmoe.kernels.ReducedMatMul), against the same fp32 FMA peak (vdpbf16ps does twice its FLOPs per instruction).
  */
 public final class GemmBench {
     private static final ThreadMXBean CPU = ManagementFactory.getThreadMXBean();
@@ -52,11 +54,12 @@ public final class GemmBench {
                 if (r > 0) peak = Math.max(peak, flops * wall / cpu);
             }
             System.out.printf("fp32 FMA peak, 1 thread: %.1f GFLOP/s of CPU time%n", peak / 1e9);
-            System.out.println("dtype  experts  rows      k      n    GFLOP/s  of peak");
+            System.out.println("dtype         experts  rows      k      n    GFLOP/s  of peak");
             for (String name : a[4].split(",")) {
-                DType d = DType.valueOf(name);
+                boolean reduced = name.equals("BF16_REDUCED");
+                DType d = reduced ? DType.BF16 : DType.valueOf(name);
                 Arena arena = Arena.ofAuto();
-                Panels[] p = new Panels[e];
+                Matrix[] p = new Matrix[e];
                 for (int i = 0; i < e; i++) {
                     MemorySegment w = arena.allocate((long) n * k * d.size(), 64);
                     for (long j = 0; j < (long) n * k; j++) {
@@ -68,7 +71,8 @@ public final class GemmBench {
                             default -> throw new IllegalArgumentException(d + " has no panel kernel (BF16, F16, F32)");
                         }
                     }
-                    p[i] = new Matrix("w" + i, d, n, k, w).panels();
+                    p[i] = new Matrix("w" + i, d, n, k, w, reduced ? DotMode.REDUCED : DotMode.EXACT);
+                    if (reduced) p[i].pairPanels(); else p[i].panels();
                 }
                 double best = 0;
                 for (int round = 0; round < 5; round++) {
@@ -84,7 +88,7 @@ public final class GemmBench {
                     }
                     if (round >= 2) best = Math.max(best, flops / ((CPU.getCurrentThreadCpuTime() - c0) / 1e9));
                 }
-                System.out.printf("%-5s  %7d  %4d  %5d  %5d  %9.1f  %6.1f%%%n", d, e, m, k, n, best / 1e9, 100 * best / peak);
+                System.out.printf("%-12s  %7d  %4d  %5d  %5d  %9.1f  %6.1f%%%n", name, e, m, k, n, best / 1e9, 100 * best / peak);
             }
         }
     }

@@ -106,9 +106,11 @@ public final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    private int run(Path where, String name, EngineBench.Plan plan) {
+    private int run(Path where, String described, EngineBench.Plan plan) {
+        // the numerics are part of what was measured: "--dot reduced" (llama.cpp's arithmetic) is said in the name
+        String name = model.dot() == capmoe.kernels.DotMode.EXACT ? described : described + ", --dot " + model.dot();
         System.out.println("model: " + name);
-        try (CausalLM m = Models.load(where, null, model.quantize())) {
+        try (CausalLM m = Models.load(where, null, model.weights())) {
             double bytesPerWeight = m instanceof Decoder d ? EngineBench.bytesPerWeight(d.checkpoint()) : 2;
             EngineBench.Result result = EngineBench.run(m, bytesPerWeight, plan, line -> System.err.println("  " + line));
             BenchReport report = new BenchReport(name, bytesPerWeight, result);

@@ -31,7 +31,7 @@ public final class CheckCommand implements Callable<Integer> {
         Path ref = reference != null ? reference : model.resolve("reference.safetensors");
         if (!Files.exists(ref)) throw new IllegalArgumentException("reference file " + ref + " does not exist");
         List<ReferenceCheck.Result> results;
-        try (CausalLM m = Models.load(model, null, this.model.quantize())) {
+        try (CausalLM m = Models.load(model, null, this.model.weights())) {
             results = ReferenceCheck.run(m, ref);
         }
         int passed = 0, failed = 0;

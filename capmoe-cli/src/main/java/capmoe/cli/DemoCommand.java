@@ -125,7 +125,7 @@ public final class DemoCommand implements Callable<Integer> {
         }
         // one process: timed-serial by default, the devices timed one after another, so 8 devices fit on 2 cores;
         // under mpirun: the recorded calls replayed over the ranks, every all-to-all and wait measured
-        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.quantize(), tasks, policies.policies(),
+        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.weights(), tasks, policies.policies(),
                 comm == null ? devices.check(config.numExperts()) : comm.size(), batch, 0, -1, true,
                 (comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, repeats, 1) : Evaluation.Ep.overRanks(repeats, 1))
                         .withDecodeSteps(phases.decodeSteps), phases.replicateTrace);

@@ -138,7 +138,7 @@ public final class EpBenchCommand implements Callable<Integer> {
         if (text == null && !randomTokens) {
             throw new IllegalArgumentException("give --text FILE (e.g. ../shared/data/wikitext-2/test.txt) or --random-tokens");
         }
-        EpBench.Config config = new EpBench.Config(dir, model.quantize(), policies.policies(), devices.devices, timing.mode(), placementFile,
+        EpBench.Config config = new EpBench.Config(dir, model.weights(), policies.policies(), devices.devices, timing.mode(), placementFile,
                 threadsPerDevice, timing.linkGbps, tokens, seqLen, batches, warmup, timing.repeats(), replayWarmup, randomTokens ? null : text, seed, trace,
                 phases.decodeSteps, phases.replicateTrace);
         EpBench.Result r = EpBench.run(config, err);

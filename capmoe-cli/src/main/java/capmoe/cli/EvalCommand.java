@@ -126,7 +126,7 @@ public final class EvalCommand implements Callable<Integer> {
         Evaluation.Ep epTiming = !ep ? null
                 : (comm == null ? new Evaluation.Ep(timing.mode(), timing.linkGbps, timing.repeats(), 1) : Evaluation.Ep.overRanks(timing.repeats(), 1))
                         .withDecodeSteps(phases.decodeSteps);
-        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.quantize(), loaded, policies.policies(), d,
+        Evaluation.Config c = new Evaluation.Config(modelDir, dtype, model.weights(), loaded, policies.policies(), d,
                 batch, maxLength, prefixToken, !noSharedContext, epTiming, phases.replicateTrace);
         boolean rank0 = comm == null || comm.rank() == 0;
         Evaluation.Result result = Evaluation.run(c, !rank0 ? null : report.progress(),

@@ -83,11 +83,11 @@ public final class GenerateCommand implements Callable<Integer> {
         RanksOption.requireMpirun(spec, MpiJob.current().isPresent());
         if (MpiJob.current().isPresent()) { // under mpirun: the ranks' expert-parallel runtime
             try (tokenizer) {
-                return GenerateRanks.run(model, this.model.quantize(), promptIds, tokenizer, policy, ranks.scope(), ranks.wire(), maxTokens, temperature,
+                return GenerateRanks.run(model, this.model.weights(), promptIds, tokenizer, policy, ranks.scope(), ranks.wire(), maxTokens, temperature,
                         ignoreEos, MpiJob.current().get());
             }
         }
-        try (CausalLM m = Models.load(model, null, this.model.quantize()); tokenizer) {
+        try (CausalLM m = Models.load(model, null, this.model.weights()); tokenizer) {
             var s = new Generator.Settings(maxTokens, temperature, topP, seed,
                     ignoreEos ? List.of() : m.config().eosTokenIds());
             long start = System.nanoTime();

@@ -1,5 +1,6 @@
 package capmoe.cli;
 
+import capmoe.weights.LoadOptions;
 import capmoe.model.CausalLM;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
@@ -9,7 +10,6 @@ import capmoe.runtime.dist.Communicator;
 import capmoe.runtime.dist.DataParallelLM;
 import capmoe.runtime.dist.Wire;
 import capmoe.tokenizer.HfTokenizer;
-import capmoe.weights.DType;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -28,13 +28,13 @@ import java.util.Locale;
 final class GenerateRanks {
     private GenerateRanks() { }
 
-    static int run(Path model, DType quantize, int[] promptIds, HfTokenizer tokenizer, Policy policy, CapacityScope scope,
+    static int run(Path model, LoadOptions weights, int[] promptIds, HfTokenizer tokenizer, Policy policy, CapacityScope scope,
                    Wire wire, int maxTokens, double temperature, boolean ignoreEos, Communicator comm) {
         if (temperature != 0) {
             throw new IllegalArgumentException("--temperature " + temperature + ": under mpirun generation is greedy (--temperature 0)");
         }
         if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1 (got " + maxTokens + ")");
-        try (CausalLM m = Models.load(model, null, quantize)) {
+        try (CausalLM m = Models.load(model, null, weights)) {
             DataParallelLM dp = new DataParallelLM(m, comm, scope, wire, null);
             long start = System.nanoTime();
             int[] out = dp.greedy(new int[][] {promptIds}, maxTokens, RunOptions.of(policy))[0];

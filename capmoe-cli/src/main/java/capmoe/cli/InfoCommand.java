@@ -25,10 +25,10 @@ public final class InfoCommand implements Callable<Integer> {
         Path model = this.model.require();
         ModelConfig c = ModelConfig.read(model);
         // validate as check and every loading command do: a missing or misshapen tensor is an error, not a wrong count
-        try (CausalLM ignored = Models.load(model, null, this.model.quantize())) {
+        try (CausalLM ignored = Models.load(model, null, this.model.weights())) {
             // loaded: every tensor the architecture needs is there, with its shape
         }
-        try (Checkpoint w = Models.checkpoint(model, this.model.quantize())) {
+        try (Checkpoint w = Models.checkpoint(model, this.model.weights())) {
             long total = 0, expert = 0;
             var dtypes = new java.util.TreeMap<String, Long>();
             for (Tensor t : w.tensors().values()) {
@@ -45,6 +45,10 @@ public final class InfoCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "parameters     %s total, %s active per token (%s in routed experts)%n",
                     human(total), human(active), human(expert));
             System.out.printf(Locale.ROOT, "dtypes         %s%n", dtypes);
+            System.out.printf(Locale.ROOT, "dot            %s%n", w.dot() == capmoe.kernels.DotMode.EXACT
+                    ? "exact (weights widened to fp32, fp32 FMA chains; --dot reduced for llama.cpp's arithmetic)"
+                    : "reduced (llama.cpp's arithmetic: activations rounded to the weights' dot type; native kernels: "
+                            + capmoe.kernels.ReducedMatMul.kernel() + ")");
             System.out.printf(Locale.ROOT, "layers         %d (%d MoE)%n", c.numHiddenLayers(), moeLayers);
             System.out.printf(Locale.ROOT, "experts        %d routed per MoE layer, top-%d, width %d%s, norm_topk_prob=%s%n",
                     c.numExperts(), c.topK(), c.moeIntermediateSize(),

@@ -69,7 +69,7 @@ public final class LoadgenCommand implements Callable<Integer> {
         List<Policy> parsed = Policy.withBaseline(policies);
         ServeOptions base = ServeOptions.defaults(model.require()).withPolicy(new Policy.None(), server.decodeCapacity())
                 .withSlots(server.maxRunning, server.maxBatchTokens, Math.max(256, requests)).withDevices(devices.devices, server.epMode)
-                .withQuantize(model.quantize());
+                .withWeights(model.weights());
         LoadGen.Config workload = new LoadGen.Config("http://unused", concurrency, requests, prompts, sampling.maxTokens(), sampling.temperature,
                 !stopAtEos);
         List<ServeComparison.Run> runs = ServeComparison.run(base, parsed, workload, rounds, report.progress());

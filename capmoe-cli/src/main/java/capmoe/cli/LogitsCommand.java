@@ -51,7 +51,7 @@ public final class LogitsCommand implements Callable<Integer> {
                 ids = Arrays.copyOf(all, tokens);
             }
         }
-        try (CausalLM m = Models.load(model, null, this.model.quantize())) {
+        try (CausalLM m = Models.load(model, null, this.model.weights())) {
             LogitsFile.Written w = LogitsFile.write(m, ids, out);
             System.out.println(Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(",")));
             System.err.println("wrote " + w.file() + ": " + w.positions() + " positions x " + w.vocab() + " logits");

@@ -1,6 +1,8 @@
 package capmoe.cli;
 
+import capmoe.kernels.DotMode;
 import capmoe.weights.DType;
+import capmoe.weights.LoadOptions;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -10,8 +12,8 @@ import java.nio.file.Path;
  * The shared {@code --model DIR} option: a Hugging Face checkpoint directory (config.json + safetensors),
  * or a GGUF file (llama.cpp's format, see {@link capmoe.model.GgufModel}); with {@code --quantize}, the
  * weight matrices are quantized at load into llama.cpp's block formats (see
- * {@link capmoe.weights.Checkpoint#quantizes}), else the stored dtypes are used. Every command that
- * takes a model takes both.
+ * {@link capmoe.weights.Checkpoint#quantizes}), else the stored dtypes are used; {@code --dot} picks
+ * the arithmetic of the matmuls ({@link DotMode}). Every command that takes a model takes all three.
  */
 final class ModelOption {
 
@@ -21,6 +23,11 @@ final class ModelOption {
     @Option(names = "--quantize", paramLabel = "q8_0|q4_0",
             description = "quantize the weight matrices at load to Q8_0 or Q4_0 blocks as llama.cpp stores them (routers stay as stored)")
     String quantize;
+
+    @Option(names = "--dot", paramLabel = "exact|reduced", defaultValue = "exact",
+            description = "arithmetic of the matmuls: exact (default: weights widened to fp32, fp32 FMA, matches PyTorch) or reduced "
+                    + "(llama.cpp's: activations rounded to bf16 for BF16 weights, to Q8_0 for Q8_0/Q4_0 weights; native kernels)")
+    String dot;
 
     /** The directory; a user error naming the option when it was not given or is not a directory. */
     Path require() {
@@ -38,6 +45,16 @@ final class ModelOption {
     /** The --quantize format, or null; a clear error for an unknown name. */
     DType quantize() {
         return quantize == null ? null : DType.quantizeOption(quantize);
+    }
+
+    /** The --dot mode; a clear error naming the option for an unknown value. */
+    DotMode dot() {
+        return dot == null ? DotMode.EXACT : DotMode.option(dot);
+    }
+
+    /** How the weight matrices are loaded: --quantize and --dot. */
+    LoadOptions weights() {
+        return new LoadOptions(quantize(), dot());
     }
 
     private static Path existing(Path dir) {

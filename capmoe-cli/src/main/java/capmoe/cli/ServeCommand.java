@@ -48,7 +48,7 @@ public final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws InterruptedException {
         ServeOptions o = new ServeOptions(model.require(), servedName, Policy.parse(policy), server.decodeCapacity(),
-                host, port, server.maxBatchTokens, server.maxRunning, maxQueue, maxContext, devices.devices, server.epMode, model.quantize());
+                host, port, server.maxBatchTokens, server.maxRunning, maxQueue, maxContext, devices.devices, server.epMode, model.weights());
         OpenAiServer running = OpenAiServer.start(o);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

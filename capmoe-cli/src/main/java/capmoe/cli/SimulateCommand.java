@@ -108,7 +108,7 @@ public final class SimulateCommand implements Callable<Integer> {
         Path model = modelOption.orElse(null);
         if (model != null) {
             if (costA != null || costB != null) throw new IllegalArgumentException("give --model DIR or --cost-a-us/--cost-b-us, not both");
-            try (CausalLM lm = Models.load(model, null, modelOption.quantize())) {
+            try (CausalLM lm = Models.load(model, null, modelOption.weights())) {
                 // the cost model times this model's experts: they must be the trace's
                 if (lm.config().numExperts() != e || lm.config().topK() != t.header().topK()) {
                     throw new IllegalArgumentException("--model " + model + " has " + lm.config().numExperts() + " experts, top-"

@@ -115,8 +115,13 @@ public final class MatMul {
      */
     public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
         int k = w[0].cols();
+        if (rows > 0 && ReducedMatMul.applies(w)) {   // --dot reduced on BF16 weights: llama.cpp's arithmetic, native
+            for (int i = 0; i < w.length; i++) check(x, rows, w[i], y[i]);
+            ReducedMatMul.matmul(x, rows, w, bias, y);
+            return;
+        }
         boolean same = true;
-        for (Matrix m : w) same &= m.cols() == k && Panels.supports(m.dtype());
+        for (Matrix m : w) same &= m.cols() == k && Panels.supports(m.dtype()) && !m.reducedBf16();
         if (!same || rows == 0) {
             for (int i = 0; i < w.length; i++) matmul(x, rows, w[i], bias == null ? null : bias[i], y[i]);
             return;
@@ -200,6 +205,20 @@ public final class MatMul {
      * {@code gemmF16}) and F16 prefill ran at 0.21-0.30x llama.cpp against 0.66x for BF16.
      */
     public static void gemm(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
+        gemmPanels(x, x0, xs, rows, w, j0, j1, y, y0, ys);
+    }
+
+    /**
+     * {@link #gemm(float[], int, int, int, Panels, int, int, float[], int, int)} on matrix w in its
+     * {@link Matrix#dot} mode: a reduced BF16 matrix goes to {@link ReducedMatMul#gemm} (j0 then a
+     * multiple of {@link PairPanels#NR} too), any other to its {@link Matrix#panels}.
+     */
+    public static void gemm(float[] x, int x0, int xs, int rows, Matrix w, int j0, int j1, float[] y, int y0, int ys) {
+        if (w.reducedBf16()) ReducedMatMul.gemm(x, x0, xs, rows, w.pairPanels(), j0, j1, y, y0, ys);
+        else gemmPanels(x, x0, xs, rows, w.panels(), j0, j1, y, y0, ys);
+    }
+
+    private static void gemmPanels(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
         if (j0 % NR != 0) throw new IllegalArgumentException("gemm: first column " + j0 + " is not a multiple of " + NR);
         switch (w.dtype()) {
             case BF16 -> gemmBF16(x, x0, xs, rows, w, j0, j1, y, y0, ys);

@@ -19,6 +19,11 @@ import java.lang.foreign.MemorySegment;
  * it was packed from are dropped, so its weights take the format's bytes once, not twice;
  * {@link #get} and {@link #row} then read the panels ({@link QuantPanels#get}, the same exact
  * d·q), and {@link #data} has nothing to give.
+ *
+ * <p>Its {@link DotMode} (from {@code --dot}, at load) says which arithmetic multiplies by it: a BF16
+ * matrix in {@link DotMode#REDUCED} has {@link PairPanels} instead ({@link #pairPanels}, for
+ * {@link ReducedMatMul}); a Q8_0/Q4_0 one has {@link QuantDotPanels} instead of {@link QuantPanels}
+ * ({@link #packedQuantized}, {@link #quantDotPanels}, for {@link QuantDot}; {@link QuantMatMul#matmul} dispatches).
  */
 public final class Matrix {
     private final String name;
@@ -28,9 +33,17 @@ public final class Matrix {
     private final MemorySegment data;
     private volatile Panels panels;
     private volatile QuantPanels quantPanels;
+    private final DotMode dot;
+    private volatile PairPanels pairPanels;
+    private volatile QuantDotPanels quantDotPanels;
 
-    /** A matrix over its row-major bytes {@code data} (read in place), packed on its first matmul. */
+    /** A matrix over its row-major bytes {@code data} (read in place), packed on its first matmul; {@link DotMode#EXACT}. */
     public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
+        this(name, dtype, rows, cols, data, DotMode.EXACT);
+    }
+
+    /** A matrix over its row-major bytes {@code data} (read in place) multiplied in the arithmetic of {@code dot}, packed on its first matmul. */
+    public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data, DotMode dot) {
         if (dtype.quantized() && cols % dtype.blockSize() != 0) {
             throw new IllegalArgumentException("matrix " + name + ": " + dtype + " needs a multiple of "
                     + dtype.blockSize() + " columns, got [" + rows + " x " + cols + "]");
@@ -44,15 +57,38 @@ public final class Matrix {
         this.rows = rows;
         this.cols = cols;
         this.data = data;
+        this.dot = java.util.Objects.requireNonNull(dot, "dot");
     }
 
-    private Matrix(String name, QuantPanels panels) {
+    private Matrix(String name, QuantPanels panels, DotMode dot) {
         this.name = name;
         this.dtype = panels.dtype();
         this.rows = panels.n();
         this.cols = panels.k();
         this.data = null;
         this.quantPanels = panels;
+        this.dot = java.util.Objects.requireNonNull(dot, "dot");
+    }
+
+    private Matrix(String name, QuantDotPanels panels) {
+        this.name = name;
+        this.dtype = panels.dtype();
+        this.rows = panels.n();
+        this.cols = panels.k();
+        this.data = null;
+        this.quantDotPanels = panels;
+        this.dot = DotMode.REDUCED;
+    }
+
+    /**
+     * The Q8_0/Q4_0 matrix {@code rowMajor} held only in the layout its mode multiplies from, packed
+     * from its row-major blocks (which the caller may then free): {@link QuantPanels} for
+     * {@link DotMode#EXACT} ({@link QuantMatMul}), {@link QuantDotPanels} for {@link DotMode#REDUCED}
+     * ({@link QuantDot}); either way the format's bytes once.
+     */
+    public static Matrix packedQuantized(Matrix rowMajor, DotMode dot) {
+        return dot == DotMode.REDUCED ? new Matrix(rowMajor.name(), QuantDotPanels.pack(rowMajor))
+                : new Matrix(rowMajor.name(), QuantPanels.pack(rowMajor), dot);
     }
 
     /**
@@ -60,7 +96,12 @@ public final class Matrix {
      * blocks the caller may then free): its weights take the format's bytes once.
      */
     public static Matrix ofPanels(String name, QuantPanels panels) {
-        return new Matrix(name, panels);
+        return new Matrix(name, panels, DotMode.EXACT);
+    }
+
+    /** {@link #ofPanels(String, QuantPanels)} multiplied in the arithmetic of {@code dot}. */
+    public static Matrix ofPanels(String name, QuantPanels panels, DotMode dot) {
+        return new Matrix(name, panels, dot);
     }
 
     public String name() { return name; }
@@ -70,6 +111,15 @@ public final class Matrix {
     public int rows() { return rows; }
 
     public int cols() { return cols; }
+
+    /** The arithmetic of the dot products with this matrix ({@code --dot}). */
+    public DotMode dot() { return dot; }
+
+    /** True for a BF16 matrix in {@link DotMode#REDUCED}: {@link ReducedMatMul} multiplies by it, over {@link #pairPanels}. */
+    public boolean reducedBf16() { return ReducedMatMul.handles(dtype, dot); }
+
+    /** True when this matrix keeps its row-major bytes ({@link #data}); false for one kept only as panels. */
+    public boolean hasRowMajor() { return data != null; }
 
     /** The stored bytes, row-major; a matrix kept only as panels ({@link #ofPanels}) has none. */
     public MemorySegment data() {
@@ -85,7 +135,10 @@ public final class Matrix {
     public long weightBytes() {
         Panels f = panels;
         QuantPanels q = quantPanels;
-        return (data == null ? 0 : data.byteSize()) + (f == null ? 0 : f.data().byteSize()) + (q == null ? 0 : q.data().byteSize());
+        PairPanels b = pairPanels;
+        QuantDotPanels r = quantDotPanels;
+        return (data == null ? 0 : data.byteSize()) + (f == null ? 0 : f.data().byteSize()) + (q == null ? 0 : q.data().byteSize())
+                + (b == null ? 0 : b.data().byteSize()) + (r == null ? 0 : r.data().byteSize());
     }
 
     /** This matrix repacked for {@link MatMul} ({@link Panels#pack}), built on the first call (thread-safe). */
@@ -95,6 +148,30 @@ public final class Matrix {
             synchronized (this) {
                 p = panels;
                 if (p == null) panels = p = Panels.pack(this);
+            }
+        }
+        return p;
+    }
+
+    /** This BF16 matrix repacked for {@link ReducedMatMul} ({@link PairPanels#pack}), built on the first call (thread-safe). */
+    public PairPanels pairPanels() {
+        PairPanels p = pairPanels;
+        if (p == null) {
+            synchronized (this) {
+                p = pairPanels;
+                if (p == null) pairPanels = p = PairPanels.pack(this);
+            }
+        }
+        return p;
+    }
+
+    /** This Q8_0/Q4_0 matrix repacked for {@link QuantDot} ({@link QuantDotPanels#pack}), built on the first call (thread-safe). */
+    public QuantDotPanels quantDotPanels() {
+        QuantDotPanels p = quantDotPanels;
+        if (p == null) {
+            synchronized (this) {
+                p = quantDotPanels;
+                if (p == null) quantDotPanels = p = QuantDotPanels.pack(this);
             }
         }
         return p;
@@ -123,7 +200,9 @@ public final class Matrix {
             case F32 -> data.getAtIndex(Bf16.F32, i);
             case BF16 -> Bf16.toFloat(data.getAtIndex(Bf16.I16, i));
             case F16 -> Float.float16ToFloat(data.getAtIndex(Bf16.I16, i));
-            case Q8_0, Q4_0 -> data != null ? Quantizer.get(dtype, data, i) : quantPanels.get((int) (i / cols), (int) (i % cols));
+            case Q8_0, Q4_0 -> data != null ? Quantizer.get(dtype, data, i)
+                    : quantPanels != null ? quantPanels.get((int) (i / cols), (int) (i % cols))
+                    : quantDotPanels.get((int) (i / cols), (int) (i % cols));
             default -> throw new IllegalStateException(name + ": " + dtype + " is not a weight dtype");
         };
     }
@@ -132,6 +211,6 @@ public final class Matrix {
 
     @Override
     public String toString() {
-        return "Matrix[" + name + ", " + dtype + " " + rows + " x " + cols + "]";
+        return "Matrix[" + name + ", " + dtype + " " + rows + " x " + cols + (dot == DotMode.EXACT ? "" : ", dot " + dot) + "]";
     }
 }

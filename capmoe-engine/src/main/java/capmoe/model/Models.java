@@ -9,6 +9,7 @@ import capmoe.model.qwen3moe.Qwen3Moe;
 import capmoe.weights.Checkpoint;
 import capmoe.weights.DType;
 import capmoe.weights.GgufFile;
+import capmoe.weights.LoadOptions;
 
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
@@ -39,7 +40,7 @@ public final class Models {
             "deepseek_v3", DeepseekV3::build);
 
     public static CausalLM load(Path dir) {
-        return load(dir, null, null);
+        return load(dir, null, LoadOptions.DEFAULT);
     }
 
     /**
@@ -49,7 +50,7 @@ public final class Models {
      * load (olmoe-tiny's) does not have.
      */
     public static CausalLM load(Path dir, String torchDtype) {
-        return load(dir, torchDtype, null);
+        return load(dir, torchDtype, LoadOptions.DEFAULT);
     }
 
     /**
@@ -57,6 +58,14 @@ public final class Models {
      * (Q8_0 or Q4_0, see {@link Checkpoint#quantizes}); null keeps the stored dtypes.
      */
     public static CausalLM load(Path dir, String torchDtype, DType quantize) {
+        return load(dir, torchDtype, LoadOptions.quantized(quantize));
+    }
+
+    /**
+     * {@link #load(Path, String)}, with the weight matrices loaded as {@code options} says:
+     * quantized ({@link Checkpoint#quantizes}) and multiplied in its {@link capmoe.kernels.DotMode}.
+     */
+    public static CausalLM load(Path dir, String torchDtype, LoadOptions options) {
         if (torchDtype != null && !torchDtype.equals("float32") && !torchDtype.equals("bfloat16")) {
             throw new IllegalArgumentException("--dtype must be float32 or bfloat16, got '" + torchDtype + "'");
         }
@@ -66,7 +75,7 @@ public final class Models {
         if (arch == null) {
             throw new IllegalArgumentException("model_type " + config.modelType() + " (" + dir + ") is not yet supported by the engine");
         }
-        Checkpoint weights = checkpoint(dir, quantize);
+        Checkpoint weights = checkpoint(dir, options);
         try {
             return arch.build(config, weights);
         } catch (RuntimeException e) {
@@ -81,11 +90,16 @@ public final class Models {
      * {@code quantize} as in {@link Checkpoint#open(Path, DType)}.
      */
     public static Checkpoint checkpoint(Path path, DType quantize) {
-        if (!Files.isRegularFile(path)) return Checkpoint.open(path, quantize);
+        return checkpoint(path, LoadOptions.quantized(quantize));
+    }
+
+    /** {@link #checkpoint(Path, DType)} with {@code options} ({@link Checkpoint#open(Path, LoadOptions)}). */
+    public static Checkpoint checkpoint(Path path, LoadOptions options) {
+        if (!Files.isRegularFile(path)) return Checkpoint.open(path, options);
         Arena arena = Arena.ofShared();
         try {
             GgufFile f = GgufFile.open(path, arena);
-            return Checkpoint.of(path, arena, GgufModel.tensors(f, GgufModel.config(f), arena), quantize, f);
+            return Checkpoint.of(path, arena, GgufModel.tensors(f, GgufModel.config(f), arena), options, f);
         } catch (RuntimeException e) {
             arena.close();
             throw e;

@@ -23,8 +23,8 @@ import java.util.Locale;
  *   <li>the attention block, projections to o_proj: {@link Phase#ATTENTION};</li>
  *   <li>residual add + post-attention RMSNorm: {@link Phase#OTHER};</li>
  *   <li>router logits and the routing policy: {@link Phase#ROUTER};</li>
- *   <li>the counting sort of kept pairs and the gather of their rows: {@link Phase#DISPATCH}
- *       (Q8_0/Q4_0 experts round the rows as they gather them: under {@link Phase#EXPERTS});</li>
+ *   <li>the counting sort of kept pairs and the gather of their rows (Q8_0/Q4_0 experts round the
+ *       rows as they gather them): {@link Phase#DISPATCH};</li>
  *   <li>the experts' projections (and a shared expert, or a dense MLP): {@link Phase#EXPERTS};</li>
  *   <li>the weighted sum back into token order: {@link Phase#COMBINE}.</li>
  * </ol>

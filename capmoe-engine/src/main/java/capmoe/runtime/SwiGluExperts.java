@@ -18,10 +18,12 @@ import java.util.List;
  * op over all experts), work split over (expert, row block, column tile) so that 2 or 16
  * threads stay busy when one expert is hot and when there is one token:
  * <ol>
- *   <li>gather: each slot's row of x into one matrix, the experts' rows one after another (phase over slots);</li>
- *   <li>gate/up with SwiGLU fused into the epilogue: per task, {@link MatMul#gemm} gives a block of
+ *   <li>gather: each slot's row of x into one matrix, the experts' rows one after another
+ *       (Q8_0/Q4_0: rounded, {@link Gemms#gather}; phase over slots);</li>
+ *   <li>gate/up with SwiGLU fused into the epilogue: per task, {@link Gemms#gemm} gives a block of
  *       gate and of up columns for the task's rows (a tile that stays in cache), and
- *       {@code silu(g) * u} is written straight into the hidden buffer (phase over (expert, rows, I-tile));</li>
+ *       {@code silu(g) * u} is written straight into the hidden buffer (Q8_0/Q4_0: then rounded,
+ *       {@link Gemms#hidden}; phase over (expert, rows, I-tile));</li>
  *   <li>down: the hidden rows times down^T into y at the experts' slots (phase over (expert, rows, H-tile)).</li>
  * </ol>
  * A decode call (a few rows per expert) whose experts spread evenly over the team runs steps 2
@@ -30,8 +32,9 @@ import java.util.List;
  * accumulation order, {@link Activations#siluMul}'s formula), so the two give the same bits and
  * a row's result never depends on which rows are grouped with it.
  *
- * <p>Q8_0/Q4_0 experts take {@link QuantizedExperts}' grouped kernels instead (one dispatch line in
- * {@link #runAll}), under the same bit-for-bit contract with {@link #apply}.
+ * <p>The weight format changes only the GEMM calls and the rounding of activations ({@link Gemms}):
+ * BF16/F16/F32 experts take {@link FloatGemms}, Q8_0/Q4_0 experts {@link QuantizedExperts}, under
+ * the same bit-for-bit contract with {@link #apply}.
  */
 public final class SwiGluExperts implements Experts {
 
@@ -49,11 +52,11 @@ public final class SwiGluExperts implements Experts {
     private final List<Expert> experts;
     private final int hidden;
     private final int intermediate;
-    private final boolean grouped;               // every matrix BF16, F16 or F32: the grouped kernels apply
-    private final boolean quantized;             // every matrix Q8_0/Q4_0: QuantizedExperts' grouped kernels apply
+    /** The grouped kernels' dtype-specific part, or null when the experts' dtypes mix (then one expert after another). */
+    private final Gemms gemms;
 
     /** Per calling thread: the grouped stage's buffers, grown as needed, never shrunk. */
-    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
     /** Per team thread: one gate/up task's gate and up blocks, [BLOCK_ROWS x TILE_COLUMNS] each. */
     private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[2 * BLOCK_ROWS * TILE_COLUMNS]);
     /** Per team thread: a decode task's gate and up rows, [rows x I] each. */
@@ -61,8 +64,8 @@ public final class SwiGluExperts implements Experts {
 
     /**
      * The grouped stage's buffers, rows = the call's kept pairs of the given experts (P'):
-     * {@code x} [P' x H] the slots' input rows, at row stride {@link MatMul#stride}(H);
-     * {@code act} [P' x I] silu(gate)*up of each slot, at row stride {@link MatMul#stride}(I);
+     * {@code x} [P' x H] the slots' input rows ({@link Gemms#gather}), at row stride {@link MatMul#stride}(H);
+     * {@code act} [P' x I] silu(gate)*up of each slot ({@link Gemms#hidden}), at row stride {@link MatMul#stride}(I);
      * {@code base} [E] each listed expert's first row in x/act.
      */
     private static final class Scratch {
@@ -74,6 +77,46 @@ public final class SwiGluExperts implements Experts {
         int busyCount;
     }
 
+    /**
+     * What {@link #runAll} does differently per weight format, and nothing else: the task layout,
+     * gather, SwiGLU epilogue, down projection and scatter are shared. {@link FloatGemms} for
+     * BF16/F16/F32 panels ({@link MatMul#gemm}), {@link QuantizedExperts} for Q8_0/Q4_0
+     * ({@link capmoe.kernels.QuantMatMul#gemm}, with its two roundings of activations).
+     */
+    sealed interface Gemms permits FloatGemms, QuantizedExperts {
+        /** Step 1: one slot's input row {@code x[xo .. xo+h)} into the gathered matrix at {@code out[oo ..]}. */
+        void gather(float[] x, int xo, int h, float[] out, int oo);
+
+        /**
+         * Steps 2-3: {@code y[y0 + r*ys + j - j0] = x_r · w[j]} for rows r < {@code rows} of x (row
+         * r at {@code x0 + r*xs}) and columns j in [j0, j1), on the calling thread ({@code j0} a
+         * multiple of {@link Panels#NR}).
+         */
+        void gemm(float[] x, int x0, int xs, int rows, Matrix w, int j0, int j1, float[] y, int y0, int ys);
+
+        /** End of step 2: {@code act[o .. o+n)}, SwiGLU outputs of one hidden row, made what the down projection reads (in place). */
+        void hidden(float[] act, int o, int n);
+    }
+
+    /**
+     * BF16/F16/F32 experts: rows gathered as they are, {@link MatMul#gemm(float[], int, int, int, Matrix, int, int, float[], int, int)}
+     * on each matrix in its {@code --dot} mode (exact: its panels; reduced BF16: the native kernel).
+     */
+    enum FloatGemms implements Gemms {
+        INSTANCE;
+
+        @Override
+        public void gather(float[] x, int xo, int h, float[] out, int oo) { System.arraycopy(x, xo, out, oo, h); }
+
+        @Override
+        public void gemm(float[] x, int x0, int xs, int rows, Matrix w, int j0, int j1, float[] y, int y0, int ys) {
+            MatMul.gemm(x, x0, xs, rows, w, j0, j1, y, y0, ys);
+        }
+
+        @Override
+        public void hidden(float[] act, int o, int n) { }
+    }
+
     public SwiGluExperts(List<Expert> experts, int hidden, int intermediate) {
         this.experts = List.copyOf(experts);
         this.hidden = hidden;
@@ -82,8 +125,7 @@ public final class SwiGluExperts implements Experts {
         for (Expert e : this.experts) {
             g &= Panels.supports(e.gate().dtype()) && Panels.supports(e.up().dtype()) && Panels.supports(e.down().dtype());
         }
-        this.grouped = g;
-        this.quantized = QuantizedExperts.applies(this.experts);
+        this.gemms = QuantizedExperts.applies(this.experts) ? QuantizedExperts.of(this.experts) : g ? FloatGemms.INSTANCE : null;
     }
 
     @Override
@@ -109,16 +151,12 @@ public final class SwiGluExperts implements Experts {
 
     @Override
     public void runAll(Dispatch d, int[] list, float[] x, float[] y) {
-        if (quantized) {
-            QuantizedExperts.runAll(experts, hidden, intermediate, d, list, x, y);
-            return;
-        }
-        if (!grouped) {
+        if (gemms == null) {
             Experts.super.runAll(d, list, x, y);
             return;
         }
         int h = hidden, in = intermediate, hs = MatMul.stride(h), is = MatMul.stride(in);
-        Scratch s = scratch.get();
+        Scratch s = SCRATCH.get();
         if (s.base.length < list.length) s.base = new int[list.length];
         int rows = 0;
         for (int i = 0; i < list.length; i++) {
@@ -128,18 +166,18 @@ public final class SwiGluExperts implements Experts {
         if (rows == 0) return;
         if (s.x.length < rows * hs) s.x = new float[rows * hs];
         if (s.act.length < rows * is) s.act = new float[rows * is];
-        float[] xs = s.x, act = s.act;
-        int[] base = s.base;
-        Parallel pool = Parallel.current();
-
-        // 1. gather, a phase over slots
         if (s.token.length < rows) s.token = new int[rows];
-        int[] token = s.token;
+        float[] xs = s.x, act = s.act;
+        int[] base = s.base, token = s.token;
         for (int i = 0; i < list.length; i++) {
             for (int r = 0; r < d.rows(list[i]); r++) token[base[i] + r] = d.token(d.start(list[i]) + r);
         }
+        Parallel pool = Parallel.current();
+        Gemms g = gemms;
+
+        // 1. gather, a phase over slots
         pool.forRange(rows, 8, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) System.arraycopy(x, token[r] * h, xs, r * hs, h);
+            for (int r = r0; r < r1; r++) g.gather(x, token[r] * h, h, xs, r * hs);
         });
         PhaseClock.lap(PhaseClock.Phase.DISPATCH);
 
@@ -151,12 +189,8 @@ public final class SwiGluExperts implements Experts {
                 Expert e = experts.get(list[i]);
                 float[] gu = DECODE.get();
                 if (gu.length < 2 * m * in) DECODE.set(gu = new float[2 * m * in]);
-                MatMul.gemm(xs, row * hs, hs, m, e.gate().panels(), 0, in, gu, 0, in);
-                MatMul.gemm(xs, row * hs, hs, m, e.up().panels(), 0, in, gu, m * in, in);
-                for (int q = 0; q < m; q++) {
-                    for (int j = 0; j < in; j++) act[(row + q) * is + j] = Activations.silu(gu[q * in + j]) * gu[m * in + q * in + j];
-                }
-                MatMul.gemm(act, row * is, is, m, e.down().panels(), 0, h, y, d.start(list[i]) * h, h);
+                gateUp(g, e, xs, row, m, 0, in, gu, in, act);
+                g.gemm(act, row * is, is, m, e.down(), 0, h, y, d.start(list[i]) * h, h);
             });
             return;
         }
@@ -166,17 +200,8 @@ public final class SwiGluExperts implements Experts {
         int[] t1 = s.tasks;
         pool.forEach(n1, t -> {
             int i = t1[3 * t], r0 = t1[3 * t + 1], j0 = t1[3 * t + 2];
-            Expert e = experts.get(list[i]);
-            int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0, j1 = Math.min(in, j0 + TILE_COLUMNS), w = j1 - j0;
-            int row = base[i] + r0, up = BLOCK_ROWS * TILE_COLUMNS;
-            float[] tile = TILE.get();
-            MatMul.gemm(xs, row * hs, hs, m, e.gate().panels(), j0, j1, tile, 0, TILE_COLUMNS);
-            MatMul.gemm(xs, row * hs, hs, m, e.up().panels(), j0, j1, tile, up, TILE_COLUMNS);
-            for (int q = 0; q < m; q++) {
-                for (int j = 0; j < w; j++) {
-                    act[(row + q) * is + j0 + j] = Activations.silu(tile[q * TILE_COLUMNS + j]) * tile[up + q * TILE_COLUMNS + j];
-                }
-            }
+            int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0;
+            gateUp(g, experts.get(list[i]), xs, base[i] + r0, m, j0, Math.min(in, j0 + TILE_COLUMNS), TILE.get(), TILE_COLUMNS, act);
         });
 
         // 3. down into y at the experts' slots, a phase over (expert, rows, H-tile)
@@ -185,9 +210,27 @@ public final class SwiGluExperts implements Experts {
         pool.forEach(n2, t -> {
             int i = t2[3 * t], r0 = t2[3 * t + 1], j0 = t2[3 * t + 2];
             int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0, j1 = Math.min(h, j0 + TILE_COLUMNS);
-            MatMul.gemm(act, (base[i] + r0) * is, is, m, experts.get(list[i]).down().panels(), j0, j1,
+            g.gemm(act, (base[i] + r0) * is, is, m, experts.get(list[i]).down(), j0, j1,
                     y, (d.start(list[i]) + r0) * h + j0, h);
         });
+    }
+
+    /**
+     * Step 2 for one task: rows {@code row .. row+m) of the gathered x times columns [j0, j1) of
+     * e's gate and up into {@code buf} (gate block at 0, up block at {@code m * ld}, row stride
+     * {@code ld}), then {@code silu(g) * u} into the same columns of those rows of {@code act}
+     * (row stride {@link MatMul#stride}(I)), finished for the down projection by
+     * {@link Gemms#hidden}.
+     */
+    private void gateUp(Gemms g, Expert e, float[] xs, int row, int m, int j0, int j1, float[] buf, int ld, float[] act) {
+        int hs = MatMul.stride(hidden), is = MatMul.stride(intermediate), w = j1 - j0, up = m * ld;
+        g.gemm(xs, row * hs, hs, m, e.gate(), j0, j1, buf, 0, ld);
+        g.gemm(xs, row * hs, hs, m, e.up(), j0, j1, buf, up, ld);
+        for (int q = 0; q < m; q++) {
+            int o = (row + q) * is + j0;
+            for (int j = 0; j < w; j++) act[o + j] = Activations.silu(buf[q * ld + j]) * buf[up + q * ld + j];
+            g.hidden(act, o, w);
+        }
     }
 
     /**

@@ -1,9 +1,10 @@
 package capmoe.weights;
 
 import capmoe.files.JsonFiles;
+import capmoe.kernels.DotMode;
 import capmoe.kernels.Matrix;
+import capmoe.kernels.NativeKernels;
 import capmoe.kernels.Parallel;
-import capmoe.kernels.QuantPanels;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import java.io.IOException;
@@ -28,18 +29,20 @@ public final class Checkpoint implements AutoCloseable {
     private final Arena arena;
     private final Map<String, Tensor> tensors;
     private final DType quantize;
+    private final DotMode dot;
     private final GgufFile gguf;
 
-    private Checkpoint(Path dir, Arena arena, Map<String, Tensor> tensors, DType quantize, GgufFile gguf) {
+    private Checkpoint(Path dir, Arena arena, Map<String, Tensor> tensors, LoadOptions options, GgufFile gguf) {
         this.dir = dir;
         this.arena = arena;
         this.tensors = tensors;
-        this.quantize = quantize;
+        this.quantize = options.quantize();
+        this.dot = options.dot();
         this.gguf = gguf;
     }
 
     public static Checkpoint open(Path dir) {
-        return open(dir, null);
+        return open(dir, LoadOptions.DEFAULT);
     }
 
     /**
@@ -47,7 +50,15 @@ public final class Checkpoint implements AutoCloseable {
      * {@link #quantizes} selects is quantized at load ({@link #matrix}); null keeps the stored dtypes.
      */
     public static Checkpoint open(Path dir, DType quantize) {
-        if (quantize != null && !quantize.quantized()) throw new IllegalArgumentException(quantize + " is not a quantized format (q8_0, q4_0)");
+        return open(dir, LoadOptions.quantized(quantize));
+    }
+
+    /**
+     * {@link #open(Path, DType)} with {@code options.quantize()}, every weight matrix multiplied in the
+     * arithmetic of {@code options.dot()} ({@link DotMode}; REDUCED needs the native kernels, checked here).
+     */
+    public static Checkpoint open(Path dir, LoadOptions options) {
+        requireKernels(options);
         if (!Files.isDirectory(dir)) throw new IllegalArgumentException("model directory " + dir + " does not exist");
         Arena arena = Arena.ofShared();
         try {
@@ -88,7 +99,7 @@ public final class Checkpoint implements AutoCloseable {
                     }
                 }
             }
-            return new Checkpoint(dir, arena, tensors, quantize, null);
+            return new Checkpoint(dir, arena, tensors, options, null);
         } catch (IOException e) {
             arena.close();
             throw new IllegalArgumentException("cannot read " + dir + ": " + e.getMessage(), e);
@@ -127,7 +138,7 @@ public final class Checkpoint implements AutoCloseable {
      * A [rows x cols] weight matrix (HF Linear layout: [out_features, in_features]), read in place
      * and repacked for the matmul kernel ({@link #packed}) —
      * or, when the checkpoint was opened with a quantize format and {@link #quantizes} selects the
-     * tensor, quantized once. A Q8_0/Q4_0 matrix with panels keeps only them ({@link Matrix#ofPanels}):
+     * tensor, quantized once. A Q8_0/Q4_0 matrix with panels keeps only those of its dot mode ({@link Matrix#packedQuantized}):
      * {@code --quantize}'s row-major blocks are made in a temporary arena, packed and freed, and a
      * GGUF file's mapped blocks are read once to pack them and not again.
      */
@@ -135,14 +146,14 @@ public final class Checkpoint implements AutoCloseable {
         Tensor t = tensor(name).expectShape(why, rows, cols);
         return switch (t.dtype()) {
             case BF16, F32, F16 -> {
-                if (quantize == null || !quantizes(name, cols)) yield packed(new Matrix(name, t.dtype(), rows, cols, t.data()));
-                if (rowsOnly(name)) yield new Matrix(name, quantize, rows, cols, quantized(t, rows, cols, arena));
+                if (quantize == null || !quantizes(name, cols)) yield packed(new Matrix(name, t.dtype(), rows, cols, t.data(), dot));
+                if (rowsOnly(name)) yield new Matrix(name, quantize, rows, cols, quantized(t, rows, cols, arena), dot);
                 try (Arena blocks = Arena.ofShared()) {
-                    yield Matrix.ofPanels(name, QuantPanels.pack(new Matrix(name, quantize, rows, cols, quantized(t, rows, cols, blocks))));
+                    yield Matrix.packedQuantized(new Matrix(name, quantize, rows, cols, quantized(t, rows, cols, blocks)), dot);
                 }
             }
-            case Q8_0, Q4_0 -> rowsOnly(name) ? new Matrix(name, t.dtype(), rows, cols, t.data())
-                    : Matrix.ofPanels(name, QuantPanels.pack(new Matrix(name, t.dtype(), rows, cols, t.data())));
+            case Q8_0, Q4_0 -> rowsOnly(name) ? new Matrix(name, t.dtype(), rows, cols, t.data(), dot)
+                    : Matrix.packedQuantized(new Matrix(name, t.dtype(), rows, cols, t.data()), dot);
             default -> throw new IllegalArgumentException("tensor " + name + " in " + t.file() + " is " + t.dtype()
                     + "; weights must be BF16, F16, F32, Q8_0 or Q4_0");
         };
@@ -162,7 +173,9 @@ public final class Checkpoint implements AutoCloseable {
      * table ({@link #rowsOnly}).
      */
     private static Matrix packed(Matrix m) {
-        if (!rowsOnly(m.name())) m.panels();
+        if (rowsOnly(m.name())) return m;
+        if (m.reducedBf16()) m.pairPanels();   // --dot reduced: the vdpbf16ps layout instead
+        else m.panels();
         return m;
     }
 
@@ -171,8 +184,18 @@ public final class Checkpoint implements AutoCloseable {
      * the checkpoint owns the arena. {@code source} names it in errors.
      */
     public static Checkpoint of(Path source, Arena arena, Map<String, Tensor> tensors, DType quantize, GgufFile gguf) {
-        if (quantize != null && !quantize.quantized()) throw new IllegalArgumentException(quantize + " is not a quantized format (q8_0, q4_0)");
-        return new Checkpoint(source, arena, new TreeMap<>(tensors), quantize, gguf);
+        return of(source, arena, tensors, LoadOptions.quantized(quantize), gguf);
+    }
+
+    /** {@link #of(Path, Arena, Map, DType, GgufFile)} with {@code options} as in {@link #open(Path, LoadOptions)}. */
+    public static Checkpoint of(Path source, Arena arena, Map<String, Tensor> tensors, LoadOptions options, GgufFile gguf) {
+        requireKernels(options);
+        return new Checkpoint(source, arena, new TreeMap<>(tensors), options, gguf);
+    }
+
+    /** A clear error when {@code --dot reduced} is asked for and the native kernels did not load. */
+    private static void requireKernels(LoadOptions options) {
+        if (options.dot() == DotMode.REDUCED) NativeKernels.require("--dot reduced");
     }
 
     /** The GGUF file these weights come from, or null for a safetensors checkpoint. */
@@ -183,6 +206,9 @@ public final class Checkpoint implements AutoCloseable {
 
     /** The format given to {@link #open(Path, DType)}, or null. */
     public DType quantize() { return quantize; }
+
+    /** The arithmetic every weight matrix of this checkpoint is multiplied in ({@code --dot}). */
+    public DotMode dot() { return dot; }
 
     /**
      * Which weight matrices {@code --quantize} converts: all of them whose rows are whole blocks of 32,

@@ -56,7 +56,7 @@ class GgufModelTest {
         float[][] ref = forward(Models.load(dir, "float32"), seqs);
         for (DType type : new DType[] {DType.BF16, DType.F32, DType.F16, DType.Q8_0, DType.Q4_0}) {
             Path gguf = GgufFixtures.write(dir, type, tmp.resolve(arch + "-" + type + ".gguf"));
-            float[][] got = forward(Models.load(gguf, null, null), seqs);
+            float[][] got = forward(Models.load(gguf), seqs);
             String what = arch + " " + type + " GGUF";
             switch (type) {
                 case BF16 -> assertTrue(Arrays.deepEquals(ref, got), what + ": logits differ from safetensors");
@@ -86,7 +86,7 @@ class GgufModelTest {
 
     /** Every matrix of the quantized GGUF equals {@code --quantize}'s bytes, except kv_b_proj: see the class comment. */
     private static void quantizedDeepseekDiffersOnlyInKvB(Path dir, Path gguf, DType type) {
-        try (Checkpoint g = Models.checkpoint(gguf, null); Checkpoint s = Models.checkpoint(dir, type)) {
+        try (Checkpoint g = Models.checkpoint(gguf, capmoe.weights.LoadOptions.DEFAULT); Checkpoint s = Models.checkpoint(dir, type)) {
             DeepSeekConfig d = ModelConfig.read(dir).deepseek();
             int checked = 0;
             for (Tensor t : g.tensors().values()) {
@@ -130,7 +130,7 @@ class GgufModelTest {
         String noKey = loadError(new GgufWriter().kv("general.architecture", "olmoe").tensor("token_embd.weight", 0, new long[] {4, 32}, embed));
         assertTrue(noKey.contains("missing metadata key olmoe.embedding_length"), noKey);
         String notGguf = assertThrows(IllegalArgumentException.class,
-                () -> Models.load(Files.writeString(tmp.resolve("x.gguf"), "hello"), null, null)).getMessage();
+                () -> Models.load(Files.writeString(tmp.resolve("x.gguf"), "hello"))).getMessage();
         assertTrue(notGguf.contains("not a GGUF file"), notGguf);
     }
 
@@ -176,18 +176,18 @@ class GgufModelTest {
             Path legacy = tmp.resolve(arch + "-legacy.gguf");
             w.write(legacy);
             int[][] seqs = {SameMath.tokens(13, 300, 1), SameMath.tokens(5, 300, 2)};
-            assertTrue(Arrays.deepEquals(forward(Models.load(dir, "float32"), seqs), forward(Models.load(legacy, null, null), seqs)),
+            assertTrue(Arrays.deepEquals(forward(Models.load(dir, "float32"), seqs), forward(Models.load(legacy), seqs)),
                     arch + ": the unsplit attn_kv_b file's logits differ from safetensors");
         }
         Path v3 = GgufFixtures.write(Shared.require("fixtures/hf/deepseek_v3"), DType.BF16, tmp.resolve("v3.gguf"));
         Path noBias = tmp.resolve("v3-no-bias.gguf");
         rewrite(v3, n -> !n.contains("exp_probs_b")).write(noBias);
-        try (Checkpoint ck = Models.checkpoint(noBias, null)) {
+        try (Checkpoint ck = Models.checkpoint(noBias, capmoe.weights.LoadOptions.DEFAULT)) {
             float[] bias = ck.tensor("model.layers.1.mlp.gate.e_score_correction_bias").toFloatArray();
             assertArrayEquals(new float[16], bias);
             assertFalse(ck.has("model.layers.0.mlp.gate.e_score_correction_bias"), "layer 0 is dense");
         }
-        forward(Models.load(noBias, null, null), new int[][] {SameMath.tokens(5, 300, 3)});
+        forward(Models.load(noBias), new int[][] {SameMath.tokens(5, 300, 3)});
     }
 
     /** The tensors of {@code file} and the metadata keys whose names pass {@code keep}, in a writer. */
@@ -212,7 +212,7 @@ class GgufModelTest {
     private String loadError(GgufWriter w) throws IOException {
         Path f = tmp.resolve("bad.gguf");
         w.write(f);
-        return assertThrows(IllegalArgumentException.class, () -> Models.load(f, null, null)).getMessage();
+        return assertThrows(IllegalArgumentException.class, () -> Models.load(f)).getMessage();
     }
 
     private static float[][] forward(CausalLM model, int[][] seqs) {

@@ -2,7 +2,10 @@ package capmoe.model;
 
 import capmoe.kernels.Parallel;
 import capmoe.testing.Shared;
-import org.junit.jupiter.api.Test;
+import capmoe.kernels.DotMode;
+import capmoe.weights.LoadOptions;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -15,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * the embedding lookup, the norms and the LM head are split over the team), a 300-token prefill
  * (logits at every position) and 12 greedy decode steps (logits written into the caller's
  * array) on teams of 1, 2 and 3 threads give the same floats bit for bit, also with a second
- * sequence in the batch and under a capacity policy.
+ * sequence in the batch and under a capacity policy. In both numerics ({@code --dot exact} and
+ * {@code reduced}: the reduced mode's native kernels keep the invariant too).
  */
 class ThreadCountBitsTest {
 
@@ -45,9 +49,10 @@ class ThreadCountBitsTest {
         return out[0];
     }
 
-    @Test
-    void prefillAndDecodeGiveTheSameBitsOnOneTwoAndThreeThreads() {
-        try (CausalLM model = Models.load(Shared.require("models/olmoe-tiny"));
+    @ParameterizedTest
+    @EnumSource(DotMode.class)
+    void prefillAndDecodeGiveTheSameBitsOnOneTwoAndThreeThreads(DotMode dot) {
+        try (CausalLM model = Models.load(Shared.require("models/olmoe-tiny"), null, LoadOptions.DEFAULT.withDot(dot));
              Parallel one = new Parallel(1); Parallel two = new Parallel(2); Parallel three = new Parallel(3)) {
             SplittableRandom r = new SplittableRandom(10);
             int[] a = r.ints(300, 2, model.config().vocabSize()).toArray(), b = r.ints(41, 2, model.config().vocabSize()).toArray();
@@ -59,7 +64,7 @@ class ThreadCountBitsTest {
                         float[][] got = run(model, team, prompts, options);
                         assertEquals(ref.length, got.length);
                         for (int i = 0; i < ref.length; i++) {
-                            String where = policy + ", " + prompts.length + " sequence(s), " + team.threads() + " threads, output " + i;
+                            String where = "--dot " + dot + ", " + policy + ", " + prompts.length + " sequence(s), " + team.threads() + " threads, output " + i;
                             assertEquals(ref[i].length, got[i].length, where);
                             for (int j = 0; j < ref[i].length; j++) {
                                 if (Float.floatToRawIntBits(ref[i][j]) != Float.floatToRawIntBits(got[i][j])) {

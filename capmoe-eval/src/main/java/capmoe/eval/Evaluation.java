@@ -1,5 +1,6 @@
 package capmoe.eval;
 
+import capmoe.weights.LoadOptions;
 import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
 import capmoe.model.RunOptions;
@@ -15,7 +16,6 @@ import capmoe.runtime.ep.Devices;
 import capmoe.runtime.ep.EngineCores;
 import capmoe.runtime.ep.EpMode;
 import capmoe.tokenizer.HfTokenizer;
-import capmoe.weights.DType;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -79,7 +79,7 @@ public final class Evaluation {
      * What to evaluate.
      *
      * @param dtype         torch dtype to run in ("float32", "bfloat16"), or null for config.json's
-     * @param quantize      Q8_0/Q4_0 to quantize the weight matrices at load, or null for the stored dtypes
+     * @param weights       how the weight matrices are loaded ({@code --quantize}, {@code --dot}); null: {@link LoadOptions#DEFAULT}
      * @param policies      the baseline {@code none} first ({@link Policy#withBaseline})
      * @param maxLength     context for loglikelihood requests, 0 = max_position_embeddings
      * @param prefixToken   token that starts rolling windows and empty contexts, -1 = BOS, else EOS
@@ -89,12 +89,12 @@ public final class Evaluation {
      *                      routing trace (recorded under none), or null to place them from none's routing of
      *                      this evaluation ({@link Replicas})
      */
-    public record Config(Path model, String dtype, DType quantize, List<Task> tasks, List<Policy> policies, int devices, int batch,
+    public record Config(Path model, String dtype, LoadOptions weights, List<Task> tasks, List<Policy> policies, int devices, int batch,
                          int maxLength, int prefixToken, boolean sharedContext, Ep ep, Path replicateTrace) {
         /** Replicas (if any) placed from none's routing of the evaluation. */
-        public Config(Path model, String dtype, DType quantize, List<Task> tasks, List<Policy> policies, int devices, int batch,
+        public Config(Path model, String dtype, LoadOptions weights, List<Task> tasks, List<Policy> policies, int devices, int batch,
                       int maxLength, int prefixToken, boolean sharedContext, Ep ep) {
-            this(model, dtype, quantize, tasks, policies, devices, batch, maxLength, prefixToken, sharedContext, ep, null);
+            this(model, dtype, weights, tasks, policies, devices, batch, maxLength, prefixToken, sharedContext, ep, null);
         }
 
         public Config {
@@ -125,7 +125,8 @@ public final class Evaluation {
             meta.put("model", config.model().toString());
             meta.put("devices", config.devices());
             meta.put("dtype", config.dtype() == null ? model.dtype() : config.dtype());
-            if (config.quantize() != null) meta.put("quantize", config.quantize().toString());
+            if (config.weights().quantize() != null) meta.put("quantize", config.weights().quantize().toString());
+            if (config.weights().dot() != capmoe.kernels.DotMode.EXACT) meta.put("dot", config.weights().dot().toString());
             if (config.ep() != null) {
                 // over MPI ranks the devices are the ranks, every time measured (the command adds "ranks")
                 meta.put("ep_mode", config.ep().mode() == null ? "mpi" : config.ep().mode().id());
@@ -192,7 +193,7 @@ public final class Evaluation {
         Replicas replicas = new Replicas(c.policies(), c.replicateTrace(), placement, config);
         Evaluator.Config evalConfig = new Evaluator.Config(context, c.batch(), prefix, c.devices(), c.sharedContext(), decodeSteps);
         // inside the try: recorded MoE layer calls point at the model's mapped weights until they are replayed
-        try (HfTokenizer tokenizer = HfTokenizer.load(c.model()); CausalLM loaded = ModelLoader.load(c.model(), c.dtype(), c.quantize())) {
+        try (HfTokenizer tokenizer = HfTokenizer.load(c.model()); CausalLM loaded = ModelLoader.load(c.model(), c.dtype(), c.weights())) {
             CausalLM lm = loaded;
             BiFunction<Policy, RoutingListener, RunOptions> options = (policy, listener) -> RunOptions.of(policy)
                     .withPlacement(placement).withListener(replicas.listener(policy, listener)).withLayerPlacements(replicas.of(policy));

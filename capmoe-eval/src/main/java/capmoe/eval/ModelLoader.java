@@ -1,8 +1,8 @@
 package capmoe.eval;
 
+import capmoe.weights.LoadOptions;
 import capmoe.model.CausalLM;
 import capmoe.model.Models;
-import capmoe.weights.DType;
 
 import java.nio.file.Path;
 
@@ -18,8 +18,8 @@ public final class ModelLoader {
         return Models.load(dir, dtype);
     }
 
-    /** {@link #load(Path, String)} with the weight matrices quantized at load to Q8_0/Q4_0 (null: as stored). */
-    public static CausalLM load(Path dir, String dtype, DType quantize) {
-        return Models.load(dir, dtype, quantize);
+    /** {@link #load(Path, String)} with the weight matrices loaded as {@code weights} says ({@code --quantize}, {@code --dot}). */
+    public static CausalLM load(Path dir, String dtype, LoadOptions weights) {
+        return Models.load(dir, dtype, weights);
     }
 }

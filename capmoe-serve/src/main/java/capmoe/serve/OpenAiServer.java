@@ -73,7 +73,7 @@ public final class OpenAiServer implements AutoCloseable {
         this.hfTokenizer = HfTokenizer.load(options.model());
         this.tokenizer = new LockedTokenizer(hfTokenizer);
         this.chat = ChatTemplate.read(options.model());
-        this.model = Models.load(options.model(), null, options.quantize());
+        this.model = Models.load(options.model(), null, options.weights());
         this.metrics = new ServeMetrics(config.numHiddenLayers(), experts, devices, options.maxRunning(), context);
         RunOptions run = RunOptions.of(options.policy()).withPlacement(Placement.contiguous(experts, devices));
         if (devices > 1) {

@@ -1,7 +1,7 @@
 package capmoe.serve;
 
+import capmoe.weights.LoadOptions;
 import capmoe.routing.Policy;
-import capmoe.weights.DType;
 
 import java.nio.file.Path;
 
@@ -22,11 +22,11 @@ import java.nio.file.Path;
  * @param devices        expert placement over this many devices (contiguous); above 1 the experts run
  *                       through the in-process expert-parallel runtime
  * @param epMode         that runtime's mode: parallel or timed-serial
- * @param quantize       Q8_0 or Q4_0 to quantize the weight matrices at load, null for the stored dtypes
+ * @param weights        how the weight matrices are loaded ({@code --quantize}, {@code --dot}); null: {@link LoadOptions#DEFAULT}
  */
 public record ServeOptions(Path model, String servedName, Policy policy, boolean decodeCapacity,
                            String host, int port, int maxBatchTokens, int maxRunning, int maxQueue,
-                           int maxContext, int devices, String epMode, DType quantize) {
+                           int maxContext, int devices, String epMode, LoadOptions weights) {
 
     public ServeOptions {
         if (model == null) throw new IllegalArgumentException("--model is required");
@@ -47,6 +47,7 @@ public record ServeOptions(Path model, String servedName, Policy policy, boolean
         if (servedName == null || servedName.isBlank()) servedName = model.toAbsolutePath().normalize().getFileName().toString();
         if (host == null) host = "127.0.0.1";
         if (epMode == null) epMode = "parallel";
+        if (weights == null) weights = LoadOptions.DEFAULT;
     }
 
     /** Defaults for a model: no policy, decode capacity on, 127.0.0.1 on a free port, 16 slots, 512 tokens a step. */
@@ -55,22 +56,22 @@ public record ServeOptions(Path model, String servedName, Policy policy, boolean
     }
 
     public ServeOptions withPolicy(Policy p, boolean decode) {
-        return new ServeOptions(model, servedName, p, decode, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, devices, epMode, quantize);
+        return new ServeOptions(model, servedName, p, decode, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, devices, epMode, weights);
     }
 
     public ServeOptions withSlots(int running, int batchTokens, int queue) {
-        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, batchTokens, running, queue, maxContext, devices, epMode, quantize);
+        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, batchTokens, running, queue, maxContext, devices, epMode, weights);
     }
 
     public ServeOptions withMaxContext(int context) {
-        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, context, devices, epMode, quantize);
+        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, context, devices, epMode, weights);
     }
 
     public ServeOptions withDevices(int d, String mode) {
-        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, d, mode, quantize);
+        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, d, mode, weights);
     }
 
-    public ServeOptions withQuantize(DType q) {
-        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, devices, epMode, q);
+    public ServeOptions withWeights(LoadOptions w) {
+        return new ServeOptions(model, servedName, policy, decodeCapacity, host, port, maxBatchTokens, maxRunning, maxQueue, maxContext, devices, epMode, w);
     }
 }

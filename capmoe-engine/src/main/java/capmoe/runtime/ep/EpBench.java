@@ -1,5 +1,6 @@
 package capmoe.runtime.ep;
 
+import capmoe.weights.LoadOptions;
 import capmoe.model.CausalLM;
 import capmoe.model.ModelConfig;
 import capmoe.model.Models;
@@ -13,7 +14,6 @@ import capmoe.runtime.trace.RoutingTrace;
 import capmoe.runtime.trace.TraceReader;
 import capmoe.runtime.trace.TraceWriter;
 import capmoe.tokenizer.HfTokenizer;
-import capmoe.weights.DType;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -71,18 +71,19 @@ public final class EpBench {
      * @param replicateTrace   a routing trace (recorded under none) to place replicated policies' replicas from,
      *                         or null to place them from the warm-up batches
      */
-    public record Config(Path model, DType quantize, List<Policy> policies, int devices, EpMode mode, Path placementFile,
+    public record Config(Path model, LoadOptions weights, List<Policy> policies, int devices, EpMode mode, Path placementFile,
                          Integer threadsPerDevice, double linkGbps, int tokens, int seqLen, int batches, int warmup,
                          int repeats, int replayWarmup, Path text, long seed, Path trace, int decodeSteps, Path replicateTrace) {
         /** Prefill only, replicas placed from the warm-up batches. */
-        public Config(Path model, DType quantize, List<Policy> policies, int devices, EpMode mode, Path placementFile,
+        public Config(Path model, LoadOptions weights, List<Policy> policies, int devices, EpMode mode, Path placementFile,
                       Integer threadsPerDevice, double linkGbps, int tokens, int seqLen, int batches, int warmup,
                       int repeats, int replayWarmup, Path text, long seed, Path trace) {
-            this(model, quantize, policies, devices, mode, placementFile, threadsPerDevice, linkGbps, tokens, seqLen, batches, warmup,
+            this(model, weights, policies, devices, mode, placementFile, threadsPerDevice, linkGbps, tokens, seqLen, batches, warmup,
                     repeats, replayWarmup, text, seed, trace, 0, null);
         }
 
         public Config {
+            if (weights == null) weights = LoadOptions.DEFAULT;
             if (decodeSteps < 0) throw new IllegalArgumentException("--decode-steps must be >= 0 (got " + decodeSteps + ")");
             if (tokens < 1 || seqLen < 1 || batches < 1 || warmup < 0 || repeats < 1 || replayWarmup < 0) {
                 throw new IllegalArgumentException("--tokens, --seq-len, --batches and --repeats must be >= 1, --warmup and --replay-warmup >= 0");
@@ -258,7 +259,7 @@ public final class EpBench {
      * @throws IllegalArgumentException for input the user can fix (devices, files, too short a text)
      */
     public static Result run(Config c, PrintWriter log) throws IOException {
-        try (CausalLM lm = Models.load(c.model(), null, c.quantize())) {
+        try (CausalLM lm = Models.load(c.model(), null, c.weights())) {
             ModelConfig config = lm.config();
             int e = config.numExperts();
             if (c.devices() < 1 || c.devices() > e) {

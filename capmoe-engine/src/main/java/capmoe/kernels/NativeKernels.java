@@ -1,0 +1,128 @@
+package capmoe.kernels;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+
+/**
+ * capmoe's native kernels: the one shared library {@code libcapmoe-kernels.so} that the Maven build
+ * compiles from every {@code capmoe-engine/src/main/c/*.c} ({@code src/main/c/build.sh}) and puts in
+ * the engine jar under {@code native/<os>-<arch>/}, loaded over FFM (the brief: "FFM for native
+ * memory and native libraries"). Only {@code --dot reduced} uses them ({@link DotMode}); the exact
+ * numerics are pure Java and need no library.
+ *
+ * <p>Loading, once per process, on first use:
+ * <ol>
+ *   <li>find the resource {@code native/<os>-<arch>/libcapmoe-kernels.so} on the class path;</li>
+ *   <li>a plain file (a build's {@code target/classes}) is loaded where it is; one inside a jar is
+ *       copied to a temporary file first (deleted when the JVM exits);</li>
+ *   <li>{@link SymbolLookup#libraryLookup(Path, Arena)} in the global arena (never unloaded).</li>
+ * </ol>
+ * When the library is missing (no C compiler at build time, or another platform) {@link #missing}
+ * says so in one line and every use throws an {@link IllegalArgumentException} with that line.
+ *
+ * <p>Adding a C function: write it in a {@code .c} file of {@code src/main/c} (the build picks up
+ * every file), then get its handle with one line where it is used, e.g.
+ * <pre>  static final MethodHandle DOT = NativeKernels.function("capmoe_q8_dot",
+ *          FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, ...), true);</pre>
+ * {@code heapArrays} true makes it a {@link Linker.Option#critical critical} downcall that may be
+ * passed heap segments ({@code MemorySegment.ofArray(float[])}, no copy): for short kernels that
+ * never block or call back into Java. Native segments (weight panels) may be passed either way.
+ * {@link #function} returns a handle even when the library is missing (the class holding it can be
+ * loaded); invoking it then throws the {@link #missing} line.
+ */
+public final class NativeKernels {
+    private NativeKernels() { }
+
+    /** The library's file name. */
+    public static final String LIBRARY = "libcapmoe-kernels.so";
+
+    private static final Linker LINKER = Linker.nativeLinker();
+
+    /** The loaded library, or the reason it is not there: exactly one of the two is non-null. */
+    private record Loaded(SymbolLookup lookup, String missing) { }
+
+    private static final class Holder {
+        static final Loaded LOADED = load();
+    }
+
+    /** {@code <os>-<arch>} as the build names it: linux-x86_64, linux-aarch64. */
+    public static String platform() {
+        String os = System.getProperty("os.name", "unknown").toLowerCase(Locale.ROOT).replaceAll("\\s.*", "");
+        String arch = System.getProperty("os.arch", "unknown");
+        if (arch.equals("amd64")) arch = "x86_64";
+        return os + "-" + arch;
+    }
+
+    /** True when the library is loaded (or loads now). */
+    public static boolean available() {
+        return Holder.LOADED.lookup() != null;
+    }
+
+    /** Why the library is not available, in one line; null when it is. */
+    public static String missing() {
+        return Holder.LOADED.missing();
+    }
+
+    /** Nothing, when the library is there; else an {@link IllegalArgumentException} saying {@code who} needs it and what is missing. */
+    public static void require(String who) {
+        String m = missing();
+        if (m != null) throw new IllegalArgumentException(who + " needs capmoe's native kernels: " + m);
+    }
+
+    /**
+     * A downcall handle to the library's function {@code name} (see the class Javadoc); when the
+     * library or the symbol is missing, a handle of the same type that throws the reason.
+     */
+    public static MethodHandle function(String name, FunctionDescriptor descriptor, boolean heapArrays) {
+        Loaded l = Holder.LOADED;
+        String why = l.missing();
+        if (why == null) {
+            var symbol = l.lookup().find(name);
+            if (symbol.isPresent()) {
+                return heapArrays ? LINKER.downcallHandle(symbol.get(), descriptor, Linker.Option.critical(true))
+                        : LINKER.downcallHandle(symbol.get(), descriptor);
+            }
+            why = LIBRARY + " has no function " + name + " (rebuild: ./mvnw -pl capmoe-engine -am package -DskipTests)";
+        }
+        IllegalArgumentException error = new IllegalArgumentException(name + ": " + why);
+        var type = descriptor.toMethodType();
+        var thrower = java.lang.invoke.MethodHandles.throwException(type.returnType(), IllegalArgumentException.class).bindTo(error);
+        return java.lang.invoke.MethodHandles.dropArguments(thrower, 0, type.parameterList());
+    }
+
+    private static Loaded load() {
+        String resource = "native/" + platform() + "/" + LIBRARY;
+        URL url = NativeKernels.class.getClassLoader().getResource(resource);
+        if (url == null) {
+            return new Loaded(null, resource + " is not on the class path: the build found no C compiler"
+                    + " (install one, e.g. apt-get install -y --no-install-recommends gcc libc6-dev, then rebuild) or " + platform()
+                    + " is not a platform it builds for");
+        }
+        try {
+            Path file;
+            if (url.getProtocol().equals("file")) {
+                file = Path.of(url.toURI());
+            } else {
+                file = Files.createTempFile("capmoe-kernels-", ".so");
+                file.toFile().deleteOnExit();
+                try (InputStream in = url.openStream()) {
+                    Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+            return new Loaded(SymbolLookup.libraryLookup(file, Arena.global()), null);
+        } catch (IOException | URISyntaxException | IllegalArgumentException | IllegalCallerException e) {
+            return new Loaded(null, "cannot load " + url + ": " + e.getMessage());
+        }
+    }
+}

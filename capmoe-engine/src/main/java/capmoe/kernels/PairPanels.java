@@ -1,0 +1,47 @@
+package capmoe.kernels;
+
+import capmoe.weights.DType;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A BF16 weight matrix W [N x K] repacked for {@link ReducedMatMul}'s vdpbf16ps kernel ("pair
+ * panels"): the columns of y = x W^T cut into panels of {@link #NR} = 16 (one zmm of fp32
+ * accumulators), K padded to even with a zero ({@link #kp}); panel p stores, for each k pair
+ * t = 0..kp/2-1, 16 little-endian ints, int i = W[16p+i, 2t] | W[16p+i, 2t+1] << 16: one
+ * operand of vdpbf16ps, which multiplies it by a broadcast pair of x. Columns past N are zero.
+ * The layout and the kernel are described once, in {@code capmoe-engine/src/main/c/bf16_dot.c}.
+ * Built once per matrix in native memory of an automatic arena (freed with the matrix), packed
+ * by the native {@code capmoe_bf16_pack} over all cores.
+ *
+ * @param n    output columns (W's rows)
+ * @param k    inner dimension (W's columns)
+ * @param data the panels, panel p at element {@code p * kp * NR}
+ */
+public record PairPanels(int n, int k, MemorySegment data) {
+
+    /** Output columns per panel. */
+    public static final int NR = 16;
+
+    /** K rounded up to even. */
+    public int kp() {
+        return k + (k & 1);
+    }
+
+    /** Number of panels: ceil(n / NR). */
+    public int panels() {
+        return (n + NR - 1) / NR;
+    }
+
+    /** W (BF16, row-major) repacked into pair panels. */
+    public static PairPanels pack(Matrix w) {
+        if (w.dtype() != DType.BF16) throw new IllegalArgumentException("matrix " + w.name() + ": pair panels hold BF16, not " + w.dtype());
+        NativeKernels.require("--dot reduced (matrix " + w.name() + ")");
+        int n = w.rows(), k = w.cols(), count = (n + NR - 1) / NR, kp = k + (k & 1);
+        MemorySegment out = Arena.ofAuto().allocate((long) count * kp * NR * 2, 64);
+        MemorySegment src = w.data();
+        Parallel.defaults().forRange(count, 1, (p0, p1) -> ReducedMatMul.pack(src, n, k, p0, p1, out));
+        return new PairPanels(n, k, out);
+    }
+}

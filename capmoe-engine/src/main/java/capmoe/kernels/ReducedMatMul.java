@@ -1,0 +1,150 @@
+package capmoe.kernels;
+
+import capmoe.weights.DType;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * y = x W^T (+ bias) for BF16 weights in {@link DotMode#REDUCED}: llama.cpp's arithmetic for a BF16
+ * matmul on the CPU. The activations are rounded to bf16 as ggml's {@code ggml_cpu_fp32_to_bf16}
+ * does ({@code ggml/src/ggml-cpu/ggml-cpu.c} lines 3531-3536: {@code GGML_FP32_TO_BF16},
+ * {@code ggml/src/ggml-impl.h} lines 611-624), then bf16 x bf16 products are summed in fp32, by
+ * AVX512_BF16's vdpbf16ps as {@code ggml_vec_dot_bf16} does ({@code ggml/src/ggml-cpu/vec.cpp}
+ * line 139), over {@link PairPanels}. The kernels are C ({@code capmoe-engine/src/main/c/bf16_dot.c},
+ * where the layout, the tiling and the order of each sum are described), called over FFM
+ * ({@link NativeKernels}); the threads stay Java's: a call is split over output columns by
+ * {@link Parallel}, and each native call computes a column range for all rows on its thread.
+ *
+ * <p><b>Row independence, in this mode.</b> Each output element is one fp32 chain over the k pairs
+ * in order, {@code c = dot2(c, x[r, 2t..2t+1], W[j, 2t..2t+1])}, the same instruction sequence in
+ * every tile height, row count, thread and column position, so a row's bits never depend on the
+ * batch, as in {@link MatMul}. llama.cpp's own {@code ggml_vec_dot_bf16} sums the same products in
+ * another order (two zmm chains over blocks of 64, then a horizontal sum in double), so results
+ * agree with it to rounding, not bit for bit. Without AVX512_BF16 a portable C loop computes the
+ * same chain (the same bits, except where vdpbf16ps flushes a subnormal to zero).
+ */
+public final class ReducedMatMul {
+    private ReducedMatMul() { }
+
+    private static final int NR = PairPanels.NR;
+
+    private static final FunctionDescriptor GEMM_TYPE = FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT,
+            ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
+    private static final MethodHandle GEMM = NativeKernels.function("capmoe_bf16_gemm", GEMM_TYPE, true);
+    private static final MethodHandle GEMM_PORTABLE = NativeKernels.function("capmoe_bf16_gemm_portable", GEMM_TYPE, true);
+    private static final MethodHandle PACK = NativeKernels.function("capmoe_bf16_pack",
+            FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
+    private static final MethodHandle ROUND = NativeKernels.function("capmoe_bf16_round",
+            FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, ADDRESS), true);
+    private static final MethodHandle ISA = NativeKernels.function("capmoe_bf16_isa", FunctionDescriptor.of(JAVA_INT), false);
+
+    /** True when every matrix is a BF16 one in reduced mode, all of the same width: {@link #matmul} applies. */
+    public static boolean applies(Matrix[] w) {
+        for (Matrix m : w) if (!m.reducedBf16() || m.cols() != w[0].cols()) return false;
+        return true;
+    }
+
+    /**
+     * y_i = x W_i^T (+ bias_i) for the reduced BF16 matrices w (same K), in ONE parallel phase over
+     * all their panels (as {@link MatMul#matmul(float[], int, Matrix[], float[][], float[][])}).
+     */
+    public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
+        int k = w[0].cols();
+        int[] first = new int[w.length + 1];
+        PairPanels[] p = new PairPanels[w.length];
+        for (int i = 0; i < w.length; i++) {
+            p[i] = w[i].pairPanels();
+            first[i + 1] = first[i] + p[i].panels();
+        }
+        Parallel.current().forWork(first[w.length], (long) rows * k * NR, (q0, q1) -> {
+            for (int i = 0; i < w.length; i++) {
+                int n = w[i].rows();
+                int n0 = (Math.max(q0, first[i]) - first[i]) * NR, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * NR);
+                if (n0 >= n1) continue;
+                gemm(x, 0, k, rows, p[i], n0, n1, y[i], n0, n);
+                float[] b = bias == null ? null : bias[i];
+                if (b != null) {
+                    for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[i][r * n + j] += b[j];
+                }
+            }
+        });
+    }
+
+    /**
+     * The kernel on one column range, on the calling thread: for rows r < {@code rows} of x (row r
+     * at {@code x0 + r*xs}, K = w.k() floats) and columns j in [j0, j1) ({@code j0} a multiple of
+     * {@link PairPanels#NR}), {@code y[y0 + r*ys + j - j0] = bf16(x_r) · W[j]} (see the class Javadoc).
+     */
+    public static void gemm(float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1, float[] y, int y0, int ys) {
+        call(GEMM, x, x0, xs, rows, w, j0, j1, y, y0, ys);
+    }
+
+    /** {@link #gemm} on the portable C kernel whatever the CPU (tests compare it with the AVX512_BF16 one). */
+    static void gemmPortable(float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1, float[] y, int y0, int ys) {
+        call(GEMM_PORTABLE, x, x0, xs, rows, w, j0, j1, y, y0, ys);
+    }
+
+    private static void call(MethodHandle kernel, float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1,
+                             float[] y, int y0, int ys) {
+        if (j0 % NR != 0) throw new IllegalArgumentException("reduced gemm: first column " + j0 + " is not a multiple of " + NR);
+        if (rows <= 0 || j0 >= j1) return;
+        if (j1 > w.n() || (long) x0 + (long) (rows - 1) * xs + w.k() > x.length || xs < w.k()
+                || (long) y0 + (long) (rows - 1) * ys + (j1 - j0) > y.length || ys < j1 - j0) {
+            throw new IllegalArgumentException("reduced gemm: " + rows + " rows x columns [" + j0 + ", " + j1 + ") of [" + w.n() + " x " + w.k()
+                    + "] do not fit x (" + x.length + " floats from " + x0 + ", stride " + xs + ") or y (" + y.length + " from " + y0 + ", stride " + ys + ")");
+        }
+        try {
+            kernel.invokeExact(MemorySegment.ofArray(x), (long) x0, xs, rows, w.k(), w.data(), j0, j1, MemorySegment.ofArray(y), (long) y0, ys);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** Panels [p0, p1) of {@code out} packed from the row-major BF16 {@code w} [n x k] (native, {@link PairPanels#pack}). */
+    static void pack(MemorySegment w, int n, int k, int p0, int p1, MemorySegment out) {
+        try {
+            PACK.invokeExact(w, n, k, p0, p1, out);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** x rounded to bf16 by the native rounding the kernels use (ggml's GGML_FP32_TO_BF16), for the tests. */
+    static short[] round(float[] x) {
+        short[] out = new short[x.length];
+        try {
+            ROUND.invokeExact(MemorySegment.ofArray(x), x.length, MemorySegment.ofArray(out));
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        return out;
+    }
+
+    /** "avx512bf16" when {@link #gemm} runs the AVX512_BF16 kernel on this CPU, else "portable". */
+    public static String kernel() {
+        try {
+            return (int) ISA.invokeExact() == 1 ? "avx512bf16" : "portable";
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** True for the weights this class multiplies: BF16 in reduced mode. */
+    static boolean handles(DType dtype, DotMode dot) {
+        return dtype == DType.BF16 && dot == DotMode.REDUCED;
+    }
+}
