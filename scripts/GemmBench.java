@@ -40,7 +40,7 @@ public final class GemmBench {
         }
         int e = Integer.parseInt(a[0]), m = Integer.parseInt(a[1]), k = Integer.parseInt(a[2]), n = Integer.parseInt(a[3]);
         double seconds = Double.parseDouble(a[5]);
-        int xs = MatMul.stride(k), tile = 64;
+        int xs = MatMul.stride(k), tile = m < MatMul.TILE_ROWS / 2 ? n : 64;
         SplittableRandom rnd = new SplittableRandom(1);
         float[] x = new float[e * m * xs];
         for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextDouble(-1, 1);

@@ -13,7 +13,8 @@ import java.util.Locale;
  *       before the dot product. BF16 weights: x rounded to bf16 (ggml's rounding), bf16 x bf16 products
  *       summed in fp32 by AVX512_BF16's vdpbf16ps ({@link ReducedMatMul}, native kernels over FFM,
  *       a portable C loop where the CPU lacks the instruction). Q8_0/Q4_0 weights: x quantized to
- *       Q8_0 blocks, integer dot products (see {@link QuantMatMul}). F16 and F32 weights: as EXACT.
+ *       Q8_0 blocks as ggml does, exact int8 dot products per block and fp32 scale products in llama.cpp's order
+ *       ({@link QuantDot}, native kernels over FFM). F16 and F32 weights: as EXACT.
  *       A row's bits still never depend on the other rows of the batch.</li>
  * </ul>
  */

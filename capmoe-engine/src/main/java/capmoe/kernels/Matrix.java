@@ -22,7 +22,8 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Its {@link DotMode} (from {@code --dot}, at load) says which arithmetic multiplies by it: a BF16
  * matrix in {@link DotMode#REDUCED} has {@link PairPanels} instead ({@link #pairPanels}, for
- * {@link ReducedMatMul}); Q8_0/Q4_0 ones read the mode in {@link QuantMatMul}.
+ * {@link ReducedMatMul}); a Q8_0/Q4_0 one has {@link QuantDotPanels} instead of {@link QuantPanels}
+ * ({@link #packedQuantized}, {@link #quantDotPanels}, for {@link QuantDot}; {@link QuantMatMul#matmul} dispatches).
  */
 public final class Matrix {
     private final String name;
@@ -34,6 +35,7 @@ public final class Matrix {
     private volatile QuantPanels quantPanels;
     private final DotMode dot;
     private volatile PairPanels pairPanels;
+    private volatile QuantDotPanels quantDotPanels;
 
     /** A matrix over its row-major bytes {@code data} (read in place), packed on its first matmul; {@link DotMode#EXACT}. */
     public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
@@ -68,6 +70,27 @@ public final class Matrix {
         this.dot = java.util.Objects.requireNonNull(dot, "dot");
     }
 
+    private Matrix(String name, QuantDotPanels panels) {
+        this.name = name;
+        this.dtype = panels.dtype();
+        this.rows = panels.n();
+        this.cols = panels.k();
+        this.data = null;
+        this.quantDotPanels = panels;
+        this.dot = DotMode.REDUCED;
+    }
+
+    /**
+     * The Q8_0/Q4_0 matrix {@code rowMajor} held only in the layout its mode multiplies from, packed
+     * from its row-major blocks (which the caller may then free): {@link QuantPanels} for
+     * {@link DotMode#EXACT} ({@link QuantMatMul}), {@link QuantDotPanels} for {@link DotMode#REDUCED}
+     * ({@link QuantDot}); either way the format's bytes once.
+     */
+    public static Matrix packedQuantized(Matrix rowMajor, DotMode dot) {
+        return dot == DotMode.REDUCED ? new Matrix(rowMajor.name(), QuantDotPanels.pack(rowMajor))
+                : new Matrix(rowMajor.name(), QuantPanels.pack(rowMajor), dot);
+    }
+
     /**
      * A Q8_0/Q4_0 matrix held only as its panels (made by {@link QuantPanels#pack} from row-major
      * blocks the caller may then free): its weights take the format's bytes once.
@@ -95,6 +118,9 @@ public final class Matrix {
     /** True for a BF16 matrix in {@link DotMode#REDUCED}: {@link ReducedMatMul} multiplies by it, over {@link #pairPanels}. */
     public boolean reducedBf16() { return ReducedMatMul.handles(dtype, dot); }
 
+    /** True when this matrix keeps its row-major bytes ({@link #data}); false for one kept only as panels. */
+    public boolean hasRowMajor() { return data != null; }
+
     /** The stored bytes, row-major; a matrix kept only as panels ({@link #ofPanels}) has none. */
     public MemorySegment data() {
         if (data == null) throw new IllegalStateException("matrix " + name + " is kept only as " + dtype + " panels (no row-major bytes)");
@@ -110,8 +136,9 @@ public final class Matrix {
         Panels f = panels;
         QuantPanels q = quantPanels;
         PairPanels b = pairPanels;
+        QuantDotPanels r = quantDotPanels;
         return (data == null ? 0 : data.byteSize()) + (f == null ? 0 : f.data().byteSize()) + (q == null ? 0 : q.data().byteSize())
-                + (b == null ? 0 : b.data().byteSize());
+                + (b == null ? 0 : b.data().byteSize()) + (r == null ? 0 : r.data().byteSize());
     }
 
     /** This matrix repacked for {@link MatMul} ({@link Panels#pack}), built on the first call (thread-safe). */
@@ -133,6 +160,18 @@ public final class Matrix {
             synchronized (this) {
                 p = pairPanels;
                 if (p == null) pairPanels = p = PairPanels.pack(this);
+            }
+        }
+        return p;
+    }
+
+    /** This Q8_0/Q4_0 matrix repacked for {@link QuantDot} ({@link QuantDotPanels#pack}), built on the first call (thread-safe). */
+    public QuantDotPanels quantDotPanels() {
+        QuantDotPanels p = quantDotPanels;
+        if (p == null) {
+            synchronized (this) {
+                p = quantDotPanels;
+                if (p == null) quantDotPanels = p = QuantDotPanels.pack(this);
             }
         }
         return p;
@@ -161,7 +200,9 @@ public final class Matrix {
             case F32 -> data.getAtIndex(Bf16.F32, i);
             case BF16 -> Bf16.toFloat(data.getAtIndex(Bf16.I16, i));
             case F16 -> Float.float16ToFloat(data.getAtIndex(Bf16.I16, i));
-            case Q8_0, Q4_0 -> data != null ? Quantizer.get(dtype, data, i) : quantPanels.get((int) (i / cols), (int) (i % cols));
+            case Q8_0, Q4_0 -> data != null ? Quantizer.get(dtype, data, i)
+                    : quantPanels != null ? quantPanels.get((int) (i / cols), (int) (i % cols))
+                    : quantDotPanels.get((int) (i / cols), (int) (i % cols));
             default -> throw new IllegalStateException(name + ": " + dtype + " is not a weight dtype");
         };
     }

@@ -6,6 +6,7 @@ import jdk.incubator.vector.FloatVector;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A float weight matrix W [N x K] (BF16, F16 or F32) repacked for {@link MatMul}'s register-tiled
@@ -18,16 +19,21 @@ import java.lang.foreign.ValueLayout;
  *
  * <p>Layout of panel p (of {@code ceil(N / NR)}; columns past N are zero), one row per k:
  * <ul>
- *   <li>BF16 / F16: L little-endian ints of two halves each, in the stored dtype (no widening, same
+ *   <li>BF16: L little-endian ints of two halves each, in the stored dtype (no widening, same
  *       bytes as the checkpoint): int lane i holds column p*NR+i in its low half and column
- *       p*NR+L+i in its high half. So {@code i << 16} (BF16) gives columns 0..L-1 of the panel
- *       as floats and {@code i & 0xFFFF0000} columns L..2L-1: one op per L weights, no shuffle.</li>
+ *       p*NR+L+i in its high half. So {@code i << 16} gives columns 0..L-1 of the panel as floats
+ *       and {@code i & 0xFFFF0000} columns L..2L-1: one op per L weights, no shuffle.</li>
+ *   <li>F16: the NR halves in column order (the stored bytes), so that the prefill's widening is
+ *       one elementwise conversion (vcvtph2ps) into the F32 layout, and decode's, read as L ints,
+ *       gives the even and the odd columns ({@code MatMul.evenF16}, {@code MatMul.oddF16}). Finite
+ *       halves only: a matrix holding an infinity or a NaN is packed as F32 panels
+ *       ({@link #dtype} F32).</li>
  *   <li>F32: the NR floats in column order.</li>
  * </ul>
  * Built once per matrix, on its first matmul ({@link Matrix#panels}), in native memory of an
  * automatic arena (freed with the matrix), over all cores.
  *
- * @param dtype BF16, F16 or F32, as stored
+ * @param dtype BF16, F16 or F32, as stored (F32 for an F16 matrix with an infinity or a NaN)
  * @param n     output columns (W's rows)
  * @param k     inner dimension (W's columns)
  * @param data  the panels, panel p at {@code p * k * bytesPerK}
@@ -60,38 +66,53 @@ public record Panels(DType dtype, int n, int k, MemorySegment data) {
         return d == DType.BF16 || d == DType.F16 || d == DType.F32;
     }
 
-    /** W repacked into panels (see the class Javadoc); parallel over panels on all cores. */
+    /**
+     * W repacked into panels (see the class Javadoc); parallel over panels on all cores. An F16
+     * matrix holding an infinity or a NaN (exponent 31) is packed as F32 panels instead, widened
+     * exactly: the F16 kernels' widening is exact for finite halves only ({@code MatMul.evenF16}).
+     */
     public static Panels pack(Matrix w) {
         if (!supports(w.dtype())) throw new IllegalArgumentException("matrix " + w.name() + ": " + w.dtype() + " has no panel layout");
+        if (w.dtype() == DType.F32) return packF32(w);
         int n = w.rows(), k = w.cols(), count = (n + NR - 1) / NR;
-        boolean f32 = w.dtype() == DType.F32;
-        long panelBytes = (long) k * NR * (f32 ? 4 : 2);
-        MemorySegment out = Arena.ofAuto().allocate(panelBytes * count, 64);
-        MemorySegment src = w.data();
+        boolean bf16 = w.dtype() == DType.BF16;
+        long panelBytes = (long) k * NR * 2;
+        MemorySegment out = Arena.ofAuto().allocate(panelBytes * count, 64), src = w.data();
+        AtomicBoolean nonFinite = new AtomicBoolean();
         Parallel.defaults().forRange(count, 1, (p0, p1) -> {
-            if (f32) {
-                float[] row = new float[k], panel = new float[k * NR];
-                for (int p = p0; p < p1; p++) {
-                    java.util.Arrays.fill(panel, 0f);
-                    for (int i = 0; i < NR && p * NR + i < n; i++) {
-                        MemorySegment.copy(src, Bf16.F32, (long) (p * NR + i) * k * 4, row, 0, k);
-                        for (int c = 0; c < k; c++) panel[c * NR + i] = row[c];
-                    }
-                    MemorySegment.copy(panel, 0, out, F32, p * panelBytes, panel.length);
+            short[] row = new short[k], panel = new short[k * NR];
+            int exponents = 0;   // F16: bit 15 set once a half with exponent 31 is seen ((e + 0x400) carries into it)
+            for (int p = p0; p < p1; p++) {
+                java.util.Arrays.fill(panel, (short) 0);
+                for (int i = 0; i < NR && p * NR + i < n; i++) {
+                    MemorySegment.copy(src, Bf16.I16, (long) (p * NR + i) * k * 2, row, 0, k);
+                    int slot = bf16 ? (i < L ? 2 * i : 2 * (i - L) + 1) : i;  // BF16: low half of lane i, or high half of lane i-L
+                    for (int c = 0; c < k; c++) panel[c * NR + slot] = row[c];
+                    if (!bf16) for (int c = 0; c < k; c++) exponents |= (row[c] & 0x7C00) + 0x400;
                 }
-            } else {
-                short[] row = new short[k], panel = new short[k * NR];
-                for (int p = p0; p < p1; p++) {
-                    java.util.Arrays.fill(panel, (short) 0);
-                    for (int i = 0; i < NR && p * NR + i < n; i++) {
-                        MemorySegment.copy(src, Bf16.I16, (long) (p * NR + i) * k * 2, row, 0, k);
-                        int slot = i < L ? 2 * i : 2 * (i - L) + 1;  // low half of lane i, or high half of lane i-L
-                        for (int c = 0; c < k; c++) panel[c * NR + slot] = row[c];
-                    }
-                    MemorySegment.copy(panel, 0, out, I16, p * panelBytes, panel.length);
+                MemorySegment.copy(panel, 0, out, I16, p * panelBytes, panel.length);
+            }
+            if ((exponents & 0x8000) != 0) nonFinite.set(true);
+        });
+        return nonFinite.get() ? packF32(w) : new Panels(w.dtype(), n, k, out);
+    }
+
+    /** W's values (exact as fp32) as F32 panels. */
+    private static Panels packF32(Matrix w) {
+        int n = w.rows(), k = w.cols(), count = (n + NR - 1) / NR;
+        long panelBytes = (long) k * NR * 4;
+        MemorySegment out = Arena.ofAuto().allocate(panelBytes * count, 64);
+        Parallel.defaults().forRange(count, 1, (p0, p1) -> {
+            float[] row = new float[k], panel = new float[k * NR];
+            for (int p = p0; p < p1; p++) {
+                java.util.Arrays.fill(panel, 0f);
+                for (int i = 0; i < NR && p * NR + i < n; i++) {
+                    w.row(p * NR + i, row, 0);
+                    for (int c = 0; c < k; c++) panel[c * NR + i] = row[c];
                 }
+                MemorySegment.copy(panel, 0, out, F32, p * panelBytes, panel.length);
             }
         });
-        return new Panels(w.dtype(), n, k, out);
+        return new Panels(DType.F32, n, k, out);
     }
 }

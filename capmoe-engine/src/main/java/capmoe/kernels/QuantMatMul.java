@@ -52,6 +52,9 @@ import java.nio.ByteOrder;
  *     </ul>
  * </ol>
  *
+ * <p>A matrix in {@link DotMode#REDUCED} goes to {@link QuantDot} instead (llama.cpp's integer dot
+ * products and order, native kernels): the dispatch is the first step of {@link #matmul}.
+ *
  * <p><b>Row independence</b> ({@link MatMul}'s invariant): both paths run the same chain on the same
  * exact values, so a row's bits never depend on the batch, its position, the path taken or the
  * thread count ({@code QuantMatMulTest} checks decode == prefill bit for bit per row).
@@ -89,6 +92,10 @@ public final class QuantMatMul {
     public static void matmul(float[] x, int rows, Matrix w, float[] bias, float[] y) {
         int n = w.rows(), k = w.cols();
         if (!w.dtype().quantized()) throw new IllegalArgumentException("matrix " + w.name() + " is " + w.dtype() + ", not Q8_0/Q4_0");
+        if (w.dot() == DotMode.REDUCED) {                        // --dot reduced: llama.cpp's arithmetic, native kernels
+            QuantDot.matmul(x, rows, w, bias, y);
+            return;
+        }
         if (rows == 0) return;
         QuantPanels p = w.quantPanels();
         int xs = rows >= TILE_MIN_ROWS ? MatMul.stride(k) : k;

@@ -21,7 +21,7 @@ import java.nio.ByteOrder;
  * blocks of {@link #blockBytes} bytes, block b covering k = 32b .. 32b+31 of the panel's NR columns:
  * <ul>
  *   <li>the NR fp16 scales d, as L little-endian ints of two halves, int lane i holding column i in
- *       its low half and column L+i in its high half (the F16 {@link Panels} pairing, so
+ *       its low half and column L+i in its high half (the BF16 {@link Panels} pairing, so
  *       {@link MatMul#f16ToF32} widens each half of the panel in one go);</li>
  *   <li>Q8_0: 32 rows of NR int8 q, row c = k step 32b+c, columns in order: w = d·q;</li>
  *   <li>Q4_0: 16 rows of NR bytes, row i holding k step 32b+2i in the low nibble and 32b+2i+1 in

@@ -139,6 +139,12 @@ public final class Decoder implements CausalLM {
         public int length(int b) { return lengths[b]; }
 
         @Override
+        public void reserve(int b, int length) {
+            java.util.Objects.checkIndex(b, lengths.length);
+            for (int l = 0; l < caches.length; l++) layers.get(l).attention().reserveCache(caches[l], b, length);
+        }
+
+        @Override
         public void reset(int b) {
             java.util.Objects.checkIndex(b, lengths.length);
             for (int l = 0; l < caches.length; l++) layers.get(l).attention().resetCache(caches[l], b);

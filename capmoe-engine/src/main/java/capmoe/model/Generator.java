@@ -37,6 +37,7 @@ public final class Generator {
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty");
         SplittableRandom random = new SplittableRandom(s.seed());
         Session session = model.newSession(1, options);
+        session.reserve(0, Math.min(prompt.length + s.maxNewTokens(), Math.max(prompt.length, model.config().maxPositionEmbeddings())));
         int[] out = new int[s.maxNewTokens()];
         int n = 0;
         // the prompt's logits array is reused by every step
@@ -62,6 +63,7 @@ public final class Generator {
         for (int[] p : prompts) {
             if (p.length == 0) throw new IllegalArgumentException("greedy: every prompt needs at least one token");
         }
+        for (int b = 0; b < prompts.length; b++) session.reserve(b, prompts[b].length + newTokens);
         int[][] out = new int[prompts.length][newTokens];
         float[][] last = new float[prompts.length][];
         int[][] step = new int[prompts.length][1];

@@ -45,6 +45,14 @@ public interface Session {
     int length(int b);
 
     /**
+     * Makes room now for sequence b to hold {@code length} positions, so that the steps taking it
+     * up to that length allocate nothing for its KV cache (a generator knows the prompt and the
+     * new tokens up front; without it the cache grows as steps need, doubling). Never shrinks,
+     * changes no result.
+     */
+    void reserve(int b, int length);
+
+    /**
      * Empties sequence b (a serving slot whose request ended): its length becomes 0 and its cached
      * keys and values are released. The other sequences are untouched.
      */

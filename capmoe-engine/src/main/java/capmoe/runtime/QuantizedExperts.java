@@ -1,10 +1,13 @@
 package capmoe.runtime;
 
 import capmoe.kernels.Activations;
+import capmoe.kernels.DotMode;
 import capmoe.kernels.Matrix;
+import capmoe.kernels.QuantDot;
 import capmoe.kernels.QuantMatMul;
 import capmoe.runtime.SwiGluExperts.Expert;
 
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 /**
@@ -25,9 +28,39 @@ import java.util.List;
  * row, the same chain per output (any rows, any path), the same SwiGLU formula. So the grouped and
  * per-expert paths agree bit for bit and a row's result never depends on the rows or experts beside
  * it (the EP and data-parallel equality guarantees).
+ *
+ * <p>{@link #REDUCED} ({@code --dot reduced}) is the same with {@link QuantDot}: each gathered or
+ * hidden row becomes Q8_0 activation blocks ({@link QuantDot#quantize}) written over its own floats,
+ * block b at byte 128·b of the row ({@link QuantDot#IN_PLACE}: inside the 32 floats it was made
+ * from, so a task quantizes its whole blocks of hidden columns in place without touching another
+ * task's), and {@link QuantDot#gemm}'s native kernels multiply on {@link Matrix#quantDotPanels()};
+ * again the per-expert {@code apply}'s bits exactly.
  */
 enum QuantizedExperts implements SwiGluExperts.Gemms {
-    INSTANCE;
+    /** {@link DotMode#EXACT}: {@link QuantMatMul}. */
+    INSTANCE,
+    /** {@link DotMode#REDUCED}: {@link QuantDot}, llama.cpp's arithmetic. */
+    REDUCED {
+        @Override
+        public void gather(float[] x, int xo, int h, float[] out, int oo) {
+            QuantDot.quantize(x, xo, h, MemorySegment.ofArray(out), 4L * oo, QuantDot.IN_PLACE);
+        }
+
+        @Override
+        public void gemm(float[] x, int x0, int xs, int rows, Matrix w, int j0, int j1, float[] y, int y0, int ys) {
+            QuantDot.gemm(MemorySegment.ofArray(x), 4L * x0, 4L * xs, QuantDot.IN_PLACE, rows, w.quantDotPanels(), j0, j1, y, y0, ys);
+        }
+
+        @Override
+        public void hidden(float[] act, int o, int n) {
+            QuantDot.quantize(act, o, n, MemorySegment.ofArray(act), 4L * o, QuantDot.IN_PLACE);
+        }
+    };
+
+    /** The constant for these experts' {@link DotMode} (every matrix of a checkpoint has the same). */
+    static QuantizedExperts of(List<Expert> experts) {
+        return experts.get(0).gate().dot() == DotMode.REDUCED ? REDUCED : INSTANCE;
+    }
 
     /** True when every matrix of every expert is Q8_0 or Q4_0 (the formats this path reads). */
     static boolean applies(List<Expert> experts) {

@@ -125,7 +125,7 @@ public final class SwiGluExperts implements Experts {
         for (Expert e : this.experts) {
             g &= Panels.supports(e.gate().dtype()) && Panels.supports(e.up().dtype()) && Panels.supports(e.down().dtype());
         }
-        this.gemms = QuantizedExperts.applies(this.experts) ? QuantizedExperts.INSTANCE : g ? FloatGemms.INSTANCE : null;
+        this.gemms = QuantizedExperts.applies(this.experts) ? QuantizedExperts.of(this.experts) : g ? FloatGemms.INSTANCE : null;
     }
 
     @Override

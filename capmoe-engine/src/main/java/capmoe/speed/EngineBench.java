@@ -120,7 +120,7 @@ public final class EngineBench {
                     while (true) {
                         long r0 = System.nanoTime();
                         for (int n : plan.prefillTokens()) prefill(model, options, Arrays.copyOf(prompt, n), new PhaseClock());
-                        decode(model, options, prompt[0], plan.decodeTokens(), new PhaseClock());
+                        decode(model, options, prompt[0], plan.decodeTokens(), new PhaseClock(), new long[1]);
                         long now = System.nanoTime(), j = jitMillis();
                         boolean settled = (j - jit) * 1e6 <= JIT_SETTLED * (now - r0);
                         jit = j;
@@ -139,10 +139,11 @@ public final class EngineBench {
                             prefillAlloc[ti][p] = Math.min(prefillAlloc[ti][p], (allocated() - a0) / (double) n);
                             prefillHandOffs[ti][p] = (pools.get(ti).handOffs() - h0) / (double) n;
                         }
-                        long a0 = allocated(), h0 = pools.get(ti).handOffs();
+                        long h0 = pools.get(ti).handOffs();
                         int n = plan.decodeTokens();
-                        decode[ti][round] = n / decode(model, options, prompt[0], n, decodePhases[ti]);
-                        decodeAlloc[ti] = Math.min(decodeAlloc[ti], (allocated() - a0) / (double) n);
+                        long[] stepBytes = new long[1];
+                        decode[ti][round] = n / decode(model, options, prompt[0], n, decodePhases[ti], stepBytes);
+                        decodeAlloc[ti] = Math.min(decodeAlloc[ti], stepBytes[0] / (double) n);
                         decodeHandOffs[ti] = (pools.get(ti).handOffs() - h0) / (double) n;
                     });
                     StringBuilder line = new StringBuilder(String.format(java.util.Locale.ROOT, "round %d/%d, %d threads:", r + 1, plan.rounds(), plan.threads()[i]));
@@ -218,19 +219,26 @@ public final class EngineBench {
         return (System.nanoTime() - start) / 1e9;
     }
 
-    /** Seconds for {@code n} greedy batch-1 decode steps after a one-token prompt; their phases go to {@code clock}. */
-    private static double decode(CausalLM model, RunOptions options, int first, int n, PhaseClock clock) {
+    /**
+     * Seconds for {@code n} greedy batch-1 decode steps after a one-token prompt; their phases go
+     * to {@code clock}, the heap bytes the steps allocate (all threads; not the session, its
+     * reserved KV cache and the prompt) to {@code stepBytes[0]}.
+     */
+    private static double decode(CausalLM model, RunOptions options, int first, int n, PhaseClock clock, long[] stepBytes) {
         Session s = model.newSession(1, options);
+        s.reserve(0, 1 + n);                                   // the KV cache's room for every step, made before the timing
         int[][] next = {{first}};
         float[][] logits = s.appendLast(next);                 // reused by every step
-        long start = System.nanoTime();
+        long a0 = allocated(), start = System.nanoTime();
         clock.time(() -> {
             for (int i = 0; i < n; i++) {
                 next[0][0] = Generator.argmax(logits[0]);
                 s.appendLast(next, logits);
             }
         });
-        return (System.nanoTime() - start) / 1e9;
+        long nanos = System.nanoTime() - start;
+        stepBytes[0] = allocated() - a0;
+        return nanos / 1e9;
     }
 
     /**

@@ -5,7 +5,6 @@ import capmoe.kernels.DotMode;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.NativeKernels;
 import capmoe.kernels.Parallel;
-import capmoe.kernels.QuantPanels;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import java.io.IOException;
@@ -139,7 +138,7 @@ public final class Checkpoint implements AutoCloseable {
      * A [rows x cols] weight matrix (HF Linear layout: [out_features, in_features]), read in place
      * and repacked for the matmul kernel ({@link #packed}) —
      * or, when the checkpoint was opened with a quantize format and {@link #quantizes} selects the
-     * tensor, quantized once. A Q8_0/Q4_0 matrix with panels keeps only them ({@link Matrix#ofPanels}):
+     * tensor, quantized once. A Q8_0/Q4_0 matrix with panels keeps only those of its dot mode ({@link Matrix#packedQuantized}):
      * {@code --quantize}'s row-major blocks are made in a temporary arena, packed and freed, and a
      * GGUF file's mapped blocks are read once to pack them and not again.
      */
@@ -150,11 +149,11 @@ public final class Checkpoint implements AutoCloseable {
                 if (quantize == null || !quantizes(name, cols)) yield packed(new Matrix(name, t.dtype(), rows, cols, t.data(), dot));
                 if (rowsOnly(name)) yield new Matrix(name, quantize, rows, cols, quantized(t, rows, cols, arena), dot);
                 try (Arena blocks = Arena.ofShared()) {
-                    yield Matrix.ofPanels(name, QuantPanels.pack(new Matrix(name, quantize, rows, cols, quantized(t, rows, cols, blocks))), dot);
+                    yield Matrix.packedQuantized(new Matrix(name, quantize, rows, cols, quantized(t, rows, cols, blocks)), dot);
                 }
             }
             case Q8_0, Q4_0 -> rowsOnly(name) ? new Matrix(name, t.dtype(), rows, cols, t.data(), dot)
-                    : Matrix.ofPanels(name, QuantPanels.pack(new Matrix(name, t.dtype(), rows, cols, t.data())), dot);
+                    : Matrix.packedQuantized(new Matrix(name, t.dtype(), rows, cols, t.data()), dot);
             default -> throw new IllegalArgumentException("tensor " + name + " in " + t.file() + " is " + t.dtype()
                     + "; weights must be BF16, F16, F32, Q8_0 or Q4_0");
         };

@@ -135,4 +135,66 @@ class GemmTest {
             }
         }
     }
+
+    /**
+     * The F16 paths on every finite half: a matrix [256 x 248] holding each of the 63,488 finite
+     * halves once (both zeros, all subnormals, ±65504), one row (the decode kernels: four panels
+     * at once on x scaled by 2^112, single panels through a window of three panels, and a row
+     * holding 7e4, which cannot be scaled) and 13 rows (the widened K blocks under the 12-row and
+     * 1-row tiles) of random x, each output equal to
+     * {@link MatMul#reference} bit for bit. Then a matrix holding +inf, -inf and a NaN: packed as
+     * F32 panels (the F16 kernels' widening is exact for finite halves only), and still the
+     * reference's values (a NaN where the reference has one, the same bits elsewhere).
+     */
+    @Test
+    void f16PathsWidenEveryFiniteHalfExactlyAndPackNonFiniteMatricesAsF32() {
+        int n = 256, k = 248, nr = Panels.NR;
+        try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1)) {     // shared: Panels.pack reads it on all cores
+            MemorySegment seg = arena.allocate(2L * n * k, 64);
+            int i = 0;
+            for (int h = 0; h < 1 << 16; h++) if ((h & 0x7C00) != 0x7C00) seg.setAtIndex(ValueLayout.JAVA_SHORT, i++, (short) h);
+            assertEquals(n * k, i);
+            Matrix w = new Matrix("every finite half", DType.F16, n, k, seg);
+            assertEquals(DType.F16, w.panels().dtype());
+            for (int variant = 0; variant < 3; variant++) {
+                int rows = variant == 1 ? 13 : 1;
+                float[] x = KernelsTest.random(rows * k, variant);
+                if (variant == 2) x[3] = 7e4f;     // |x| >= 2^16: decode cannot scale x by 2^112 (MatMul.scalable)
+                float[] y = new float[rows * n];
+                one.run(() -> MatMul.matmul(x, rows, w, y));
+                float[] window = new float[rows * 3 * nr];
+                MatMul.gemm(x, 0, k, rows, w.panels(), 2 * nr, 5 * nr, window, 0, 3 * nr);
+                for (int r = 0; r < rows; r++) {
+                    for (int j = 0; j < n; j++) {
+                        int want = Float.floatToRawIntBits(MatMul.reference(x, r * k, w, j));
+                        assertEquals(want, Float.floatToRawIntBits(y[r * n + j]), "rows=" + rows + " at " + r + "," + j);
+                        if (j >= 2 * nr && j < 5 * nr) {
+                            assertEquals(want, Float.floatToRawIntBits(window[r * 3 * nr + j - 2 * nr]), "window, rows=" + rows + " at " + r + "," + j);
+                        }
+                    }
+                }
+            }
+            int rows = 7, m = 2 * nr + 3, kk = 40;
+            float[] v = KernelsTest.random(m * kk, 5);
+            Matrix special = KernelsTest.matrix(DType.F16, m, kk, v, arena);
+            MemorySegment data = special.data();
+            data.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2L * (3 * kk + 1), (short) 0x7C00);       // +inf
+            data.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2L * (nr * kk + 7), (short) 0xFC00);      // -inf
+            data.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2L * ((m - 1) * kk + 39), (short) 0x7E01); // NaN
+            assertEquals(DType.F32, special.panels().dtype());
+            float[] x = KernelsTest.random(rows * kk, 6);
+            for (int r0 : new int[] {0, rows - 1}) {                 // 7 rows (tiles), then the last row alone (decode)
+                int count = rows - r0;
+                float[] xr = java.util.Arrays.copyOfRange(x, r0 * kk, rows * kk), y = new float[count * m];
+                one.run(() -> MatMul.matmul(xr, count, special, y));
+                for (int r = 0; r < count; r++) {
+                    for (int j = 0; j < m; j++) {
+                        float want = MatMul.reference(xr, r * kk, special, j), got = y[r * m + j];
+                        if (Float.isNaN(want)) assertTrue(Float.isNaN(got), "non-finite F16 at " + (r0 + r) + "," + j + ": " + got);
+                        else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got), "non-finite F16 at " + (r0 + r) + "," + j);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -17,6 +17,11 @@ public interface Attention {
         return ((KvCache) cache).fork(sources, lengths);
     }
 
+    /** Makes room for {@code length} positions of sequence b ({@link capmoe.model.Session#reserve}). Same default as {@link #forkCache}. */
+    default void reserveCache(Object cache, int b, int length) {
+        ((KvCache) cache).ensure(b, length);
+    }
+
     /** Releases sequence b's cached positions (it restarts empty). Same default as {@link #forkCache}. */
     default void resetCache(Object cache, int b) {
         ((KvCache) cache).clear(b);

@@ -43,7 +43,7 @@ public final class Scratch {
          * then rows running maxima, sums and rescale factors)], rows = a task's (token, head) rows.
          */
         SCORES,
-        /** [T x E] router logits. */
+        /** [T x E] router logits, exactly ({@link #exact}). */
         ROUTER_LOGITS,
         /** [T x H] the shared expert's output (Qwen2-MoE, DeepSeek). */
         SHARED_OUT,
@@ -71,6 +71,17 @@ public final class Scratch {
             a = new float[Math.max(n, a == null ? 0 : a.length + a.length / 2)];
             buffers[b.ordinal()] = a;
         }
+        return a;
+    }
+
+    /**
+     * Buffer {@code b} of exactly {@code n} floats (its contents undefined), for a consumer that
+     * checks the length (the Router's logits): a new array only when n differs from the last
+     * call's, so a decode loop's steps reuse one.
+     */
+    public float[] exact(Buffer b, int n) {
+        float[] a = buffers[b.ordinal()];
+        if (a == null || a.length != n) buffers[b.ordinal()] = a = new float[n];
         return a;
     }
 

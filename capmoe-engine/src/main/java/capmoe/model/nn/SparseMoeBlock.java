@@ -48,7 +48,7 @@ public final class SparseMoeBlock implements FeedForward {
 
     public RouterConfig routerConfig() { return routerConfig; }
 
-    /** Router logits [tokens x experts], fp32. */
+    /** Router logits [tokens x experts], fp32, in a new array. */
     public float[] routerLogits(float[] x, int tokens) {
         float[] logits = new float[tokens * gate.rows()];
         MatMul.matmul(x, tokens, gate, logits);
@@ -58,7 +58,8 @@ public final class SparseMoeBlock implements FeedForward {
     @Override
     public void forward(float[] x, int tokens, Step step, float[] out) {
         RunOptions options = step.options();
-        float[] logits = routerLogits(x, tokens);
+        float[] logits = step.scratch().exact(Scratch.Buffer.ROUTER_LOGITS, tokens * gate.rows());
+        MatMul.matmul(x, tokens, gate, logits);
         step.trace().routerLogits(layer, logits, tokens);
         Routing routing = options.router().route(layer, routerConfig, options.policy(), options.placementFor(layer, experts.count()),
                 logits, tokens, step.batch().sequenceOf(), step.batch().sequences());

@@ -195,6 +195,12 @@ public final class DataParallelLM implements CausalLM {
         @Override
         public int length(int b) { return lengths[b]; }
 
+        /** Every rank calls it; the rank owning sequence b makes room in its cache row. */
+        @Override
+        public void reserve(int b, int length) {
+            if (split.rankOf(b) == comm.rank()) own.reserve(b - split.first(comm.rank()), length);
+        }
+
         /** Every rank calls it; the rank owning sequence b empties its cache row. */
         @Override
         public void reset(int b) {

@@ -26,16 +26,22 @@ public final class Combine {
 
     /**
      * Adds every pair's weighted output; y is in slot order [P x h] (row s = slot s's expert
-     * output). Parallel over even column ranges ({@link Parallel#forWork}: P multiply-adds per
-     * column; a decode step's few pairs stay on the caller): each element still sums its pairs
-     * in slot order, whatever the split.
+     * output). Parallel over even ranges of tokens ({@link Parallel#forWork}; a decode step's one
+     * token stays on the caller): each output row is one thread's, and sums its token's pairs in
+     * slot order ({@link Dispatch#bySlot}), whatever the split. (Split over columns instead, the
+     * threads wrote the two halves of every row: a cache line shared at each split.)
      */
     public static void all(Dispatch d, float[] y, float[] out, int h) {
-        Parallel.current().forWork(h, d.pairs(), (c0, c1) -> {
-            for (int s = 0; s < d.pairs(); s++) {
-                float w = d.weight(s);
-                int o = d.token(s) * h, yo = s * h;
-                for (int c = c0; c < c1; c++) out[o + c] += w * y[yo + c];
+        int tokens = d.tokens();
+        if (tokens == 0) return;
+        Parallel.current().forWork(tokens, (long) h * Math.max(1, d.pairs() / tokens), (t0, t1) -> {
+            for (int t = t0; t < t1; t++) {
+                int o = t * h;
+                for (int i = d.tokenStart(t); i < d.tokenStart(t + 1); i++) {
+                    int s = d.bySlot(i), yo = s * h;
+                    float w = d.weight(s);
+                    for (int c = 0; c < h; c++) out[o + c] += w * y[yo + c];
+                }
             }
         });
     }

@@ -9,7 +9,7 @@ import capmoe.routing.Routing;
  * <p>Steps of {@link #sort}: (1) count the kept pairs of each expert; (2) prefix sums give each
  * expert's first slot; (3) walk the tokens in ascending order and drop each pair into its
  * expert's next free slot (a stable counting sort: inside an expert's group, tokens stay
- * ascending). Every executor (local, in-JVM devices, MPI ranks) uses this order, and
+ * ascending); (4) index the slots by token ({@link #indexByToken}). Every executor (local, in-JVM devices, MPI ranks) uses this order, and
  * {@link Combine} adds the outputs back in it; that shared order is what makes their results
  * bit-identical.
  *
@@ -18,6 +18,9 @@ import capmoe.routing.Routing;
  *   <li>{@code start} [E+1]: expert e's pairs are slots {@code start[e] .. start[e+1]-1}; start[E] = P.</li>
  *   <li>{@code token} [P]: the token (row of the layer's x and out) of each slot.</li>
  *   <li>{@code weight} [P]: the combine weight w of each slot (the routing's kept weight).</li>
+ *   <li>{@code tokenStart} [T+1], {@code bySlot} [P]: token t's slots, ascending, are
+ *       {@code bySlot[tokenStart[t] .. tokenStart[t+1])} (step 4 of {@link #sort}: a counting sort
+ *       of the slots by token; what {@link Combine#all} reads to sum a token's outputs in slot order).</li>
  * </ul>
  */
 public final class Dispatch {
@@ -26,6 +29,9 @@ public final class Dispatch {
     private int[] token;                        // [P] used of it
     private float[] weight;                     // [P] used of it
     private int[] fill = new int[0];            // [E] sort's next free slot per expert
+    private int tokens;                         // T: tokens 0..T-1 of the call (rows of x and out)
+    private int[] tokenStart = new int[1];      // [T+1] used of it
+    private int[] bySlot = new int[0];          // [P] used of it
 
     private Dispatch(int[] start, int[] token, float[] weight) {
         this.experts = start.length - 1;
@@ -70,7 +76,23 @@ public final class Dispatch {
                 weight[slot] = weights[p];
             }
         }
+        d.indexByToken(tokens);
         return d;
+    }
+
+    /** Step 4 of {@link #sort}: {@code bySlot} and {@code tokenStart} for tokens 0..tokens-1 (slots walked in ascending order, so each token's stay ascending). */
+    private void indexByToken(int tokens) {
+        int pairs = pairs();
+        this.tokens = tokens;
+        if (tokenStart.length < tokens + 1) tokenStart = new int[tokens + 1];
+        if (bySlot.length < pairs) bySlot = new int[pairs];
+        int[] ts = tokenStart;
+        java.util.Arrays.fill(ts, 0, tokens + 1, 0);
+        for (int s = 0; s < pairs; s++) ts[token[s] + 1]++;
+        for (int t = 0; t < tokens; t++) ts[t + 1] += ts[t];
+        for (int s = 0; s < pairs; s++) bySlot[ts[token[s]]++] = s;
+        for (int t = tokens; t > 0; t--) ts[t] = ts[t - 1];       // the fill moved each start to the next token's
+        ts[0] = 0;
     }
 
     /** Number of experts E. */
@@ -90,6 +112,15 @@ public final class Dispatch {
 
     /** The combine weight of a slot. */
     public float weight(int slot) { return weight[slot]; }
+
+    /** Tokens T of the call: the rows of x and out (sort: the routing's tokens; {@link #select}: up to the last kept slot's token). */
+    public int tokens() { return tokens; }
+
+    /** Token t's first index into {@link #bySlot}; its slots are {@code bySlot(tokenStart(t)) .. bySlot(tokenStart(t+1)-1)}. */
+    public int tokenStart(int t) { return tokenStart[t]; }
+
+    /** The i-th slot in token order (a token's slots ascending). */
+    public int bySlot(int i) { return bySlot[i]; }
 
     /** The largest group among {@code experts} (the size of a per-expert scratch block). */
     public int maxRows(int[] experts) {
@@ -132,7 +163,9 @@ public final class Dispatch {
             w[i] = weight[s];
         }
         for (int k = 0; k < experts; k++) st[k + 1] += st[k];
-        return new Dispatch(st, tok, w);
+        Dispatch d = new Dispatch(st, tok, w);
+        d.indexByToken(n == 0 ? 0 : java.util.Arrays.stream(tok, 0, n).max().getAsInt() + 1);
+        return d;
     }
 
     /** Gathers expert e's rows of x [tokens x h] into in[0 .. rows(e)*h), tokens ascending. */

@@ -1,5 +1,6 @@
 package capmoe.runtime.ep;
 
+import capmoe.kernels.DotMode;
 import capmoe.model.CausalLM;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
@@ -8,6 +9,7 @@ import capmoe.routing.Policy;
 import capmoe.runtime.LocalExpertExecutor;
 import capmoe.testing.Shared;
 import capmoe.weights.DType;
+import capmoe.weights.LoadOptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -21,7 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
  * the EP runtime (each device running its share of the experts through the grouped quantized
  * kernels, {@code QuantizedExperts}) gives the local executor's logits bit for bit, on the fixtures
  * whose expert matrices are all quantized (hidden and intermediate sizes multiples of 32), for
- * policies that keep every pair, drop pairs, and add local experts, at 2 and 4 devices in both modes.
+ * policies that keep every pair, drop pairs, and add local experts, at 2 and 4 devices in both modes;
+ * in both numerics, {@code --dot exact} ({@code QuantMatMul}) and {@code --dot reduced}
+ * ({@code QuantDot}'s native kernels, the activations as Q8_0 blocks in place of their floats).
  */
 class QuantizedEpEqualityTest {
 
@@ -30,8 +34,8 @@ class QuantizedEpEqualityTest {
     @ParameterizedTest
     @ValueSource(strings = {"olmoe", "qwen3_moe", "deepseek_v2"})
     void quantizedEpLogitsEqualLocalLogitsBitForBit(String arch) throws Exception {
-        for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) {
-            try (CausalLM model = Models.load(Shared.require("fixtures/hf/" + arch), null, format)) {
+        for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) for (DotMode dot : DotMode.values()) {
+            try (CausalLM model = Models.load(Shared.require("fixtures/hf/" + arch), null, new LoadOptions(format, dot))) {
                 int experts = model.config().numExperts(), vocab = model.config().vocabSize();
                 int[][] batch = {tokens(11, vocab, 1), tokens(6, vocab, 2), tokens(9, vocab, 3)};
                 for (int devices : new int[] {2, 4}) {
@@ -45,7 +49,7 @@ class QuantizedEpEqualityTest {
                                 float[][] want = model.forward(batch, local);
                                 float[][] got = model.forward(batch, local.withExecutor(ep));
                                 for (int b = 0; b < batch.length; b++) {
-                                    assertArrayEquals(want[b], got[b], arch + " " + format + " " + spec + " " + mode.id() + " D=" + devices + " sequence " + b);
+                                    assertArrayEquals(want[b], got[b], arch + " " + format + " --dot " + dot + " " + spec + " " + mode.id() + " D=" + devices + " sequence " + b);
                                 }
                             }
                         }

@@ -1,0 +1,208 @@
+package capmoe.kernels;
+
+import capmoe.weights.DType;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.ByteOrder;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * y = x W^T (+ bias) for Q8_0 / Q4_0 weights in {@link DotMode#REDUCED}: llama.cpp's arithmetic.
+ * Each row of x is quantized to Q8_0 blocks exactly as ggml's x86 {@code quantize_row_q8_0} does
+ * ({@link #quantize}), then native kernels ({@code capmoe-engine/src/main/c/quant_dot.c}, over
+ * {@link NativeKernels}) take exact int8 dot products per block (AVX-512 VNNI {@code vpdpbusd},
+ * AVX2 {@code vpmaddubsw}, or portable C) and accumulate the fp32 scale products in llama.cpp's
+ * order: Q8_0 as {@code ggml_vec_dot_q8_0_q8_0} / tinyBLAS (8 lanes of 4-product sums, then
+ * {@code hsum_float_8}), Q4_0 as the q4_0_8x8 repack kernels (one chain over blocks); the C file's
+ * top comment gives both orders with file and line.
+ *
+ * <p>Steps of {@link #matmul}:
+ * <ol>
+ *   <li>each row of x to Q8_0 activation blocks ({@link #quantize}: 72 bytes per 32 values — the
+ *       32 int8, the correction sums the unsigned weight bytes need, the fp16 scale widened), a
+ *       phase over rows;</li>
+ *   <li>{@link #gemm} over the {@link QuantDotPanels}, split over {@link Parallel#current()} (whole
+ *       panels of 16 columns per task): tiles of 2 (Q8_0) or 6 (Q4_0) rows x 16 columns.</li>
+ * </ol>
+ *
+ * <p><b>Row independence</b> ({@link MatMul}'s invariant, within this mode): every output goes
+ * through the same operations whatever the tile height, position, column range, thread or kernel
+ * path (the three give the same bits), so a row's result never depends on the batch
+ * ({@code QuantDotTest} checks it bit for bit).
+ */
+public final class QuantDot {
+    private QuantDot() { }
+
+    /** Bytes of one activation block: int8 q[32], int32 c8[8], int32 c4, float d (quant_dot.c). */
+    public static final int BLOCK_BYTES = 72;
+    /**
+     * Block stride of activation rows kept in a float matrix in place of their values (the grouped
+     * experts' gathered and hidden rows): block b at byte 128·b, where its 32 floats were, so a
+     * column tile of whole blocks is quantized in place without touching its neighbours.
+     */
+    public static final int IN_PLACE = 128;
+    private static final int QK = 32;
+    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private static final MethodHandle BYTES = NativeKernels.function("capmoe_qdot_bytes",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG), false);
+    private static final MethodHandle PACK = NativeKernels.function("capmoe_qdot_pack",
+            FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG), false);
+    private static final MethodHandle ISA = NativeKernels.function("capmoe_qdot_isa",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT), false);
+    private static final MethodHandle GEMM = NativeKernels.function("capmoe_qdot_gemm",
+            FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG), true);
+
+    /** Per thread: x's activation blocks [rows x K/32 x 72 bytes] of the running call, taken while in use (a nested call gets its own). */
+    private static final ThreadLocal<byte[]> ACTIVATIONS = new ThreadLocal<>();
+
+    /** Bytes of one row of K values as activation blocks. */
+    public static int rowBytes(int k) {
+        return k / QK * BLOCK_BYTES;
+    }
+
+    /** y[r*N + n] = Σ_k x_q[r, k]·W[n, k] in llama.cpp's order (+ bias[n]), x_q = row r of x quantized to Q8_0; y is overwritten. */
+    public static void matmul(float[] x, int rows, Matrix w, float[] bias, float[] y) {
+        int n = w.rows(), k = w.cols();
+        if (!w.dtype().quantized()) throw new IllegalArgumentException("matrix " + w.name() + " is " + w.dtype() + ", not Q8_0/Q4_0");
+        if (rows == 0) return;
+        QuantDotPanels p = w.quantDotPanels();
+        int xs = rowBytes(k);
+        byte[] held = ACTIVATIONS.get();
+        ACTIVATIONS.remove();
+        if (held == null || held.length < rows * xs) held = new byte[Math.max(rows * xs, held == null ? 0 : 2 * held.length)];
+        byte[] xq = held;
+        try {
+            Parallel pool = Parallel.current();
+            pool.forRange(rows, 8, (r0, r1) -> {
+                MemorySegment out = MemorySegment.ofArray(xq);
+                for (int r = r0; r < r1; r++) quantize(x, r * k, k, out, (long) r * xs, BLOCK_BYTES);
+            });
+            pool.forRange(p.panels(), MatMul.grain(rows, k), (q0, q1) -> {
+                int j0 = q0 * QuantDotPanels.COLUMNS, j1 = Math.min(n, q1 * QuantDotPanels.COLUMNS);
+                gemm(MemorySegment.ofArray(xq), 0, xs, BLOCK_BYTES, rows, p, j0, j1, y, j0, n);
+                if (bias != null) {
+                    for (int r = 0; r < rows; r++) for (int j = j0; j < j1; j++) y[r * n + j] += bias[j];
+                }
+            });
+        } finally {
+            ACTIVATIONS.set(xq);
+        }
+    }
+
+    /**
+     * The kernel on one column range, on the calling thread: for rows r < {@code rows} of activation
+     * blocks (row r at byte {@code x0 + r*xs} of {@code xq}, its blocks {@code blockStride} bytes
+     * apart, written by {@link #quantize}) and columns j in [j0, j1) (j0 a multiple of 16),
+     * {@code y[y0 + r*ys + j - j0] = x_r · W[j]}. Grouped kernels ({@code QuantizedExperts}) call it
+     * per (expert, rows, column tile).
+     */
+    public static void gemm(MemorySegment xq, long x0, long xs, int blockStride, int rows, QuantDotPanels w, int j0, int j1,
+                            float[] y, int y0, int ys) {
+        if (j0 % QuantDotPanels.COLUMNS != 0) throw new IllegalArgumentException("gemm: first column " + j0 + " is not a multiple of 16");
+        if (rows == 0 || j1 <= j0) return;
+        try {
+            GEMM.invokeExact(w.format(), w.data(), (long) w.k(), xq.asSlice(x0), xs, (long) blockStride, (long) rows,
+                    (long) j0, (long) j1, MemorySegment.ofArray(y).asSlice(4L * y0), (long) ys);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Row {@code [xo, xo+k)} of x to Q8_0 activation blocks in {@code out}, as llama.cpp's x86
+     * {@code quantize_row_q8_0} ({@code ggml/src/ggml-cpu/arch/x86/quants.c} lines 302-346, the path
+     * its -march=native AVX2/AVX-512 build takes; the generic {@code quantize_row_q8_0_ref} of
+     * {@code ggml/src/ggml-quants.c} line 276 rounds half away from zero with id = 1/d and is used
+     * only without AVX): per block of 32,
+     * <ol>
+     *   <li>amax = max |x| (a maximum: any order gives the same value);</li>
+     *   <li>d = fp16(amax / 127) rounded to nearest even ({@code GGML_CPU_FP32_TO_FP16}, F16C's
+     *       {@code vcvtps2ph} with imm 0; {@link Float#floatToFloat16} rounds the same);</li>
+     *   <li>id = 127 / amax in fp32, or 0 when amax is 0;</li>
+     *   <li>q = x·id rounded to nearest, ties to even ({@code _mm256_round_ps(v, _MM_ROUND_NEAREST)}),
+     *       converted by {@code vcvtps2dq} and packed with signed saturation: a NaN or an |x·id| of
+     *       2^31 or more (only when amax is below 127/FLT_MAX, so id is infinite) becomes -128.</li>
+     * </ol>
+     * The block (at byte {@code at + b·blockStride} of {@code out}: {@link #BLOCK_BYTES} packed, or
+     * {@link #IN_PLACE} over x itself) stores q, then c8[g] = -128·(q[4g] + .. + q[4g+3]),
+     * c4 = -8·Σq and d widened to fp32 (what the kernels add to their unsigned-weight dot products,
+     * and multiply by).
+     */
+    public static void quantize(float[] x, int xo, int k, MemorySegment out, long at, int blockStride) {
+        if (k % QK != 0) throw new IllegalArgumentException("Q8_0 activations need a multiple of 32 columns, got " + k);
+        int[] q = new int[QK];
+        for (int b = 0; b < k; b += QK, at += blockStride) {
+            float amax = 0f;
+            for (int c = 0; c < QK; c++) amax = Math.max(amax, Math.abs(x[xo + b + c]));
+            float d = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
+            float id = amax != 0f ? 127f / amax : 0f;
+            for (int c = 0; c < QK; c++) q[c] = round(x[xo + b + c] * id);
+            // the block's 32 values are read: it may now overwrite them (IN_PLACE)
+            int total = 0;
+            for (int g = 0; g < 8; g++) {
+                int sum = 0;
+                for (int t = 0; t < 4; t++) {
+                    out.set(ValueLayout.JAVA_BYTE, at + 4 * g + t, (byte) q[4 * g + t]);
+                    sum += q[4 * g + t];
+                }
+                out.set(I32, at + 32 + 4 * g, -128 * sum);
+                total += sum;
+            }
+            out.set(I32, at + 64, -8 * total);
+            out.set(F32, at + 68, d);
+        }
+    }
+
+    /** vcvtps2dq of roundps(v) then saturating packs to int8: round half to even, NaN and |v| >= 2^31 give -128, else clamped to [-128, 127]. */
+    static int round(float v) {
+        if (!(Math.abs(v) < 0x1p31f)) return -128;
+        return (int) Math.max(-128, Math.min(127, Math.rint(v)));
+    }
+
+    /** Bytes of the dot panels of an n x k matrix. */
+    static long panelBytes(DType format, int n, int k) {
+        try {
+            return (long) BYTES.invokeExact(format == DType.Q8_0 ? 0 : 1, (long) n, (long) k);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Panels p0 .. p1-1 of {@code out} from ggml row-major blocks {@code src} holding W's rows from {@code row0} on. */
+    static void pack(QuantDotPanels out, MemorySegment src, int row0, int p0, int p1) {
+        try {
+            PACK.invokeExact(out.format(), src, (long) row0, (long) out.n(), (long) out.k(), out.data(), (long) p0, (long) p1);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * The native kernel path: {@code level} &lt; 0 asks which is in use (the best the CPU has, by
+     * default); 2 = AVX-512 VNNI, 1 = AVX2, 0 = portable C selects that one or the best below it
+     * the CPU has (the tests compare the paths bit for bit). Returns the level in use.
+     */
+    public static int isa(int level) {
+        try {
+            return (int) ISA.invokeExact(level);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
