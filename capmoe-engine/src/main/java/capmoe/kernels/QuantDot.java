@@ -28,7 +28,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *       32 int8, the correction sums the unsigned weight bytes need, the fp16 scale widened), a
  *       phase over rows;</li>
  *   <li>{@link #gemm} over the {@link QuantDotPanels}, split over {@link Parallel#current()} (whole
- *       panels of 16 columns per task): tiles of 2 (Q8_0) or 6 (Q4_0) rows x 16 columns.</li>
+ *       panels of 16 columns per task, {@link Parallel#forWork}: a small matrix stays on the caller): tiles of 2 (Q8_0) or 6 (Q4_0) rows x 16 columns.</li>
  * </ol>
  *
  * <p><b>Row independence</b> ({@link MatMul}'s invariant, within this mode): every output goes
@@ -85,7 +85,7 @@ public final class QuantDot {
                 MemorySegment out = MemorySegment.ofArray(xq);
                 for (int r = r0; r < r1; r++) quantize(x, r * k, k, out, (long) r * xs, BLOCK_BYTES);
             });
-            pool.forRange(p.panels(), MatMul.grain(rows, k), (q0, q1) -> {
+            pool.forWork(p.panels(), (long) rows * k * QuantDotPanels.COLUMNS, (q0, q1) -> {
                 int j0 = q0 * QuantDotPanels.COLUMNS, j1 = Math.min(n, q1 * QuantDotPanels.COLUMNS);
                 gemm(MemorySegment.ofArray(xq), 0, xs, BLOCK_BYTES, rows, p, j0, j1, y, j0, n);
                 if (bias != null) {
