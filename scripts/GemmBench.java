@@ -20,13 +20,17 @@ import java.util.SplittableRandom;
  *   <li>E matrices [N x K] of random weights in each listed dtype (E x N x K x 2 bytes: pick E so
  *       that they do not fit in the caches to read the weights from memory, or E = 1 to keep them hot);</li>
  *   <li>per matrix, M rows of x through {@link MatMul#gemm} on column tiles of 64 (SwiGluExperts'
- *       TILE_COLUMNS), matrix after matrix, for SECONDS per round; the first two rounds warm the JIT;</li>
+ *       TILE_COLUMNS), or, for decode's few rows (M below TILE_ROWS / 2), in one call over all N
+ *       columns (as SwiGluExperts' per-expert decode phase and an LM head call it), matrix after
+ *       matrix, for SECONDS per round; the first two rounds warm the JIT;</li>
  *   <li>prints per dtype the best timed round's GFLOP/s of CPU time and its fraction of the peak.</li>
  * </ol>
  *
  *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "capmoe-cli.jar:lib/*" \
  *        scripts/GemmBench.java E M K N DTYPE[,DTYPE..] SECONDS
  *   e.g. 64 32 2048 1024 BF16,F16,F32 1.5   (OLMoE-1B-7B's gate/up: 64 experts, 32 rows each)
+ *        64 1 2048 1024 BF16,F16 1          (their decode: one row, weights from memory)
+ *        1 1 2048 50304 BF16,F16 1          (the LM head's decode)
  *   DTYPE BF16_REDUCED: BF16 weights in --dot reduced (bf16 activations, the native vdpbf16ps kernel,
  *   capmoe.kernels.ReducedMatMul), against the same fp32 FMA peak (vdpbf16ps does twice its FLOPs per instruction).
  */
