@@ -106,7 +106,8 @@ class ReducedMatMulTest {
         SplittableRandom rnd = new SplittableRandom(11);
         try (Arena arena = Arena.ofShared()) {
             for (int trial = 0; trial < 80; trial++) {
-                int k = 1 + rnd.nextInt(trial % 3 == 0 ? 700 : 70), n = 1 + rnd.nextInt(90), rows = 1 + rnd.nextInt(40);
+                // trials 0 and 1: K past the kernel's K block (1024 pairs), so chains continue across blocks
+                int k = trial < 2 ? 4097 + 2000 * trial : 1 + rnd.nextInt(trial % 3 == 0 ? 700 : 70), n = 1 + rnd.nextInt(90), rows = 1 + rnd.nextInt(40);
                 float[] wv = new float[n * k];
                 Matrix w = bf16("w", n, k, wv, 100 + trial, arena);
                 float[] x = gaussian(rows * k, 200 + trial);
@@ -139,7 +140,7 @@ class ReducedMatMulTest {
         SplittableRandom rnd = new SplittableRandom(42);
         try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel three = new Parallel(3)) {
             for (int trial = 0; trial < 40; trial++) {
-                int k = 1 + rnd.nextInt(trial % 2 == 0 ? 600 : 40), n = 1 + rnd.nextInt(100), rows = 1 + rnd.nextInt(41);
+                int k = trial == 1 ? 5001 : 1 + rnd.nextInt(trial % 2 == 0 ? 600 : 40), n = 1 + rnd.nextInt(100), rows = 1 + rnd.nextInt(41);
                 Matrix w = bf16("w", n, k, new float[n * k], 300 + trial, arena);
                 float[] x = gaussian(rows * k, 400 + trial);
                 float[] bias = trial % 4 == 1 ? gaussian(n, 500 + trial) : null;
