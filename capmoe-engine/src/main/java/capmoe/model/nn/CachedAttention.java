@@ -5,6 +5,7 @@ import capmoe.routing.VectorMath;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -44,6 +45,12 @@ public final class CachedAttention {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
     private static final int BLOCK = KvCache.BLOCK;
+    /** {@link VectorMath#sum}'s shuffles, lane i to i^d (null where d >= L), for {@link #softmax}. */
+    private static final VectorShuffle<Float> SWAP8 = swap(8), SWAP4 = swap(4), SWAP2 = swap(2), SWAP1 = swap(1);
+
+    private static VectorShuffle<Float> swap(int d) {
+        return d < L ? VectorShuffle.fromOp(F, i -> i ^ d) : null;
+    }
     /** Rows a task holds at most (tokens x the group's query heads), unless one token has more heads. */
     private static final int ROWS_PER_TASK = 16;
 
@@ -227,8 +234,15 @@ public final class CachedAttention {
             p.intoArray(s, so + j);
             sum = sum.add(p);
         }
+        // VectorMath.sum's fixed pairwise order (lanes i and i^d, d = L/2 .. 1), written out here: passed
+        // to that call, which C2 did not inline, the vector was boxed on every add (~68% of a BF16
+        // decode step's bytes, scripts/DecodeAllocProfile.java)
+        if (L == 16) sum = sum.add(sum.rearrange(SWAP8));
+        if (L >= 8 && L <= 16) sum = sum.add(sum.rearrange(SWAP4));
+        if (L >= 4 && L <= 16) sum = sum.add(sum.rearrange(SWAP2));
+        if (L >= 2 && L <= 16) sum = sum.add(sum.rearrange(SWAP1));
         s[mo] = mNew;
-        s[lo] = s[lo] * alpha + VectorMath.sum(sum);                                        // a fixed order of adds
+        s[lo] = s[lo] * alpha + (L <= 16 ? sum.lane(0) : VectorMath.sum(sum));
         s[ao] = alpha;
     }
 
