@@ -1,9 +1,12 @@
+import capmoe.kernels.DotMode;
 import capmoe.kernels.Parallel;
 import capmoe.model.CausalLM;
 import capmoe.model.Generator;
 import capmoe.model.Models;
 import capmoe.model.RunOptions;
 import capmoe.model.Session;
+import capmoe.weights.DType;
+import capmoe.weights.LoadOptions;
 import jdk.jfr.Configuration;
 import jdk.jfr.Recording;
 
@@ -16,7 +19,8 @@ import java.util.SplittableRandom;
  * in the rounds before C2 (Vector API objects and the Vector API's Java fallbacks, e.g. a
  * MemorySegment per reinterpret), which hide the steady state.
  * <ol>
- *   <li>loads MODEL and makes a team of THREADS threads;</li>
+ *   <li>loads MODEL (optionally quantized at load to QUANTIZE, q8_0 or q4_0, multiplied in DOT,
+ *       exact or reduced, as `bench --quantize Q --dot D`) and makes a team of THREADS threads;</li>
  *   <li>repeats, for WARM seconds then for RECORD seconds: a fresh session with its KV cache
  *       reserved ({@code Session.reserve}), a 16-token prompt, one step, then 64 greedy decode
  *       steps inside {@link #steps} (what to pass to jfr-profile's --only);</li>
@@ -25,7 +29,7 @@ import java.util.SplittableRandom;
  * </ol>
  *
  *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:FlightRecorderOptions=stackdepth=256 \
- *     -cp "capmoe-cli/target/capmoe-cli.jar:capmoe-cli/target/lib/*" scripts/DecodeAllocProfile.java MODEL THREADS WARM RECORD OUT
+ *     -cp "capmoe-cli/target/capmoe-cli.jar:capmoe-cli/target/lib/*" scripts/DecodeAllocProfile.java MODEL THREADS WARM RECORD OUT [QUANTIZE [DOT]]
  *   then scripts/jfr-profile --alloc --only DecodeAllocProfile.steps OUT
  */
 public final class DecodeAllocProfile {
@@ -43,12 +47,14 @@ public final class DecodeAllocProfile {
     }
 
     public static void main(String[] a) throws Exception {
-        if (a.length != 5) {
-            System.err.println("usage: DecodeAllocProfile MODEL THREADS WARM_SECONDS RECORD_SECONDS OUT.jfr");
+        if (a.length < 5 || a.length > 7) {
+            System.err.println("usage: DecodeAllocProfile MODEL THREADS WARM_SECONDS RECORD_SECONDS OUT.jfr [q8_0|q4_0 [exact|reduced]]");
             System.exit(2);
         }
+        LoadOptions load = a.length == 5 ? LoadOptions.DEFAULT
+                : new LoadOptions(DType.quantizeOption(a[5]), a.length == 7 ? DotMode.option(a[6]) : DotMode.EXACT);
         long warm = (long) (Double.parseDouble(a[2]) * 1e9), record = (long) (Double.parseDouble(a[3]) * 1e9);
-        try (CausalLM model = Models.load(Path.of(a[0])); Parallel team = new Parallel(Integer.parseInt(a[1]))) {
+        try (CausalLM model = Models.load(Path.of(a[0]), null, load); Parallel team = new Parallel(Integer.parseInt(a[1]))) {
             RunOptions options = RunOptions.of(capmoe.routing.Policy.parse("none"));
             int[] prompt = new SplittableRandom(3).ints(16, 2, model.config().vocabSize()).toArray();
             double[] perStep = new double[1];

@@ -18,7 +18,7 @@
 int64_t capmoe_qdot_bytes(int fmt, int64_t n, int64_t k);
 void capmoe_qdot_pack(int fmt, const uint8_t *src, int64_t row0, int64_t n, int64_t k, uint8_t *dst, int64_t p0, int64_t p1);
 int capmoe_qdot_isa(int level);
-void capmoe_qdot_gemm(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t xs, int64_t xbs, int64_t rows, int64_t j0, int64_t j1, float *y, int64_t ys);
+void capmoe_qdot_gemm(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t x0, int64_t xs, int64_t xbs, int64_t rows, int64_t j0, int64_t j1, float *y, int64_t y0, int64_t ys);
 void ggml_cpu_init(void);
 void quantize_row_q8_0(const float *x, void *y, int64_t k);
 void quantize_row_q8_0_ref(const float *x, void *y, int64_t k);
@@ -48,7 +48,7 @@ int main(){
           for(int q=0;q<8;q++){int s=0; for(int t=0;t<4;t++) s+=(int8_t)g[2+4*q+t]; tot+=s; s*=-128; memcpy(c+32+4*q,&s,4);} tot*=-8; memcpy(c+64,&tot,4);
           uint16_t h; memcpy(&h,g,2); float d=_cvtsh_ss(h); memcpy(c+68,&d,4);} }
       float *y=malloc(4*(size_t)rows*n); 
-      for(int isa=2; isa>=0; isa--){ capmoe_qdot_isa(isa); capmoe_qdot_gemm(fmt,wp,k,xc,nb*72,72,rows,0,n,y,n);
+      for(int isa=2; isa>=0; isa--){ capmoe_qdot_isa(isa); capmoe_qdot_gemm(fmt,wp,k,xc,0,nb*72,72,rows,0,n,y,0,n);
         for(int r=0;r<rows;r++){
           float ref[n];
           if(fmt==0){ for(int j=0;j<n;j++) ggml_vec_dot_q8_0_q8_0(k,&ref[j],0,wq+(size_t)j*nb*34,0,xg+(size_t)r*nb*34,0,1); }

@@ -353,12 +353,15 @@ int capmoe_qdot_isa(int level) {
 }
 
 /*
- * y[r*ys + j - j0] = x_r . W[j] for rows r < rows (x_r at x + r*xs bytes, its blocks xbs bytes apart) and
- * columns j0 <= j < j1 (j0 a multiple of 16) of the dot panels w (K = k), in the order described
- * at the top.
+ * y[y0 + r*ys + j - j0] = x_r . W[j] for rows r < rows (x_r at x + x0 + r*xs bytes, its blocks xbs bytes
+ * apart) and columns j0 <= j < j1 (j0 a multiple of 16) of the dot panels w (K = k), in the order
+ * described at the top. x0 and y0 (bytes, floats) let the Java side pass whole heap arrays, whose
+ * segments it keeps, instead of a new slice per call.
  */
-void capmoe_qdot_gemm(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t xs, int64_t xbs, int64_t rows,
-                      int64_t j0, int64_t j1, float *y, int64_t ys) {
+void capmoe_qdot_gemm(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, int64_t x0, int64_t xs, int64_t xbs, int64_t rows,
+                      int64_t j0, int64_t j1, float *y, int64_t y0, int64_t ys) {
+    x += x0;
+    y += y0;
     int level = __atomic_load_n(&isa, __ATOMIC_RELAXED);
     if (level < 0) level = capmoe_qdot_isa(-1);
     gemm_fn f = gemm_scalar;

@@ -58,10 +58,52 @@ public final class QuantDot {
     private static final MethodHandle ISA = NativeKernels.function("capmoe_qdot_isa",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT), false);
     private static final MethodHandle GEMM = NativeKernels.function("capmoe_qdot_gemm",
-            FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG), true);
+            FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG,
+                    ADDRESS, JAVA_LONG, JAVA_LONG), true);
 
-    /** Per thread: x's activation blocks [rows x K/32 x 72 bytes] of the running call, taken while in use (a nested call gets its own). */
-    private static final ThreadLocal<byte[]> ACTIVATIONS = new ThreadLocal<>();
+    /**
+     * Per thread: x's activation blocks [rows x K/32 x 72 bytes] of the running call, in slot 0
+     * while no call runs, taken while in use (a nested call gets its own), as
+     * {@code QuantMatMul}'s activations.
+     */
+    private static final ThreadLocal<byte[][]> ACTIVATIONS = ThreadLocal.withInitial(() -> new byte[1][]);
+
+    /**
+     * Per thread: heap segments over the last {@value #KEPT} arrays handed to the kernels, as
+     * [array, segment] pairs, most recent first ({@link #segment}). A heap segment made per call (and
+     * its slice) reaches the native call, so C2 cannot scalar-replace it: 3 to 6 objects per call,
+     * about 20 KB per olmoe-tiny decode step. The arrays are the callers' scratch (activation blocks,
+     * gathered and hidden rows, each layer's outputs), the same ones on every step; an array kept
+     * here stays reachable until {@value #KEPT} others have pushed it out.
+     */
+    private static final int KEPT = 32;
+    private static final ThreadLocal<Object[]> SEGMENTS = ThreadLocal.withInitial(() -> new Object[2 * KEPT]);
+
+    /** A heap segment over all of {@code a}, kept per thread ({@link #SEGMENTS}). */
+    public static MemorySegment segment(float[] a) {
+        MemorySegment s = kept(a);
+        return s != null ? s : keep(a, MemorySegment.ofArray(a));
+    }
+
+    /** A heap segment over all of {@code a}, kept per thread ({@link #SEGMENTS}). */
+    public static MemorySegment segment(byte[] a) {
+        MemorySegment s = kept(a);
+        return s != null ? s : keep(a, MemorySegment.ofArray(a));
+    }
+
+    private static MemorySegment kept(Object a) {
+        Object[] c = SEGMENTS.get();
+        for (int i = 0; i < c.length; i += 2) if (c[i] == a) return (MemorySegment) c[i + 1];
+        return null;
+    }
+
+    private static MemorySegment keep(Object a, MemorySegment s) {
+        Object[] c = SEGMENTS.get();
+        System.arraycopy(c, 0, c, 2, c.length - 2);               // the least recent pair drops out
+        c[0] = a;
+        c[1] = s;
+        return s;
+    }
 
     /** Bytes of one row of K values as activation blocks. */
     public static int rowBytes(int k) {
@@ -75,25 +117,26 @@ public final class QuantDot {
         if (rows == 0) return;
         QuantDotPanels p = w.quantDotPanels();
         int xs = rowBytes(k);
-        byte[] held = ACTIVATIONS.get();
-        ACTIVATIONS.remove();
+        byte[][] slot = ACTIVATIONS.get();
+        byte[] held = slot[0];
+        slot[0] = null;
         if (held == null || held.length < rows * xs) held = new byte[Math.max(rows * xs, held == null ? 0 : 2 * held.length)];
         byte[] xq = held;
         try {
             Parallel pool = Parallel.current();
             pool.forRange(rows, 8, (r0, r1) -> {
-                MemorySegment out = MemorySegment.ofArray(xq);
+                MemorySegment out = segment(xq);
                 for (int r = r0; r < r1; r++) quantize(x, r * k, k, out, (long) r * xs, BLOCK_BYTES);
             });
             pool.forWork(p.panels(), (long) rows * k * QuantDotPanels.COLUMNS, (q0, q1) -> {
                 int j0 = q0 * QuantDotPanels.COLUMNS, j1 = Math.min(n, q1 * QuantDotPanels.COLUMNS);
-                gemm(MemorySegment.ofArray(xq), 0, xs, BLOCK_BYTES, rows, p, j0, j1, y, j0, n);
+                gemm(segment(xq), 0, xs, BLOCK_BYTES, rows, p, j0, j1, y, j0, n);
                 if (bias != null) {
                     for (int r = 0; r < rows; r++) for (int j = j0; j < j1; j++) y[r * n + j] += bias[j];
                 }
             });
         } finally {
-            ACTIVATIONS.set(xq);
+            slot[0] = xq;
         }
     }
 
@@ -109,8 +152,8 @@ public final class QuantDot {
         if (j0 % QuantDotPanels.COLUMNS != 0) throw new IllegalArgumentException("gemm: first column " + j0 + " is not a multiple of 16");
         if (rows == 0 || j1 <= j0) return;
         try {
-            GEMM.invokeExact(w.format(), w.data(), (long) w.k(), xq.asSlice(x0), xs, (long) blockStride, (long) rows,
-                    (long) j0, (long) j1, MemorySegment.ofArray(y).asSlice(4L * y0), (long) ys);
+            GEMM.invokeExact(w.format(), w.data(), (long) w.k(), xq, x0, xs, (long) blockStride, (long) rows,
+                    (long) j0, (long) j1, segment(y), (long) y0, (long) ys);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable e) {
@@ -140,21 +183,18 @@ public final class QuantDot {
      */
     public static void quantize(float[] x, int xo, int k, MemorySegment out, long at, int blockStride) {
         if (k % QK != 0) throw new IllegalArgumentException("Q8_0 activations need a multiple of 32 columns, got " + k);
-        int[] q = new int[QK];
         for (int b = 0; b < k; b += QK, at += blockStride) {
             float amax = 0f;
             for (int c = 0; c < QK; c++) amax = Math.max(amax, Math.abs(x[xo + b + c]));
             float d = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
             float id = amax != 0f ? 127f / amax : 0f;
-            for (int c = 0; c < QK; c++) q[c] = round(x[xo + b + c] * id);
-            // the block's 32 values are read: it may now overwrite them (IN_PLACE)
+            // q[c] into byte c as value c is read: IN_PLACE, byte c lies in value c/4, already read
+            for (int c = 0; c < QK; c++) out.set(ValueLayout.JAVA_BYTE, at + c, (byte) round(x[xo + b + c] * id));
+            // all 32 values are read: the sums may now overwrite them (IN_PLACE); q read back from its bytes
             int total = 0;
             for (int g = 0; g < 8; g++) {
                 int sum = 0;
-                for (int t = 0; t < 4; t++) {
-                    out.set(ValueLayout.JAVA_BYTE, at + 4 * g + t, (byte) q[4 * g + t]);
-                    sum += q[4 * g + t];
-                }
+                for (int t = 0; t < 4; t++) sum += out.get(ValueLayout.JAVA_BYTE, at + 4 * g + t);
                 out.set(I32, at + 32 + 4 * g, -128 * sum);
                 total += sum;
             }

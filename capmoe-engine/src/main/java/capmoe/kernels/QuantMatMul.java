@@ -3,6 +3,7 @@ package capmoe.kernels;
 import capmoe.weights.Quantizer;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -79,8 +80,13 @@ public final class QuantMatMul {
     /** K steps per block: a panel's K block decoded to fp32 is 16 KB (KC rows of NR floats), kept in L1 across the row tiles. */
     static final int KC = Math.max(QK, 16 * 1024 / (4 * NR) / QK * QK);
 
-    /** Per thread: x's Q8_0 values [rows x stride] of the running call, taken while in use (a nested call gets its own). */
-    private static final ThreadLocal<float[]> ACTIVATIONS = new ThreadLocal<>();
+    /**
+     * Per thread: x's Q8_0 values [rows x stride] of the running call, in slot 0 while no call
+     * runs; a call takes it (slot 0 null while in use: a nested call gets its own) and puts it back
+     * (into the same slot: no ThreadLocal entry allocated per call, as {@code set} after
+     * {@code remove} did).
+     */
+    private static final ThreadLocal<float[][]> ACTIVATIONS = ThreadLocal.withInitial(() -> new float[1][]);
     /** Per thread: one panel's K block decoded to fp32, [KC x NR] floats in the F32 panel layout. */
     private static final ThreadLocal<MemorySegment> BLOCK = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(4L * KC * NR, 64));
     /** Per thread: one panel's scales as floats, [blocks x NR] (all K/32 blocks for the decode kernels, a K block's for prefill). */
@@ -99,8 +105,9 @@ public final class QuantMatMul {
         if (rows == 0) return;
         QuantPanels p = w.quantPanels();
         int xs = rows >= TILE_MIN_ROWS ? MatMul.stride(k) : k;
-        float[] xf = ACTIVATIONS.get();
-        ACTIVATIONS.remove();
+        float[][] slot = ACTIVATIONS.get();
+        float[] xf = slot[0];
+        slot[0] = null;
         if (xf == null || xf.length < rows * xs) xf = new float[Math.max(rows * xs, xf == null ? 0 : 2 * xf.length)];
         float[] xq = xf;
         try {
@@ -116,7 +123,7 @@ public final class QuantMatMul {
                 }
             });
         } finally {
-            ACTIVATIONS.set(xq);
+            slot[0] = xq;
         }
     }
 
@@ -205,15 +212,33 @@ public final class QuantMatMul {
     }
 
     /**
-     * {@link #scales} in vector code ({@link MatMul#f16ToF32}, exact as {@link Float#float16ToFloat}),
-     * for {@link #decode}: there, reading each weight once, the scalar conversions took about a
-     * quarter of the time.
+     * {@link #scales} in vector code (exact as {@link Float#float16ToFloat}), for {@link #decode}:
+     * there, reading each weight once, the scalar conversions took about a quarter of the time.
      */
     private static void vectorScales(MemorySegment w, long so, long bs, int blocks, float[] s, int at) {
         for (int b = 0; b < blocks; b++, so += bs) {
-            MatMul.f16ToF32(w, so, false).intoArray(s, at + b * NR);
-            MatMul.f16ToF32(w, so, true).intoArray(s, at + b * NR + L);
+            halves(w, so, false, s, at + b * NR);
+            halves(w, so, true, s, at + b * NR + L);
         }
+    }
+
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    private static final FloatVector TWO_112 = FloatVector.broadcast(F, 0x1p112f);
+
+    /**
+     * {@link MatMul#f16ToF32}'s steps (the same operations, so the same exact values) on the L low
+     * or high halves of the L ints at byte o of w, stored into {@code s[at .. at+L)} here rather
+     * than returned: a vector returned from a call C2 does not inline (decode's inlining budget is
+     * spent on {@link #rowQ8} / {@link #rowQ4}) is boxed on the heap, and the returned form cost
+     * about 190 KB per olmoe-tiny Q8_0 decode step (scripts/DecodeAllocProfile.java).
+     */
+    private static void halves(MemorySegment w, long o, boolean high, float[] s, int at) {
+        IntVector words = IntVector.fromMemorySegment(I, w, o, LE);
+        IntVector h = high ? words.lanewise(VectorOperators.LSHR, 16) : words.and(0xFFFF);
+        IntVector magnitude = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+        IntVector bits = magnitude.reinterpretAsFloats().mul(TWO_112).reinterpretAsInts();
+        bits = bits.blend(magnitude.or(0x7F800000), h.and(0x7C00).compare(VectorOperators.EQ, 0x7C00));
+        bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().intoArray(s, at);
     }
 
     /**
