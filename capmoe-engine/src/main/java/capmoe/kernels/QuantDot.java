@@ -105,6 +105,9 @@ public final class QuantDot {
         return s;
     }
 
+    /** Per thread: {@link #quantize}'s q of one block [32] (all read before the block is written: IN_PLACE). */
+    private static final ThreadLocal<int[]> BLOCK_Q = ThreadLocal.withInitial(() -> new int[QK]);
+
     /** Bytes of one row of K values as activation blocks. */
     public static int rowBytes(int k) {
         return k / QK * BLOCK_BYTES;
@@ -183,18 +186,21 @@ public final class QuantDot {
      */
     public static void quantize(float[] x, int xo, int k, MemorySegment out, long at, int blockStride) {
         if (k % QK != 0) throw new IllegalArgumentException("Q8_0 activations need a multiple of 32 columns, got " + k);
+        int[] q = BLOCK_Q.get();
         for (int b = 0; b < k; b += QK, at += blockStride) {
             float amax = 0f;
             for (int c = 0; c < QK; c++) amax = Math.max(amax, Math.abs(x[xo + b + c]));
             float d = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
             float id = amax != 0f ? 127f / amax : 0f;
-            // q[c] into byte c as value c is read: IN_PLACE, byte c lies in value c/4, already read
-            for (int c = 0; c < QK; c++) out.set(ValueLayout.JAVA_BYTE, at + c, (byte) round(x[xo + b + c] * id));
-            // all 32 values are read: the sums may now overwrite them (IN_PLACE); q read back from its bytes
+            for (int c = 0; c < QK; c++) q[c] = round(x[xo + b + c] * id);
+            // the block's 32 values are read: it may now overwrite them (IN_PLACE)
             int total = 0;
             for (int g = 0; g < 8; g++) {
                 int sum = 0;
-                for (int t = 0; t < 4; t++) sum += out.get(ValueLayout.JAVA_BYTE, at + 4 * g + t);
+                for (int t = 0; t < 4; t++) {
+                    out.set(ValueLayout.JAVA_BYTE, at + 4 * g + t, (byte) q[4 * g + t]);
+                    sum += q[4 * g + t];
+                }
                 out.set(I32, at + 32 + 4 * g, -128 * sum);
                 total += sum;
             }
