@@ -31,11 +31,34 @@ public final class Matrix {
     private final int rows;
     private final int cols;
     private final MemorySegment data;
-    private volatile Panels panels;
-    private volatile QuantPanels quantPanels;
     private final DotMode dot;
-    private volatile PairPanels pairPanels;
-    private volatile QuantDotPanels quantDotPanels;
+    /** The weights in each layout a kernel multiplies from, each built on first use (or given at construction). */
+    private final Packed<Panels> panels = new Packed<>();
+    private final Packed<QuantPanels> quantPanels = new Packed<>();
+    private final Packed<PairPanels> pairPanels = new Packed<>();
+    private final Packed<QuantDotPanels> quantDotPanels = new Packed<>();
+
+    /**
+     * One layout of the weights, packed once from the matrix on its first use, thread-safe
+     * (double-checked); the packer is a non-capturing method reference, so a call allocates nothing.
+     */
+    private static final class Packed<T> {
+        private volatile T value;
+
+        T get(Matrix m, java.util.function.Function<Matrix, T> pack) {
+            T v = value;
+            if (v == null) {
+                synchronized (this) {
+                    v = value;
+                    if (v == null) value = v = pack.apply(m);
+                }
+            }
+            return v;
+        }
+
+        /** The layout if built, else null. */
+        T built() { return value; }
+    }
 
     /** A matrix over its row-major bytes {@code data} (read in place), packed on its first matmul; {@link DotMode#EXACT}. */
     public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
@@ -66,7 +89,7 @@ public final class Matrix {
         this.rows = panels.n();
         this.cols = panels.k();
         this.data = null;
-        this.quantPanels = panels;
+        this.quantPanels.value = panels;
         this.dot = java.util.Objects.requireNonNull(dot, "dot");
     }
 
@@ -76,7 +99,7 @@ public final class Matrix {
         this.rows = panels.n();
         this.cols = panels.k();
         this.data = null;
-        this.quantDotPanels = panels;
+        this.quantDotPanels.value = panels;
         this.dot = DotMode.REDUCED;
     }
 
@@ -133,60 +156,32 @@ public final class Matrix {
      * bytes alone: the format's bytes per weight, over ceil(rows / NR)·NR rows.
      */
     public long weightBytes() {
-        Panels f = panels;
-        QuantPanels q = quantPanels;
-        PairPanels b = pairPanels;
-        QuantDotPanels r = quantDotPanels;
+        Panels f = panels.built();
+        QuantPanels q = quantPanels.built();
+        PairPanels b = pairPanels.built();
+        QuantDotPanels r = quantDotPanels.built();
         return (data == null ? 0 : data.byteSize()) + (f == null ? 0 : f.data().byteSize()) + (q == null ? 0 : q.data().byteSize())
                 + (b == null ? 0 : b.data().byteSize()) + (r == null ? 0 : r.data().byteSize());
     }
 
     /** This matrix repacked for {@link MatMul} ({@link Panels#pack}), built on the first call (thread-safe). */
     public Panels panels() {
-        Panels p = panels;
-        if (p == null) {
-            synchronized (this) {
-                p = panels;
-                if (p == null) panels = p = Panels.pack(this);
-            }
-        }
-        return p;
+        return panels.get(this, Panels::pack);
     }
 
     /** This BF16 matrix repacked for {@link ReducedMatMul} ({@link PairPanels#pack}), built on the first call (thread-safe). */
     public PairPanels pairPanels() {
-        PairPanels p = pairPanels;
-        if (p == null) {
-            synchronized (this) {
-                p = pairPanels;
-                if (p == null) pairPanels = p = PairPanels.pack(this);
-            }
-        }
-        return p;
+        return pairPanels.get(this, PairPanels::pack);
     }
 
     /** This Q8_0/Q4_0 matrix repacked for {@link QuantDot} ({@link QuantDotPanels#pack}), built on the first call (thread-safe). */
     public QuantDotPanels quantDotPanels() {
-        QuantDotPanels p = quantDotPanels;
-        if (p == null) {
-            synchronized (this) {
-                p = quantDotPanels;
-                if (p == null) quantDotPanels = p = QuantDotPanels.pack(this);
-            }
-        }
-        return p;
+        return quantDotPanels.get(this, QuantDotPanels::pack);
     }
 
     /** This Q8_0/Q4_0 matrix repacked for {@link QuantMatMul} ({@link QuantPanels#pack}), built on the first call (thread-safe). */
     public QuantPanels quantPanels() {
-        QuantPanels p = quantPanels;
-        if (p == null) {
-            synchronized (this) {
-                p = quantPanels;
-                if (p == null) quantPanels = p = QuantPanels.pack(this);
-            }
-        }
-        return p;
+        return quantPanels.get(this, QuantPanels::pack);
     }
 
     /** Row r converted to float into {@code out[offset ..]} (embedding lookup). */
@@ -201,8 +196,8 @@ public final class Matrix {
             case BF16 -> Bf16.toFloat(data.getAtIndex(Bf16.I16, i));
             case F16 -> Float.float16ToFloat(data.getAtIndex(Bf16.I16, i));
             case Q8_0, Q4_0 -> data != null ? Quantizer.get(dtype, data, i)
-                    : quantPanels != null ? quantPanels.get((int) (i / cols), (int) (i % cols))
-                    : quantDotPanels.get((int) (i / cols), (int) (i % cols));
+                    : quantPanels.built() != null ? quantPanels.built().get((int) (i / cols), (int) (i % cols))
+                    : quantDotPanels.built().get((int) (i / cols), (int) (i % cols));
             default -> throw new IllegalStateException(name + ": " + dtype + " is not a weight dtype");
         };
     }
