@@ -35,22 +35,31 @@ class QuantizedEpEqualityTest {
     @ValueSource(strings = {"olmoe", "qwen3_moe", "deepseek_v2"})
     void quantizedEpLogitsEqualLocalLogitsBitForBit(String arch) throws Exception {
         for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) for (DotMode dot : DotMode.values()) {
-            try (CausalLM model = Models.load(Shared.require("fixtures/hf/" + arch), null, new LoadOptions(format, dot))) {
-                int experts = model.config().numExperts(), vocab = model.config().vocabSize();
-                int[][] batch = {tokens(11, vocab, 1), tokens(6, vocab, 2), tokens(9, vocab, 3)};
-                for (int devices : new int[] {2, 4}) {
-                    Placement placement = Devices.contiguous(experts, devices).placement();
-                    for (String spec : POLICIES) {
-                        RunOptions local = new RunOptions(Policy.parse(spec), placement, new LocalExpertExecutor(), null);
-                        for (EpMode mode : EpMode.values()) {
-                            Devices d = Devices.of(placement);
-                            try (DeviceExpertExecutor ep = new DeviceExpertExecutor(d, mode, new CommModel(100, 2),
-                                    dev -> EngineCores.share(1), new EpStats(d))) {
-                                float[][] want = model.forward(batch, local);
-                                float[][] got = model.forward(batch, local.withExecutor(ep));
-                                for (int b = 0; b < batch.length; b++) {
-                                    assertArrayEquals(want[b], got[b], arch + " " + format + " --dot " + dot + " " + spec + " " + mode.id() + " D=" + devices + " sequence " + b);
-                                }
+            assertEpEqualsLocal(arch, new LoadOptions(format, dot));
+        }
+    }
+
+    /**
+     * The fixture {@code arch} loaded with {@code options}: EP logits (every {@link EpMode}, 2 and 4
+     * devices, {@link #POLICIES}) equal the local executor's bit for bit, three sequences of ragged lengths.
+     */
+    static void assertEpEqualsLocal(String arch, LoadOptions options) throws Exception {
+        String what = arch + (options.quantize() == null ? "" : " " + options.quantize()) + " --dot " + options.dot();
+        try (CausalLM model = Models.load(Shared.require("fixtures/hf/" + arch), null, options)) {
+            int experts = model.config().numExperts(), vocab = model.config().vocabSize();
+            int[][] batch = {tokens(11, vocab, 1), tokens(6, vocab, 2), tokens(9, vocab, 3)};
+            for (int devices : new int[] {2, 4}) {
+                Placement placement = Devices.contiguous(experts, devices).placement();
+                for (String spec : POLICIES) {
+                    RunOptions local = new RunOptions(Policy.parse(spec), placement, new LocalExpertExecutor(), null);
+                    for (EpMode mode : EpMode.values()) {
+                        Devices d = Devices.of(placement);
+                        try (DeviceExpertExecutor ep = new DeviceExpertExecutor(d, mode, new CommModel(100, 2),
+                                dev -> EngineCores.share(1), new EpStats(d))) {
+                            float[][] want = model.forward(batch, local);
+                            float[][] got = model.forward(batch, local.withExecutor(ep));
+                            for (int b = 0; b < batch.length; b++) {
+                                assertArrayEquals(want[b], got[b], what + " " + spec + " " + mode.id() + " D=" + devices + " sequence " + b);
                             }
                         }
                     }
