@@ -111,30 +111,29 @@ public final class MatMul {
      * of a phase per matrix (a decode step's hand-offs are what it waits on). Every output is
      * computed exactly as {@link #matmul(float[], int, Matrix, float[], float[])} computes it, so
      * the bits are the same. Matrices of different widths, or quantized ones, run one call each.
+     * BF16 matrices in {@code --dot reduced} ({@link ReducedMatMul#applies}) run the same phase over
+     * their {@link PairPanels} with {@link ReducedMatMul#gemm}, x unpadded.
      * {@code bias} may be null, or hold nulls.
      */
     public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
         int k = w[0].cols();
-        if (rows > 0 && ReducedMatMul.applies(w)) {   // --dot reduced on BF16 weights: llama.cpp's arithmetic, native
-            for (int i = 0; i < w.length; i++) check(x, rows, w[i], y[i]);
-            ReducedMatMul.matmul(x, rows, w, bias, y);
-            return;
-        }
+        boolean reduced = ReducedMatMul.applies(w);   // --dot reduced on BF16 weights: llama.cpp's arithmetic, native kernels
         boolean same = true;
-        for (Matrix m : w) same &= m.cols() == k && Panels.supports(m.dtype()) && !m.reducedBf16();
+        for (Matrix m : w) same &= m.cols() == k && (reduced || Panels.supports(m.dtype()) && !m.reducedBf16());
         if (!same || rows == 0) {
             for (int i = 0; i < w.length; i++) matmul(x, rows, w[i], bias == null ? null : bias[i], y[i]);
             return;
         }
+        int nr = reduced ? PairPanels.NR : NR;        // columns per panel of the layout multiplied from
         int[] first = new int[w.length + 1];          // matrix i's panels are [first[i], first[i+1]) of the phase
-        Panels[] p = new Panels[w.length];
+        Panels[] p = new Panels[w.length];            // exact: the fp32-tile panels (reduced: w[i].pairPanels())
         for (int i = 0; i < w.length; i++) {
             check(x, rows, w[i], y[i]);
-            p[i] = w[i].panels();
-            first[i + 1] = first[i] + p[i].panels();
+            int count = reduced ? w[i].pairPanels().panels() : (p[i] = w[i].panels()).panels();
+            first[i + 1] = first[i] + count;
         }
         Parallel pool = Parallel.current();
-        int xs = rows >= TILE_ROWS / 2 ? stride(k) : k;
+        int xs = !reduced && rows >= TILE_ROWS / 2 ? stride(k) : k;
         float[] xp = x;
         if (xs != k) {
             float[] padded = xp = take(rows * xs);
@@ -144,12 +143,13 @@ public final class MatMul {
         }
         float[] xr = xp;
         try {
-            pool.forWork(first[w.length], (long) rows * k * NR, (q0, q1) -> {
+            pool.forWork(first[w.length], (long) rows * k * nr, (q0, q1) -> {
                 for (int i = 0; i < w.length; i++) {
                     int n = w[i].rows();
-                    int n0 = (Math.max(q0, first[i]) - first[i]) * NR, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * NR);
+                    int n0 = (Math.max(q0, first[i]) - first[i]) * nr, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * nr);
                     if (n0 >= n1) continue;
-                    gemm(xr, 0, xs, rows, p[i], n0, n1, y[i], n0, n);
+                    if (reduced) ReducedMatMul.gemm(xr, 0, xs, rows, w[i].pairPanels(), n0, n1, y[i], n0, n);
+                    else gemm(xr, 0, xs, rows, p[i], n0, n1, y[i], n0, n);
                     float[] b = bias == null ? null : bias[i];
                     if (b != null) {
                         for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[i][r * n + j] += b[j];

@@ -44,36 +44,10 @@ public final class ReducedMatMul {
             FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, ADDRESS), true);
     private static final MethodHandle ISA = NativeKernels.function("capmoe_bf16_isa", FunctionDescriptor.of(JAVA_INT), false);
 
-    /** True when every matrix is a BF16 one in reduced mode, all of the same width: {@link #matmul} applies. */
+    /** True when every matrix is a BF16 one in reduced mode, all of the same width: {@link MatMul#matmul(float[], int, Matrix[], float[][], float[][])} multiplies them by {@link #gemm}, one parallel phase over all their panels. */
     public static boolean applies(Matrix[] w) {
         for (Matrix m : w) if (!m.reducedBf16() || m.cols() != w[0].cols()) return false;
         return true;
-    }
-
-    /**
-     * y_i = x W_i^T (+ bias_i) for the reduced BF16 matrices w (same K), in ONE parallel phase over
-     * all their panels (as {@link MatMul#matmul(float[], int, Matrix[], float[][], float[][])}).
-     */
-    public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
-        int k = w[0].cols();
-        int[] first = new int[w.length + 1];
-        PairPanels[] p = new PairPanels[w.length];
-        for (int i = 0; i < w.length; i++) {
-            p[i] = w[i].pairPanels();
-            first[i + 1] = first[i] + p[i].panels();
-        }
-        Parallel.current().forWork(first[w.length], (long) rows * k * NR, (q0, q1) -> {
-            for (int i = 0; i < w.length; i++) {
-                int n = w[i].rows();
-                int n0 = (Math.max(q0, first[i]) - first[i]) * NR, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * NR);
-                if (n0 >= n1) continue;
-                gemm(x, 0, k, rows, p[i], n0, n1, y[i], n0, n);
-                float[] b = bias == null ? null : bias[i];
-                if (b != null) {
-                    for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[i][r * n + j] += b[j];
-                }
-            }
-        });
     }
 
     /**
