@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.net.URISyntaxException;
@@ -36,7 +37,7 @@ import java.util.Locale;
  * <pre>  static final MethodHandle DOT = NativeKernels.function("capmoe_q8_dot",
  *          FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, ...), true);</pre>
  * {@code heapArrays} true makes it a {@link Linker.Option#critical critical} downcall that may be
- * passed heap segments ({@code MemorySegment.ofArray(float[])}, no copy): for short kernels that
+ * passed heap segments ({@link #heap}, no copy): for short kernels that
  * never block or call back into Java. Native segments (weight panels) may be passed either way.
  * {@link #function} returns a handle even when the library is missing (the class holding it can be
  * loaded); invoking it then throws the {@link #missing} line.
@@ -99,6 +100,44 @@ public final class NativeKernels {
         var type = descriptor.toMethodType();
         var thrower = java.lang.invoke.MethodHandles.throwException(type.returnType(), IllegalArgumentException.class).bindTo(error);
         return java.lang.invoke.MethodHandles.dropArguments(thrower, 0, type.parameterList());
+    }
+
+    /**
+     * Per thread: heap segments over the last {@value #KEPT} arrays handed to the kernels, as
+     * [array, segment] pairs, most recent first ({@link #heap}). A heap segment made per call (and
+     * its slice) reaches the native call, so C2 cannot scalar-replace it: 3 to 6 objects per call,
+     * about 20 KB per olmoe-tiny decode step (Q8_0, {@code QuantDot}; most of BF16's per-token
+     * allocation in {@code ReducedMatMul}). The arrays are the callers' scratch (activation blocks,
+     * gathered and hidden rows, each layer's outputs), the same ones on every step; an array kept
+     * here stays reachable until {@value #KEPT} others have pushed it out.
+     */
+    private static final int KEPT = 32;
+    private static final ThreadLocal<Object[]> SEGMENTS = ThreadLocal.withInitial(() -> new Object[2 * KEPT]);
+
+    /** A heap segment over all of {@code a} for a {@code heapArrays} function, kept per thread ({@link #SEGMENTS}). */
+    public static MemorySegment heap(float[] a) {
+        MemorySegment s = kept(a);
+        return s != null ? s : keep(a, MemorySegment.ofArray(a));
+    }
+
+    /** A heap segment over all of {@code a} for a {@code heapArrays} function, kept per thread ({@link #SEGMENTS}). */
+    public static MemorySegment heap(byte[] a) {
+        MemorySegment s = kept(a);
+        return s != null ? s : keep(a, MemorySegment.ofArray(a));
+    }
+
+    private static MemorySegment kept(Object a) {
+        Object[] c = SEGMENTS.get();
+        for (int i = 0; i < c.length; i += 2) if (c[i] == a) return (MemorySegment) c[i + 1];
+        return null;
+    }
+
+    private static MemorySegment keep(Object a, MemorySegment s) {
+        Object[] c = SEGMENTS.get();
+        System.arraycopy(c, 0, c, 2, c.length - 2);               // the least recent pair drops out
+        c[0] = a;
+        c[1] = s;
+        return s;
     }
 
     private static Loaded load() {

@@ -68,43 +68,6 @@ public final class QuantDot {
      */
     private static final ThreadLocal<byte[][]> ACTIVATIONS = ThreadLocal.withInitial(() -> new byte[1][]);
 
-    /**
-     * Per thread: heap segments over the last {@value #KEPT} arrays handed to the kernels, as
-     * [array, segment] pairs, most recent first ({@link #segment}). A heap segment made per call (and
-     * its slice) reaches the native call, so C2 cannot scalar-replace it: 3 to 6 objects per call,
-     * about 20 KB per olmoe-tiny decode step. The arrays are the callers' scratch (activation blocks,
-     * gathered and hidden rows, each layer's outputs), the same ones on every step; an array kept
-     * here stays reachable until {@value #KEPT} others have pushed it out.
-     */
-    private static final int KEPT = 32;
-    private static final ThreadLocal<Object[]> SEGMENTS = ThreadLocal.withInitial(() -> new Object[2 * KEPT]);
-
-    /** A heap segment over all of {@code a}, kept per thread ({@link #SEGMENTS}). */
-    public static MemorySegment segment(float[] a) {
-        MemorySegment s = kept(a);
-        return s != null ? s : keep(a, MemorySegment.ofArray(a));
-    }
-
-    /** A heap segment over all of {@code a}, kept per thread ({@link #SEGMENTS}). */
-    public static MemorySegment segment(byte[] a) {
-        MemorySegment s = kept(a);
-        return s != null ? s : keep(a, MemorySegment.ofArray(a));
-    }
-
-    private static MemorySegment kept(Object a) {
-        Object[] c = SEGMENTS.get();
-        for (int i = 0; i < c.length; i += 2) if (c[i] == a) return (MemorySegment) c[i + 1];
-        return null;
-    }
-
-    private static MemorySegment keep(Object a, MemorySegment s) {
-        Object[] c = SEGMENTS.get();
-        System.arraycopy(c, 0, c, 2, c.length - 2);               // the least recent pair drops out
-        c[0] = a;
-        c[1] = s;
-        return s;
-    }
-
     /** Per thread: {@link #quantize}'s q of one block [32] (all read before the block is written: IN_PLACE). */
     private static final ThreadLocal<int[]> BLOCK_Q = ThreadLocal.withInitial(() -> new int[QK]);
 
@@ -128,12 +91,12 @@ public final class QuantDot {
         try {
             Parallel pool = Parallel.current();
             pool.forRange(rows, 8, (r0, r1) -> {
-                MemorySegment out = segment(xq);
+                MemorySegment out = NativeKernels.heap(xq);
                 for (int r = r0; r < r1; r++) quantize(x, r * k, k, out, (long) r * xs, BLOCK_BYTES);
             });
             pool.forWork(p.panels(), (long) rows * k * QuantDotPanels.COLUMNS, (q0, q1) -> {
                 int j0 = q0 * QuantDotPanels.COLUMNS, j1 = Math.min(n, q1 * QuantDotPanels.COLUMNS);
-                gemm(segment(xq), 0, xs, BLOCK_BYTES, rows, p, j0, j1, y, j0, n);
+                gemm(NativeKernels.heap(xq), 0, xs, BLOCK_BYTES, rows, p, j0, j1, y, j0, n);
                 if (bias != null) {
                     for (int r = 0; r < rows; r++) for (int j = j0; j < j1; j++) y[r * n + j] += bias[j];
                 }
@@ -156,7 +119,7 @@ public final class QuantDot {
         if (rows == 0 || j1 <= j0) return;
         try {
             GEMM.invokeExact(w.format(), w.data(), (long) w.k(), xq, x0, xs, (long) blockStride, (long) rows,
-                    (long) j0, (long) j1, segment(y), (long) y0, (long) ys);
+                    (long) j0, (long) j1, NativeKernels.heap(y), (long) y0, (long) ys);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable e) {

@@ -74,30 +74,12 @@ public final class ReducedMatMul {
                     + "] do not fit x (" + x.length + " floats from " + x0 + ", stride " + xs + ") or y (" + y.length + " from " + y0 + ", stride " + ys + ")");
         }
         try {
-            kernel.invokeExact(heap(x, 0), (long) x0, xs, rows, w.k(), w.data(), j0, j1, heap(y, 1), (long) y0, ys);
+            kernel.invokeExact(NativeKernels.heap(x), (long) x0, xs, rows, w.k(), w.data(), j0, j1, NativeKernels.heap(y), (long) y0, ys);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
-    }
-
-    /**
-     * Per thread: the last two arrays passed as x (slot 0) and y (slot 1) and their heap segments,
-     * {@code [array0, segment0, array1, segment1]}: a decode step passes the same scratch arrays
-     * hundreds of times, and a new {@link MemorySegment#ofArray} each time was most of the mode's
-     * per-token allocation. Holds at most two arrays per thread alive.
-     */
-    private static final ThreadLocal<Object[]> HEAP = ThreadLocal.withInitial(() -> new Object[4]);
-
-    /** The heap segment over {@code a}, reused while the thread passes the same array in the same slot. */
-    private static MemorySegment heap(float[] a, int slot) {
-        Object[] c = HEAP.get();
-        if (c[2 * slot] != a) {
-            c[2 * slot] = a;
-            c[2 * slot + 1] = MemorySegment.ofArray(a);
-        }
-        return (MemorySegment) c[2 * slot + 1];
     }
 
     /** Panels [p0, p1) of {@code out} packed from the row-major BF16 {@code w} [n x k] (native, {@link PairPanels#pack}). */

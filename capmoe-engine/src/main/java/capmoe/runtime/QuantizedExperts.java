@@ -3,6 +3,7 @@ package capmoe.runtime;
 import capmoe.kernels.Activations;
 import capmoe.kernels.DotMode;
 import capmoe.kernels.Matrix;
+import capmoe.kernels.NativeKernels;
 import capmoe.kernels.QuantDot;
 import capmoe.kernels.QuantMatMul;
 import capmoe.runtime.SwiGluExperts.Expert;
@@ -42,17 +43,17 @@ enum QuantizedExperts implements SwiGluExperts.Gemms {
     REDUCED {
         @Override
         public void gather(float[] x, int xo, int h, float[] out, int oo) {
-            QuantDot.quantize(x, xo, h, QuantDot.segment(out), 4L * oo, QuantDot.IN_PLACE);
+            QuantDot.quantize(x, xo, h, NativeKernels.heap(out), 4L * oo, QuantDot.IN_PLACE);
         }
 
         @Override
         public void gemm(float[] x, int x0, int xs, int rows, Matrix w, int j0, int j1, float[] y, int y0, int ys) {
-            QuantDot.gemm(QuantDot.segment(x), 4L * x0, 4L * xs, QuantDot.IN_PLACE, rows, w.quantDotPanels(), j0, j1, y, y0, ys);
+            QuantDot.gemm(NativeKernels.heap(x), 4L * x0, 4L * xs, QuantDot.IN_PLACE, rows, w.quantDotPanels(), j0, j1, y, y0, ys);
         }
 
         @Override
         public void hidden(float[] act, int o, int n) {
-            QuantDot.quantize(act, o, n, QuantDot.segment(act), 4L * o, QuantDot.IN_PLACE);
+            QuantDot.quantize(act, o, n, NativeKernels.heap(act), 4L * o, QuantDot.IN_PLACE);
         }
     };
 
