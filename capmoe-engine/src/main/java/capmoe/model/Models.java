@@ -87,7 +87,7 @@ public final class Models {
     /**
      * The weights of a checkpoint directory, or of a GGUF file under HF names ({@link GgufModel}:
      * mapped, metadata read as the config, tensors renamed, Mixtral's q/k rows un-permuted).
-     * {@code quantize} as in {@link Checkpoint#open(Path, DType)}.
+     * {@code quantize} as in {@link Checkpoint#open(Path, LoadOptions)}.
      */
     public static Checkpoint checkpoint(Path path, DType quantize) {
         return checkpoint(path, LoadOptions.quantized(quantize));

@@ -46,16 +46,10 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     /**
-     * {@link #open(Path)}, and when {@code quantize} is Q8_0 or Q4_0, every weight matrix that
-     * {@link #quantizes} selects is quantized at load ({@link #matrix}); null keeps the stored dtypes.
-     */
-    public static Checkpoint open(Path dir, DType quantize) {
-        return open(dir, LoadOptions.quantized(quantize));
-    }
-
-    /**
-     * {@link #open(Path, DType)} with {@code options.quantize()}, every weight matrix multiplied in the
-     * arithmetic of {@code options.dot()} ({@link DotMode}; REDUCED needs the native kernels, checked here).
+     * {@link #open(Path)}, and when {@code options.quantize()} is Q8_0 or Q4_0, every weight matrix that
+     * {@link #quantizes} selects is quantized at load ({@link #matrix}; null keeps the stored dtypes),
+     * every weight matrix multiplied in the arithmetic of {@code options.dot()} ({@link DotMode};
+     * REDUCED needs the native kernels, checked here).
      */
     public static Checkpoint open(Path dir, LoadOptions options) {
         requireKernels(options);
@@ -181,13 +175,9 @@ public final class Checkpoint implements AutoCloseable {
 
     /**
      * A checkpoint over a GGUF file's tensors, already mapped into {@code arena} under their HF names;
-     * the checkpoint owns the arena. {@code source} names it in errors.
+     * the checkpoint owns the arena. {@code source} names it in errors; {@code options} as in
+     * {@link #open(Path, LoadOptions)}.
      */
-    public static Checkpoint of(Path source, Arena arena, Map<String, Tensor> tensors, DType quantize, GgufFile gguf) {
-        return of(source, arena, tensors, LoadOptions.quantized(quantize), gguf);
-    }
-
-    /** {@link #of(Path, Arena, Map, DType, GgufFile)} with {@code options} as in {@link #open(Path, LoadOptions)}. */
     public static Checkpoint of(Path source, Arena arena, Map<String, Tensor> tensors, LoadOptions options, GgufFile gguf) {
         requireKernels(options);
         return new Checkpoint(source, arena, new TreeMap<>(tensors), options, gguf);
@@ -204,7 +194,7 @@ public final class Checkpoint implements AutoCloseable {
     /** The arena that owns this checkpoint's mappings and quantized copies. */
     public Arena arena() { return arena; }
 
-    /** The format given to {@link #open(Path, DType)}, or null. */
+    /** The format given to {@link #open(Path, LoadOptions)} ({@code --quantize}), or null. */
     public DType quantize() { return quantize; }
 
     /** The arithmetic every weight matrix of this checkpoint is multiplied in ({@code --dot}). */
