@@ -102,6 +102,14 @@ class BadInputLinesTest {
                 "--batch is now --tokens 32 (tokens per MoE layer call; --batch counts sequences in eval and demo)");
     }
 
+    /** --dot takes exact or reduced; anything else is one line naming the option, in every command that loads a model. */
+    @Test
+    void anUnknownDotModeIsOneLineNamingTheOption() {
+        oneLine(CliRun.of("info", "--model", olmoe.toString(), "--dot", "fast"), "info", "--dot must be exact or reduced, got 'fast'");
+        oneLine(CliRun.of("logits", "--model", tiny.toString(), "--dot", "fp16", "--text", tiny.resolve("config.json").toString(),
+                "--tokens", "4", "--out", tmp.resolve("l.f32").toString()), "logits", "--dot must be exact or reduced, got 'fp16'");
+    }
+
     /** loadgen's --policies has no default (it is required with --model): help shows none, not "(default: [])". */
     @Test
     void loadgenHelpShowsNoEmptyPolicyDefault() {
