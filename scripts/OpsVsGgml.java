@@ -1,4 +1,5 @@
 import capmoe.kernels.GgmlOps;
+import capmoe.routing.GgmlMath;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -51,14 +52,14 @@ public class OpsVsGgml {
         int headDim = (int) rq.ne[0];
         int[] pos = i32(byFile(rq.src[1]));
         float thetaScale = GgmlOps.ropeThetaScale(10000f, headDim);
-        float[] cache = new float[headDim];
+        float[] cos = new float[headDim / 2], sin = new float[headDim / 2];
         for (String name : new String[] {"Qcur", "Kcur"}) {
             T rope = node(name + l, "ROPE", 0);
             float[] x = f32(byFile(rope.src[0])), want = f32(rope);
             int heads = (int) rope.ne[1];
             for (int t = 0; t < tokens; t++) {
-                GgmlOps.ropeCache(pos[t], headDim, thetaScale, cache);
-                for (int h = 0; h < heads; h++) GgmlOps.ropeNeox(x, (t * heads + h) * headDim, headDim, cache);
+                GgmlOps.ropeCache(pos[t], headDim / 2, thetaScale, cos, sin, 0);
+                for (int h = 0; h < heads; h++) GgmlOps.ropeNeox(x, (t * heads + h) * headDim, headDim, cos, sin, 0);
             }
             report(name + l + " (ROPE)", x, want);
         }
@@ -79,7 +80,7 @@ public class OpsVsGgml {
         T sm = node("kq_soft_max" + l, "SOFT_MAX", 0);
         float scale = Float.intBitsToFloat(sm.params[0]);
         float[] p = f32(kqNode);
-        for (int h = 0; h < heads; h++) for (int t = 0; t < tokens; t++) GgmlOps.softmax(p, (h * tokens + t) * nkv, nkv, pos[t] + 1, scale, lanes);
+        for (int h = 0; h < heads; h++) for (int t = 0; t < tokens; t++) GgmlMath.softmax(p, (h * tokens + t) * nkv, nkv, pos[t] + 1, scale, lanes);
         report("kq_soft_max" + l + " (SOFT_MAX, mask)", p, f32(sm));
         T kqvNode = node("kqv" + l, "MUL_MAT", 0);
         float[] pw = f32(sm), vt = new float[nkv], kqv = new float[headDim * tokens * heads];
@@ -98,7 +99,7 @@ public class OpsVsGgml {
         report("ffn_moe_logits" + l + " (MUL_MAT F32)", logits, f32(logitsNode));
         T probsNode = node("ffn_moe_probs" + l, "SOFT_MAX", 0);
         float[] probs = f32(logitsNode);
-        for (int t = 0; t < tokens; t++) GgmlOps.softmax(probs, t * experts, experts, experts, 1f, lanes);
+        for (int t = 0; t < tokens; t++) GgmlMath.softmax(probs, t * experts, experts, experts, 1f, lanes);
         report("ffn_moe_probs" + l + " (SOFT_MAX)", probs, f32(probsNode));
         // 5. SwiGLU
         T sw = node("ffn_moe_swiglu" + l, "SWIGLU", 0);

@@ -1,5 +1,7 @@
 package capmoe.kernels;
 
+import capmoe.routing.GgmlMath;
+
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -32,12 +34,12 @@ class GgmlOpsTest {
 
     @Test
     void ropeNeoxIsGgmlsBits() throws IOException {
-        float[] x = f32("rope_x"), want = f32("rope_y"), cache = new float[HEAD_DIM];
+        float[] x = f32("rope_x"), want = f32("rope_y"), cos = new float[HEAD_DIM / 2], sin = new float[HEAD_DIM / 2];
         int[] pos = i32("rope_pos");
         float thetaScale = GgmlOps.ropeThetaScale(10000f, HEAD_DIM);
         for (int r = 0; r < pos.length; r++) {
-            GgmlOps.ropeCache(pos[r], HEAD_DIM, thetaScale, cache);
-            for (int h = 0; h < HEADS; h++) GgmlOps.ropeNeox(x, (r * HEADS + h) * HEAD_DIM, HEAD_DIM, cache);
+            GgmlOps.ropeCache(pos[r], HEAD_DIM / 2, thetaScale, cos, sin, 0);
+            for (int h = 0; h < HEADS; h++) GgmlOps.ropeNeox(x, (r * HEADS + h) * HEAD_DIM, HEAD_DIM, cos, sin, 0);
         }
         assertBits("RoPE", want, x);
     }
@@ -52,7 +54,7 @@ class GgmlOpsTest {
 
         float[] p = f32("attn_kq_full"), wantP = f32("attn_p");
         float scale = Float.intBitsToFloat(i32("attn_scale")[0]);
-        for (int h = 0; h < HEADS; h++) GgmlOps.softmax(p, h * KV, KV, T + 1, scale, lanes);
+        for (int h = 0; h < HEADS; h++) GgmlMath.softmax(p, h * KV, KV, T + 1, scale, lanes);
         assertBits("masked softmax", wantP, p);
 
         float[] kqv = new float[HEADS * HEAD_DIM], vt = new float[KV];
@@ -72,7 +74,7 @@ class GgmlOpsTest {
         for (int r = 0; r < rows; r++)
             for (int e = 0; e < EXPERTS; e++) logits[r * EXPERTS + e] = GgmlOps.dotF32(w, e * H, x, r * H, H, lanes);
         assertBits("router logits (tinyBLAS F32)", f32("router_logits"), logits);
-        for (int r = 0; r < rows; r++) GgmlOps.softmax(logits, r * EXPERTS, EXPERTS, EXPERTS, 1f, lanes);
+        for (int r = 0; r < rows; r++) GgmlMath.softmax(logits, r * EXPERTS, EXPERTS, EXPERTS, 1f, lanes);
         assertBits("router softmax", f32("router_probs"), logits);
     }
 
@@ -85,13 +87,13 @@ class GgmlOpsTest {
 
     @Test
     void expfIsGgmlsPolynomialAtTheEdges() {
-        assertEquals(1f, GgmlOps.expf(0f));
-        assertEquals(0f, GgmlOps.expf(Float.NEGATIVE_INFINITY));
-        assertEquals(Float.POSITIVE_INFINITY, GgmlOps.expf(200f));
-        assertEquals(0f, GgmlOps.expf(-200f));
+        assertEquals(1f, GgmlMath.expf(0f));
+        assertEquals(0f, GgmlMath.expf(Float.NEGATIVE_INFINITY));
+        assertEquals(Float.POSITIVE_INFINITY, GgmlMath.expf(200f));
+        assertEquals(0f, GgmlMath.expf(-200f));
         for (float x = -87f; x <= 88f; x += 0.37f) {
             float want = (float) Math.exp(x);
-            assertEquals(want, GgmlOps.expf(x), Math.ulp(want) * 2, "expf(" + x + ")");   // ggml_v_expf: within 1.5 ulp
+            assertEquals(want, GgmlMath.expf(x), Math.ulp(want) * 2, "expf(" + x + ")");   // ggml_v_expf: within 1.5 ulp
         }
     }
 
