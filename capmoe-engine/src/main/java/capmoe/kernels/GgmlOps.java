@@ -1,6 +1,8 @@
 package capmoe.kernels;
 
 import capmoe.routing.GgmlMath;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The fp32 operations between the matmuls as llama.cpp's CPU backend computes them, bit for bit,
@@ -41,6 +43,10 @@ import capmoe.routing.GgmlMath;
 public final class GgmlOps {
     private GgmlOps() { }
 
+    private static final VectorSpecies<Float> F16 = FloatVector.SPECIES_512;
+    /** Whether 16-float vectors are native here (else {@link #dotF32} loops over the lanes). */
+    private static final boolean WIDE = FloatVector.SPECIES_PREFERRED.length() >= 16;
+
     /**
      * sum a[ao+i]·b[bo+i], i < n, in tinyBLAS's F32 order: lane l accumulates i ≡ l (mod 16) by
      * fma, then {@link GgmlMath#hsum16}. n must be a multiple of 16 (tinyBLAS declines other k and ggml then
@@ -49,6 +55,12 @@ public final class GgmlOps {
      * @param lanes 16 floats of scratch
      */
     public static float dotF32(float[] a, int ao, float[] b, int bo, int n, float[] lanes) {
+        if (WIDE) {                                              // the 16 lanes as one vector: the same chains
+            FloatVector acc = FloatVector.zero(F16);
+            for (int i = 0; i < n; i += 16) acc = FloatVector.fromArray(F16, a, ao + i).fma(FloatVector.fromArray(F16, b, bo + i), acc);
+            acc.intoArray(lanes, 0);
+            return GgmlMath.hsum16(lanes, 0);
+        }
         java.util.Arrays.fill(lanes, 0, 16, 0f);
         for (int i = 0; i < n; i += 16) {
             for (int l = 0; l < 16; l++) lanes[l] = Math.fma(a[ao + i + l], b[bo + i + l], lanes[l]);

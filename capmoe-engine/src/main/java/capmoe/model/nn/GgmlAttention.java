@@ -3,6 +3,8 @@ package capmoe.model.nn;
 import capmoe.kernels.GgmlOps;
 import capmoe.kernels.Parallel;
 import capmoe.routing.GgmlMath;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Causal attention in llama.cpp's CPU arithmetic without flash attention (the graph
@@ -26,7 +28,7 @@ import capmoe.routing.GgmlMath;
 final class GgmlAttention {
     private GgmlAttention() { }
 
-    /** Per thread: [0, 64) vecDotF32's lanes, then one key [dk], then a row's scores [p+1 padded to 16], then [dv x 16] kqv lanes. */
+    /** Per thread: a row's scratch ({@link #row}). */
     private static final ThreadLocal<float[]> BUF = ThreadLocal.withInitial(() -> new float[0]);
 
     /**
@@ -42,7 +44,7 @@ final class GgmlAttention {
         Parallel.current().forWork(t, Math.max(1, work / t), (i0, i1) -> {
             for (int i = i0; i < i1; i++) {
                 int b = batch.sequenceOf()[i], p = batch.position()[i], valid = p + 1, n = (valid + 15) & ~15;
-                int need = 64 + dk + n + 16 * dv;
+                int need = 16 * L + n + 16 * dv;
                 float[] buf = BUF.get();
                 if (buf.length < need) BUF.set(buf = new float[Math.max(need, 2 * buf.length)]);
                 for (int h = 0; h < heads; h++) {
@@ -53,21 +55,81 @@ final class GgmlAttention {
         });
     }
 
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int L = F.length();
+
+    static {
+        if (KvCache.BLOCK % L != 0) throw new ExceptionInInitializerError("KvCache.BLOCK=" + KvCache.BLOCK + " must be a multiple of " + L);
+    }
+
+    /**
+     * One (token, head) row; buf holds [0, 16·L) the 16 lane sums of a block's scores (positions in
+     * the vector lanes), then the row's scores [n], then the kqv lanes [16 x dv]. Each vector lane
+     * below runs one element's scalar chain (an fma in a lane rounds as {@link Math#fma}), so the
+     * bits are {@link GgmlOps#vecDotF32}'s and {@link GgmlOps#dotF32}'s.
+     */
     private static void row(float[] kc, float[] vc, KvCache cache, int kh, float[] q, int qo, int valid, int n, float scale,
                             float[] out, int oo, int dk, int dv, float[] buf) {
-        int key = 64, s = key + dk, acc = s + n;
-        for (int j = 0; j < valid; j++) {
-            int ko = cache.keyOffset(j, kh);
-            for (int c = 0; c < dk; c++) buf[key + c] = kc[ko + c * KvCache.BLOCK];
-            buf[s + j] = GgmlOps.vecDotF32(buf, key, q, qo, dk, buf);
+        int s = 16 * L, acc = s + n, np = dk & ~63;
+        // 1. kq: ggml_vec_dot_f32 per position, L positions of a key block at once
+        for (int start = 0; start < valid; start += L) {
+            int ko = cache.keyOffset(start, kh);                 // dim c of position start+lane at ko + c*BLOCK + lane
+            for (int l = 0; l < 16; l++) {
+                FloatVector t = FloatVector.zero(F);
+                if (np > 0) {
+                    FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+                    for (int i = 0; i < np; i += 64) {
+                        int c = i + l;
+                        a0 = FloatVector.fromArray(F, kc, ko + c * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c]), a0);
+                        a1 = FloatVector.fromArray(F, kc, ko + (c + 16) * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c + 16]), a1);
+                        a2 = FloatVector.fromArray(F, kc, ko + (c + 32) * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c + 32]), a2);
+                        a3 = FloatVector.fromArray(F, kc, ko + (c + 48) * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c + 48]), a3);
+                    }
+                    t = a0.add(a2).add(a1.add(a3));
+                }
+                t.intoArray(buf, l * L);
+            }
+            FloatVector sum = hsum16(buf, 0);
+            for (int c = np; c < dk; c++) sum = sum.add(FloatVector.fromArray(F, kc, ko + c * KvCache.BLOCK).mul(q[qo + c]));
+            sum.intoArray(buf, s + start);                        // positions past the row's are masked by the softmax
         }
-        GgmlMath.softmax(buf, s, n, valid, scale, buf);          // lanes: buf[0..16), free again here
+        // 2. kq_soft_max
+        GgmlMath.softmax(buf, s, n, valid, scale, buf);
+        // 3. kqv: lane j mod 16 of every value dim, fma over j ascending, then the 16 lanes' tree
         java.util.Arrays.fill(buf, acc, acc + 16 * dv, 0f);
+        int full = F.loopBound(dv);
         for (int j = 0; j < valid; j++) {
-            int vo = cache.valueOffset(j, kh), lane = acc + (j & 15);
+            int vo = cache.valueOffset(j, kh), a = acc + (j & 15) * dv;
             float p = buf[s + j];
-            for (int d = 0; d < dv; d++) buf[lane + 16 * d] = Math.fma(vc[vo + d], p, buf[lane + 16 * d]);
+            int d = 0;
+            for (; d < full; d += L) FloatVector.fromArray(F, vc, vo + d).fma(FloatVector.broadcast(F, p), FloatVector.fromArray(F, buf, a + d)).intoArray(buf, a + d);
+            for (; d < dv; d++) buf[a + d] = Math.fma(vc[vo + d], p, buf[a + d]);
         }
-        for (int d = 0; d < dv; d++) out[oo + d] = GgmlMath.hsum16(buf, acc + 16 * d);
+        int d = 0;
+        for (; d < full; d += L) hsum16(buf, acc + d, dv).intoArray(out, oo + d);
+        for (; d < dv; d++) {
+            float[] lanes = GgmlOps.lanes();
+            for (int l = 0; l < 16; l++) lanes[l] = buf[acc + l * dv + d];
+            out[oo + d] = GgmlMath.hsum16(lanes, 0);
+        }
+    }
+
+    /** {@link GgmlMath#hsum16} lane-wise over 16 vectors at a[o + l*L] (l = 0..15). */
+    private static FloatVector hsum16(float[] a, int o) {
+        return hsum16(a, o, L);
+    }
+
+    /** {@link GgmlMath#hsum16} lane-wise over 16 vectors at a[o + l*stride] (l = 0..15). */
+    private static FloatVector hsum16(float[] a, int o, int stride) {
+        FloatVector t0 = v(a, o, stride, 8).add(v(a, o, stride, 0)), t1 = v(a, o, stride, 9).add(v(a, o, stride, 1));
+        FloatVector t2 = v(a, o, stride, 10).add(v(a, o, stride, 2)), t3 = v(a, o, stride, 11).add(v(a, o, stride, 3));
+        FloatVector t4 = v(a, o, stride, 12).add(v(a, o, stride, 4)), t5 = v(a, o, stride, 13).add(v(a, o, stride, 5));
+        FloatVector t6 = v(a, o, stride, 14).add(v(a, o, stride, 6)), t7 = v(a, o, stride, 15).add(v(a, o, stride, 7));
+        FloatVector u0 = t4.add(t0), u1 = t5.add(t1), u2 = t6.add(t2), u3 = t7.add(t3);
+        return u0.add(u2).add(u1.add(u3));
+    }
+
+    private static FloatVector v(float[] a, int o, int stride, int l) {
+        return FloatVector.fromArray(F, a, o + l * stride);
     }
 }
