@@ -74,22 +74,20 @@ final class GgmlAttention {
         // 1. kq: ggml_vec_dot_f32 per position, L positions of a key block at once
         for (int start = 0; start < valid; start += L) {
             int ko = cache.keyOffset(start, kh);                 // dim c of position start+lane at ko + c*BLOCK + lane
-            for (int l = 0; l < 16; l++) {
-                FloatVector t = FloatVector.zero(F);
-                if (np > 0) {
-                    FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-                    for (int i = 0; i < np; i += 64) {
-                        int c = i + l;
-                        a0 = FloatVector.fromArray(F, kc, ko + c * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c]), a0);
-                        a1 = FloatVector.fromArray(F, kc, ko + (c + 16) * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c + 16]), a1);
-                        a2 = FloatVector.fromArray(F, kc, ko + (c + 32) * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c + 32]), a2);
-                        a3 = FloatVector.fromArray(F, kc, ko + (c + 48) * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c + 48]), a3);
-                    }
-                    t = a0.add(a2).add(a1.add(a3));
+            if (np == 0) java.util.Arrays.fill(buf, 0, 16 * L, 0f);
+            for (int l = 0; l < 16 && np > 0; l++) {
+                FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+                for (int i = 0; i < np; i += 64) {
+                    int c = i + l;
+                    a0 = FloatVector.fromArray(F, kc, ko + c * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c]), a0);
+                    a1 = FloatVector.fromArray(F, kc, ko + (c + 16) * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c + 16]), a1);
+                    a2 = FloatVector.fromArray(F, kc, ko + (c + 32) * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c + 32]), a2);
+                    a3 = FloatVector.fromArray(F, kc, ko + (c + 48) * KvCache.BLOCK).fma(FloatVector.broadcast(F, q[qo + c + 48]), a3);
                 }
-                t.intoArray(buf, l * L);
+                a0.add(a2).add(a1.add(a3)).intoArray(buf, l * L);
             }
-            FloatVector sum = hsum16(buf, 0);
+            tree16(buf, 0, L, L);
+            FloatVector sum = FloatVector.fromArray(F, buf, 0);
             for (int c = np; c < dk; c++) sum = sum.add(FloatVector.fromArray(F, kc, ko + c * KvCache.BLOCK).mul(q[qo + c]));
             sum.intoArray(buf, s + start);                        // positions past the row's are masked by the softmax
         }
@@ -102,34 +100,28 @@ final class GgmlAttention {
             int vo = cache.valueOffset(j, kh), a = acc + (j & 15) * dv;
             float p = buf[s + j];
             int d = 0;
-            for (; d < full; d += L) FloatVector.fromArray(F, vc, vo + d).fma(FloatVector.broadcast(F, p), FloatVector.fromArray(F, buf, a + d)).intoArray(buf, a + d);
+            for (; d < full; d += L) {
+                FloatVector.fromArray(F, vc, vo + d).fma(FloatVector.broadcast(F, p), FloatVector.fromArray(F, buf, a + d)).intoArray(buf, a + d);
+            }
             for (; d < dv; d++) buf[a + d] = Math.fma(vc[vo + d], p, buf[a + d]);
         }
-        int d = 0;
-        for (; d < full; d += L) hsum16(buf, acc + d, dv).intoArray(out, oo + d);
-        for (; d < dv; d++) {
-            float[] lanes = GgmlOps.lanes();
-            for (int l = 0; l < 16; l++) lanes[l] = buf[acc + l * dv + d];
-            out[oo + d] = GgmlMath.hsum16(lanes, 0);
+        tree16(buf, acc, dv, dv);
+        System.arraycopy(buf, acc, out, oo, dv);
+    }
+
+    /**
+     * {@link GgmlMath#hsum16} element-wise over 16 rows of {@code width} floats at a[o + l*stride]
+     * (l = 0..15), in place: the sums are left in row 0. (Vectors never leave this method, so C2
+     * keeps them in registers: no allocation per call.)
+     */
+    private static void tree16(float[] a, int o, int stride, int width) {
+        int full = F.loopBound(width);
+        for (int half = 8; half >= 1; half >>= 1) {                // rows i+half onto i: 8, then 4, 2, 1
+            for (int i = 0; i < half; i++) {
+                int x = o + i * stride, y = o + (i + half) * stride, d = 0;
+                for (; d < full; d += L) FloatVector.fromArray(F, a, y + d).add(FloatVector.fromArray(F, a, x + d)).intoArray(a, x + d);
+                for (; d < width; d++) a[x + d] = a[y + d] + a[x + d];
+            }
         }
-    }
-
-    /** {@link GgmlMath#hsum16} lane-wise over 16 vectors at a[o + l*L] (l = 0..15). */
-    private static FloatVector hsum16(float[] a, int o) {
-        return hsum16(a, o, L);
-    }
-
-    /** {@link GgmlMath#hsum16} lane-wise over 16 vectors at a[o + l*stride] (l = 0..15). */
-    private static FloatVector hsum16(float[] a, int o, int stride) {
-        FloatVector t0 = v(a, o, stride, 8).add(v(a, o, stride, 0)), t1 = v(a, o, stride, 9).add(v(a, o, stride, 1));
-        FloatVector t2 = v(a, o, stride, 10).add(v(a, o, stride, 2)), t3 = v(a, o, stride, 11).add(v(a, o, stride, 3));
-        FloatVector t4 = v(a, o, stride, 12).add(v(a, o, stride, 4)), t5 = v(a, o, stride, 13).add(v(a, o, stride, 5));
-        FloatVector t6 = v(a, o, stride, 14).add(v(a, o, stride, 6)), t7 = v(a, o, stride, 15).add(v(a, o, stride, 7));
-        FloatVector u0 = t4.add(t0), u1 = t5.add(t1), u2 = t6.add(t2), u3 = t7.add(t3);
-        return u0.add(u2).add(u1.add(u3));
-    }
-
-    private static FloatVector v(float[] a, int o, int stride, int l) {
-        return FloatVector.fromArray(F, a, o + l * stride);
     }
 }
