@@ -1,7 +1,13 @@
+import capmoe.kernels.DotMode;
 import capmoe.kernels.GgmlOps;
+import capmoe.kernels.MatMul;
+import capmoe.kernels.Matrix;
+import capmoe.weights.DType;
 import capmoe.routing.GgmlMath;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -10,11 +16,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * capmoe's reduced-mode fp32 ops ({@link GgmlOps}) against llama.cpp's own intermediate tensors of
- * an OLMoE layer, op by op: each op is given ggml's inputs (as dumped) and its output compared
- * bit for bit with ggml's. The dump comes from {@code DUMP=DIR scripts/llamacpp-logits ...}
- * (index.tsv + raw tensors); scripts/ops-vs-ggml makes it and runs this.
- *   java -cp capmoe-engine/target/classes scripts/OpsVsGgml.java DUMP_DIR [LAYER]
+ * capmoe's --dot reduced ops (its matmul kernels, {@link GgmlOps} between them) against llama.cpp's
+ * own intermediate tensors of an OLMoE layer, op by op: each op is given ggml's inputs (as dumped)
+ * and its output compared bit for bit with ggml's. The dump comes from
+ * {@code DUMP=DIR scripts/llamacpp-logits.cpp ...} (index.tsv + raw tensors); scripts/ops-vs-ggml makes
+ * it and runs this (with the CLI jar's classpath: the native kernels).
  * Prints one line per op: elements compared, elements whose bits differ, the largest difference in ulps.
  */
 public class OpsVsGgml {
@@ -37,6 +43,30 @@ public class OpsVsGgml {
         float eps = Float.intBitsToFloat(node("norm" + l, "RMS_NORM", 0).params[0]);
         int hidden = (int) node("attn_norm" + l, "MUL", 0).ne[0], tokens = (int) node("attn_norm" + l, "MUL", 0).ne[1];
 
+        // 0. the matmuls, capmoe's --dot reduced kernels on ggml's input: a dense one (attn_q: tinyBLAS in
+        //    ggml) and the first token's first expert of ffn_moe_gate (mul_mat_id: ggml's vec_dot)
+        T mq = node("Qcur" + l, "MUL_MAT", 0);
+        Matrix wq = matrix(byFile(mq.src[0]), 0);
+        float[] yq = new float[(int) (mq.ne[0] * mq.ne[1])];
+        MatMul.matmul(f32(byFile(mq.src[1])), tokens, wq, yq);
+        report("Qcur" + l + " (MUL_MAT " + wq.dtype() + ")", yq, f32(mq));
+        T mg = node("ffn_moe_gate" + l, "MUL_MAT_ID", 0);
+        int[] topk = i32(byFile(mg.src[2]));
+        int ff = (int) mg.ne[0], used = (int) mg.ne[1];
+        Matrix we = matrix(byFile(mg.src[0]), topk[0]);
+        float[] xe = f32(byFile(mg.src[1])), ye = new float[tokens * ff], wantE = new float[tokens * ff], gate = f32(mg);
+        int rowsE = 0;
+        float[] xs = new float[tokens * hidden];
+        for (int t = 0; t < tokens; t++)
+            for (int k = 0; k < used; k++)
+                if (topk[t * used + k] == topk[0]) {
+                    System.arraycopy(xe, t * hidden, xs, rowsE * hidden, hidden);
+                    System.arraycopy(gate, (t * used + k) * ff, wantE, rowsE * ff, ff);
+                    rowsE++;
+                }
+        MatMul.matmul(xs, rowsE, we, ye);
+        report("ffn_moe_gate" + l + " expert " + topk[0] + " (MUL_MAT_ID " + we.dtype() + ")",
+                java.util.Arrays.copyOf(ye, rowsE * ff), java.util.Arrays.copyOf(wantE, rowsE * ff));
         // 1. RMSNorm + MUL: attn_norm, Qcur_normed, Kcur_normed, ffn_norm
         for (String name : new String[] {"attn_norm", "Qcur_normed", "Kcur_normed", "ffn_norm"}) {
             T mul = node(name + l, "MUL", 0);
@@ -108,6 +138,23 @@ public class OpsVsGgml {
         report("ffn_moe_swiglu" + l + " (SWIGLU)", g, f32(sw));
     }
 
+    /** Matrix {@code index} (ne2) of a dumped weight tensor, multiplied with --dot reduced. */
+    static Matrix matrix(T t, int index) {
+        DType dtype = switch (t.type) {
+            case "f32" -> DType.F32;
+            case "f16" -> DType.F16;
+            case "bf16" -> DType.BF16;
+            case "q8_0" -> DType.Q8_0;
+            case "q4_0" -> DType.Q4_0;
+            default -> throw new IllegalArgumentException(t.name + ": type " + t.type);
+        };
+        ByteBuffer b = bytes(t);
+        MemorySegment seg = Arena.global().allocate(t.nb[2]);
+        seg.copyFrom(MemorySegment.ofBuffer(b).asSlice(index * t.nb[2], t.nb[2]));
+        Matrix m = new Matrix(t.name, dtype, (int) t.ne[1], (int) t.ne[0], seg, DotMode.REDUCED);
+        return dtype.quantized() ? Matrix.packedQuantized(new Matrix(t.name, dtype, (int) t.ne[1], (int) t.ne[0], seg), DotMode.REDUCED) : m;
+    }
+
     static T node(String name, String op, int nth) {
         int seen = 0;
         for (T t : index) if (t.name.equals(name) && t.op.equals(op) && seen++ == nth) return t;
@@ -138,10 +185,11 @@ public class OpsVsGgml {
         return out;
     }
 
+    /** An i32 tensor of up to 2 dimensions in logical order, following its strides. */
     static int[] i32(T t) {
         ByteBuffer b = bytes(t);
-        int[] out = new int[(int) t.ne[0]];
-        for (int i = 0; i < out.length; i++) out[i] = b.getInt(i * 4);
+        int[] out = new int[(int) (t.ne[0] * t.ne[1])];
+        for (int i1 = 0, i = 0; i1 < t.ne[1]; i1++) for (int i0 = 0; i0 < t.ne[0]; i0++) out[i++] = b.getInt((int) (i0 * t.nb[0] + i1 * t.nb[1]));
         return out;
     }
 
