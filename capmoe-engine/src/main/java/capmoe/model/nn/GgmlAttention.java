@@ -4,6 +4,9 @@ import capmoe.kernels.GgmlOps;
 import capmoe.kernels.Parallel;
 import capmoe.routing.GgmlMath;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -41,16 +44,16 @@ final class GgmlAttention {
         if (t == 0) return;
         long work = 0;
         for (int i = 0; i < t; i++) work += (long) (batch.position()[i] + 1) * heads * (dk + dv);
-        Parallel.current().forWork(t, Math.max(1, work / t), (i0, i1) -> {
-            for (int i = i0; i < i1; i++) {
+        // one task per (token, head) row: a decode step's heads spread over the team too
+        Parallel.current().forWork(t * heads, Math.max(1, work / ((long) t * heads)), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int i = r / heads, h = r % heads;
                 int b = batch.sequenceOf()[i], p = batch.position()[i], valid = p + 1, n = (valid + 15) & ~15;
                 int need = 16 * L + n + 16 * dv;
                 float[] buf = BUF.get();
                 if (buf.length < need) BUF.set(buf = new float[Math.max(need, 2 * buf.length)]);
-                for (int h = 0; h < heads; h++) {
-                    row(cache.keys(b), cache.values(b), cache, h / group, q, i * qWidth + h * dk, valid, n, scale,
-                            out, i * outWidth + h * dv, dk, dv, buf);
-                }
+                row(cache.keys(b), cache.values(b), cache, h / group, q, i * qWidth + h * dk, valid, n, scale,
+                        out, i * outWidth + h * dv, dk, dv, buf);
             }
         });
     }
@@ -59,7 +62,9 @@ final class GgmlAttention {
     private static final int L = F.length();
 
     static {
-        if (KvCache.BLOCK % L != 0) throw new ExceptionInInitializerError("KvCache.BLOCK=" + KvCache.BLOCK + " must be a multiple of " + L);
+        if (KvCache.BLOCK % L != 0 || 16 % L != 0) {
+            throw new ExceptionInInitializerError("KvCache.BLOCK=" + KvCache.BLOCK + " and 16 must be multiples of " + L);
+        }
     }
 
     /**
@@ -74,7 +79,6 @@ final class GgmlAttention {
         // 1. kq: ggml_vec_dot_f32 per position, L positions of a key block at once
         for (int start = 0; start < valid; start += L) {
             int ko = cache.keyOffset(start, kh);                 // dim c of position start+lane at ko + c*BLOCK + lane
-            if (np == 0) java.util.Arrays.fill(buf, 0, 16 * L, 0f);
             for (int l = 0; l < 16 && np > 0; l++) {
                 FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
                 for (int i = 0; i < np; i += 64) {
@@ -86,13 +90,14 @@ final class GgmlAttention {
                 }
                 a0.add(a2).add(a1.add(a3)).intoArray(buf, l * L);
             }
-            tree16(buf, 0, L, L);
+            if (np > 0) tree16(buf, 0, L, L);
+            else java.util.Arrays.fill(buf, 0, L, 0f);                 // no 64-dim step: ggml's sum starts at 0
             FloatVector sum = FloatVector.fromArray(F, buf, 0);
             for (int c = np; c < dk; c++) sum = sum.add(FloatVector.fromArray(F, kc, ko + c * KvCache.BLOCK).mul(q[qo + c]));
             sum.intoArray(buf, s + start);                        // positions past the row's are masked by the softmax
         }
         // 2. kq_soft_max
-        GgmlMath.softmax(buf, s, n, valid, scale, buf);
+        softmax(buf, s, n, valid, scale);
         // 3. kqv: lane j mod 16 of every value dim, fma over j ascending, then the 16 lanes' tree
         java.util.Arrays.fill(buf, acc, acc + 16 * dv, 0f);
         int full = F.loopBound(dv);
@@ -107,6 +112,41 @@ final class GgmlAttention {
         }
         tree16(buf, acc, dv, dv);
         System.arraycopy(buf, acc, out, oo, dv);
+    }
+
+    /**
+     * {@link GgmlMath#softmax} of one row at x[o..o+n) (n a multiple of 16, elements from {@code valid} on
+     * masked), with {@link GgmlMath#expf} in vector lanes: the same fmas, and 2^n applied as two exact
+     * power-of-two products, the second rounding once as {@code vscalefps} (and {@link Math#scalb}) do
+     * (n <= 0 here, the scores being at most their max).
+     */
+    private static void softmax(float[] x, int o, int n, int valid, float scale) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < valid; i++) {
+            x[o + i] *= scale;
+            max = Math.max(max, x[o + i]);
+        }
+        FloatVector m = FloatVector.broadcast(F, max);
+        for (int i = 0; i < n; i += L) {
+            FloatVector v = FloatVector.fromArray(F, x, o + i).sub(m);
+            FloatVector z = v.fma(FloatVector.broadcast(F, 0x1.715476p+0f), FloatVector.broadcast(F, 0x1.8p23f));
+            FloatVector k = z.sub(0x1.8p23f), nk = k.neg();
+            FloatVector b = nk.fma(FloatVector.broadcast(F, 0x1.7f7d1cp-20f), nk.fma(FloatVector.broadcast(F, 0x1.62e4p-1f), v));
+            FloatVector u = b.mul(b);
+            FloatVector p1 = b.fma(FloatVector.broadcast(F, 0x1.0e4020p-7f), FloatVector.broadcast(F, 0x1.573e2ep-5f));
+            FloatVector p2 = b.fma(FloatVector.broadcast(F, 0x1.555e66p-3f), FloatVector.broadcast(F, 0x1.fffdb6p-2f));
+            FloatVector j = p1.fma(u, p2).fma(u, b.fma(FloatVector.broadcast(F, 0x1.ffffecp-1f), FloatVector.broadcast(F, 1f)));
+            IntVector ki = (IntVector) k.convert(VectorOperators.F2I, 0);
+            IntVector k2 = ki.max(-126), k1 = ki.sub(k2);
+            FloatVector e = j.mul(k1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats())
+                    .mul(k2.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
+            VectorMask<Float> keep = F.indexInRange(i, valid).and(k.compare(VectorOperators.GE, -192f));
+            e.blend(0f, keep.not()).intoArray(x, o + i);
+        }
+        double sum = 0;
+        for (int i = 0; i < n; i += 16) sum += GgmlMath.hsum16(x, o + i);
+        FloatVector inv = FloatVector.broadcast(F, (float) (1.0 / sum));
+        for (int i = 0; i < n; i += L) FloatVector.fromArray(F, x, o + i).mul(inv).intoArray(x, o + i);
     }
 
     /**

@@ -22,7 +22,8 @@ public final class RotaryEmbedding {
         this(rope, dim, bf16InvFreq, DotMode.EXACT);
     }
 
-    private RotaryEmbedding(RopeConfig rope, int dim, boolean bf16InvFreq, DotMode dot) {
+    /** As above, in the arithmetic of {@code dot} (REDUCED and the default rope: llama.cpp's tables, {@link #ggml}). */
+    public RotaryEmbedding(RopeConfig rope, int dim, boolean bf16InvFreq, DotMode dot) {
         this.invFreq = rope.invFreq(dim);
         if (bf16InvFreq) for (int i = 0; i < invFreq.length; i++) invFreq[i] = Bf16.round(invFreq[i]);
         this.scaling = (float) rope.attentionScaling();
