@@ -371,3 +371,138 @@ void capmoe_qdot_gemm(int fmt, const uint8_t *w, int64_t k, const uint8_t *x, in
 #endif
     f(fmt, w, k, x, xs, xbs, rows, j0, j1, y, ys);
 }
+
+/* ---------------------------------------------------------------- activation quantization */
+
+/*
+ * fp32 -> fp16 rounded to nearest even, overflow to infinity (F16C's vcvtps2ph with imm 0, Java's
+ * Float.floatToFloat16), for the portable quantizer; NaN keeps its top payload bits, quieted.
+ */
+static uint16_t float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xFF, m = x & 0x7FFFFF;
+    if (e == 0xFF) return (uint16_t)(sign | 0x7C00 | (m ? 0x200 | (m >> 13) : 0));
+    int32_t he = (int32_t)e - 127 + 15;
+    if (he >= 31) return (uint16_t)(sign | 0x7C00);
+    if (he <= 0) {                                            /* subnormal half (or zero) */
+        if (he < -10) return (uint16_t)sign;
+        m |= 0x800000;
+        int shift = 14 - he;                                  /* 14..24 */
+        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)he << 10) | (m >> 13), rem = m & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;      /* a carry into the exponent is right, up to infinity */
+    return (uint16_t)(sign | h);
+}
+
+/* vcvtps2dq (nearest even) then saturating packs to int8: NaN and |v| >= 2^31 give -128. */
+static int8_t round_q(float v) {
+    if (!(fabsf(v) < 0x1p31f)) return -128;
+    float r = nearbyintf(v);
+    return (int8_t)(r < -128.0f ? -128 : r > 127.0f ? 127 : (int)r);
+}
+
+/* One block's tail, shared by the paths: c8[g] = -128 * (q[4g] + .. + q[4g+3]), c4 = -8 * sum q, d. */
+static void block_sums(uint8_t *o, float d) {
+    int32_t total = 0;
+    for (int g = 0; g < 8; g++) {
+        int32_t s = 0;
+        for (int t = 0; t < 4; t++) s += (int8_t)o[4 * g + t];
+        int32_t c = -128 * s;
+        memcpy(o + 32 + 4 * g, &c, 4);
+        total += s;
+    }
+    int32_t c4 = -8 * total;
+    memcpy(o + 64, &c4, 4);
+    memcpy(o + 68, &d, 4);
+}
+
+static void quantize_scalar(const float *x, int64_t k, uint8_t *o, int64_t bs) {
+    for (int64_t b = 0; b < k; b += QK, o += bs) {
+        float v[QK], amax = 0.0f;
+        memcpy(v, x + b, sizeof v);                          /* all read before the block is written (in place) */
+        for (int c = 0; c < QK; c++) { float a = fabsf(v[c]); amax = a > amax || a != a ? a : amax; }
+        float d = half_to_float(float_to_half(amax / 127.0f)), id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        for (int c = 0; c < QK; c++) o[c] = (uint8_t)round_q(v[c] * id);
+        block_sums(o, d);
+    }
+}
+
+#if defined(QD_X86)
+QD_T512 static void quantize_avx512(const float *x, int64_t k, uint8_t *o, int64_t bs) {
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < k; b += QK, o += bs) {
+        __m512 v0 = _mm512_loadu_ps(x + b), v1 = _mm512_loadu_ps(x + b + 16);
+        __m512 m = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
+        float amax = _mm512_reduce_max_ps(m);
+        if (_mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q)) amax = __builtin_nanf("");
+        float d = _cvtsh_ss(_cvtss_sh(amax / 127.0f, 0)), id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        __m512 s = _mm512_set1_ps(id);
+        __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, s)));
+        __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, s)));
+        __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
+        __m256i g = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);      /* the 8 groups' sums of 4 */
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+        int32_t c4 = -8 * _mm_cvtsi128_si32(t);
+        _mm256_storeu_si256((__m256i *)o, q);
+        _mm256_storeu_si256((__m256i *)(o + 32), _mm256_mullo_epi32(g, _mm256_set1_epi32(-128)));
+        memcpy(o + 64, &c4, 4);
+        memcpy(o + 68, &d, 4);
+    }
+}
+
+QD_T256 static void quantize_avx2(const float *x, int64_t k, uint8_t *o, int64_t bs) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < k; b += QK, o += bs) {
+        __m256 v[4];
+        for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + b + 8 * i);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        int nan = 0;
+        for (int i = 0; i < 4; i++) nan |= _mm256_movemask_ps(_mm256_cmp_ps(v[i], v[i], _CMP_UNORD_Q));
+        if (nan) amax = __builtin_nanf("");
+        float d = _cvtsh_ss(_cvtss_sh(amax / 127.0f, 0)), id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        __m256 s = _mm256_set1_ps(id);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], s)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], s));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v[2], s)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v[3], s));
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));   /* ggml's order fix-up of the packs */
+        _mm256_storeu_si256((__m256i *)o, p);
+        block_sums(o, d);
+    }
+}
+#endif
+
+/*
+ * Rows r < rows of x (row r at x + x0 + r*xs floats, k values, k a multiple of 32) to Q8_0
+ * activation blocks (the layout at the top; row r's block b at out + o0 + r*os + b*bs bytes), as
+ * ggml's x86 quantize_row_q8_0 (ggml/src/ggml-cpu/arch/x86/quants.c lines 302-346; QuantDot.quantize
+ * gives the steps): amax = max |x|, d = fp16(amax / 127) to nearest even, id = 127 / amax (0 when amax
+ * is 0), q = x * id to nearest even with vcvtps2dq's -128 for NaN and overflow, saturated to int8.
+ * A block's 32 floats are all read before its bytes are written, so out may lie over x itself
+ * (bs = 128: block b in place of floats 32b .. 32b+31). The three paths give the same bytes
+ * (NaN input: a NaN scale, whichever NaN).
+ */
+void capmoe_qdot_quantize(const float *x, int64_t x0, int64_t xs, int64_t rows, int64_t k, uint8_t *out, int64_t o0, int64_t os, int64_t bs) {
+    int level = __atomic_load_n(&isa, __ATOMIC_RELAXED);
+    if (level < 0) level = capmoe_qdot_isa(-1);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + x0 + r * xs;
+        uint8_t *o = out + o0 + r * os;
+#if defined(QD_X86)
+        if (level == 2) { quantize_avx512(xr, k, o, bs); continue; }
+        if (level == 1) { quantize_avx2(xr, k, o, bs); continue; }
+#endif
+        quantize_scalar(xr, k, o, bs);
+    }
+}
+

@@ -4,9 +4,7 @@ import capmoe.weights.DType;
 
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.nio.ByteOrder;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -48,8 +46,6 @@ public final class QuantDot {
      */
     public static final int IN_PLACE = 128;
     private static final int QK = 32;
-    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private static final MethodHandle BYTES = NativeKernels.function("capmoe_qdot_bytes",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG), false);
@@ -57,6 +53,8 @@ public final class QuantDot {
             FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG), false);
     private static final MethodHandle ISA = NativeKernels.function("capmoe_qdot_isa",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT), false);
+    private static final MethodHandle QUANTIZE = NativeKernels.function("capmoe_qdot_quantize",
+            FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG), true);
     private static final MethodHandle GEMM = NativeKernels.function("capmoe_qdot_gemm",
             FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG,
                     ADDRESS, JAVA_LONG, JAVA_LONG), true);
@@ -67,9 +65,6 @@ public final class QuantDot {
      * {@code QuantMatMul}'s activations.
      */
     private static final ThreadLocal<byte[][]> ACTIVATIONS = ThreadLocal.withInitial(() -> new byte[1][]);
-
-    /** Per thread: {@link #quantize}'s q of one block [32] (all read before the block is written: IN_PLACE). */
-    private static final ThreadLocal<int[]> BLOCK_Q = ThreadLocal.withInitial(() -> new int[QK]);
 
     /** Bytes of one row of K values as activation blocks. */
     public static int rowBytes(int k) {
@@ -90,10 +85,7 @@ public final class QuantDot {
         byte[] xq = held;
         try {
             Parallel pool = Parallel.current();
-            pool.forRange(rows, 8, (r0, r1) -> {
-                MemorySegment out = NativeKernels.heap(xq);
-                for (int r = r0; r < r1; r++) quantize(x, r * k, k, out, (long) r * xs, BLOCK_BYTES);
-            });
+            pool.forRange(rows, 8, (r0, r1) -> quantize(x, r0 * k, k, r1 - r0, k, NativeKernels.heap(xq), (long) r0 * xs, xs, BLOCK_BYTES));
             pool.forWork(p.panels(), (long) rows * k * QuantDotPanels.COLUMNS, (q0, q1) -> {
                 int j0 = q0 * QuantDotPanels.COLUMNS, j1 = Math.min(n, q1 * QuantDotPanels.COLUMNS);
                 gemm(NativeKernels.heap(xq), 0, xs, BLOCK_BYTES, rows, p, j0, j1, y, j0, n);
@@ -145,37 +137,27 @@ public final class QuantDot {
      * The block (at byte {@code at + b·blockStride} of {@code out}: {@link #BLOCK_BYTES} packed, or
      * {@link #IN_PLACE} over x itself) stores q, then c8[g] = -128·(q[4g] + .. + q[4g+3]),
      * c4 = -8·Σq and d widened to fp32 (what the kernels add to their unsigned-weight dot products,
-     * and multiply by).
+     * and multiply by). The native {@code capmoe_qdot_quantize} does it (AVX-512, AVX2 or portable C,
+     * the same bytes), reading a block's 32 floats before writing it.
      */
     public static void quantize(float[] x, int xo, int k, MemorySegment out, long at, int blockStride) {
-        if (k % QK != 0) throw new IllegalArgumentException("Q8_0 activations need a multiple of 32 columns, got " + k);
-        int[] q = BLOCK_Q.get();
-        for (int b = 0; b < k; b += QK, at += blockStride) {
-            float amax = 0f;
-            for (int c = 0; c < QK; c++) amax = Math.max(amax, Math.abs(x[xo + b + c]));
-            float d = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
-            float id = amax != 0f ? 127f / amax : 0f;
-            for (int c = 0; c < QK; c++) q[c] = round(x[xo + b + c] * id);
-            // the block's 32 values are read: it may now overwrite them (IN_PLACE)
-            int total = 0;
-            for (int g = 0; g < 8; g++) {
-                int sum = 0;
-                for (int t = 0; t < 4; t++) {
-                    out.set(ValueLayout.JAVA_BYTE, at + 4 * g + t, (byte) q[4 * g + t]);
-                    sum += q[4 * g + t];
-                }
-                out.set(I32, at + 32 + 4 * g, -128 * sum);
-                total += sum;
-            }
-            out.set(I32, at + 64, -8 * total);
-            out.set(F32, at + 68, d);
-        }
+        quantize(x, xo, 0, 1, k, out, at, 0, blockStride);
     }
 
-    /** vcvtps2dq of roundps(v) then saturating packs to int8: round half to even, NaN and |v| >= 2^31 give -128, else clamped to [-128, 127]. */
-    static int round(float v) {
-        if (!(Math.abs(v) < 0x1p31f)) return -128;
-        return (int) Math.max(-128, Math.min(127, Math.rint(v)));
+    /**
+     * {@link #quantize(float[], int, int, MemorySegment, long, int)} of {@code rows} rows in one
+     * native call: row r of x at {@code xo + r*xs}, its blocks at byte {@code at + r*os} of {@code out}.
+     */
+    public static void quantize(float[] x, int xo, int xs, int rows, int k, MemorySegment out, long at, long os, int blockStride) {
+        if (k % QK != 0) throw new IllegalArgumentException("Q8_0 activations need a multiple of 32 columns, got " + k);
+        if (rows == 0 || k == 0) return;
+        try {
+            QUANTIZE.invokeExact(NativeKernels.heap(x), (long) xo, (long) xs, (long) rows, (long) k, out, at, os, (long) blockStride);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Bytes of the dot panels of an n x k matrix. */

@@ -19,7 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * {@link QuantDot} ({@code --dot reduced} for Q8_0/Q4_0) against scalar code:
  * <ol>
- *   <li>{@link QuantDot#quantize} equals this test's own scalar form of ggml's x86
+ *   <li>{@link QuantDot#quantize}, on every native path (AVX-512, AVX2, portable C: those the CPU
+ *       has), one row per call or several, equals this test's own scalar form of ggml's x86
  *       {@code quantize_row_q8_0} (round half to even written as floor + comparison, x86's
  *       conversion of NaN and overflow) bit for bit, on random rows, all-zero blocks, exact ties,
  *       huge values (fp16 scale overflowing to infinity), tiny ones (scale flushing to 0, id
@@ -97,24 +98,35 @@ class QuantDotTest {
     @Test
     void quantizeIsGgmlsX86QuantizeRowQ80BitForBit() {
         Random rnd = new Random(7);
-        for (int trial = 0; trial < 60; trial++) {
-            int k = 32 * (1 + rnd.nextInt(40));
-            float[] x = specialRows(rnd, k);
-            byte[] out = new byte[QuantDot.rowBytes(k) + 5];
-            QuantDot.quantize(x, 0, k, MemorySegment.ofArray(out), 5, QuantDot.BLOCK_BYTES);
-            ByteBuffer bb = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
-            float[] d = new float[1];
-            for (int b = 0; b < k / 32; b++) {
-                int[] q = ggmlQuantize(x, 32 * b, d, 0);
-                int o = 5 + b * QuantDot.BLOCK_BYTES, total = 0;
-                for (int i = 0; i < 32; i++) assertEquals(q[i], out[o + i], "trial " + trial + " block " + b + " element " + i + " (x " + x[32 * b + i] + ")");
-                for (int g = 0; g < 8; g++) {
-                    int s = q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3];
-                    total += s;
-                    assertEquals(-128 * s, bb.getInt(o + 32 + 4 * g), "c8");
+        for (int level = 2; level >= 0; level--) {
+            int used = QuantDot.isa(level);
+            for (int trial = 0; trial < 60; trial++) {
+                int k = 32 * (1 + rnd.nextInt(40)), rows = 1 + trial % 3, xs = k + 7, os = QuantDot.rowBytes(k) + 3;
+                float[] x = new float[3 + rows * xs];
+                for (int r = 0; r < rows; r++) System.arraycopy(specialRows(rnd, k), 0, x, 3 + r * xs, k);
+                byte[] out = new byte[rows * os + 5];
+                if (trial % 2 == 0) {                       // one call for all rows
+                    QuantDot.quantize(x, 3, xs, rows, k, MemorySegment.ofArray(out), 5, os, QuantDot.BLOCK_BYTES);
+                } else {
+                    for (int r = 0; r < rows; r++) QuantDot.quantize(x, 3 + r * xs, k, MemorySegment.ofArray(out), 5 + (long) r * os, QuantDot.BLOCK_BYTES);
                 }
-                assertEquals(-8 * total, bb.getInt(o + 64), "c4");
-                assertEquals(Float.floatToRawIntBits(d[0]), Float.floatToRawIntBits(bb.getFloat(o + 68)), "scale of block " + b);
+                ByteBuffer bb = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
+                float[] d = new float[1];
+                for (int r = 0; r < rows; r++) {
+                    for (int b = 0; b < k / 32; b++) {
+                        int[] q = ggmlQuantize(x, 3 + r * xs + 32 * b, d, 0);
+                        int o = 5 + r * os + b * QuantDot.BLOCK_BYTES, total = 0;
+                        String at = "path " + used + " trial " + trial + " row " + r + " block " + b;
+                        for (int i = 0; i < 32; i++) assertEquals(q[i], out[o + i], at + " element " + i + " (x " + x[3 + r * xs + 32 * b + i] + ")");
+                        for (int g = 0; g < 8; g++) {
+                            int s = q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3];
+                            total += s;
+                            assertEquals(-128 * s, bb.getInt(o + 32 + 4 * g), at + " c8");
+                        }
+                        assertEquals(-8 * total, bb.getInt(o + 64), at + " c4");
+                        assertEquals(Float.floatToRawIntBits(d[0]), Float.floatToRawIntBits(bb.getFloat(o + 68)), at + " scale");
+                    }
+                }
             }
         }
     }
