@@ -110,12 +110,14 @@ public final class MatMul {
      * v projections): one padded copy of x and ONE parallel phase over all their panels instead
      * of a phase per matrix (a decode step's hand-offs are what it waits on). Every output is
      * computed exactly as {@link #matmul(float[], int, Matrix, float[], float[])} computes it, so
-     * the bits are the same. Matrices of different widths, or quantized ones, run one call each.
+     * the bits are the same. Matrices of different widths, or quantized ones, run one call each,
+     * except Q8_0/Q4_0 in {@code --dot reduced}: {@link QuantDot#matmul(float[], int, Matrix[], float[][], float[][])}.
      * BF16 matrices in {@code --dot reduced} ({@link ReducedMatMul#applies}) run the same phase over
      * their {@link PairPanels} with {@link ReducedMatMul#gemm}, x unpadded.
      * {@code bias} may be null, or hold nulls.
      */
     public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
+        if (QuantDot.applies(w)) { QuantDot.matmul(x, rows, w, bias, y); return; }   // Q8_0/Q4_0 in --dot reduced: x quantized once
         int k = w[0].cols();
         boolean reduced = ReducedMatMul.applies(w);   // --dot reduced on BF16 weights: llama.cpp's arithmetic, native kernels
         boolean same = true;
