@@ -1,5 +1,6 @@
 package capmoe.cli;
 
+import capmoe.kernels.MachinePeak;
 import capmoe.model.CausalLM;
 import capmoe.model.Decoder;
 import capmoe.model.Models;
@@ -112,7 +113,9 @@ public final class BenchCommand implements Callable<Integer> {
         System.out.println("model: " + name);
         try (CausalLM m = Models.load(where, null, model.weights())) {
             double bytesPerWeight = m instanceof Decoder d ? EngineBench.bytesPerWeight(d.checkpoint()) : 2;
-            EngineBench.Result result = EngineBench.run(m, bytesPerWeight, plan, line -> System.err.println("  " + line));
+            MachinePeak.Arithmetic arithmetic = m instanceof Decoder d ? EngineBench.arithmetic(d.checkpoint())
+                    : MachinePeak.Arithmetic.FP32_FMA;
+            EngineBench.Result result = EngineBench.run(m, bytesPerWeight, arithmetic, plan, line -> System.err.println("  " + line));
             BenchReport report = new BenchReport(name, bytesPerWeight, result);
             System.out.print(report.text());
             if (json != null) report.writeJson(json);

@@ -1,21 +1,150 @@
 package capmoe.kernels;
 
+import capmoe.weights.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.util.concurrent.atomic.DoubleAdder;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 /**
- * Measures what this machine can do, in the same JVM the benchmark runs in: fp32 FMA throughput
- * (independent vector FMA chains per thread, no memory traffic) and memory read bandwidth (a
- * vectorised sum over an array far larger than the caches). Used to state a benchmark's result
- * as a fraction of the machine's own peak.
+ * Measures what this machine can do, in the same JVM the benchmark runs in: the multiply-add
+ * throughput of the arithmetic a model's matmuls run ({@link Arithmetic}: fp32 FMA in the Vector
+ * API for the exact kernels; the reduced kernels' own instruction, bf16 {@code vdpbf16ps} or int8
+ * {@code vpdpbusd}, in the native peak loops of {@code capmoe-engine/src/main/c/machine_peak.c}),
+ * each as independent accumulator chains per thread with no memory traffic, and memory read
+ * bandwidth (a vectorised sum over an array far larger than the caches). Every peak is the best of
+ * several runs: other work on the machine can only make a run slower, never faster. Used to state
+ * a benchmark's result as a fraction of the machine's own peak.
  */
 public final class MachinePeak {
     private MachinePeak() { }
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+    /**
+     * The arithmetic of a model's matmuls, whose peak its prefill is measured against: what the
+     * kernels of its dtype in its {@link DotMode} execute (an FMA or a bf16/int8 product-and-add
+     * counts as 2 operations, as a FLOP count does).
+     */
+    public enum Arithmetic {
+        /** fp32 fused multiply-add: every {@link DotMode#EXACT} kernel, and F16/F32 weights in either mode. */
+        FP32_FMA,
+        /** bf16 products summed in fp32: BF16 weights in {@link DotMode#REDUCED} ({@link ReducedMatMul}). */
+        BF16_DOT,
+        /** int8 products summed in int32: Q8_0/Q4_0 weights in {@link DotMode#REDUCED} ({@link QuantDot}). */
+        INT8_DOT;
+
+        /** The arithmetic of {@code dtype} weights multiplied in {@code dot} mode. */
+        public static Arithmetic of(DType dtype, DotMode dot) {
+            if (dot != DotMode.REDUCED) return FP32_FMA;
+            if (dtype == DType.BF16) return BF16_DOT;
+            return dtype.quantized() ? INT8_DOT : FP32_FMA;
+        }
+
+        /** The native peak loop's kind (machine_peak.c), 0 for fp32 FMA (measured in Java). */
+        int kind() {
+            return ordinal();
+        }
+
+        /**
+         * The instruction measured, as the kernels run it on this CPU, e.g. "int8 dot (vpdpbusd,
+         * AVX-512 VNNI)"; the level is the one the kernels use ({@link QuantDot#isa}, {@link ReducedMatMul#kernel}).
+         */
+        public String instruction() {
+            return switch (this) {
+                case FP32_FMA -> "fp32 FMA (" + F.length() + " lanes, Vector API)";
+                case BF16_DOT -> level() == 2 ? "bf16 dot (vdpbf16ps, AVX512_BF16)" : "bf16 dot (portable C)";
+                case INT8_DOT -> switch (level()) {
+                    case 2 -> "int8 dot (vpdpbusd, AVX-512 VNNI)";
+                    case 1 -> "int8 dot (vpmaddubsw, AVX2)";
+                    default -> "int8 dot (portable C)";
+                };
+            };
+        }
+
+        /** The native loop's level: the kernels' own path (machine_peak.c's levels 2 / 1 / 0). */
+        int level() {
+            int wanted = switch (this) {
+                case FP32_FMA -> 0;
+                case BF16_DOT -> ReducedMatMul.kernel().equals("avx512bf16") ? 2 : 0;
+                case INT8_DOT -> QuantDot.isa(-1);
+            };
+            return this == FP32_FMA ? 0 : peakLevel(kind(), wanted);
+        }
+    }
+
+    private static final MethodHandle PEAK_LEVEL = NativeKernels.function("capmoe_peak_level",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), false);
+    private static final MethodHandle PEAK_RUN = NativeKernels.function("capmoe_peak_run",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), false);
+    /** About how long one run of a native peak loop takes (the best of several is kept). */
+    static final double RUN_SECONDS = 0.2;
+    /** The native loops' accumulator chains (machine_peak.c's NCHAIN); their io array holds 2 floats more. */
+    private static final int CHAINS = 12;
+
+    private static int peakLevel(int kind, int level) {
+        try {
+            return (int) PEAK_LEVEL.invokeExact(kind, level);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Operations per second (a multiply-add counts 2) of {@code a} over all threads of {@code pool},
+     * the best of {@code runs} runs: fp32 FMA is {@link #fmaFlops} (10^8 rounds of 8 FMAs per
+     * thread); bf16 and int8 dots run machine_peak.c's loop at the kernels' level on every thread at
+     * once for about {@link #RUN_SECONDS}, its length set by one untimed calibration call.
+     */
+    public static double peakOps(Parallel pool, Arithmetic a, int runs) {
+        if (a == Arithmetic.FP32_FMA) return fmaFlops(pool, 100_000_000L, runs);
+        int kind = a.kind(), level = a.level(), threads = pool.threads();
+        long iters = 1 << 16;
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment io = arena.allocate(ValueLayout.JAVA_FLOAT, (long) threads * (CHAINS + 2));
+            for (long i = 0; i < io.byteSize() / 4; i++) io.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1 + (i % 7) * 0.125f);
+            long t0 = System.nanoTime();
+            run(kind, level, iters, io, 0);
+            double perIter = Math.max(1, System.nanoTime() - t0) / (double) iters;
+            long n = Math.max(iters, (long) (RUN_SECONDS * 1e9 / perIter));
+            double best = 0;
+            for (int r = 0; r < runs; r++) {
+                long[] done = new long[threads];
+                long start = System.nanoTime();
+                pool.onEachThread(t -> done[t] = run(kind, level, n, io, t));
+                double elapsed = (System.nanoTime() - start) / 1e9;
+                long total = 0;
+                for (long d : done) total += d;
+                best = Math.max(best, 2.0 * total / elapsed);
+            }
+            return best;
+        }
+    }
+
+    /** One thread's loop: {@code iters} rounds on its own slice of {@code io}; the multiply-adds done. */
+    private static long run(int kind, int level, long iters, MemorySegment io, int thread) {
+        try {
+            long done = (long) PEAK_RUN.invokeExact(kind, level, iters, io.asSlice(4L * thread * (CHAINS + 2), 4L * (CHAINS + 2)));
+            if (done < 0) throw new IllegalStateException("capmoe_peak_run: unknown kind " + kind);
+            return done;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
 
     /**
      * fp32 FLOP/s over all threads of {@code pool} (an FMA counts 2), the best of {@code runs}

@@ -110,12 +110,14 @@ public final class MatMul {
      * v projections): one padded copy of x and ONE parallel phase over all their panels instead
      * of a phase per matrix (a decode step's hand-offs are what it waits on). Every output is
      * computed exactly as {@link #matmul(float[], int, Matrix, float[], float[])} computes it, so
-     * the bits are the same. Matrices of different widths, or quantized ones, run one call each.
+     * the bits are the same. Matrices of different widths, or quantized ones, run one call each,
+     * except Q8_0/Q4_0 in {@code --dot reduced}: {@link QuantDot#matmul(float[], int, Matrix[], float[][], float[][])}.
      * BF16 matrices in {@code --dot reduced} ({@link ReducedMatMul#applies}) run the same phase over
      * their {@link PairPanels} with {@link ReducedMatMul#gemm}, x unpadded.
      * {@code bias} may be null, or hold nulls.
      */
     public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
+        if (QuantDot.applies(w)) { QuantDot.matmul(x, rows, w, bias, y); return; }   // Q8_0/Q4_0 in --dot reduced: x quantized once
         int k = w[0].cols();
         boolean reduced = ReducedMatMul.applies(w);   // --dot reduced on BF16 weights: llama.cpp's arithmetic, native kernels
         boolean same = true;
@@ -305,6 +307,19 @@ public final class MatMul {
             }
             return;
         }
+        if (F16Gemm.ACTIVE) F16Gemm.gemm(x, x0, xs, rows, w, j0, j1, y, y0, ys);
+        else prefillF16(x, x0, xs, rows, w, j0, j1, y, y0, ys);
+    }
+
+    /**
+     * {@link #gemmF16}'s prefill in Java: each panel's K block widened into this thread's fp32
+     * scratch ({@link #widenF16}), then {@link #blockF32}'s F32 tiles on it, in {@link #panelMajor}'s
+     * order. The path without the native kernel ({@link F16Gemm}), and the tests' reference for its bits.
+     */
+    static void prefillF16(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
+        int k = w.k(), p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
+        MemorySegment data = w.data();
+        Widened block = WIDENED.get();
         for (int r0 = 0; r0 < rows; r0 += MC) {
             int m = Math.min(MC, rows - r0);
             int nk = (k + KC - 1) / KC, nq = pEnd - p;

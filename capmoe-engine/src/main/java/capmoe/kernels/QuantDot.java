@@ -25,8 +25,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *   <li>each row of x to Q8_0 activation blocks ({@link #quantize}: 72 bytes per 32 values — the
  *       32 int8, the correction sums the unsigned weight bytes need, the fp16 scale widened), a
  *       phase over rows;</li>
- *   <li>{@link #gemm} over the {@link QuantDotPanels}, split over {@link Parallel#current()} (whole
- *       panels of 16 columns per task, {@link Parallel#forWork}: a small matrix stays on the caller): tiles of 2 (Q8_0) or 6 (Q4_0) rows x 16 columns.</li>
+ *   <li>{@link #gemm} over the {@link QuantDotPanels} of all the matrices read with that x (q, k
+ *       and v together), split over {@link Parallel#current()} as (panel of 16 columns, block of
+ *       {@link #ROW_BLOCK} rows) items, panel-major ({@link Parallel#forWork}: a small matrix stays
+ *       on the caller): tiles of 2 (Q8_0) or 6 (Q4_0) rows x 16 columns.</li>
  * </ol>
  *
  * <p><b>Row independence</b> ({@link MatMul}'s invariant, within this mode): every output goes
@@ -73,11 +75,37 @@ public final class QuantDot {
 
     /** y[r*N + n] = Σ_k x_q[r, k]·W[n, k] in llama.cpp's order (+ bias[n]), x_q = row r of x quantized to Q8_0; y is overwritten. */
     public static void matmul(float[] x, int rows, Matrix w, float[] bias, float[] y) {
-        int n = w.rows(), k = w.cols();
-        if (!w.dtype().quantized()) throw new IllegalArgumentException("matrix " + w.name() + " is " + w.dtype() + ", not Q8_0/Q4_0");
+        matmul(x, rows, new Matrix[] {w}, new float[][] {bias}, new float[][] {y});
+    }
+
+    /** True when every matrix of {@code w} is Q8_0/Q4_0 in {@link DotMode#REDUCED} with the same K: {@link #matmul(float[], int, Matrix[], float[][], float[][])} takes them together. */
+    public static boolean applies(Matrix[] w) {
+        for (Matrix m : w) if (!m.dtype().quantized() || m.dot() != DotMode.REDUCED || m.cols() != w[0].cols()) return false;
+        return w.length > 0;
+    }
+
+    /**
+     * y_i = x W_i^T (+ bias_i) for several matrices read with the same x (an attention's q, k and v
+     * projections), each output as {@link #matmul(float[], int, Matrix, float[], float[])} computes
+     * it: x quantized once, then ONE phase over (panel, row block) items of all the matrices,
+     * panel-major (a task keeps its panels' weights in cache across its row blocks), so that a
+     * matrix of fewer panels than threads (olmoe-tiny's 12 at 16 threads) still keeps the team busy
+     * at prefill. {@code bias} may be null, or hold nulls.
+     */
+    public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
+        if (!applies(w)) throw new IllegalArgumentException("matrix " + w[0].name() + ": QuantDot multiplies Q8_0/Q4_0 matrices in --dot reduced of one K");
         if (rows == 0) return;
-        QuantDotPanels p = w.quantDotPanels();
-        int xs = rowBytes(k);
+        int k = w[0].cols(), xs = rowBytes(k);
+        QuantDotPanels[] p = new QuantDotPanels[w.length];
+        int[] first = new int[w.length + 1];                      // matrix i's panels are [first[i], first[i+1]) of the phase
+        for (int i = 0; i < w.length; i++) {
+            if (x.length < (long) rows * k || y[i].length < (long) rows * w[i].rows()) {
+                throw new IllegalArgumentException("matmul " + w[i].name() + ": x has " + x.length + " floats, y " + y[i].length
+                        + ", need " + rows + " x " + k + " and " + rows + " x " + w[i].rows());
+            }
+            p[i] = w[i].quantDotPanels();
+            first[i + 1] = first[i] + p[i].panels();
+        }
         byte[][] slot = ACTIVATIONS.get();
         byte[] held = slot[0];
         slot[0] = null;
@@ -86,17 +114,42 @@ public final class QuantDot {
         try {
             Parallel pool = Parallel.current();
             pool.forRange(rows, 8, (r0, r1) -> quantize(x, r0 * k, k, r1 - r0, k, NativeKernels.heap(xq), (long) r0 * xs, xs, BLOCK_BYTES));
-            pool.forWork(p.panels(), (long) rows * k * QuantDotPanels.COLUMNS, (q0, q1) -> {
-                int j0 = q0 * QuantDotPanels.COLUMNS, j1 = Math.min(n, q1 * QuantDotPanels.COLUMNS);
-                gemm(NativeKernels.heap(xq), 0, xs, BLOCK_BYTES, rows, p, j0, j1, y, j0, n);
-                if (bias != null) {
-                    for (int r = 0; r < rows; r++) for (int j = j0; j < j1; j++) y[r * n + j] += bias[j];
+            int blockRows = Math.min(rows, ROW_BLOCK), blocks = (rows + blockRows - 1) / blockRows, panels = first[w.length];
+            pool.forWork(panels * blocks, (long) blockRows * k * QuantDotPanels.COLUMNS, (t0, t1) -> {
+                MemorySegment xseg = NativeKernels.heap(xq);
+                for (int t = t0; t < t1; ) {
+                    int q = t / blocks, b0 = t % blocks, i = 0;
+                    while (first[i + 1] <= q) i++;
+                    // one call per run of items: whole panels of matrix i (all rows), or rows [r0, r1) of panel q
+                    int qEnd, r0, r1, used;
+                    if (b0 == 0 && t + blocks <= t1) {
+                        qEnd = Math.min(first[i + 1], t1 / blocks);
+                        r0 = 0;
+                        r1 = rows;
+                        used = (qEnd - q) * blocks;
+                    } else {
+                        int b1 = Math.min(blocks, b0 + t1 - t);
+                        qEnd = q + 1;
+                        r0 = b0 * blockRows;
+                        r1 = Math.min(rows, b1 * blockRows);
+                        used = b1 - b0;
+                    }
+                    int n = w[i].rows(), j0 = (q - first[i]) * QuantDotPanels.COLUMNS, j1 = Math.min(n, (qEnd - first[i]) * QuantDotPanels.COLUMNS);
+                    gemm(xseg, (long) r0 * xs, xs, BLOCK_BYTES, r1 - r0, p[i], j0, j1, y[i], r0 * n + j0, n);
+                    float[] bi = bias == null ? null : bias[i];
+                    if (bi != null) {
+                        for (int r = r0; r < r1; r++) for (int j = j0; j < j1; j++) y[i][r * n + j] += bi[j];
+                    }
+                    t += used;
                 }
             });
         } finally {
             slot[0] = xq;
         }
     }
+
+    /** Rows per item of {@link #matmul}'s phase: a row block's activation blocks (64 x K/32 x 72 bytes) stay in L1/L2 across a panel's tiles. */
+    static final int ROW_BLOCK = 64;
 
     /**
      * The kernel on one column range, on the calling thread: for rows r < {@code rows} of activation

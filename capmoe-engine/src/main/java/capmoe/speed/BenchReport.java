@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 
+import capmoe.kernels.MachinePeak;
 import capmoe.runtime.PhaseClock;
 
 /**
@@ -21,9 +22,12 @@ public record BenchReport(String model, double bytesPerWeight, EngineBench.Resul
         EngineBench.Plan plan = result.plan();
         s.append(String.format(Locale.ROOT, "weights: %.3f bytes each; %d alternating rounds, best shown with the range; peaks are the best of %d runs%n",
                 bytesPerWeight, plan.rounds(), plan.peakRuns()));
+        MachinePeak.Arithmetic a = result.arithmetic();
         for (int i = 0; i < plan.threads().length; i++) {
-            s.append(String.format(Locale.ROOT, "machine peak, %d threads: fp32 FMA %.1f GFLOP/s, memory read %.1f GB/s%n",
-                    plan.threads()[i], result.fmaFlops()[i] / 1e9, result.readBandwidth()[i] / 1e9));
+            String matmul = a == MachinePeak.Arithmetic.FP32_FMA ? ""
+                    : String.format(Locale.ROOT, ", %s %.1f GOP/s", a.instruction(), result.matmulOps()[i] / 1e9);
+            s.append(String.format(Locale.ROOT, "machine peak, %d threads: fp32 FMA %.1f GFLOP/s%s, memory read %.1f GB/s%n",
+                    plan.threads()[i], result.fmaFlops()[i] / 1e9, matmul, result.readBandwidth()[i] / 1e9));
         }
         s.append(String.format(Locale.ROOT, "%-7s %7s %12s %21s %9s %10s %14s %14s%n", "test", "threads", "tokens/s", "range", "speedup", "of peak", "alloc/token", "hand-offs/tok"));
         boolean over = false;
@@ -33,12 +37,20 @@ public record BenchReport(String model, double bytesPerWeight, EngineBench.Resul
             s.append(String.format(Locale.ROOT, "%-7s %7d %12.1f %10.1f–%-10.1f %8.2fx %9.1f%% %14s %14.1f%s%n", f.test(), f.threads(), f.best(),
                     f.worst(), f.best(), speedup(f), pct, bytes(f.allocatedPerToken()), f.handOffsPerToken(), pct > 100 ? " !" : ""));
         }
-        s.append("of peak: prefill FLOP/s over the FMA peak, decode weight+cache bytes/s over the read bandwidth; speedup: over "
+        s.append("of peak: " + prefillPeakNote() + ", decode weight+cache bytes/s over the read bandwidth; speedup: over "
                 + plan.threads()[0] + " thread(s), best rounds; alloc/token: Java heap allocated per token, all threads, fewest of the rounds (decode: the steps only, not the session and its prompt);"
                 + " hand-offs/tok: phases the worker threads were woken for (each ends in a barrier), per token\n");
         if (over) s.append("! above 100% of the measured peak: the peak run was disturbed (or caches held the data); rerun\n");
         s.append(phases());
         return s.toString();
+    }
+
+    /** What prefill's "of peak" is set against, in words (the console legend and the JSON's "prefill_peak"). */
+    public String prefillPeakNote() {
+        MachinePeak.Arithmetic a = result.arithmetic();
+        if (a == MachinePeak.Arithmetic.FP32_FMA) return "prefill FLOP/s over the fp32 FMA peak";
+        return "prefill's ideal time over its measured time, the ideal being its matmuls at the " + a.instruction()
+                + " peak and its attention (scores, p.v) at the fp32 FMA peak";
     }
 
     /**
@@ -85,10 +97,13 @@ public record BenchReport(String model, double bytesPerWeight, EngineBench.Resul
     public void writeJson(Path file) {
         StringBuilder s = new StringBuilder();
         s.append("{\n  \"model\": \"").append(model.replace("\\", "\\\\").replace("\"", "\\\"")).append("\",\n");
-        s.append(String.format(Locale.ROOT, "  \"bytes_per_weight\": %.4f,%n  \"rounds\": %d,%n  \"peaks\": [", bytesPerWeight, result.plan().rounds()));
+        s.append(String.format(Locale.ROOT, "  \"bytes_per_weight\": %.4f,%n  \"rounds\": %d,%n", bytesPerWeight, result.plan().rounds()));
+        s.append(String.format(Locale.ROOT, "  \"matmul_arithmetic\": \"%s\",%n  \"prefill_peak\": \"%s\",%n  \"peaks\": [",
+                result.arithmetic().instruction(), prefillPeakNote()));
         for (int i = 0; i < result.plan().threads().length; i++) {
-            s.append(i == 0 ? "\n" : ",\n").append(String.format(Locale.ROOT, "    {\"threads\": %d, \"fma_flops\": %.6g, \"read_bytes_per_s\": %.6g}",
-                    result.plan().threads()[i], result.fmaFlops()[i], result.readBandwidth()[i]));
+            s.append(i == 0 ? "\n" : ",\n").append(String.format(Locale.ROOT,
+                    "    {\"threads\": %d, \"fma_flops\": %.6g, \"matmul_ops\": %.6g, \"read_bytes_per_s\": %.6g}",
+                    result.plan().threads()[i], result.fmaFlops()[i], result.matmulOps()[i], result.readBandwidth()[i]));
         }
         s.append("\n  ],\n  \"figures\": [");
         boolean first = true;

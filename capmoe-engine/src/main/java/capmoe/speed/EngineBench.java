@@ -22,8 +22,11 @@ import java.util.function.Consumer;
  * Prefill and decode speed of a loaded model at several thread counts, measured in alternating
  * rounds (round r runs every thread count once, in turn), so a machine shared with other work
  * disturbs every configuration alike and the ratios between them hold. Each configuration also
- * gets the machine's measured peak on that many threads (fp32 FMA for prefill, memory read
- * bandwidth for decode), so the speed reads as a fraction of what the hardware can do.
+ * gets the machine's measured peak on that many threads, so the speed reads as a fraction of what
+ * the hardware can do: prefill against the peak of the arithmetic it runs (its matmuls' own
+ * instruction, {@link MachinePeak.Arithmetic}: fp32 FMA in exact mode, bf16 {@code vdpbf16ps} or
+ * int8 {@code vpdpbusd} in reduced mode; its attention scores and p·v at the fp32 FMA peak),
+ * decode against memory read bandwidth.
  *
  * <p>Steps of {@link #run}:
  * <ol>
@@ -62,7 +65,7 @@ public final class EngineBench {
 
     /**
      * One measured figure: tokens/s of every round (in round order), the machine peak it is set
-     * against, the Java heap bytes allocated per token (all threads, the fewest of any round:
+     * against (prefill: {@link #prefillPeak}, the FLOP/s of the arithmetic mix it runs), the Java heap bytes allocated per token (all threads, the fewest of any round:
      * what the engine itself allocates, e.g. the logits it returns, without a disturbed round's
      * noise), the team's hand-offs per token ({@link Parallel#handOffs}: phases the workers
      * were woken for, each ending in a barrier), and where the time went: {@code phases}, the
@@ -79,10 +82,13 @@ public final class EngineBench {
     }
 
     /**
-     * Everything {@link #run} measured; {@code prefill[i]} and {@code decode} per thread count in
-     * {@code plan.threads} order; {@code nanoTimeNanos}: one {@link PhaseClock} lap's cost here.
+     * Everything {@link #run} measured; the peaks per thread count in {@code plan.threads} order:
+     * {@code fmaFlops} fp32 FMA, {@code matmulOps} the matmuls' {@code arithmetic} (the same
+     * measurement as fmaFlops when that is {@link MachinePeak.Arithmetic#FP32_FMA}), read bandwidth;
+     * {@code nanoTimeNanos}: one {@link PhaseClock} lap's cost here.
      */
-    public record Result(Plan plan, double[] fmaFlops, double[] readBandwidth, List<Figure> figures, double nanoTimeNanos) {
+    public record Result(Plan plan, MachinePeak.Arithmetic arithmetic, double[] fmaFlops, double[] matmulOps, double[] readBandwidth,
+                         List<Figure> figures, double nanoTimeNanos) {
         /** The figure of {@code test} ("pp512", "tg64") at {@code threads}. */
         public Figure figure(String test, int threads) {
             for (Figure f : figures) if (f.test().equals(test) && f.threads() == threads) return f;
@@ -90,8 +96,11 @@ public final class EngineBench {
         }
     }
 
-    /** Runs {@code plan} on {@code model}; {@code progress} gets one line per measured configuration. */
-    public static Result run(CausalLM model, double bytesPerWeight, Plan plan, Consumer<String> progress) {
+    /**
+     * Runs {@code plan} on {@code model}, whose matmuls run {@code arithmetic} ({@link #arithmetic});
+     * {@code progress} gets one line per measured configuration.
+     */
+    public static Result run(CausalLM model, double bytesPerWeight, MachinePeak.Arithmetic arithmetic, Plan plan, Consumer<String> progress) {
         ModelConfig c = model.config();
         RunOptions options = RunOptions.defaults();
         int maxPrefill = Arrays.stream(plan.prefillTokens()).max().orElseThrow();
@@ -152,22 +161,24 @@ public final class EngineBench {
                     progress.accept(line.toString());
                 }
             }
-            double[] flops = new double[nt], bandwidth = new double[nt];
+            double[] flops = new double[nt], matmul = new double[nt], bandwidth = new double[nt];
             for (int i = 0; i < nt; i++) {
-                flops[i] = MachinePeak.fmaFlops(pools.get(i), 100_000_000L, plan.peakRuns());
+                flops[i] = MachinePeak.peakOps(pools.get(i), MachinePeak.Arithmetic.FP32_FMA, plan.peakRuns());
+                matmul[i] = arithmetic == MachinePeak.Arithmetic.FP32_FMA ? flops[i] : MachinePeak.peakOps(pools.get(i), arithmetic, plan.peakRuns());
                 bandwidth[i] = MachinePeak.readBandwidth(pools.get(i), plan.bandwidthBytes(), plan.peakRuns());
             }
             List<Figure> figures = new ArrayList<>();
             for (int i = 0; i < nt; i++) {
                 for (int p = 0; p < np; p++) {
                     int n = plan.prefillTokens()[p];
-                    figures.add(new Figure("pp" + n, plan.threads()[i], prefill[i][p], prefillFlops(c, n) / n, flops[i], prefillAlloc[i][p], prefillHandOffs[i][p],
+                    figures.add(new Figure("pp" + n, plan.threads()[i], prefill[i][p], prefillFlops(c, n) / n, prefillPeak(c, n, matmul[i], flops[i]),
+                            prefillAlloc[i][p], prefillHandOffs[i][p],
                             prefillPhases[i][p]));
                 }
                 figures.add(new Figure("tg" + plan.decodeTokens(), plan.threads()[i], decode[i],
                         decodeBytesPerToken(c, bytesPerWeight, 1 + plan.decodeTokens() / 2), bandwidth[i], decodeAlloc[i], decodeHandOffs[i], decodePhases[i]));
             }
-            return new Result(plan, flops, bandwidth, figures, PhaseClock.nanoTimeCost());
+            return new Result(plan, arithmetic, flops, matmul, bandwidth, figures, PhaseClock.nanoTimeCost());
         } finally {
             for (Parallel p : pools) p.close();
         }
@@ -188,6 +199,23 @@ public final class EngineBench {
             elements += t.elements();
         }
         return elements == 0 ? 4 : bytes / elements;
+    }
+
+    /**
+     * The arithmetic of the checkpoint's weight matrices as the engine multiplies them: the dtype
+     * holding most of their elements (the {@code --quantize} format for those it converts) in the
+     * checkpoint's {@code --dot} mode ({@link MachinePeak.Arithmetic#of}).
+     */
+    public static MachinePeak.Arithmetic arithmetic(Checkpoint checkpoint) {
+        java.util.Map<DType, Double> elements = new java.util.EnumMap<>(DType.class);
+        for (Tensor t : checkpoint.tensors().values()) {
+            if (t.shape().length != 2) continue;
+            DType q = checkpoint.quantize();
+            DType held = q != null && Checkpoint.quantizes(t.name(), (int) t.shape()[1]) ? q : t.dtype();
+            elements.merge(held, (double) t.elements(), Double::sum);
+        }
+        DType most = elements.entrySet().stream().max(java.util.Map.Entry.comparingByValue()).map(java.util.Map.Entry::getKey).orElse(DType.F32);
+        return MachinePeak.Arithmetic.of(most, checkpoint.dot());
     }
 
     /** The warm-up runs its round again until at least this much time has passed and the JIT has settled. */
@@ -247,11 +275,34 @@ public final class EngineBench {
      * not in OLMoE).
      */
     public static double prefillFlops(ModelConfig c, long t) {
+        return prefillMatmulFlops(c, t) + prefillAttentionFlops(c, t);
+    }
+
+    /** The weight matmuls' part of {@link #prefillFlops}: projections, router, experts, the LM head's one row. */
+    static double prefillMatmulFlops(ModelConfig c, long t) {
         long h = c.hiddenSize(), i = c.moeIntermediateSize(), e = c.numExperts(), k = c.topK();
         long kv = (long) c.numKeyValueHeads() * c.headDim(), q = (long) c.numAttentionHeads() * c.headDim();
         double perToken = 2.0 * (h * q + 2 * h * kv + q * h + h * e + k * 3 * h * i);
-        // causal attention: token j attends to j+1 positions; q.k and p.v each 2*d flops per head
-        return t * perToken * c.numHiddenLayers() + c.numHiddenLayers() * 2.0 * 2 * q * (t * (t + 1) / 2.0) + 2.0 * h * c.vocabSize();
+        return t * perToken * c.numHiddenLayers() + 2.0 * h * c.vocabSize();
+    }
+
+    /** The causal attention's part of {@link #prefillFlops} (fp32 in both modes): token j attends to j+1 positions, q.k and p.v each 2*d flops per head. */
+    static double prefillAttentionFlops(ModelConfig c, long t) {
+        long q = (long) c.numAttentionHeads() * c.headDim();
+        return c.numHiddenLayers() * 2.0 * 2 * q * (t * (t + 1) / 2.0);
+    }
+
+    /**
+     * The peak a prefill of {@code t} tokens is measured against, in FLOP/s: its FLOPs over the time
+     * they take at the peak of the arithmetic that runs them, the weight matmuls at {@code matmulOps}
+     * (their {@link MachinePeak.Arithmetic}'s measured peak), the attention at {@code fmaFlops}:
+     * {@code F / (F_matmul / matmulOps + F_attention / fmaFlops)}, so the fraction of peak is the
+     * ideal time over the measured time (exact mode: the two peaks are one, and this is fmaFlops).
+     */
+    public static double prefillPeak(ModelConfig c, long t, double matmulOps, double fmaFlops) {
+        if (matmulOps == fmaFlops) return fmaFlops;
+        double m = prefillMatmulFlops(c, t), a = prefillAttentionFlops(c, t);
+        return (m + a) / (m / matmulOps + a / fmaFlops);
     }
 
     /** Bytes a batch-1 decode step at {@code context} cached positions must read: weights in their stored dtype (the chosen experts only), the fp32 KV cache, the LM head. */

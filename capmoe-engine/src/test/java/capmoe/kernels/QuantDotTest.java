@@ -35,7 +35,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *       (K = 32..2080, N not a multiple of 16, 1..40 rows, over the 2-row and 6-row tiles);</li>
  *   <li>row independence: each row alone, in another batch, over other column ranges and thread
  *       counts gives the same bits; so do rows quantized in place of their floats
- *       ({@link QuantDot#IN_PLACE}, in column halves);</li>
+ *       ({@link QuantDot#IN_PLACE}, in column halves), and matrices multiplied together (one phase
+ *       over panels and row blocks, split anywhere) give each matrix's own bits;</li>
  *   <li>the dot panels hold ggml's dequantized weights ({@link Quantizer#get}) exactly, whether packed
  *       from row-major blocks or from {@link QuantPanels}.</li>
  * </ol>
@@ -239,6 +240,37 @@ class QuantDotTest {
                                     format + " " + Arrays.toString(s) + " row " + r + " moved in the batch, " + threads + " threads");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    @Test
+    void matricesTogetherSplitOverPanelsAndRowBlocksGiveEachMatrixsOwnBits() {
+        Random rnd = new Random(13);
+        try (Arena arena = Arena.ofShared()) {
+            for (DType format : new DType[] {DType.Q8_0, DType.Q4_0}) {
+                int k = 96, rows = 3 * QuantDot.ROW_BLOCK + 5;      // 4 row blocks, the last ragged
+                Matrix[] w = {reduced(format, 33, k, rnd, arena), reduced(format, 16, k, rnd, arena), reduced(format, 50, k, rnd, arena)};
+                float[] x = new float[rows * k];
+                for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+                float[][] bias = {new float[33], null, new float[50]};
+                for (float[] b : bias) if (b != null) for (int j = 0; j < b.length; j++) b[j] = (float) rnd.nextGaussian();
+                float[][] want = new float[w.length][];
+                try (Parallel one = new Parallel(1)) {
+                    for (int i = 0; i < w.length; i++) {
+                        float[] y = want[i] = new float[rows * w[i].rows()];
+                        int m = i;
+                        one.run(() -> QuantDot.matmul(x, rows, w[m], bias[m], y));
+                    }
+                }
+                // 3 + 1 + 4 panels x 4 row blocks over 1, 3, 5 and 7 threads: runs of whole panels and parts of panels
+                for (int threads : new int[] {1, 3, 5, 7}) {
+                    float[][] y = {new float[rows * 33], new float[rows * 16], new float[rows * 50]};
+                    try (Parallel team = new Parallel(threads)) {
+                        team.run(() -> MatMul.matmul(x, rows, w, bias, y));
+                    }
+                    for (int i = 0; i < w.length; i++) assertArrayEquals(want[i], y[i], format + " matrix " + i + " among three, " + threads + " threads");
                 }
             }
         }
