@@ -99,16 +99,22 @@ final class GgmlAttention {
         // 2. kq_soft_max
         softmax(buf, s, n, valid, scale);
         // 3. kqv: lane j mod 16 of every value dim, fma over j ascending, then the 16 lanes' tree
-        java.util.Arrays.fill(buf, acc, acc + 16 * dv, 0f);
+        // (lane by lane: lane l's chain over j = l, l+16, ... stays in registers, then goes to buf once)
         int full = F.loopBound(dv);
-        for (int j = 0; j < valid; j++) {
-            int vo = cache.valueOffset(j, kh), a = acc + (j & 15) * dv;
-            float p = buf[s + j];
-            int d = 0;
+        for (int l = 0; l < 16; l++) {
+            int a = acc + l * dv, d = 0;
             for (; d < full; d += L) {
-                FloatVector.fromArray(F, vc, vo + d).fma(FloatVector.broadcast(F, p), FloatVector.fromArray(F, buf, a + d)).intoArray(buf, a + d);
+                FloatVector c = FloatVector.zero(F);
+                for (int j = l; j < valid; j += 16) {
+                    c = FloatVector.fromArray(F, vc, cache.valueOffset(j, kh) + d).fma(FloatVector.broadcast(F, buf[s + j]), c);
+                }
+                c.intoArray(buf, a + d);
             }
-            for (; d < dv; d++) buf[a + d] = Math.fma(vc[vo + d], p, buf[a + d]);
+            for (; d < dv; d++) {
+                float c = 0f;
+                for (int j = l; j < valid; j += 16) c = Math.fma(vc[cache.valueOffset(j, kh) + d], buf[s + j], c);
+                buf[a + d] = c;
+            }
         }
         tree16(buf, acc, dv, dv);
         System.arraycopy(buf, acc, out, oo, dv);
