@@ -24,8 +24,10 @@ import java.nio.ByteOrder;
  * and one K block of KC panel rows (16 KB of fp32), each panel's K block serves all the row tiles
  * from L1 while those rows of x stay in L2; the next K block continues each chain from the fp32
  * value stored in y, which changes no bit. BF16 panel rows are widened in registers (one shift,
- * one and), F16 panels one K block at a time into a per-thread fp32 scratch (vcvtph2ps, exact), F32 panels
- * are read in place; F16 and F32 then run the same tiles ({@link #blockF32}). x is read in place, at a row stride that does not
+ * one and); F16 panels by the C kernel of {@link F16Gemm} (vcvtph2ps from memory inside its tile)
+ * where the native library has it for this machine, else one K block at a time into a per-thread
+ * fp32 scratch (vcvtph2ps, exact) that the F32 tiles ({@link #blockF32}) read; F32 panels are read
+ * in place. x is read in place, at a row stride that does not
  * alias in the caches ({@link #stride}). One to five rows (decode; one with AVX2) read each weight
  * once, widening as they read, four panels at once so that eight independent chains hide the FMA
  * latency.
@@ -272,19 +274,21 @@ public final class MatMul {
     }
 
     /**
-     * {@link #gemm} for F16 panels (halves in column order, finite: {@link Panels}). Prefill: each
+     * {@link #gemm} for F16 panels (halves in column order, finite: {@link Panels}). Prefill: the C
+     * kernel ({@link F16Gemm#gemm}) when {@link F16Gemm#ACTIVE}, else {@link #prefillF16}: each
      * panel's K block is widened into this thread's fp32 scratch by {@link #widenF16} (C2 compiles
      * its loop to F16C's vcvtph2ps), and {@link #blockF32} runs the F32 tiles on it, in
-     * {@link #panelMajor}'s order. Decode (fewer than TILE_ROWS / 2 rows) reads each weight once,
+     * {@link #panelMajor}'s order; both give the same bits. Decode (fewer than TILE_ROWS / 2 rows) reads each weight once,
      * widened in registers: four panels at a time ({@link #row1x4F16}) when the row of x may be
      * scaled by 2^112 ({@link #scalable}), else and for a last panel or three, one at a time
      * ({@link #row1F16}).
      *
      * <p>Measured (scripts/GemmBench.java, one thread, OLMoE-1B-7B's expert shape k=2048 n=1024, 16
      * matrices read from memory, GFLOP/s of CPU time, old and new kernels alternating on a shared
-     * machine): prefill (32 rows) 62-71 before, 73-76 now, against 87-92 for BF16; decode (one row)
-     * 15 before (the widening in Vector API lanes, {@link #f16ToF32}, one panel at a time), 24-25
-     * now, against 25-28 for BF16.
+     * machine): prefill (32 rows) 62-71 before, 73-76 with {@link #prefillF16}, 99.5-100.5 with the C
+     * kernel (against 73.5-77.5 for prefillF16 and 92-95 for BF16 in the same runs, README "F16
+     * prefill in C"); decode (one row) 15 before (the widening in Vector API lanes,
+     * {@link #f16ToF32}, one panel at a time), 24-25 now, against 25-28 for BF16.
      */
     private static void gemmF16(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
         int k = w.k(), p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
