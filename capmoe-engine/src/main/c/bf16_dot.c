@@ -207,7 +207,6 @@ CAPMOE_AVX512 static void tile_##M##x##NPN(const uint16_t *xb, int kp, const uin
 }
 TILE(6, 4) TILE(5, 4) TILE(4, 4) TILE(3, 4) TILE(2, 4) TILE(1, 4)
 TILE(6, 1) TILE(5, 1) TILE(4, 1) TILE(3, 1) TILE(2, 1) TILE(1, 1)
-TILE(2, 8) TILE(1, 8)
 #undef TILE
 
 typedef void (*tile_fn)(const uint16_t *, int, const uint16_t *, int64_t, int, int, float *, int, int, int);
@@ -216,7 +215,10 @@ static const tile_fn TILES1[MR + 1] = {0, tile_1x1, tile_2x1, tile_3x1, tile_4x1
 
 /*
  * Columns [j0, j1) (j0 a multiple of 16) of y = xb W^T for all rows of xb. Decode (1-2 rows):
- * eight panels at a time over all of k, 8-16 independent chains, each weight read once. Else per
+ * four panels at a time over all of k, 4-8 independent chains, each weight read once (four streams
+ * of weights rather than eight: one Zen 4 core, 64 matrices 1024 x 2048 from memory on 2 MB pages,
+ * CPU time, scripts/GemmBench.java "64 1 2048 1024 BF16_REDUCED": 31-33 against 24-26 GFLOP/s with
+ * eight panels and 4 KB pages, capmoe.kernels.WeightMemory). Else per
  * block of MC rows, per group of four panels (then single panels), per K block of KC pairs (the
  * group's weights stay in L2 while the block's row tiles pass), tiles of MR rows; a K block after
  * the first continues each chain from the fp32 value stored in y (no bit changes).
@@ -227,9 +229,8 @@ CAPMOE_AVX512 static void gemm_avx512(const uint16_t *xb, int rows, int kp, cons
     int64_t pstride = (int64_t) kp * NP_COLS;
     if (rows <= 2) {
         int q = p;
-        tile_fn f8 = rows == 1 ? tile_1x8 : tile_2x8;
-        for (; q + 8 <= pend && (q + 8) * NP_COLS <= j1; q += 8) {
-            f8(xb, kp, panels + q * pstride, pstride, 0, pairs, y + (q - p) * NP_COLS, ys, NP_COLS, 0);
+        for (; q + 4 <= pend && (q + 4) * NP_COLS <= j1; q += 4) {
+            TILES4[rows](xb, kp, panels + q * pstride, pstride, 0, pairs, y + (q - p) * NP_COLS, ys, NP_COLS, 0);
         }
         for (; q < pend; q++) {
             int width = j1 - q * NP_COLS;

@@ -2,7 +2,6 @@ package capmoe.kernels;
 
 import capmoe.weights.DType;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -12,8 +11,8 @@ import java.lang.foreign.MemorySegment;
  * t = 0..kp/2-1, 16 little-endian ints, int i = W[16p+i, 2t] | W[16p+i, 2t+1] << 16: one
  * operand of vdpbf16ps, which multiplies it by a broadcast pair of x. Columns past N are zero.
  * The layout and the kernel are described once, in {@code capmoe-engine/src/main/c/bf16_dot.c}.
- * Built once per matrix in native memory of an automatic arena (freed with the matrix), packed
- * by the native {@code capmoe_bf16_pack} over all cores.
+ * Built once per matrix in {@link WeightMemory} (2 MB pages where Linux lends them; freed with the
+ * matrix), packed by the native {@code capmoe_bf16_pack} over all cores.
  *
  * @param n    output columns (W's rows)
  * @param k    inner dimension (W's columns)
@@ -39,7 +38,7 @@ public record PairPanels(int n, int k, MemorySegment data) {
         if (w.dtype() != DType.BF16) throw new IllegalArgumentException("matrix " + w.name() + ": pair panels hold BF16, not " + w.dtype());
         NativeKernels.require("--dot reduced (matrix " + w.name() + ")");
         int n = w.rows(), k = w.cols(), count = (n + NR - 1) / NR, kp = k + (k & 1);
-        MemorySegment out = Arena.ofAuto().allocate((long) count * kp * NR * 2, 64);
+        MemorySegment out = WeightMemory.allocate((long) count * kp * NR * 2);
         MemorySegment src = w.data();
         Parallel.defaults().forRange(count, 1, (p0, p1) -> ReducedMatMul.pack(src, n, k, p0, p1, out));
         return new PairPanels(n, k, out);

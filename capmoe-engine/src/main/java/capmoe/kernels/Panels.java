@@ -3,7 +3,6 @@ package capmoe.kernels;
 import capmoe.weights.DType;
 import jdk.incubator.vector.FloatVector;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -30,8 +29,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       ({@link #dtype} F32).</li>
  *   <li>F32: the NR floats in column order.</li>
  * </ul>
- * Built once per matrix, on its first matmul ({@link Matrix#panels}), in native memory of an
- * automatic arena (freed with the matrix), over all cores.
+ * Built once per matrix, on its first matmul ({@link Matrix#panels}), in {@link WeightMemory} (2 MB
+ * pages where Linux lends them; freed with the matrix), over all cores.
  *
  * @param dtype BF16, F16 or F32, as stored (F32 for an F16 matrix with an infinity or a NaN)
  * @param n     output columns (W's rows)
@@ -77,7 +76,7 @@ public record Panels(DType dtype, int n, int k, MemorySegment data) {
         int n = w.rows(), k = w.cols(), count = (n + NR - 1) / NR;
         boolean bf16 = w.dtype() == DType.BF16;
         long panelBytes = (long) k * NR * 2;
-        MemorySegment out = Arena.ofAuto().allocate(panelBytes * count, 64), src = w.data();
+        MemorySegment out = WeightMemory.allocate(panelBytes * count), src = w.data();
         AtomicBoolean nonFinite = new AtomicBoolean();
         Parallel.defaults().forRange(count, 1, (p0, p1) -> {
             short[] row = new short[k], panel = new short[k * NR];
@@ -101,7 +100,7 @@ public record Panels(DType dtype, int n, int k, MemorySegment data) {
     private static Panels packF32(Matrix w) {
         int n = w.rows(), k = w.cols(), count = (n + NR - 1) / NR;
         long panelBytes = (long) k * NR * 4;
-        MemorySegment out = Arena.ofAuto().allocate(panelBytes * count, 64);
+        MemorySegment out = WeightMemory.allocate(panelBytes * count);
         Parallel.defaults().forRange(count, 1, (p0, p1) -> {
             float[] row = new float[k], panel = new float[k * NR];
             for (int p = p0; p < p1; p++) {

@@ -14,8 +14,8 @@ import java.nio.ByteOrder;
  * quants as vpdpbusd reads them — for each group of 4 consecutive k steps one 64-byte row holding
  * the 16 columns' 4 bytes (Q8_0: q + 128, unsigned; Q4_0: ggml's nibble bytes, low nibble k and high
  * nibble k + 16). That is the format's own bytes per weight (34 / 18 per 32, columns padded to 16
- * with zero weights), built once per matrix at load in native memory of an automatic arena, over
- * all cores; a matrix in {@link DotMode#REDUCED} keeps only this copy.
+ * with zero weights), built once per matrix at load in {@link WeightMemory} (2 MB pages where
+ * Linux lends them), over all cores; a matrix in {@link DotMode#REDUCED} keeps only this copy.
  *
  * @param dtype Q8_0 or Q4_0
  * @param n     output columns (W's rows)
@@ -53,7 +53,7 @@ public record QuantDotPanels(DType dtype, int n, int k, MemorySegment data) {
         DType format = w.dtype();
         if (!format.quantized()) throw new IllegalArgumentException("matrix " + w.name() + ": " + format + " is not Q8_0/Q4_0");
         int n = w.rows(), k = w.cols();
-        QuantDotPanels out = new QuantDotPanels(format, n, k, Arena.ofAuto().allocate(QuantDot.panelBytes(format, n, k), 64));
+        QuantDotPanels out = new QuantDotPanels(format, n, k, WeightMemory.allocate(QuantDot.panelBytes(format, n, k)));
         int count = out.panels();
         MemorySegment rowMajor = w.hasRowMajor() ? w.data() : null;
         Parallel.defaults().forRange(count, 1, (p0, p1) -> {

@@ -3,7 +3,6 @@ package capmoe.kernels;
 import capmoe.weights.DType;
 import capmoe.weights.Quantizer;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -29,8 +28,8 @@ import java.nio.ByteOrder;
  * </ul>
  * Every weight d·q is an exact fp32 number (≤ 8 + 11 significant bits), so decoding changes no
  * value. Built once per matrix ({@link Matrix#quantPanels}, at load for a checkpoint's matrices,
- * which then keep only this copy: {@link Matrix#ofPanels}), in native memory of an automatic arena
- * (freed with the matrix), over all cores.
+ * which then keep only this copy: {@link Matrix#ofPanels}), in {@link WeightMemory} (2 MB pages
+ * where Linux lends them; freed with the matrix), over all cores.
  *
  * @param dtype Q8_0 or Q4_0
  * @param n     output columns (W's rows)
@@ -74,7 +73,7 @@ public record QuantPanels(DType dtype, int n, int k, MemorySegment data) {
         DType format = w.dtype();
         if (!format.quantized()) throw new IllegalArgumentException("matrix " + w.name() + ": " + format + " is not Q8_0/Q4_0");
         int n = w.rows(), k = w.cols(), count = (n + NR - 1) / NR, blocks = k / QK, bs = format.blockBytes();
-        QuantPanels out = new QuantPanels(format, n, k, Arena.ofAuto().allocate((long) count * blocks * NR * bs, 64));
+        QuantPanels out = new QuantPanels(format, n, k, WeightMemory.allocate((long) count * blocks * NR * bs));
         MemorySegment src = w.data(), dst = out.data();
         Parallel.defaults().forRange(count, 1, (p0, p1) -> {
             byte[] block = new byte[NR * bs];
