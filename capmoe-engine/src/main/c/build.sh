@@ -28,6 +28,6 @@ if [[ -f "$lib" && -z "$(find "$src" -newer "$lib" \( -name '*.c' -o -name '*.h'
 fi
 mkdir -p "$(dirname "$lib")"
 # -ffp-contract=off: no fused multiply-adds the C does not spell out (the portable kernels' bits are the C's)
-"$cc" -O3 -fPIC -shared -std=gnu11 -ffp-contract=off -Wall -Wextra -o "$lib.tmp" "${sources[@]}"
+"$cc" -O3 -fPIC -shared -std=gnu11 -ffp-contract=off -Wall -Wextra -o "$lib.tmp" "${sources[@]}" -lm
 mv -f "$lib.tmp" "$lib"
 echo "[capmoe] native kernels: $lib (${#sources[@]} C file(s), $("$cc" --version | head -1))"

@@ -385,6 +385,19 @@ public final class MatMul {
             }
             return;
         }
+        if (F16Gemm.ACTIVE) F16Gemm.gemm(x, x0, xs, rows, w, j0, j1, y, y0, ys);
+        else prefillF16(x, x0, xs, rows, w, j0, j1, y, y0, ys);
+    }
+
+    /**
+     * {@link #gemmF16}'s prefill in Java: each panel's K block widened into this thread's fp32
+     * scratch ({@link #widenF16}), then {@link #blockF32}'s F32 tiles on it, in {@link #panelMajor}'s
+     * order. The path without the native kernel ({@link F16Gemm}), and the tests' reference for its bits.
+     */
+    static void prefillF16(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
+        int k = w.k(), p = j0 / NR, pEnd = (j1 + NR - 1) / NR;
+        MemorySegment data = w.data();
+        Widened block = WIDENED.get();
         for (int r0 = 0; r0 < rows; r0 += MC) {
             int m = Math.min(MC, rows - r0);
             int nk = (k + KC - 1) / KC, nq = pEnd - p;
