@@ -1,3 +1,4 @@
+import capmoe.kernels.DotMode;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
 import capmoe.model.RopeConfig;
@@ -28,22 +29,25 @@ import java.util.SplittableRandom;
  * </ol>
  *
  *   java --add-modules jdk.incubator.vector -cp "capmoe-cli.jar:lib/*" scripts/AttentionBench.java \
- *        HIDDEN HEADS KV_HEADS HEAD_DIM PREFILL[,PREFILL..] DECODE REPS
+ *        HIDDEN HEADS KV_HEADS HEAD_DIM PREFILL[,PREFILL..] DECODE REPS [exact|reduced]
+ * The last argument picks the arithmetic between the (F32) projections: exact (default) or reduced
+ * (llama.cpp's q/k norm, RoPE and attention, {@code GgmlAttention}).
  */
 public final class AttentionBench {
     public static void main(String[] args) {
-        if (args.length != 7) {
-            System.err.println("usage: AttentionBench HIDDEN HEADS KV_HEADS HEAD_DIM PREFILL[,PREFILL..] DECODE REPS");
+        if (args.length != 7 && args.length != 8) {
+            System.err.println("usage: AttentionBench HIDDEN HEADS KV_HEADS HEAD_DIM PREFILL[,PREFILL..] DECODE REPS [exact|reduced]");
             System.exit(2);
         }
         int hidden = Integer.parseInt(args[0]), heads = Integer.parseInt(args[1]), kvHeads = Integer.parseInt(args[2]);
         int d = Integer.parseInt(args[3]), decode = Integer.parseInt(args[5]), reps = Integer.parseInt(args[6]);
         int[] lens = java.util.Arrays.stream(args[4].split(",")).mapToInt(Integer::parseInt).toArray();
         SplittableRandom rnd = new SplittableRandom(1);
+        DotMode dot = args.length == 8 ? DotMode.option(args[7]) : DotMode.EXACT;
         MultiHeadAttention att = new MultiHeadAttention(heads, kvHeads, d,
                 matrix(heads * d, hidden, rnd), matrix(kvHeads * d, hidden, rnd), matrix(kvHeads * d, hidden, rnd), matrix(hidden, heads * d, rnd),
                 null, null, null, MultiHeadAttention.QkNorm.FULL, ones(heads * d), ones(kvHeads * d), 1e-5,
-                new RotaryEmbedding(RopeConfig.defaults(10000, 4096), d, false));
+                new RotaryEmbedding(RopeConfig.defaults(10000, 4096), d, false, dot), dot);
         ThreadMXBean mx = ManagementFactory.getThreadMXBean();
         try (Parallel one = new Parallel(1)) {
             one.run(() -> {

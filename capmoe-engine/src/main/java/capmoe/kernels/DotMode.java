@@ -14,7 +14,10 @@ import java.util.Locale;
  *       summed in fp32 by AVX512_BF16's vdpbf16ps ({@link ReducedMatMul}, native kernels over FFM,
  *       a portable C loop where the CPU lacks the instruction). Q8_0/Q4_0 weights: x quantized to
  *       Q8_0 blocks as ggml does, exact int8 dot products per block and fp32 scale products in llama.cpp's order
- *       ({@link QuantDot}, native kernels over FFM). F16 and F32 weights: as EXACT.
+ *       ({@link QuantDot}, native kernels over FFM). F16 and F32 weights: as EXACT. Between the
+ *       matmuls, the model's fp32 operations as llama.cpp's CPU backend computes them, bit for bit
+ *       ({@link GgmlOps}: RMSNorm, RoPE, attention, router logits and softmax, SwiGLU, the combine
+ *       order), so a Q8_0/Q4_0 OLMoE GGUF gives llama.cpp's logits bit for bit.
  *       A row's bits still never depend on the other rows of the batch.</li>
  * </ul>
  */

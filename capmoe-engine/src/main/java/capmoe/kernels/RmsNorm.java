@@ -4,7 +4,11 @@ import capmoe.routing.VectorMath;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
-/** RMSNorm as HF computes it in fp32: x * rsqrt(mean(x^2) + eps), then * weight. */
+/**
+ * RMSNorm: x * rsqrt(mean(x^2) + eps), then * weight. {@link DotMode#EXACT} as HF computes it in fp32
+ * (a vector fma sum of squares); {@link DotMode#REDUCED} as llama.cpp's CPU backend does
+ * ({@link GgmlOps#rmsNorm}: squares summed in double, 1.0f/sqrtf).
+ */
 public final class RmsNorm {
     private RmsNorm() { }
 
@@ -15,13 +19,18 @@ public final class RmsNorm {
 
     /** Normalises each of {@code rows} rows of width weight.length from x into out (may alias x); parallel over rows. */
     public static void apply(float[] x, float[] weight, double eps, int rows, float[] out) {
+        apply(x, weight, eps, rows, out, DotMode.EXACT);
+    }
+
+    /** As {@link #apply(float[], float[], double, int, float[])}, in the arithmetic of {@code dot}. */
+    public static void apply(float[] x, float[] weight, double eps, int rows, float[] out, DotMode dot) {
         int n = weight.length;
         if ((long) rows * n < PARALLEL_ABOVE) {
-            for (int r = 0; r < rows; r++) apply(x, r * n, weight, eps, out, r * n, n);
+            for (int r = 0; r < rows; r++) apply(x, r * n, weight, eps, out, r * n, n, dot);
             return;
         }
         Parallel.current().forRange(rows, 1, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) apply(x, r * n, weight, eps, out, r * n, n);
+            for (int r = r0; r < r1; r++) apply(x, r * n, weight, eps, out, r * n, n, dot);
         });
     }
 
@@ -31,26 +40,37 @@ public final class RmsNorm {
      * followed by {@link #apply}, so the same bits; parallel over rows.
      */
     public static void addApply(float[] x, float[] delta, float[] weight, double eps, int rows, float[] out) {
-        int n = weight.length;
-        if ((long) rows * n < PARALLEL_ABOVE) {
-            addApply(x, delta, weight, eps, out, 0, rows, n);
-            return;
-        }
-        Parallel.current().forRange(rows, 1, (r0, r1) -> addApply(x, delta, weight, eps, out, r0, r1, n));
+        addApply(x, delta, weight, eps, rows, out, DotMode.EXACT);
     }
 
-    private static void addApply(float[] x, float[] delta, float[] weight, double eps, float[] out, int r0, int r1, int n) {
+    /** As {@link #addApply(float[], float[], float[], double, int, float[])}, in the arithmetic of {@code dot}. */
+    public static void addApply(float[] x, float[] delta, float[] weight, double eps, int rows, float[] out, DotMode dot) {
+        int n = weight.length;
+        if ((long) rows * n < PARALLEL_ABOVE) {
+            addApply(x, delta, weight, eps, out, 0, rows, n, dot);
+            return;
+        }
+        Parallel.current().forRange(rows, 1, (r0, r1) -> addApply(x, delta, weight, eps, out, r0, r1, n, dot));
+    }
+
+    private static void addApply(float[] x, float[] delta, float[] weight, double eps, float[] out, int r0, int r1, int n, DotMode dot) {
         for (int r = r0; r < r1; r++) {
             int o = r * n, full = F.loopBound(n);
             for (int i = 0; i < full; i += F.length()) {
                 FloatVector.fromArray(F, x, o + i).add(FloatVector.fromArray(F, delta, o + i)).intoArray(x, o + i);
             }
             for (int i = full; i < n; i++) x[o + i] += delta[o + i];
-            apply(x, o, weight, eps, out, o, n);
+            apply(x, o, weight, eps, out, o, n, dot);
         }
     }
 
-    /** One row of width n starting at xOff, written at outOff. */
+    /** One row of width n starting at xOff, written at outOff, in the arithmetic of {@code dot}. */
+    public static void apply(float[] x, int xOff, float[] weight, double eps, float[] out, int outOff, int n, DotMode dot) {
+        if (dot == DotMode.REDUCED) GgmlOps.rmsNorm(x, xOff, weight, (float) eps, out, outOff, n);
+        else apply(x, xOff, weight, eps, out, outOff, n);
+    }
+
+    /** One row of width n starting at xOff, written at outOff (HF's arithmetic). */
     public static void apply(float[] x, int xOff, float[] weight, double eps, float[] out, int outOff, int n) {
         int full = F.loopBound(n);
         FloatVector acc = FloatVector.zero(F);

@@ -1,5 +1,6 @@
 package capmoe.model;
 
+import capmoe.kernels.DotMode;
 import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
@@ -258,22 +259,23 @@ public final class Decoder implements CausalLM {
             float[] normed = scratch.get(Scratch.Buffer.NORMED, t * h), out = scratch.get(Scratch.Buffer.BLOCK_OUT, t * h);
             double eps = config.rmsNormEps();
             int n = layers.size();
-            RmsNorm.apply(x, layers.get(0).inputNorm(), eps, t, normed);
+            DotMode dot = checkpoint.dot();
+            RmsNorm.apply(x, layers.get(0).inputNorm(), eps, t, normed, dot);
             for (int l = 0; l < n; l++) {
                 DecoderLayer layer = layers.get(l);
                 PhaseClock.lap(Phase.OTHER);
                 layer.attention().forward(normed, step, caches[l], out);
                 PhaseClock.lap(Phase.ATTENTION);
-                RmsNorm.addApply(x, out, layer.postAttentionNorm(), eps, t, normed);
+                RmsNorm.addApply(x, out, layer.postAttentionNorm(), eps, t, normed, dot);
                 PhaseClock.lap(Phase.OTHER);
                 layer.ffn().forward(normed, t, step, out);
                 PhaseClock.lap(Phase.EXPERTS);           // a dense MLP, or what an MoE block's own laps left
                 if (l < n - 1) {
-                    RmsNorm.addApply(x, out, layers.get(l + 1).inputNorm(), eps, t, normed);
+                    RmsNorm.addApply(x, out, layers.get(l + 1).inputNorm(), eps, t, normed, dot);
                     trace.hidden(l + 1, x, t);
                 } else {
                     PhaseClock.lap(Phase.OTHER);
-                    RmsNorm.addApply(x, out, norm, eps, t, x);
+                    RmsNorm.addApply(x, out, norm, eps, t, x, dot);
                     PhaseClock.lap(Phase.LM_HEAD);       // the final norm
                 }
             }

@@ -8,6 +8,15 @@ public interface Experts {
 
     int hidden();
 
+    /**
+     * The order in which {@link capmoe.runtime.moe.Combine} adds a token's weighted expert outputs:
+     * false (the default) ascending expert id, as HF's per-expert {@code index_add_}; true descending
+     * weight, llama.cpp's (its top-k slots come from an argsort of the probabilities and
+     * {@code build_moe_ffn} adds the weighted experts slot after slot): {@code --dot reduced}.
+     * See {@link capmoe.runtime.moe.Dispatch#sort(capmoe.routing.Routing, int, capmoe.runtime.moe.Dispatch, boolean)}.
+     */
+    default boolean combineByWeight() { return false; }
+
     /** y[r] = down(silu(gate(x[r])) * up(x[r])) for r in 0..rows-1; x, y are row-major [rows x hidden]. */
     void apply(int expert, float[] x, float[] y, int rows);
 

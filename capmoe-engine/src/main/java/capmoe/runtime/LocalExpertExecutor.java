@@ -21,7 +21,7 @@ public final class LocalExpertExecutor implements ExpertExecutor {
     @Override
     public void run(int layer, Experts experts, float[] x, Routing routing, float[] out) {
         int h = experts.hidden(), e = experts.count();
-        Dispatch d = Dispatch.sort(routing, e, dispatch.get());
+        Dispatch d = Dispatch.sort(routing, e, dispatch.get(), experts.combineByWeight());
         dispatch.set(d);
         PhaseClock.lap(PhaseClock.Phase.DISPATCH);
         float[] y = outputs.get();

@@ -1,6 +1,8 @@
 package capmoe.runtime;
 
 import capmoe.kernels.Activations;
+import capmoe.kernels.DotMode;
+import capmoe.kernels.GgmlOps;
 import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Panels;
@@ -54,6 +56,11 @@ public final class SwiGluExperts implements Experts {
     private final int intermediate;
     /** The grouped kernels' dtype-specific part, or null when the experts' dtypes mix (then one expert after another). */
     private final Gemms gemms;
+    /**
+     * {@code --dot reduced}: SwiGLU as llama.cpp computes it ({@link GgmlOps#swiglu}) and the combine in
+     * llama.cpp's order ({@link #combineByWeight}).
+     */
+    private final boolean ggml;
 
     /** Per calling thread: the grouped stage's buffers, grown as needed, never shrunk. */
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -160,7 +167,11 @@ public final class SwiGluExperts implements Experts {
             g &= Panels.supports(e.gate().dtype()) && Panels.supports(e.up().dtype()) && Panels.supports(e.down().dtype());
         }
         this.gemms = QuantizedExperts.applies(this.experts) ? QuantizedExperts.of(this.experts) : g ? FloatGemms.INSTANCE : null;
+        this.ggml = !this.experts.isEmpty() && this.experts.get(0).gate().dot() == DotMode.REDUCED;
     }
+
+    @Override
+    public boolean combineByWeight() { return ggml; }
 
     @Override
     public int count() { return experts.size(); }
@@ -179,7 +190,8 @@ public final class SwiGluExperts implements Experts {
         float[] u = new float[rows * intermediate];
         MatMul.matmul(x, rows, e.gate(), g);
         MatMul.matmul(x, rows, e.up(), u);
-        Activations.siluMul(g, u, rows * intermediate);
+        if (ggml) for (int r = 0; r < rows; r++) GgmlOps.swiglu(g, r * intermediate, u, r * intermediate, intermediate);
+        else Activations.siluMul(g, u, rows * intermediate);
         MatMul.matmul(g, rows, e.down(), y);
     }
 
@@ -261,7 +273,8 @@ public final class SwiGluExperts implements Experts {
         g.gemm(xs, row * hs, hs, m, e.up(), j0, j1, buf, up, ld);
         for (int q = 0; q < m; q++) {
             int o = (row + q) * is + j0;
-            for (int j = 0; j < w; j++) act[o + j] = Activations.silu(buf[q * ld + j]) * buf[up + q * ld + j];
+            if (ggml) for (int j = 0; j < w; j++) act[o + j] = GgmlOps.swiglu(buf[q * ld + j], buf[up + q * ld + j], j0 + j, intermediate);
+            else for (int j = 0; j < w; j++) act[o + j] = Activations.silu(buf[q * ld + j]) * buf[up + q * ld + j];
             g.hidden(act, o, w);
         }
     }

@@ -13,8 +13,15 @@ public sealed interface Gating permits Gating.Softmax, Gating.SoftmaxGroupLimite
     /**
      * softmax over all experts, top-k (OLMoE, Mixtral, Qwen2/3-MoE, DeepSeek-V2 {@code topk_method=greedy}).
      * Mixtral always renormalises: use {@code normTopkProb=true} for it.
+     *
+     * @param ggml the softmax in llama.cpp's CPU arithmetic ({@link GgmlMath#softmax}: ggml's expf,
+     *             a double sum of 16-lane partial sums, times 1/sum), as {@code --dot reduced} wants it;
+     *             false: HF's float32 softmax (exp within 2 ulp, divided by the sum)
      */
-    record Softmax() implements Gating { }
+    record Softmax(boolean ggml) implements Gating {
+        /** HF's arithmetic. */
+        public Softmax() { this(false); }
+    }
 
     /**
      * DeepSeek-V2 {@code group_limited_greedy}: softmax scores; group score = the max score in the

@@ -13,9 +13,18 @@ final class GatingMath {
     static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
             && !Boolean.getBoolean("capmoe.routing.scalar");
 
+    /** Per thread: {@link GgmlMath#softmax}'s 16 lanes (a decode step allocates nothing here). */
+    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[16]);
+
     /** Gate scores from router logits: softmax for the softmax families, sigmoid for DeepSeek-V3. */
     static void scores(Gating gating, float[] logits, int tokens, int experts, float[] out) {
         boolean sigmoid = gating instanceof Gating.SigmoidGroupLimited;
+        if (gating instanceof Gating.Softmax s && s.ggml()) {
+            float[] lanes = LANES.get();
+            System.arraycopy(logits, 0, out, 0, tokens * experts);
+            for (int t = 0; t < tokens; t++) GgmlMath.softmax(out, t * experts, experts, experts, 1f, lanes);
+            return;
+        }
         if (VECTOR) {
             if (sigmoid) GatingVectorMath.sigmoid(logits, out, tokens * experts);
             else for (int t = 0; t < tokens; t++) GatingVectorMath.softmaxRow(logits, out, t * experts, experts);

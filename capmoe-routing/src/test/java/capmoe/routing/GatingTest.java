@@ -155,4 +155,36 @@ class GatingTest {
         Routing r = route(RouterConfig.softmax(4, 2, false), 1, 1, 1, 1);
         assertToken(r, 0, new int[] {0, 1}, new double[] {0.25, 0.25});
     }
+
+    /**
+     * Softmax(ggml): the kept weights are {@link GgmlMath#softmax}'s probabilities bit for bit (the
+     * arithmetic GgmlOpsTest checks against llama.cpp's own router), within 1e-6 of float64 too,
+     * 32 experts top-4 (two 16-lane blocks) and 20 experts (one block and a tail).
+     */
+    @Test
+    void ggmlSoftmaxWeightsAreGgmlMathsBits() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(5);
+        for (int experts : new int[] {32, 20}) {
+            int tokens = 7, k = 4;
+            float[] logits = new float[tokens * experts];
+            for (int i = 0; i < logits.length; i++) logits[i] = (float) (rnd.nextGaussian() * 3);
+            Routing r = new Router(new RouterConfig(experts, k, new Gating.Softmax(true), false, 1.0), new Policy.None(), null)
+                    .route(logits, tokens);
+            float[] probs = logits.clone(), lanes = new float[16];
+            for (int t = 0; t < tokens; t++) GgmlMath.softmax(probs, t * experts, experts, experts, 1f, lanes);
+            for (int t = 0; t < tokens; t++) {
+                double[] x = new double[experts];
+                for (int e = 0; e < experts; e++) x[e] = logits[t * experts + e];
+                double[] p = softmax(x);
+                assertEquals(k, r.keptCount(t));
+                for (int i = r.offsets()[t]; i < r.offsets()[t + 1]; i++) {
+                    int e = r.expertIds()[i];
+                    assertEquals(Float.floatToIntBits(probs[t * experts + e]), Float.floatToIntBits(r.weights()[i]), "token " + t + " expert " + e);
+                    assertEquals(p[e], r.weights()[i], TOL);
+                }
+            }
+        }
+        assertNotEquals(new Gating.Softmax(), new Gating.Softmax(true));
+        assertEquals(new Gating.Softmax(), new Gating.Softmax(false));
+    }
 }

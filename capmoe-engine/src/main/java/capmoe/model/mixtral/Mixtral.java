@@ -1,5 +1,6 @@
 package capmoe.model.mixtral;
 
+import capmoe.kernels.DotMode;
 import capmoe.model.Decoder;
 import capmoe.model.ModelConfig;
 import capmoe.model.nn.DecoderLayer;
@@ -26,7 +27,7 @@ public final class Mixtral {
         List<DecoderLayer> layers = new ArrayList<>();
         int h = c.hiddenSize();
         String why = "hidden_size=" + h + ", num_local_experts=" + c.numExperts() + ", intermediate_size=" + c.moeIntermediateSize();
-        RouterConfig router = new RouterConfig(c.numExperts(), c.topK(), new Gating.Softmax(), true, 1.0);
+        RouterConfig router = new RouterConfig(c.numExperts(), c.topK(), new Gating.Softmax(w.dot() == DotMode.REDUCED), true, 1.0);
         for (int i = 0; i < c.numHiddenLayers(); i++) {
             String p = "model.layers." + i + ".";
             var attention = MultiHeadAttention.load(w, p + "self_attn.", c, QkNorm.NONE, false);

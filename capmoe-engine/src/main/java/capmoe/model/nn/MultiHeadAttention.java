@@ -1,5 +1,7 @@
 package capmoe.model.nn;
 
+import capmoe.kernels.DotMode;
+import capmoe.kernels.GgmlOps;
 import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
@@ -36,10 +38,23 @@ public final class MultiHeadAttention implements Attention {
     private final double eps;
     private final RotaryEmbedding rope;
     private final float scale;
+    /** llama.cpp's arithmetic between the projections ({@code --dot reduced}): q/k norm, RoPE, attention. */
+    private final DotMode dot;
 
     public MultiHeadAttention(int heads, int kvHeads, int headDim, Matrix q, Matrix k, Matrix v, Matrix o,
                               float[] qBias, float[] kBias, float[] vBias,
                               QkNorm qkNorm, float[] qNorm, float[] kNorm, double eps, RotaryEmbedding rope) {
+        this(heads, kvHeads, headDim, q, k, v, o, qBias, kBias, vBias, qkNorm, qNorm, kNorm, eps, rope, DotMode.EXACT);
+    }
+
+    /**
+     * As above; {@code dot} REDUCED computes the q/k RMSNorm, RoPE (with {@code rope}'s ggml tables)
+     * and attention as llama.cpp does ({@link GgmlOps}, {@link GgmlAttention}), the score scale
+     * 1.0f/sqrtf(head_dim) as llama.cpp's graph takes it.
+     */
+    public MultiHeadAttention(int heads, int kvHeads, int headDim, Matrix q, Matrix k, Matrix v, Matrix o,
+                              float[] qBias, float[] kBias, float[] vBias,
+                              QkNorm qkNorm, float[] qNorm, float[] kNorm, double eps, RotaryEmbedding rope, DotMode dot) {
         this.heads = heads;
         this.kvHeads = kvHeads;
         this.headDim = headDim;
@@ -57,7 +72,8 @@ public final class MultiHeadAttention implements Attention {
         this.kNorm = kNorm;
         this.eps = eps;
         this.rope = rope;
-        this.scale = (float) (1.0 / Math.sqrt(headDim));
+        this.dot = dot;
+        this.scale = dot == DotMode.REDUCED ? 1.0f / (float) Math.sqrt(headDim) : (float) (1.0 / Math.sqrt(headDim));
     }
 
     /**
@@ -84,7 +100,7 @@ public final class MultiHeadAttention implements Attention {
                 w.matrix(prefix + "k_proj.weight", nkv, h, why),
                 w.matrix(prefix + "v_proj.weight", nkv, h, why),
                 w.matrix(prefix + "o_proj.weight", h, nq, why),
-                qb, kb, vb, qkNorm, qn, kn, c.rmsNormEps(), RotaryEmbedding.forModel(c, d));
+                qb, kb, vb, qkNorm, qn, kn, c.rmsNormEps(), RotaryEmbedding.forModel(c, d, w.dot()), w.dot());
     }
 
     @Override
@@ -99,7 +115,8 @@ public final class MultiHeadAttention implements Attention {
      *   <li>one phase over the tokens: q/k RMSNorm (OLMoE over the whole projection, Qwen3 per
      *       head), RoPE (the step's cos/sin tables are computed by its first layer and reused by
      *       the others), and the token's keys and values written into the cache's per-head blocks;</li>
-     *   <li>blocked causal attention with the softmax fused in ({@link CachedAttention#attend});</li>
+     *   <li>blocked causal attention with the softmax fused in ({@link CachedAttention#attend}); with
+     *       {@code --dot reduced}, llama.cpp's kq, softmax and kqv instead ({@link GgmlAttention});</li>
      *   <li>o projection.</li>
      * </ol>
      */
@@ -133,7 +150,8 @@ public final class MultiHeadAttention implements Attention {
             });
         }
         float[] att = scratch.get(Scratch.Buffer.ATTENTION, t * nq);
-        CachedAttention.attend(batch, cache, qs, nq, heads, scale, att, nq, scratch);
+        if (dot == DotMode.REDUCED) GgmlAttention.attend(batch, cache, qs, nq, heads, scale, att, nq);
+        else CachedAttention.attend(batch, cache, qs, nq, heads, scale, att, nq, scratch);
         MatMul.matmul(att, t, o, out);
     }
 
@@ -142,19 +160,24 @@ public final class MultiHeadAttention implements Attention {
         int d = headDim, nq = heads * d, nkv = kvHeads * d, half = rope.half();
         switch (qkNorm) {
             case FULL -> {
-                RmsNorm.apply(qs, i * nq, qNorm, eps, qs, i * nq, nq);
-                RmsNorm.apply(ks, i * nkv, kNorm, eps, ks, i * nkv, nkv);
+                RmsNorm.apply(qs, i * nq, qNorm, eps, qs, i * nq, nq, dot);
+                RmsNorm.apply(ks, i * nkv, kNorm, eps, ks, i * nkv, nkv, dot);
             }
             case PER_HEAD -> {
-                for (int hd = 0; hd < heads; hd++) RmsNorm.apply(qs, i * nq + hd * d, qNorm, eps, qs, i * nq + hd * d, d);
-                for (int hd = 0; hd < kvHeads; hd++) RmsNorm.apply(ks, i * nkv + hd * d, kNorm, eps, ks, i * nkv + hd * d, d);
+                for (int hd = 0; hd < heads; hd++) RmsNorm.apply(qs, i * nq + hd * d, qNorm, eps, qs, i * nq + hd * d, d, dot);
+                for (int hd = 0; hd < kvHeads; hd++) RmsNorm.apply(ks, i * nkv + hd * d, kNorm, eps, ks, i * nkv + hd * d, d, dot);
             }
             case NONE -> { }
         }
-        for (int hd = 0; hd < heads; hd++) Rope.rotateHalf(qs, i * nq + hd * d, d, cos, sin, i * half);
+        boolean ggml = rope.ggml();
+        for (int hd = 0; hd < heads; hd++) {
+            if (ggml) GgmlOps.ropeNeox(qs, i * nq + hd * d, d, cos, sin, i * half);
+            else Rope.rotateHalf(qs, i * nq + hd * d, d, cos, sin, i * half);
+        }
         int b = batch.sequenceOf()[i], p = batch.position()[i];
         for (int hd = 0; hd < kvHeads; hd++) {
-            Rope.rotateHalf(ks, i * nkv + hd * d, d, cos, sin, i * half);
+            if (ggml) GgmlOps.ropeNeox(ks, i * nkv + hd * d, d, cos, sin, i * half);
+            else Rope.rotateHalf(ks, i * nkv + hd * d, d, cos, sin, i * half);
             cache.put(b, p, hd, ks, i * nkv + hd * d, vs, i * nkv + hd * d);
         }
     }

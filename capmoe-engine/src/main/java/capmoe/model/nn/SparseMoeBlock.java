@@ -1,6 +1,8 @@
 package capmoe.model.nn;
 
 import capmoe.kernels.Activations;
+import capmoe.kernels.DotMode;
+import capmoe.kernels.GgmlOps;
 import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
@@ -10,6 +12,7 @@ import capmoe.routing.Routing;
 import capmoe.runtime.Experts;
 import capmoe.runtime.PhaseClock;
 import capmoe.runtime.PhaseClock.Phase;
+import capmoe.weights.DType;
 
 /**
  * A sparse MoE block: router logits in fp32 from the (bf16) gate weight, then the
@@ -25,6 +28,12 @@ public final class SparseMoeBlock implements FeedForward {
     private final Experts experts;
     private final FeedForward shared;
     private final Matrix sharedGate;
+    /**
+     * The router weight [experts x hidden] as floats when its logits are llama.cpp's
+     * ({@code --dot reduced}, an F32 router, hidden a multiple of 16: tinyBLAS's order,
+     * {@link GgmlOps#dotF32}), else null.
+     */
+    private final float[] ggmlGate;
 
     /**
      * @param layer      decoder layer index (what the executor and listener are told)
@@ -40,6 +49,12 @@ public final class SparseMoeBlock implements FeedForward {
         this.experts = experts;
         this.shared = shared;
         this.sharedGate = sharedGate;
+        if (gate.dot() == DotMode.REDUCED && gate.dtype() == DType.F32 && gate.hasRowMajor() && GgmlOps.tinyBlasF32(gate.cols())) {
+            ggmlGate = new float[gate.rows() * gate.cols()];
+            for (int r = 0; r < gate.rows(); r++) gate.row(r, ggmlGate, r * gate.cols());
+        } else {
+            ggmlGate = null;
+        }
     }
 
     public int layer() { return layer; }
@@ -51,15 +66,30 @@ public final class SparseMoeBlock implements FeedForward {
     /** Router logits [tokens x experts], fp32, in a new array. */
     public float[] routerLogits(float[] x, int tokens) {
         float[] logits = new float[tokens * gate.rows()];
-        MatMul.matmul(x, tokens, gate, logits);
+        routerLogits(x, tokens, logits);
         return logits;
+    }
+
+    /** Router logits [tokens x experts] into {@code logits}: the gate matmul, or llama.cpp's F32 one ({@link #ggmlGate}). */
+    private void routerLogits(float[] x, int tokens, float[] logits) {
+        if (ggmlGate == null) {
+            MatMul.matmul(x, tokens, gate, logits);
+            return;
+        }
+        int e = gate.rows(), h = gate.cols();
+        Parallel.current().forRange(tokens, (int) Math.max(1, Parallel.MIN_TASK_WORK / ((long) e * h)), (t0, t1) -> {
+            float[] lanes = GgmlOps.lanes();
+            for (int t = t0; t < t1; t++) {
+                for (int j = 0; j < e; j++) logits[t * e + j] = GgmlOps.dotF32(ggmlGate, j * h, x, t * h, h, lanes);
+            }
+        });
     }
 
     @Override
     public void forward(float[] x, int tokens, Step step, float[] out) {
         RunOptions options = step.options();
         float[] logits = step.scratch().exact(Scratch.Buffer.ROUTER_LOGITS, tokens * gate.rows());
-        MatMul.matmul(x, tokens, gate, logits);
+        routerLogits(x, tokens, logits);
         step.trace().routerLogits(layer, logits, tokens);
         Routing routing = options.router().route(layer, routerConfig, options.policy(), options.placementFor(layer, experts.count()),
                 logits, tokens, step.batch().sequenceOf(), step.batch().sequences());

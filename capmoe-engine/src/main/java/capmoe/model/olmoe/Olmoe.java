@@ -1,5 +1,6 @@
 package capmoe.model.olmoe;
 
+import capmoe.kernels.DotMode;
 import capmoe.model.Decoder;
 import capmoe.model.ModelConfig;
 import capmoe.model.nn.DecoderLayer;
@@ -27,7 +28,7 @@ public final class Olmoe {
         List<DecoderLayer> layers = new ArrayList<>();
         int h = c.hiddenSize();
         String why = "hidden_size=" + h + ", num_experts=" + c.numExperts() + ", intermediate_size=" + c.moeIntermediateSize();
-        RouterConfig router = new RouterConfig(c.numExperts(), c.topK(), new Gating.Softmax(), c.normTopkProb(), 1.0);
+        RouterConfig router = new RouterConfig(c.numExperts(), c.topK(), new Gating.Softmax(w.dot() == DotMode.REDUCED), c.normTopkProb(), 1.0);
         for (int i = 0; i < c.numHiddenLayers(); i++) {
             String p = "model.layers." + i + ".";
             var attention = MultiHeadAttention.load(w, p + "self_attn.", c, QkNorm.FULL, false);

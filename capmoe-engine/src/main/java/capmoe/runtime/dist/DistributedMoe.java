@@ -142,7 +142,7 @@ public final class DistributedMoe implements RouterStage, ExpertExecutor {
         int[] own = expertsOf[rank];
 
         // 1. Dispatch: sort by expert, pack by destination rank
-        Dispatch dispatch = Dispatch.sort(routing, experts.count());
+        Dispatch dispatch = Dispatch.sort(routing, experts.count(), null, experts.combineByWeight());
         float[] send = new float[dispatch.pairs() * h];
         int[] sendRowOf = new int[experts.count()];  // first row of expert e's block in send (and ret)
         int[] sendRows = new int[d], metaCounts = new int[d], recvMetaCounts = new int[d];
@@ -203,7 +203,7 @@ public final class DistributedMoe implements RouterStage, ExpertExecutor {
         // 4. Combine: outputs back in send's layout, then out[t] += w*y in the fixed order
         float[] ret = new float[dispatch.pairs() * h];
         exchange(back, recvRows, ret, sendRows, h);
-        for (int e = 0; e < experts.count(); e++) Combine.expert(dispatch, e, ret, sendRowOf[e], out, h);
+        Combine.all(dispatch, ret, sendRowOf, out, h);
         long t4 = System.nanoTime();
 
         long bytes = 0;

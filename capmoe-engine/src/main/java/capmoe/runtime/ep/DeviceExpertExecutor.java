@@ -110,7 +110,7 @@ public final class DeviceExpertExecutor implements ExpertExecutor, AutoCloseable
         }
         int h = experts.hidden();
         int tokens = routing.tokens();
-        Dispatch dispatch = Dispatch.sort(routing, experts.count());
+        Dispatch dispatch = Dispatch.sort(routing, experts.count(), null, experts.combineByWeight());
         float[] y = new float[dispatch.pairs() * h]; // [P x h] expert outputs in slot order: the combine's receive buffer
 
         int d = devices.count();

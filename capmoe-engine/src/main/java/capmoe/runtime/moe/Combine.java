@@ -5,12 +5,24 @@ import capmoe.kernels.Parallel;
 /**
  * The Combine stage: {@code out[t] += w * y} for every kept pair, in one fixed order, experts
  * ascending and, inside an expert, tokens ascending ({@link Dispatch}'s slot order). Per output
- * element that is a sum over the token's kept experts in ascending expert id, whoever computed
+ * element that is a sum over the token's kept experts in ascending expert id (or, for a dispatch
+ * sorted {@code byWeight}, in descending weight: llama.cpp's order, {@link #all} only), whoever computed
  * y (local, an in-JVM device, another MPI rank): the order every executor shares, so their
  * outputs are bit-identical. Each product {@code w * y} is rounded, then added (not fused).
  */
 public final class Combine {
     private Combine() { }
+
+    /** The expert whose slot range holds slot s (binary search over the starts). */
+    private static int expertOf(Dispatch d, int s) {
+        int lo = 0, hi = d.experts() - 1;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) >>> 1;
+            if (d.start(mid) <= s) lo = mid;
+            else hi = mid - 1;
+        }
+        return lo;
+    }
 
     /**
      * Adds expert e's weighted outputs: y rows {@code yRow .. yRow+rows(e)-1} [.. x h] belong to
@@ -32,6 +44,15 @@ public final class Combine {
      * threads wrote the two halves of every row: a cache line shared at each split.)
      */
     public static void all(Dispatch d, float[] y, float[] out, int h) {
+        all(d, y, null, out, h);
+    }
+
+    /**
+     * As {@link #all(Dispatch, float[], float[], int)} with expert e's slots at rows
+     * {@code rowOf[e] ..} of y instead of at {@code d.start(e)} (a multi-process call's receive
+     * buffer, experts grouped by rank); null: slot order.
+     */
+    public static void all(Dispatch d, float[] y, int[] rowOf, float[] out, int h) {
         int tokens = d.tokens();
         if (tokens == 0) return;
         Call[] slot = CALL.get();
@@ -68,7 +89,7 @@ public final class Combine {
             for (int t = t0; t < t1; t++) {
                 int o = t * h;
                 for (int i = d.tokenStart(t); i < d.tokenStart(t + 1); i++) {
-                    int s = d.bySlot(i), yo = s * h;
+                    int s = d.bySlot(i), yo = (rowOf == null ? s : rowOf[expertOf(d, s)] + s - d.start(expertOf(d, s))) * h;
                     float w = d.weight(s);
                     for (int c = 0; c < h; c++) out[o + c] += w * y[yo + c];
                 }

@@ -20,7 +20,9 @@ import capmoe.routing.Routing;
  *   <li>{@code weight} [P]: the combine weight w of each slot (the routing's kept weight).</li>
  *   <li>{@code tokenStart} [T+1], {@code bySlot} [P]: token t's slots, ascending, are
  *       {@code bySlot[tokenStart[t] .. tokenStart[t+1])} (step 4 of {@link #sort}: a counting sort
- *       of the slots by token; what {@link Combine#all} reads to sum a token's outputs in slot order).</li>
+ *       of the slots by token; what {@link Combine#all} reads to sum a token's outputs in slot order);
+ *       with {@code byWeight} each token's slots in descending weight instead, ties ascending
+ *       (llama.cpp's order, for {@code --dot reduced}: {@link capmoe.runtime.Experts#combineByWeight}).</li>
  * </ul>
  */
 public final class Dispatch {
@@ -32,6 +34,7 @@ public final class Dispatch {
     private int tokens;                         // T: tokens 0..T-1 of the call (rows of x and out)
     private int[] tokenStart = new int[1];      // [T+1] used of it
     private int[] bySlot = new int[0];          // [P] used of it
+    private boolean byWeight;                   // each token's bySlot in descending weight (llama.cpp's order)
 
     private Dispatch(int[] start, int[] token, float[] weight) {
         this.experts = start.length - 1;
@@ -51,12 +54,22 @@ public final class Dispatch {
      * valid until its next sort; a caller that keeps dispatches passes null.
      */
     public static Dispatch sort(Routing routing, int experts, Dispatch reuse) {
+        return sort(routing, experts, reuse, false);
+    }
+
+    /**
+     * As {@link #sort(Routing, int, Dispatch)}; {@code byWeight} orders each token's slots for
+     * {@link Combine} by descending weight (ties: ascending slot), as llama.cpp adds a token's weighted
+     * experts (its top-k slots are an argsort of the probabilities, best first).
+     */
+    public static Dispatch sort(Routing routing, int experts, Dispatch reuse, boolean byWeight) {
         int tokens = routing.tokens();
         int[] offsets = routing.offsets(), ids = routing.expertIds();
         float[] weights = routing.weights();
         int pairs = offsets[tokens];
         Dispatch d = reuse != null ? reuse : new Dispatch(new int[experts + 1], new int[pairs], new float[pairs]);
         d.experts = experts;
+        d.byWeight = byWeight;
         if (d.start.length < experts + 1) d.start = new int[experts + 1];
         if (d.token.length < pairs) {
             d.token = new int[pairs];
@@ -93,6 +106,15 @@ public final class Dispatch {
         for (int s = 0; s < pairs; s++) bySlot[ts[token[s]]++] = s;
         for (int t = tokens; t > 0; t--) ts[t] = ts[t - 1];       // the fill moved each start to the next token's
         ts[0] = 0;
+        if (byWeight) {
+            for (int t = 0; t < tokens; t++) {                      // insertion sort: a token has top-k slots
+                for (int i = ts[t] + 1; i < ts[t + 1]; i++) {
+                    int s = bySlot[i], j = i;
+                    for (; j > ts[t] && weight[bySlot[j - 1]] < weight[s]; j--) bySlot[j] = bySlot[j - 1];
+                    bySlot[j] = s;
+                }
+            }
+        }
     }
 
     /** Number of experts E. */
@@ -119,7 +141,7 @@ public final class Dispatch {
     /** Token t's first index into {@link #bySlot}; its slots are {@code bySlot(tokenStart(t)) .. bySlot(tokenStart(t+1)-1)}. */
     public int tokenStart(int t) { return tokenStart[t]; }
 
-    /** The i-th slot in token order (a token's slots ascending). */
+    /** The i-th slot in token order (a token's slots ascending, or by descending weight: {@link #sort(Routing, int, Dispatch, boolean)}). */
     public int bySlot(int i) { return bySlot[i]; }
 
     /** The largest group among {@code experts} (the size of a per-expert scratch block). */
@@ -164,6 +186,7 @@ public final class Dispatch {
         }
         for (int k = 0; k < experts; k++) st[k + 1] += st[k];
         Dispatch d = new Dispatch(st, tok, w);
+        d.byWeight = byWeight;
         d.indexByToken(n == 0 ? 0 : java.util.Arrays.stream(tok, 0, n).max().getAsInt() + 1);
         return d;
     }

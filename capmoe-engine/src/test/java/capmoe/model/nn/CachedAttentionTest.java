@@ -18,13 +18,13 @@ class CachedAttentionTest {
     private static final int BLOCK = KvCache.BLOCK;
 
     /** One test sequence: its keys and values [len x kvHeads x dk|dv] and queries [len x heads x dk]. */
-    private record Seq(int len, float[] k, float[] v, float[] q) {
+    record Seq(int len, float[] k, float[] v, float[] q) {
         static Seq random(int len, int heads, int kvHeads, int dk, int dv, SplittableRandom rnd) {
             return new Seq(len, fill(len * kvHeads * dk, rnd, 1f), fill(len * kvHeads * dv, rnd, 1f), fill(len * heads * dk, rnd, 2f));
         }
     }
 
-    private static float[] fill(int n, SplittableRandom rnd, float range) {
+    static float[] fill(int n, SplittableRandom rnd, float range) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) ((rnd.nextDouble() * 2 - 1) * range);
         return a;
@@ -35,7 +35,17 @@ class CachedAttentionTest {
      * every position's output [len x heads x dv] per sequence. Before each step, the cache
      * positions after the step's last one in their block are NaN (never to be read).
      */
+    /** An attention kernel with {@link CachedAttention#attend}'s arguments (GgmlAttentionTest runs its own through {@link #run}). */
+    interface Kernel {
+        void attend(Batch batch, KvCache cache, float[] q, int heads, int dk, int dv, float scale, float[] out, Scratch scratch);
+    }
+
     private static float[][] run(Parallel team, Seq[] seqs, int[][] cuts, int heads, int kvHeads, int dk, int dv, float scale) {
+        return run(team, seqs, cuts, heads, kvHeads, dk, dv, scale,
+                (batch, cache, q, h, k, v, sc, out, scratch) -> CachedAttention.attend(batch, cache, q, h * k, h, sc, out, h * v, scratch));
+    }
+
+    static float[][] run(Parallel team, Seq[] seqs, int[][] cuts, int heads, int kvHeads, int dk, int dv, float scale, Kernel kernel) {
         int nb = seqs.length;
         KvCache cache = new KvCache(nb, kvHeads, dk, dv);
         float[][] outs = new float[nb][];
@@ -64,7 +74,7 @@ class CachedAttentionTest {
                 System.arraycopy(seqs[b].q, done[b] * heads * dk, q, batch.start()[b] * heads * dk, n * heads * dk);
             }
             float[] out = new float[t * heads * dv];
-            team.run(() -> CachedAttention.attend(batch, cache, q, heads * dk, heads, scale, out, heads * dv, scratch));
+            team.run(() -> kernel.attend(batch, cache, q, heads, dk, dv, scale, out, scratch));
             for (int b = 0; b < nb; b++) {
                 System.arraycopy(out, batch.start()[b] * heads * dv, outs[b], done[b] * heads * dv, cuts[b][s] * heads * dv);
                 done[b] += cuts[b][s];
