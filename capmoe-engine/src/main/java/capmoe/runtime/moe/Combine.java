@@ -60,6 +60,7 @@ public final class Combine {
         slot[0] = null;
         c.d = d;
         c.y = y;
+        c.rowOf = rowOf;
         c.out = out;
         c.h = h;
         try {
@@ -67,6 +68,7 @@ public final class Combine {
         } finally {
             c.d = null;
             c.y = null;
+            c.rowOf = null;
             c.out = null;
             slot[0] = c;
         }
@@ -81,6 +83,7 @@ public final class Combine {
     private static final class Call implements Parallel.Range {
         Dispatch d;
         float[] y, out;
+        int[] rowOf;
         int h;
 
         /** Tokens [t0, t1): each one's pairs in slot order. */
