@@ -4,6 +4,7 @@ import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
 import capmoe.weights.DType;
+import capmoe.weights.Quantizer;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -33,6 +34,9 @@ import java.util.SplittableRandom;
  *        1 1 2048 50304 BF16,F16 1          (the LM head's decode)
  *   DTYPE BF16_REDUCED: BF16 weights in --dot reduced (bf16 activations, the native vdpbf16ps kernel,
  *   capmoe.kernels.ReducedMatMul), against the same fp32 FMA peak (vdpbf16ps does twice its FLOPs per instruction).
+ *   Q8_0, Q4_0 (and Q8_0_REDUCED, Q4_0_REDUCED: capmoe.kernels.QuantDot), decode rows only: random weights
+ *   quantized to ggml's blocks, each matrix by one whole MatMul.matmul call as decode makes it (x rounded
+ *   to Q8_0, then the kernel), e.g. 64 1 2048 1024 Q8_0,Q8_0_REDUCED 1.
  */
 public final class GemmBench {
     private static final ThreadMXBean CPU = ManagementFactory.getThreadMXBean();
@@ -60,11 +64,24 @@ public final class GemmBench {
             System.out.printf("fp32 FMA peak, 1 thread: %.1f GFLOP/s of CPU time%n", peak / 1e9);
             System.out.println("dtype         experts  rows      k      n    GFLOP/s  of peak");
             for (String name : a[4].split(",")) {
-                boolean reduced = name.equals("BF16_REDUCED");
-                DType d = reduced ? DType.BF16 : DType.valueOf(name);
+                boolean reduced = name.endsWith("_REDUCED");
+                DType d = DType.valueOf(reduced ? name.substring(0, name.length() - "_REDUCED".length()) : name);
+                if (d.quantized() && m >= MatMul.TILE_ROWS / 2) {
+                    System.err.println("GemmBench: " + d + " is timed for decode rows only (M < " + MatMul.TILE_ROWS / 2 + ")");
+                    System.exit(2);
+                }
                 Arena arena = Arena.ofAuto();
                 Matrix[] p = new Matrix[e];
                 for (int i = 0; i < e; i++) {
+                    if (d.quantized()) {                         // ggml blocks of random weights, multiplied as decode does
+                        float[] v = new float[n * k];
+                        for (int j = 0; j < v.length; j++) v[j] = (float) rnd.nextDouble(-1, 1);
+                        MemorySegment q = arena.allocate(d.bytes((long) n * k), 64);
+                        Quantizer.quantize(d, v, 0, v.length, q, 0);
+                        p[i] = new Matrix("w" + i, d, n, k, q, reduced ? DotMode.REDUCED : DotMode.EXACT);
+                        if (reduced) p[i].quantDotPanels(); else p[i].quantPanels();
+                        continue;
+                    }
                     MemorySegment w = arena.allocate((long) n * k * d.size(), 64);
                     for (long j = 0; j < (long) n * k; j++) {
                         float v = (float) rnd.nextDouble(-1, 1);
@@ -83,6 +100,12 @@ public final class GemmBench {
                     long c0 = CPU.getCurrentThreadCpuTime(), t0 = System.nanoTime(), flops = 0;
                     while (System.nanoTime() - t0 < seconds * 1e9) {
                         for (int i = 0; i < e; i++) {
+                            if (d.quantized()) {                 // the whole decode call: x rounded to Q8_0, then the kernel
+                                Matrix w = p[i];
+                                one.run(() -> MatMul.matmul(x, m, w, y));   // a team of one: the calling thread's CPU time is the call's
+                                flops += 2L * m * k * n;
+                                continue;
+                            }
                             for (int j0 = 0; j0 < n; j0 += tile) {
                                 int j1 = Math.min(n, j0 + tile);
                                 MatMul.gemm(x, i * m * xs, xs, m, p[i], j0, j1, y, 0, tile);

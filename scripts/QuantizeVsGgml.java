@@ -14,7 +14,8 @@ import java.util.Arrays;
 import java.util.Random;
 
 /**
- * capmoe's Java activation quantization (QuantDot.quantize, --dot reduced) against llama.cpp's
+ * capmoe's activation quantization (QuantDot.quantize, --dot reduced: quant_dot.c's
+ * capmoe_qdot_quantize, on each of its paths the CPU has: AVX-512, AVX2, portable C) against llama.cpp's
  * compiled x86 quantize_row_q8_0 (libggml-cpu.so of the snapshot build), bit for bit: the int8 values
  * and the fp16 scale of every block, on random rows whose blocks are random, all zero, exact ties,
  * huge (fp16 scale overflowing), tiny (scale flushing to 0), subnormal (id infinite), negative
@@ -28,26 +29,33 @@ public class QuantizeVsGgml {
         ((MethodHandle) linker.downcallHandle(ggml.find("ggml_cpu_init").orElseThrow(), FunctionDescriptor.ofVoid())).invokeExact();
         MethodHandle quantize = linker.downcallHandle(ggml.find("quantize_row_q8_0").orElseThrow(),
                 FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
-        Random rnd = new Random(5);
         long blocks = 0, different = 0;
-        try (Arena arena = Arena.ofConfined()) {
-            for (int trial = 0; trial < 2000; trial++) {
-                int k = 32 * (1 + rnd.nextInt(64));
-                float[] x = rows(rnd, k);
-                MemorySegment in = arena.allocateFrom(ValueLayout.JAVA_FLOAT, x), theirs = arena.allocate(k / 32 * 34L);
-                quantize.invokeExact(in, theirs, (long) k);
-                byte[] ours = new byte[QuantDot.rowBytes(k)];
-                QuantDot.quantize(x, 0, k, MemorySegment.ofArray(ours), 0, QuantDot.BLOCK_BYTES);
-                ByteBuffer bb = ByteBuffer.wrap(ours).order(ByteOrder.LITTLE_ENDIAN);
-                for (int b = 0; b < k / 32; b++, blocks++) {
-                    float d = Float.float16ToFloat(theirs.get(ValueLayout.JAVA_SHORT_UNALIGNED, 34L * b));
-                    boolean same = Float.floatToRawIntBits(d) == Float.floatToRawIntBits(bb.getFloat(b * QuantDot.BLOCK_BYTES + 68));
-                    for (int i = 0; i < 32; i++) same &= theirs.get(ValueLayout.JAVA_BYTE, 34L * b + 2 + i) == ours[b * QuantDot.BLOCK_BYTES + i];
-                    if (!same) different++;
+        int paths = 0;
+        for (int level = 2; level >= 0; level--) {
+            if (QuantDot.isa(level) != level) continue;                  // a path this CPU lacks
+            paths++;
+            Random rnd = new Random(5);
+            blocks = 0;
+            try (Arena arena = Arena.ofConfined()) {
+                for (int trial = 0; trial < 2000; trial++) {
+                    int k = 32 * (1 + rnd.nextInt(64));
+                    float[] x = rows(rnd, k);
+                    MemorySegment in = arena.allocateFrom(ValueLayout.JAVA_FLOAT, x), theirs = arena.allocate(k / 32 * 34L);
+                    quantize.invokeExact(in, theirs, (long) k);
+                    byte[] ours = new byte[QuantDot.rowBytes(k)];
+                    QuantDot.quantize(x, 0, k, MemorySegment.ofArray(ours), 0, QuantDot.BLOCK_BYTES);
+                    ByteBuffer bb = ByteBuffer.wrap(ours).order(ByteOrder.LITTLE_ENDIAN);
+                    for (int b = 0; b < k / 32; b++, blocks++) {
+                        float d = Float.float16ToFloat(theirs.get(ValueLayout.JAVA_SHORT_UNALIGNED, 34L * b));
+                        boolean same = Float.floatToRawIntBits(d) == Float.floatToRawIntBits(bb.getFloat(b * QuantDot.BLOCK_BYTES + 68));
+                        for (int i = 0; i < 32; i++) same &= theirs.get(ValueLayout.JAVA_BYTE, 34L * b + 2 + i) == ours[b * QuantDot.BLOCK_BYTES + i];
+                        if (!same) different++;
+                    }
                 }
             }
         }
-        System.out.printf("activation blocks compared with ggml's quantize_row_q8_0: %d, different: %d%n", blocks, different);
+        QuantDot.isa(2);
+        System.out.printf("activation blocks compared with ggml's quantize_row_q8_0: %d on each of %d paths, different: %d%n", blocks, paths, different);
         if (different > 0) System.exit(1);
     }
 

@@ -3,7 +3,7 @@
 # which the engine jar carries and capmoe.kernels.NativeKernels loads over FFM. Run by the Maven
 # build of capmoe-engine (exec-maven-plugin, phase compile): ./build.sh OUT
 # Without a C compiler the build goes on without the library and says so in one line: the exact
-# numerics need none of it; --dot reduced then stops with a clear error, and the native kernels'
+# numerics need none of it (F16 prefill then runs its Java path, f16_gemm.c's bits); --dot reduced then stops with a clear error, and the native kernels'
 # tests fail naming what is missing.
 set -euo pipefail
 src="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

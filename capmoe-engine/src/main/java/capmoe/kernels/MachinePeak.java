@@ -180,33 +180,43 @@ public final class MachinePeak {
         sink.add(a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).reduceLanes(VectorOperators.ADD));
     }
 
-    /** Read bandwidth in bytes/s: each thread sums its slice of a {@code bytes}-sized array, best of {@code reps} (after one pass that pages the array in). */
+    /**
+     * Read bandwidth in bytes/s: each thread sums its slice of a {@code bytes}-sized array, best of
+     * {@code reps} (after one pass that pages the array in). The sum is compiled first (short calls
+     * for at least 0.5 s, as {@link #fmaFlops} warms up): a pass run before C2 has compiled it with the vector
+     * intrinsics measures the interpreter, not the memory (the device's 16 threads read 5.7–8.4 GB/s
+     * so with {@code --peak-runs 1}).
+     */
     public static double readBandwidth(Parallel pool, long bytes, int reps) {
         int n = (int) Math.min(Integer.MAX_VALUE - 64, bytes / 4);
         n = n / (F.length() * pool.threads()) * (F.length() * pool.threads());
         float[] data = new float[n];
         java.util.Arrays.fill(data, 1f);
         DoubleAdder sink = new DoubleAdder();
+        long warm = System.nanoTime();                // C2 compiles in the background: give it time as well as calls
+        for (int i = 0; i < 20_000 || System.nanoTime() - warm < 500_000_000L; i++) sink.add(sum(data, 0, Math.min(n, 4096)));
         double best = 0;
         final int len = n;
         for (int r = 0; r < reps + 1; r++) {
             long start = System.nanoTime();
             int threads = pool.threads();
-            pool.onEachThread(t -> {
-                int s = (int) ((long) len * t / threads), e = (int) ((long) len * (t + 1) / threads);
-                FloatVector a = FloatVector.zero(F), b = FloatVector.zero(F);
-                int i = s;
-                for (; i + 2 * F.length() <= e; i += 2 * F.length()) {
-                    a = a.add(FloatVector.fromArray(F, data, i));
-                    b = b.add(FloatVector.fromArray(F, data, i + F.length()));
-                }
-                float tail = 0;
-                for (; i < e; i++) tail += data[i];
-                sink.add(a.add(b).reduceLanes(VectorOperators.ADD) + tail);
-            });
+            pool.onEachThread(t -> sink.add(sum(data, (int) ((long) len * t / threads), (int) ((long) len * (t + 1) / threads))));
             double bw = len * 4.0 / ((System.nanoTime() - start) / 1e9);
             if (r > 0) best = Math.max(best, bw);   // the first pass also pages the array in
         }
         return best;
+    }
+
+    /** The sum of {@code data[s, e)}, two vector accumulators: the read-bandwidth pass of one thread. */
+    private static float sum(float[] data, int s, int e) {
+        FloatVector a = FloatVector.zero(F), b = FloatVector.zero(F);
+        int i = s;
+        for (; i + 2 * F.length() <= e; i += 2 * F.length()) {
+            a = a.add(FloatVector.fromArray(F, data, i));
+            b = b.add(FloatVector.fromArray(F, data, i + F.length()));
+        }
+        float tail = 0;
+        for (; i < e; i++) tail += data[i];
+        return a.add(b).reduceLanes(VectorOperators.ADD) + tail;
     }
 }

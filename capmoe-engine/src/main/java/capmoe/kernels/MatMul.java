@@ -24,8 +24,10 @@ import java.nio.ByteOrder;
  * and one K block of KC panel rows (16 KB of fp32), each panel's K block serves all the row tiles
  * from L1 while those rows of x stay in L2; the next K block continues each chain from the fp32
  * value stored in y, which changes no bit. BF16 panel rows are widened in registers (one shift,
- * one and), F16 panels one K block at a time into a per-thread fp32 scratch (vcvtph2ps, exact), F32 panels
- * are read in place; F16 and F32 then run the same tiles ({@link #blockF32}). x is read in place, at a row stride that does not
+ * one and); F16 panels by the C kernel of {@link F16Gemm} (vcvtph2ps from memory inside its tile)
+ * where the native library has it for this machine, else one K block at a time into a per-thread
+ * fp32 scratch (vcvtph2ps, exact) that the F32 tiles ({@link #blockF32}) read; F32 panels are read
+ * in place. x is read in place, at a row stride that does not
  * alias in the caches ({@link #stride}). One to five rows (decode; one with AVX2) read each weight
  * once, widening as they read, four panels at once so that eight independent chains hide the FMA
  * latency.
@@ -102,7 +104,18 @@ public final class MatMul {
             Parallel.current().forRange(n, 1, (n0, n1) -> scalar(x, rows, k, w, n, n0, n1, bias, y));
             return;
         }
-        matmul(x, rows, new Matrix[] {w}, new float[][] {bias}, new float[][] {y});
+        MultiCall c = MultiCall.take();
+        c.one[0] = w;
+        c.oneBias[0] = bias;
+        c.oneY[0] = y;
+        try {
+            matmul(x, rows, c.one, c.oneBias, c.oneY, c);
+        } finally {
+            c.one[0] = null;
+            c.oneBias[0] = null;
+            c.oneY[0] = null;
+            MultiCall.put(c);
+        }
     }
 
     /**
@@ -117,6 +130,77 @@ public final class MatMul {
      * {@code bias} may be null, or hold nulls.
      */
     public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
+        MultiCall c = MultiCall.take();
+        try {
+            matmul(x, rows, w, bias, y, c);
+        } finally {
+            MultiCall.put(c);
+        }
+    }
+
+    /**
+     * One multi-matrix call's state, reused by the calling thread's next call (a decode step then
+     * allocates no per-call arrays or lambdas here): the matrices' panel ranges in the phase, their
+     * fp32-tile panels, the phase body and what it reads, and the one-element arrays through which
+     * {@link #matmul(float[], int, Matrix, float[], float[])} passes a single matrix. Taken out of
+     * the thread's slot while a call uses it (a nested call, e.g. from inside a phase, gets its own).
+     */
+    private static final class MultiCall implements Parallel.Range {
+        private static final ThreadLocal<MultiCall[]> SLOT = ThreadLocal.withInitial(() -> new MultiCall[] {new MultiCall()});
+
+        final Matrix[] one = new Matrix[1];
+        final float[][] oneBias = new float[1][], oneY = new float[1][];
+        /** [matrices + 1]: matrix i's panels are [first[i], first[i+1]) of the phase. */
+        int[] first = new int[4];
+        /** [matrices]: exact: each matrix's fp32-tile panels (reduced: unused, w[i].pairPanels()). */
+        Panels[] panels = new Panels[3];
+        // the running phase's arguments (cleared after it, so that no matrix or buffer is kept alive)
+        Matrix[] w;
+        float[][] bias, y;
+        float[] x;
+        int rows, xs, nr;
+        boolean reduced;
+
+        static MultiCall take() {
+            MultiCall[] slot = SLOT.get();
+            MultiCall c = slot[0];
+            slot[0] = null;
+            return c != null ? c : new MultiCall();
+        }
+
+        static void put(MultiCall c) {
+            c.w = null;
+            c.bias = null;
+            c.y = null;
+            c.x = null;
+            java.util.Arrays.fill(c.panels, null);
+            SLOT.get()[0] = c;
+        }
+
+        void size(int matrices) {
+            if (first.length < matrices + 1) first = new int[matrices + 1];
+            if (panels.length < matrices) panels = new Panels[matrices];
+        }
+
+        /** Panels [q0, q1) of the phase: each matrix's share of them, then its bias. */
+        @Override
+        public void run(int q0, int q1) {
+            for (int i = 0; i < w.length; i++) {
+                int n = w[i].rows();
+                int n0 = (Math.max(q0, first[i]) - first[i]) * nr, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * nr);
+                if (n0 >= n1) continue;
+                if (reduced) ReducedMatMul.gemm(x, 0, xs, rows, w[i].pairPanels(), n0, n1, y[i], n0, n);
+                else gemm(x, 0, xs, rows, panels[i], n0, n1, y[i], n0, n);
+                float[] b = bias == null ? null : bias[i];
+                if (b != null) {
+                    for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[i][r * n + j] += b[j];
+                }
+            }
+        }
+    }
+
+    /** {@link #matmul(float[], int, Matrix[], float[][], float[][])} with the call's state in {@code c}. */
+    private static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y, MultiCall c) {
         if (QuantDot.applies(w)) { QuantDot.matmul(x, rows, w, bias, y); return; }   // Q8_0/Q4_0 in --dot reduced: x quantized once
         int k = w[0].cols();
         boolean reduced = ReducedMatMul.applies(w);   // --dot reduced on BF16 weights: llama.cpp's arithmetic, native kernels
@@ -127,11 +211,12 @@ public final class MatMul {
             return;
         }
         int nr = reduced ? PairPanels.NR : NR;        // columns per panel of the layout multiplied from
-        int[] first = new int[w.length + 1];          // matrix i's panels are [first[i], first[i+1]) of the phase
-        Panels[] p = new Panels[w.length];            // exact: the fp32-tile panels (reduced: w[i].pairPanels())
+        c.size(w.length);
+        int[] first = c.first;
+        first[0] = 0;
         for (int i = 0; i < w.length; i++) {
             check(x, rows, w[i], y[i]);
-            int count = reduced ? w[i].pairPanels().panels() : (p[i] = w[i].panels()).panels();
+            int count = reduced ? w[i].pairPanels().panels() : (c.panels[i] = w[i].panels()).panels();
             first[i + 1] = first[i] + count;
         }
         Parallel pool = Parallel.current();
@@ -143,23 +228,18 @@ public final class MatMul {
                 for (int r = r0; r < r1; r++) System.arraycopy(x, r * k, padded, r * xs, k);
             });
         }
-        float[] xr = xp;
+        c.w = w;
+        c.bias = bias;
+        c.y = y;
+        c.x = xp;
+        c.rows = rows;
+        c.xs = xs;
+        c.nr = nr;
+        c.reduced = reduced;
         try {
-            pool.forWork(first[w.length], (long) rows * k * nr, (q0, q1) -> {
-                for (int i = 0; i < w.length; i++) {
-                    int n = w[i].rows();
-                    int n0 = (Math.max(q0, first[i]) - first[i]) * nr, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * nr);
-                    if (n0 >= n1) continue;
-                    if (reduced) ReducedMatMul.gemm(xr, 0, xs, rows, w[i].pairPanels(), n0, n1, y[i], n0, n);
-                    else gemm(xr, 0, xs, rows, p[i], n0, n1, y[i], n0, n);
-                    float[] b = bias == null ? null : bias[i];
-                    if (b != null) {
-                        for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[i][r * n + j] += b[j];
-                    }
-                }
-            });
+            pool.forWork(first[w.length], (long) rows * k * nr, c);
         } finally {
-            if (xr != x) PADDED.set(xr);
+            if (xp != x) PADDED.set(xp);
         }
     }
 
@@ -272,19 +352,21 @@ public final class MatMul {
     }
 
     /**
-     * {@link #gemm} for F16 panels (halves in column order, finite: {@link Panels}). Prefill: each
+     * {@link #gemm} for F16 panels (halves in column order, finite: {@link Panels}). Prefill: the C
+     * kernel ({@link F16Gemm#gemm}) when {@link F16Gemm#ACTIVE}, else {@link #prefillF16}: each
      * panel's K block is widened into this thread's fp32 scratch by {@link #widenF16} (C2 compiles
      * its loop to F16C's vcvtph2ps), and {@link #blockF32} runs the F32 tiles on it, in
-     * {@link #panelMajor}'s order. Decode (fewer than TILE_ROWS / 2 rows) reads each weight once,
+     * {@link #panelMajor}'s order; both give the same bits. Decode (fewer than TILE_ROWS / 2 rows) reads each weight once,
      * widened in registers: four panels at a time ({@link #row1x4F16}) when the row of x may be
      * scaled by 2^112 ({@link #scalable}), else and for a last panel or three, one at a time
      * ({@link #row1F16}).
      *
      * <p>Measured (scripts/GemmBench.java, one thread, OLMoE-1B-7B's expert shape k=2048 n=1024, 16
      * matrices read from memory, GFLOP/s of CPU time, old and new kernels alternating on a shared
-     * machine): prefill (32 rows) 62-71 before, 73-76 now, against 87-92 for BF16; decode (one row)
-     * 15 before (the widening in Vector API lanes, {@link #f16ToF32}, one panel at a time), 24-25
-     * now, against 25-28 for BF16.
+     * machine): prefill (32 rows) 62-71 before, 73-76 with {@link #prefillF16}, 99.5-100.5 with the C
+     * kernel (against 73.5-77.5 for prefillF16 and 92-95 for BF16 in the same runs, README "F16
+     * prefill in C"); decode (one row) 15 before (the widening in Vector API lanes,
+     * {@link #f16ToF32}, one panel at a time), 24-25 now, against 25-28 for BF16.
      */
     private static void gemmF16(float[] x, int x0, int xs, int rows, Panels w, int j0, int j1, float[] y, int y0, int ys) {
         int k = w.k(), p = j0 / NR, pEnd = (j1 + NR - 1) / NR;

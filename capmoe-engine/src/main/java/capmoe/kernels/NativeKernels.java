@@ -19,8 +19,9 @@ import java.util.Locale;
  * capmoe's native kernels: the one shared library {@code libcapmoe-kernels.so} that the Maven build
  * compiles from every {@code capmoe-engine/src/main/c/*.c} ({@code src/main/c/build.sh}) and puts in
  * the engine jar under {@code native/<os>-<arch>/}, loaded over FFM (the brief: "FFM for native
- * memory and native libraries"). Only {@code --dot reduced} uses them ({@link DotMode}); the exact
- * numerics are pure Java and need no library.
+ * memory and native libraries"). {@code --dot reduced} needs them ({@link DotMode}); the exact
+ * numerics need no library: only F16 prefill runs a C kernel when the library is there
+ * ({@link F16Gemm}, the same bits as its Java path).
  *
  * <p>Loading, once per process, on first use:
  * <ol>

@@ -18,11 +18,11 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *
  * <p>Why: a decode step streams every weight it uses once, from memory, in several interleaved
  * streams (one per panel of a tile). With 4 KB pages each stream misses the TLB every 4 KB and the
- * hardware prefetcher restarts at every page; on 2 MB pages neither happens. One Zen 4 core, the
- * experts' decode GEMV (64 BF16 matrices 1024 x 2048, one row of x, weights from memory),
- * CPU time: 4 KB pages 21-23 GB/s, 2 MB pages 28-31 GB/s (the rows-1 kernel of
- * {@code bf16_dot.c} timed by a standalone C loop over the same panels, both page sizes in one
- * run). The JVM's own allocations ({@link Arena#allocate}) come from malloc on 4 KB pages: Linux's
+ * hardware prefetcher restarts at every page; on 2 MB pages neither happens. One Zen 4 core, exact
+ * BF16 (the same kernel before and after), GFLOP/s of CPU time, {@code scripts/GemmBench.java}:
+ * the experts' decode ({@code 64 1 2048 1024 BF16}) 28.4-29.8 on 4 KB pages, 30.8-33.0 on 2 MB
+ * pages; the LM head's ({@code 1 1 2048 50304 BF16}) 27.9-28.0 and 32.1-32.5 (README, "Decode
+ * GEMV"). The JVM's own allocations ({@link Arena#allocate}) come from malloc on 4 KB pages: Linux's
  * default transparent-huge-page mode ({@code madvise}) gives 2 MB pages only to memory marked
  * {@code MADV_HUGEPAGE} before it is first touched.
  *

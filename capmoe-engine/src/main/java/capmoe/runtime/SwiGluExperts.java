@@ -82,6 +82,40 @@ public final class SwiGluExperts implements Experts {
         int[] tasks = new int[0];               // (list index, row block, column tile) packed per task, see #tasks
         int[] busy = new int[0];                // [experts with rows] their list indices, for a decode call's per-expert phase
         int busyCount;
+        // the running call, read by the gather and per-expert phase bodies below (kept bodies: a decode
+        // step allocates no lambda per call); cleared when the call ends
+        SwiGluExperts owner;
+        Gemms gemms;
+        Dispatch d;
+        int[] list;
+        float[] in, out;
+        final Parallel.Range gather = this::gather;
+        final Parallel.Task perExpert = this::perExpert;
+
+        /** Step 1 on slots [r0, r1): each slot's row of the call's input into the gathered matrix. */
+        private void gather(int r0, int r1) {
+            int h = owner.hidden, hs = MatMul.stride(h);
+            for (int r = r0; r < r1; r++) gemms.gather(in, token[r] * h, h, x, r * hs);
+        }
+
+        /** Steps 2-3 of a decode call for expert busy[t]: gate/up over all I columns, SwiGLU, down over all H columns. */
+        private void perExpert(int t) {
+            int i = busy[t], m = d.rows(list[i]), row = base[i], h = owner.hidden, n = owner.intermediate;
+            Expert e = owner.experts.get(list[i]);
+            float[] gu = DECODE.get();
+            if (gu.length < 2 * m * n) DECODE.set(gu = new float[2 * m * n]);
+            owner.gateUp(gemms, e, x, row, m, 0, n, gu, n, act);
+            gemms.gemm(act, row * MatMul.stride(n), MatMul.stride(n), m, e.down(), 0, h, out, d.start(list[i]) * h, h);
+        }
+
+        void clear() {
+            owner = null;
+            gemms = null;
+            d = null;
+            list = null;
+            in = null;
+            out = null;
+        }
     }
 
     /**
@@ -186,25 +220,24 @@ public final class SwiGluExperts implements Experts {
         }
         Parallel pool = Parallel.current();
         Gemms g = gemms;
+        s.owner = this;
+        s.gemms = g;
+        s.d = d;
+        s.list = list;
+        s.in = x;
+        s.out = y;
+        try {
+            // 1. gather, a phase over slots
+            pool.forRange(rows, 8, s.gather);
+            PhaseClock.lap(PhaseClock.Phase.DISPATCH);
 
-        // 1. gather, a phase over slots
-        pool.forRange(rows, 8, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) g.gather(x, token[r] * h, h, xs, r * hs);
-        });
-        PhaseClock.lap(PhaseClock.Phase.DISPATCH);
-
-        // 2-3 at decode: one phase of one task per expert, when that keeps the team evenly busy
-        if (perExpert(s, d, list, pool.threads())) {
-            int[] busy = s.busy;
-            pool.forEach(s.busyCount, t -> {
-                int i = busy[t], m = d.rows(list[i]), row = base[i];
-                Expert e = experts.get(list[i]);
-                float[] gu = DECODE.get();
-                if (gu.length < 2 * m * in) DECODE.set(gu = new float[2 * m * in]);
-                gateUp(g, e, xs, row, m, 0, in, gu, in, act);
-                g.gemm(act, row * is, is, m, e.down(), 0, h, y, d.start(list[i]) * h, h);
-            });
-            return;
+            // 2-3 at decode: one phase of one task per expert, when that keeps the team evenly busy
+            if (perExpert(s, d, list, pool.threads())) {
+                pool.forEach(s.busyCount, s.perExpert);
+                return;
+            }
+        } finally {
+            s.clear();
         }
 
         // 2. gate/up + SwiGLU into act, a phase over (expert, rows, I-tile)

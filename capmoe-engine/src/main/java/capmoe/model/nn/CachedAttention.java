@@ -91,10 +91,58 @@ public final class CachedAttention {
         int chunks = team.tasks(work, tasks) > 1 ? Math.min(tasks, 4 * team.threads()) : 1;
         int per = rows * BLOCK + 3 * rows;
         float[] buf = scratch.get(Scratch.Buffer.SCORES, chunks * per);
-        int taskCount = tasks;
-        team.forEach(chunks, c -> {
+        Chunks[] slot = CHUNKS.get();
+        Chunks body = slot[0] != null ? slot[0] : new Chunks();
+        slot[0] = null;
+        body.set(batch, cache, q, qWidth, heads, scale, out, outWidth, buf, tasks, chunks);
+        try {
+            team.forEach(chunks, body);
+        } finally {
+            body.set(null, null, null, 0, 0, 0f, null, 0, null, 0, 0);
+            slot[0] = body;
+        }
+    }
+
+    /**
+     * Per calling thread: {@link #attend}'s phase body and its arguments, reused by the next call (a
+     * decode step allocates no lambda here), taken out of the slot while a call runs.
+     */
+    private static final ThreadLocal<Chunks[]> CHUNKS = ThreadLocal.withInitial(() -> new Chunks[] {new Chunks()});
+
+    /** {@link #attend}'s phase: chunk c of the (tokens, kv head) tasks, over one call's arguments. */
+    private static final class Chunks implements Parallel.Task {
+        private Batch batch;
+        private KvCache cache;
+        private float[] q, out, buf;
+        private int qWidth, outWidth, kvHeads, group, tq, rows, dk, dv, per, tasks, chunks;
+        private float scale;
+
+        void set(Batch batch, KvCache cache, float[] q, int qWidth, int heads, float scale, float[] out, int outWidth,
+                 float[] buf, int tasks, int chunks) {
+            this.batch = batch;
+            this.cache = cache;
+            this.q = q;
+            this.qWidth = qWidth;
+            this.scale = scale;
+            this.out = out;
+            this.outWidth = outWidth;
+            this.buf = buf;
+            this.tasks = tasks;
+            this.chunks = chunks;
+            if (cache == null) return;
+            kvHeads = cache.heads();
+            group = heads / kvHeads;
+            tq = tokensPerTask(group);
+            rows = tq * group;
+            dk = cache.keyDim();
+            dv = cache.valueDim();
+            per = rows * BLOCK + 3 * rows;
+        }
+
+        @Override
+        public void run(int c) {
             // strided: chunk c takes tasks c, c + chunks, ... (later tokens cost more; striding evens that out)
-            for (int task = c; task < taskCount; task += chunks) {
+            for (int task = c; task < tasks; task += chunks) {
                 int rest = task;
                 for (int b = 0; ; b++) {
                     int n = batch.start()[b + 1] - batch.start()[b], here = (n + tq - 1) / tq * kvHeads;
@@ -107,7 +155,7 @@ public final class CachedAttention {
                     rest -= here;
                 }
             }
-        });
+        }
     }
 
     /** Tokens [i0, i1) of sequence b (consecutive positions) x the query heads of kv head kh. */

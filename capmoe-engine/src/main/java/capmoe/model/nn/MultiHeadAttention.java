@@ -29,6 +29,9 @@ public final class MultiHeadAttention implements Attention {
     private final int heads, kvHeads, headDim;
     private final Matrix q, k, v, o;
     private final Matrix[] qkv;                 // {q, k, v}: one parallel phase
+    private final float[][] qkvBias;            // {qBias, kBias, vBias}, beside qkv
+    /** Per thread: the q, k, v outputs of the running forward, {qs, ks, vs} (emptied after the matmul). */
+    private static final ThreadLocal<float[][]> QKV_OUT = ThreadLocal.withInitial(() -> new float[3][]);
     private final float[] qBias, kBias, vBias;
     private final QkNorm qkNorm;
     private final float[] qNorm, kNorm;
@@ -60,6 +63,7 @@ public final class MultiHeadAttention implements Attention {
         this.v = v;
         this.o = o;
         this.qkv = new Matrix[] {q, k, v};
+        this.qkvBias = new float[][] {qBias, kBias, vBias};
         this.qBias = qBias;
         this.kBias = kBias;
         this.vBias = vBias;
@@ -124,15 +128,27 @@ public final class MultiHeadAttention implements Attention {
         int t = batch.tokens(), d = headDim, nq = heads * d, nkv = kvHeads * d;
         float[] qs = scratch.get(Scratch.Buffer.QUERIES, t * nq);
         float[] ks = scratch.get(Scratch.Buffer.KEYS, t * nkv), vs = scratch.get(Scratch.Buffer.VALUES, t * nkv);
-        MatMul.matmul(x, t, qkv, new float[][] {qBias, kBias, vBias}, new float[][] {qs, ks, vs});
+        float[][] qkvOut = QKV_OUT.get();
+        qkvOut[0] = qs;
+        qkvOut[1] = ks;
+        qkvOut[2] = vs;
+        try {
+            MatMul.matmul(x, t, qkv, qkvBias, qkvOut);
+        } finally {
+            java.util.Arrays.fill(qkvOut, null);
+        }
         int half = rope.half();
         float[] cos = scratch.get(Scratch.Buffer.ROPE_COS, t * half), sin = scratch.get(Scratch.Buffer.ROPE_SIN, t * half);
         if (!scratch.ropeReady(rope)) rope.tables(batch, cos, sin);
         for (int b = 0; b < batch.sequences(); b++) cache.ensure(b, batch.past()[b] + batch.start()[b + 1] - batch.start()[b]);
         Parallel team = Parallel.current();
-        team.forRange(t, (int) Math.max(1, Parallel.MIN_TASK_WORK / (8L * (nq + nkv))), (from, to) -> {
-            for (int i = from; i < to; i++) prepare(batch, cache, i, qs, ks, vs, cos, sin);
-        });
+        if (t == 1) {
+            prepare(batch, cache, 0, qs, ks, vs, cos, sin);   // a decode step: one token, no phase (and no lambda per call)
+        } else {
+            team.forRange(t, (int) Math.max(1, Parallel.MIN_TASK_WORK / (8L * (nq + nkv))), (from, to) -> {
+                for (int i = from; i < to; i++) prepare(batch, cache, i, qs, ks, vs, cos, sin);
+            });
+        }
         float[] att = scratch.get(Scratch.Buffer.ATTENTION, t * nq);
         if (dot == DotMode.REDUCED) GgmlAttention.attend(batch, cache, qs, nq, heads, scale, att, nq);
         else CachedAttention.attend(batch, cache, qs, nq, heads, scale, att, nq, scratch);

@@ -55,7 +55,40 @@ public final class Combine {
     public static void all(Dispatch d, float[] y, int[] rowOf, float[] out, int h) {
         int tokens = d.tokens();
         if (tokens == 0) return;
-        Parallel.current().forWork(tokens, (long) h * Math.max(1, d.pairs() / tokens), (t0, t1) -> {
+        Call[] slot = CALL.get();
+        Call c = slot[0] != null ? slot[0] : new Call();
+        slot[0] = null;
+        c.d = d;
+        c.y = y;
+        c.rowOf = rowOf;
+        c.out = out;
+        c.h = h;
+        try {
+            Parallel.current().forWork(tokens, (long) h * Math.max(1, d.pairs() / tokens), c);
+        } finally {
+            c.d = null;
+            c.y = null;
+            c.rowOf = null;
+            c.out = null;
+            slot[0] = c;
+        }
+    }
+
+    /**
+     * Per calling thread: {@link #all}'s phase body and its arguments, reused by the next call (a
+     * decode step allocates no lambda here), taken out of the slot while a call runs.
+     */
+    private static final ThreadLocal<Call[]> CALL = ThreadLocal.withInitial(() -> new Call[] {new Call()});
+
+    private static final class Call implements Parallel.Range {
+        Dispatch d;
+        float[] y, out;
+        int[] rowOf;
+        int h;
+
+        /** Tokens [t0, t1): each one's pairs in slot order. */
+        @Override
+        public void run(int t0, int t1) {
             for (int t = t0; t < t1; t++) {
                 int o = t * h;
                 for (int i = d.tokenStart(t); i < d.tokenStart(t + 1); i++) {
@@ -64,6 +97,6 @@ public final class Combine {
                     for (int c = 0; c < h; c++) out[o + c] += w * y[yo + c];
                 }
             }
-        });
+        }
     }
 }
