@@ -82,6 +82,8 @@ public final class Decoder implements CausalLM {
         private final Object[] caches;
         private final int[] lengths;
         private final Scratch scratch;
+        private Batch lastBatch;     // the previous step's batch, refilled when the next has its shape (Batch.of)
+        private Step lastStep;       // the previous step's Step, the same again while its batch and trace are
 
         DecoderSession(int batch, RunOptions options) {
             this.options = options;
@@ -191,7 +193,7 @@ public final class Decoder implements CausalLM {
             if (tokens.length != lengths.length) {
                 throw new IllegalArgumentException("session holds " + lengths.length + " sequences but " + tokens.length + " were given");
             }
-            Batch batch = Batch.of(tokens, lengths);
+            Batch batch = lastBatch = Batch.of(tokens, lengths, lastBatch);
             scratch.beginStep();
             float[] x = hidden(tokens, batch, trace);
             for (int b = 0; b < tokens.length; b++) lengths[b] += tokens[b].length;
@@ -255,7 +257,8 @@ public final class Decoder implements CausalLM {
                 for (int r = r0; r < r1; r++) embed.row(tokens[sequenceOf[r]][r - start[sequenceOf[r]]], x, r * h);
             });
             trace.hidden(0, x, t);
-            Step step = new Step(batch, options, trace, scratch);
+            Step step = lastStep != null && lastStep.batch() == batch && lastStep.trace() == trace ? lastStep
+                    : (lastStep = new Step(batch, options, trace, scratch));
             float[] normed = scratch.get(Scratch.Buffer.NORMED, t * h), out = scratch.get(Scratch.Buffer.BLOCK_OUT, t * h);
             double eps = config.rmsNormEps();
             int n = layers.size();

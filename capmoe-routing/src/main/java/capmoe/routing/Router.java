@@ -20,7 +20,8 @@ import java.util.SplittableRandom;
  * changes which device each pair runs on, {@link Placement#device(int, int)}, and so the device loads.
  *
  * <p>The hot path works on primitive arrays only; scratch buffers are reused between calls, the
- * returned {@link Routing} owns fresh arrays. {@code random} draws from one stream per Router,
+ * returned {@link Routing} owns fresh arrays ({@link #routeReusing}: arrays of this Router that its
+ * next such call overwrites). {@code random} draws from one stream per Router,
  * seeded by the policy's seed and a stream number: an engine gives each MoE layer its own stream
  * (its index), so layers draw independently, and the i-th call of a Router is reproducible. The
  * same number selects the layer's γ of {@code score@layers:FILE}.
@@ -62,6 +63,10 @@ public final class Router {
     private final int[] extraIdx;               // [max(m, 1)] Expanded Drop: one token's extra candidates, best first
     private final int[] chosen;                 // [E] stamp of the token whose top-k holds the expert (see markTopK)
     private int stamp;                          // current token's stamp: chosen[e] == stamp means e is in its top-k
+    private boolean reusing;                    // this call is routeReusing's: the output arrays below are handed out
+    private int[] outOffsets = new int[0], outExpertIds = new int[0], outLoadBefore = new int[0], outLoadAfter = new int[0],
+            outDevBefore = new int[0], outDevAfter = new int[0];
+    private float[] outWeights = new float[0];  // routeReusing's Routing arrays, kept while their lengths repeat
 
     /**
      * @param placement which device hosts each expert; {@code null} means one device holding all
@@ -187,6 +192,22 @@ public final class Router {
     }
 
     /**
+     * As {@link #route(float[], int, int[])} (the same bits), but the returned {@link Routing} and
+     * its stats hold arrays of this Router, which its next {@code routeReusing} call overwrites:
+     * for a caller that keeps nothing of the result past that call, e.g. an engine's decode step
+     * with no routing listener, which then allocates no arrays per call once their lengths repeat.
+     * Calls of {@link #route} still return fresh arrays and are never overwritten.
+     */
+    public Routing routeReusing(float[] routerLogits, int tokens, int[] tokenOrigin) {
+        reusing = true;
+        try {
+            return route(routerLogits, tokens, tokenOrigin);
+        } finally {
+            reusing = false;
+        }
+    }
+
+    /**
      * Routes T tokens from gate probabilities already computed (row-major [tokens x experts], each
      * in [0, 1]: softmax probabilities, or sigmoid scores for DeepSeek-V3), e.g. the golden cases.
      * The top-k choice follows the config's gating (group limits, bias) on these scores.
@@ -284,7 +305,7 @@ public final class Router {
         }
         candOff[tokens] = n;
 
-        int[] loadBefore = new int[E];
+        int[] loadBefore = reusing ? (outLoadBefore = zeroed(outLoadBefore, E)) : new int[E];
         for (int i = 0, nk = tokens * k; i < nk; i++) loadBefore[topIdx[i]]++;
 
         int capacity;
@@ -461,9 +482,16 @@ public final class Router {
         for (int i = 0; i < drop; i++) keep[Integer.MAX_VALUE - (int) keys[i]] = false;
     }
 
+    /** {@code kept} cleared when it has n elements, else a new array of n (routeReusing's output arrays). */
+    private static int[] zeroed(int[] kept, int n) {
+        if (kept.length != n) return new int[n];
+        Arrays.fill(kept, 0);
+        return kept;
+    }
+
     private Routing output(int tokens, int[] loadBefore, int capacity) {
         int E = experts;
-        int[] offsets = new int[tokens + 1];
+        int[] offsets = reusing ? (outOffsets = zeroed(outOffsets, tokens + 1)) : new int[tokens + 1];
         int kept = 0;
         for (int t = 0; t < tokens; t++) {
             offsets[t] = kept;
@@ -471,14 +499,15 @@ public final class Router {
         }
         offsets[tokens] = kept;
 
-        int[] expertIds = new int[kept];
-        float[] weights = new float[kept];
-        int[] loadAfter = new int[E];
+        int[] expertIds = reusing ? (outExpertIds = zeroed(outExpertIds, kept)) : new int[kept];
+        float[] weights = !reusing ? new float[kept] : outWeights.length == kept ? outWeights : (outWeights = new float[kept]);
+        int[] loadAfter = reusing ? (outLoadAfter = zeroed(outLoadAfter, E)) : new int[E];
         long dropped = 0, added = 0;
         double scoreBefore = 0, scoreDropped = 0;
         int empty = 0;
         int D = placement.devices();
-        int[] devBefore = new int[D], devAfter = new int[D];
+        int[] devBefore = reusing ? (outDevBefore = zeroed(outDevBefore, D)) : new int[D];
+        int[] devAfter = reusing ? (outDevAfter = zeroed(outDevAfter, D)) : new int[D];
         float eps = config.gating() instanceof Gating.SigmoidGroupLimited ? 1e-20f : 0f;
         float scale = (float) config.routedScalingFactor();
         for (int t = 0; t < tokens; t++) {

@@ -9,6 +9,23 @@ package capmoe.model.nn;
 public record Batch(int sequences, int tokens, int[] start, int[] past, int[] sequenceOf, int[] position) {
 
     public static Batch of(int[][] tokens, int[] past) {
+        return of(tokens, past, null);
+    }
+
+    /**
+     * As {@link #of(int[][], int[])}, refilling {@code reuse}'s arrays and returning it when it
+     * has the same shape (as many sequences, each with as many tokens: a decode step after a
+     * decode step), so a steady decode allocates nothing here; otherwise a new Batch. For a caller
+     * that owns {@code reuse} and keeps nothing of it past its step.
+     */
+    public static Batch of(int[][] tokens, int[] past, Batch reuse) {
+        if (reuse != null && sameShape(reuse, tokens)) {
+            for (int i = 0; i < tokens.length; i++) {
+                reuse.past[i] = past[i];
+                for (int j = 0; j < tokens[i].length; j++) reuse.position[reuse.start[i] + j] = past[i] + j;
+            }
+            return reuse;
+        }
         int b = tokens.length;
         int[] start = new int[b + 1];
         for (int i = 0; i < b; i++) start[i + 1] = start[i] + tokens[i].length;
@@ -21,5 +38,11 @@ public record Batch(int sequences, int tokens, int[] start, int[] past, int[] se
             }
         }
         return new Batch(b, t, start, past.clone(), seq, pos);
+    }
+
+    private static boolean sameShape(Batch b, int[][] tokens) {
+        if (b.sequences != tokens.length) return false;
+        for (int i = 0; i < tokens.length; i++) if (b.start[i + 1] - b.start[i] != tokens[i].length) return false;
+        return true;
     }
 }

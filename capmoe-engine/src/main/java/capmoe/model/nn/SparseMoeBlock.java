@@ -10,6 +10,9 @@ import capmoe.model.RunOptions;
 import capmoe.routing.RouterConfig;
 import capmoe.routing.Routing;
 import capmoe.runtime.Experts;
+import capmoe.runtime.LocalExpertExecutor;
+import capmoe.runtime.RoutingListener;
+import capmoe.runtime.moe.RouterStage;
 import capmoe.runtime.PhaseClock;
 import capmoe.runtime.PhaseClock.Phase;
 import capmoe.weights.DType;
@@ -91,8 +94,14 @@ public final class SparseMoeBlock implements FeedForward {
         float[] logits = step.scratch().exact(Scratch.Buffer.ROUTER_LOGITS, tokens * gate.rows());
         routerLogits(x, tokens, logits);
         step.trace().routerLogits(layer, logits, tokens);
-        Routing routing = options.router().route(layer, routerConfig, options.policy(), options.placementFor(layer, experts.count()),
-                logits, tokens, step.batch().sequenceOf(), step.batch().sequences());
+        // nothing keeps the routing past this call with the local router, executor and no listener:
+        // its arrays can be the kept router's own (no allocation per call)
+        Routing routing = options.router() == RouterStage.LOCAL && options.listener() == RoutingListener.NONE
+                && options.executor() instanceof LocalExpertExecutor
+                ? RouterStage.localReusing(layer, routerConfig, options.policy(), options.placementFor(layer, experts.count()),
+                        logits, tokens)
+                : options.router().route(layer, routerConfig, options.policy(), options.placementFor(layer, experts.count()),
+                        logits, tokens, step.batch().sequenceOf(), step.batch().sequences());
         options.listener().onRouting(layer, routing);
         PhaseClock.lap(Phase.ROUTER);
         java.util.Arrays.fill(out, 0, tokens * experts.hidden(), 0f);

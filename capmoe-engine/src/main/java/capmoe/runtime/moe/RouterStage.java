@@ -61,6 +61,15 @@ public interface RouterStage {
     }
 
     /**
+     * As {@link #LOCAL} (the same bits), but the Routing's arrays are the kept router's own
+     * ({@link Router#routeReusing}): this thread's next call for the layer overwrites them. For a
+     * caller that keeps nothing of the result past its layer call (no listener, the local executor).
+     */
+    static Routing localReusing(int layer, RouterConfig config, Policy policy, Placement placement, float[] logits, int tokens) {
+        return Kept.router(layer, config, policy, placement).routeReusing(logits, tokens, null);
+    }
+
+    /**
      * The Router of one call of layer {@code layer}. A fresh Router per call: its scratch is tiny
      * next to the experts, and a call's routing then depends on its input alone; its random
      * stream is the layer's (stream = layer index), so layers draw independently.
