@@ -33,17 +33,19 @@ class DecodeAllocationTest {
     private static final int STEPS = 64;
     private static final int TRIES = 200;
     /**
-     * Bytes per decode step: 3 KB per layer (6 layers). Measured with scripts/DecodeAllocProfile.java at
-     * about 8.5 KB (BF16, 1 thread), 17.1-18.7 KB before the attention softmax's lane sum stopped being
-     * boxed: what is left are the small objects each layer call still makes (the Routing record, its
-     * arrays and statistics; the lambdas that carry phase bodies; MatMul's per-call matrix lists).
-     * What this catches, on top of those: a logits array per step (32 KB for olmoe-tiny's
-     * vocabulary), a KV cache that grows per step (9.2 KB of keys and values per position for 6
-     * layers; without the reservation these 64 steps copy 1.8 MB as it doubles, 28 KB a step), a
-     * boxed vector per lane-sum add (the softmax's: 8.6 KB) and the quantized paths' former
-     * per-call objects (Q8_0 exact 207 KB, reduced 38.5 KB).
+     * Bytes per decode step: 4.5 KB (6 layers). Measured by this test at its best: BF16 about 2.0 KB
+     * (1 thread) and 2.6 KB (2 threads), Q8_0 3.6-3.8 KB (1 thread) and 4.1 KB (2 threads), down from 8.5 KB (BF16) once
+     * the routing arrays became the kept router's own ({@code Router.routeReusing}) and the session
+     * refills its Batch; 17.1-18.7 KB before the attention softmax's lane sum stopped being boxed.
+     * What is left are the small objects each layer call still makes (the Routing and RoutingStats
+     * records, QuantMatMul's and QuantDot's per-call lambdas and arrays, the 2-thread split lambdas).
+     * What this catches, on top of those: the routing's arrays again (about 2.6 KB a step), a logits
+     * array per step (32 KB for olmoe-tiny's vocabulary), a KV cache that grows per step (9.2 KB of
+     * keys and values per position for 6 layers; without the reservation these 64 steps copy 1.8 MB
+     * as it doubles, 28 KB a step), a boxed vector per lane-sum add (the softmax's: 8.6 KB) and the
+     * quantized paths' former per-call objects (Q8_0 exact 207 KB, reduced 38.5 KB).
      */
-    private static final long BOUND = 6 * 3072;
+    private static final long BOUND = 4608;
 
     private static final com.sun.management.ThreadMXBean THREADS =
             (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
