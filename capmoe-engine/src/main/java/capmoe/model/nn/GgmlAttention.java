@@ -76,10 +76,15 @@ final class GgmlAttention {
     private static void row(float[] kc, float[] vc, KvCache cache, int kh, float[] q, int qo, int valid, int n, float scale,
                             float[] out, int oo, int dk, int dv, float[] buf) {
         int s = 16 * L, acc = s + n, np = dk & ~63;
-        // 1. kq: ggml_vec_dot_f32 per position, L positions of a key block at once
+        // 1. kq: ggml_vec_dot_f32 per position, L positions of a key block at once: the 64-dim steps
+        // (four accumulators per lane) and their tree first, then the leftover dims' adds
         for (int start = 0; start < valid; start += L) {
+            if (np == 0) {                                       // no 64-dim step: ggml's sum starts at 0
+                java.util.Arrays.fill(buf, s + start, s + start + L, 0f);
+                continue;
+            }
             int ko = cache.keyOffset(start, kh);                 // dim c of position start+lane at ko + c*BLOCK + lane
-            for (int l = 0; l < 16 && np > 0; l++) {
+            for (int l = 0; l < 16; l++) {
                 FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
                 for (int i = 0; i < np; i += 64) {
                     int c = i + l;
@@ -90,30 +95,85 @@ final class GgmlAttention {
                 }
                 a0.add(a2).add(a1.add(a3)).intoArray(buf, l * L);
             }
-            if (np > 0) tree16(buf, 0, L, L);
-            else java.util.Arrays.fill(buf, 0, L, 0f);                 // no 64-dim step: ggml's sum starts at 0
-            FloatVector sum = FloatVector.fromArray(F, buf, 0);
-            for (int c = np; c < dk; c++) sum = sum.add(FloatVector.fromArray(F, kc, ko + c * KvCache.BLOCK).mul(q[qo + c]));
-            sum.intoArray(buf, s + start);                        // positions past the row's are masked by the softmax
+            tree16(buf, 0, L, L);
+            System.arraycopy(buf, 0, buf, s + start, L);
+        }
+        // the leftover dims: each position's adds in dim order, four key blocks' chains interleaved
+        // (independent chains, so the adds' latency overlaps; positions past the row's are masked by the softmax)
+        if (np < dk) {
+            int start = 0;
+            for (; start + 3 * L < valid; start += 4 * L) {
+                int k0 = cache.keyOffset(start, kh), k1 = cache.keyOffset(start + L, kh);
+                int k2 = cache.keyOffset(start + 2 * L, kh), k3 = cache.keyOffset(start + 3 * L, kh);
+                FloatVector s0 = FloatVector.fromArray(F, buf, s + start), s1 = FloatVector.fromArray(F, buf, s + start + L);
+                FloatVector s2 = FloatVector.fromArray(F, buf, s + start + 2 * L), s3 = FloatVector.fromArray(F, buf, s + start + 3 * L);
+                for (int c = np; c < dk; c++) {
+                    float qc = q[qo + c];
+                    int co = c * KvCache.BLOCK;
+                    s0 = s0.add(FloatVector.fromArray(F, kc, k0 + co).mul(qc));
+                    s1 = s1.add(FloatVector.fromArray(F, kc, k1 + co).mul(qc));
+                    s2 = s2.add(FloatVector.fromArray(F, kc, k2 + co).mul(qc));
+                    s3 = s3.add(FloatVector.fromArray(F, kc, k3 + co).mul(qc));
+                }
+                s0.intoArray(buf, s + start);
+                s1.intoArray(buf, s + start + L);
+                s2.intoArray(buf, s + start + 2 * L);
+                s3.intoArray(buf, s + start + 3 * L);
+            }
+            for (; start < valid; start += L) {
+                int ko = cache.keyOffset(start, kh);
+                FloatVector sum = FloatVector.fromArray(F, buf, s + start);
+                for (int c = np; c < dk; c++) sum = sum.add(FloatVector.fromArray(F, kc, ko + c * KvCache.BLOCK).mul(q[qo + c]));
+                sum.intoArray(buf, s + start);
+            }
         }
         // 2. kq_soft_max
         softmax(buf, s, n, valid, scale);
-        // 3. kqv: lane j mod 16 of every value dim, fma over j ascending, then the 16 lanes' tree
-        // (lane by lane: lane l's chain over j = l, l+16, ... stays in registers, then goes to buf once)
+        // 3. kqv: lane j mod 16 of every value dim, fma over j ascending, then the 16 lanes' tree.
+        // Eight lanes' chains at once (positions j..j+7 of one cache block, rows dv apart), each in a
+        // register, so the fmas' latency overlaps; each chain's order is unchanged.
         int full = F.loopBound(dv);
-        for (int l = 0; l < 16; l++) {
-            int a = acc + l * dv, d = 0;
-            for (; d < full; d += L) {
-                FloatVector c = FloatVector.zero(F);
-                for (int j = l; j < valid; j += 16) {
-                    c = FloatVector.fromArray(F, vc, cache.valueOffset(j, kh) + d).fma(FloatVector.broadcast(F, buf[s + j]), c);
+        for (int l = 0; l < 16; l += 8) {
+            int a = acc + l * dv;
+            for (int d = 0; d < full; d += L) {
+                FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+                int j = l;
+                for (; j + 7 < valid; j += 16) {
+                    int vo = cache.valueOffset(j, kh) + d, ps = s + j;
+                    c0 = FloatVector.fromArray(F, vc, vo).fma(FloatVector.broadcast(F, buf[ps]), c0);
+                    c1 = FloatVector.fromArray(F, vc, vo + dv).fma(FloatVector.broadcast(F, buf[ps + 1]), c1);
+                    c2 = FloatVector.fromArray(F, vc, vo + 2 * dv).fma(FloatVector.broadcast(F, buf[ps + 2]), c2);
+                    c3 = FloatVector.fromArray(F, vc, vo + 3 * dv).fma(FloatVector.broadcast(F, buf[ps + 3]), c3);
+                    c4 = FloatVector.fromArray(F, vc, vo + 4 * dv).fma(FloatVector.broadcast(F, buf[ps + 4]), c4);
+                    c5 = FloatVector.fromArray(F, vc, vo + 5 * dv).fma(FloatVector.broadcast(F, buf[ps + 5]), c5);
+                    c6 = FloatVector.fromArray(F, vc, vo + 6 * dv).fma(FloatVector.broadcast(F, buf[ps + 6]), c6);
+                    c7 = FloatVector.fromArray(F, vc, vo + 7 * dv).fma(FloatVector.broadcast(F, buf[ps + 7]), c7);
                 }
-                c.intoArray(buf, a + d);
+                if (j < valid) {                                  // the last positions: only lanes with j+i < valid
+                    int vo = cache.valueOffset(j, kh) + d, ps = s + j;
+                    c0 = FloatVector.fromArray(F, vc, vo).fma(FloatVector.broadcast(F, buf[ps]), c0);
+                    if (j + 1 < valid) c1 = FloatVector.fromArray(F, vc, vo + dv).fma(FloatVector.broadcast(F, buf[ps + 1]), c1);
+                    if (j + 2 < valid) c2 = FloatVector.fromArray(F, vc, vo + 2 * dv).fma(FloatVector.broadcast(F, buf[ps + 2]), c2);
+                    if (j + 3 < valid) c3 = FloatVector.fromArray(F, vc, vo + 3 * dv).fma(FloatVector.broadcast(F, buf[ps + 3]), c3);
+                    if (j + 4 < valid) c4 = FloatVector.fromArray(F, vc, vo + 4 * dv).fma(FloatVector.broadcast(F, buf[ps + 4]), c4);
+                    if (j + 5 < valid) c5 = FloatVector.fromArray(F, vc, vo + 5 * dv).fma(FloatVector.broadcast(F, buf[ps + 5]), c5);
+                    if (j + 6 < valid) c6 = FloatVector.fromArray(F, vc, vo + 6 * dv).fma(FloatVector.broadcast(F, buf[ps + 6]), c6);
+                }
+                c0.intoArray(buf, a + d);
+                c1.intoArray(buf, a + dv + d);
+                c2.intoArray(buf, a + 2 * dv + d);
+                c3.intoArray(buf, a + 3 * dv + d);
+                c4.intoArray(buf, a + 4 * dv + d);
+                c5.intoArray(buf, a + 5 * dv + d);
+                c6.intoArray(buf, a + 6 * dv + d);
+                c7.intoArray(buf, a + 7 * dv + d);
             }
-            for (; d < dv; d++) {
-                float c = 0f;
-                for (int j = l; j < valid; j += 16) c = Math.fma(vc[cache.valueOffset(j, kh) + d], buf[s + j], c);
-                buf[a + d] = c;
+            for (int li = l; li < l + 8; li++) {
+                for (int d = full; d < dv; d++) {
+                    float c = 0f;
+                    for (int j = li; j < valid; j += 16) c = Math.fma(vc[cache.valueOffset(j, kh) + d], buf[s + j], c);
+                    buf[acc + li * dv + d] = c;
+                }
             }
         }
         tree16(buf, acc, dv, dv);
@@ -127,10 +187,17 @@ final class GgmlAttention {
      * (n <= 0 here, the scores being at most their max).
      */
     private static void softmax(float[] x, int o, int n, int valid, float scale) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < valid; i++) {
-            x[o + i] *= scale;
-            max = Math.max(max, x[o + i]);
+        FloatVector mv = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int vb = F.loopBound(valid), i0 = 0;
+        for (; i0 < vb; i0 += L) {                                // max is exact in any order
+            FloatVector v = FloatVector.fromArray(F, x, o + i0).mul(scale);
+            v.intoArray(x, o + i0);
+            mv = mv.max(v);
+        }
+        float max = mv.reduceLanes(VectorOperators.MAX);
+        for (; i0 < valid; i0++) {
+            x[o + i0] *= scale;
+            max = Math.max(max, x[o + i0]);
         }
         FloatVector m = FloatVector.broadcast(F, max);
         for (int i = 0; i < n; i += L) {
