@@ -146,7 +146,7 @@ public final class MatMul {
      * the thread's slot while a call uses it (a nested call, e.g. from inside a phase, gets its own).
      */
     private static final class MultiCall implements Parallel.Range {
-        private static final ThreadLocal<MultiCall[]> SLOT = ThreadLocal.withInitial(() -> new MultiCall[] {new MultiCall()});
+        private static final ThreadSlot<MultiCall> SLOT = new ThreadSlot<>(MultiCall::new);
 
         final Matrix[] one = new Matrix[1];
         final float[][] oneBias = new float[1][], oneY = new float[1][];
@@ -162,10 +162,7 @@ public final class MatMul {
         boolean reduced;
 
         static MultiCall take() {
-            MultiCall[] slot = SLOT.get();
-            MultiCall c = slot[0];
-            slot[0] = null;
-            return c != null ? c : new MultiCall();
+            return SLOT.take();
         }
 
         static void put(MultiCall c) {
@@ -174,7 +171,7 @@ public final class MatMul {
             c.y = null;
             c.x = null;
             java.util.Arrays.fill(c.panels, null);
-            SLOT.get()[0] = c;
+            SLOT.put(c);
         }
 
         void size(int matrices) {

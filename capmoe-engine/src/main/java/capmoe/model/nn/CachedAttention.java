@@ -1,6 +1,7 @@
 package capmoe.model.nn;
 
 import capmoe.kernels.Parallel;
+import capmoe.kernels.ThreadSlot;
 import capmoe.routing.VectorMath;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -91,15 +92,13 @@ public final class CachedAttention {
         int chunks = team.tasks(work, tasks) > 1 ? Math.min(tasks, 4 * team.threads()) : 1;
         int per = rows * BLOCK + 3 * rows;
         float[] buf = scratch.get(Scratch.Buffer.SCORES, chunks * per);
-        Chunks[] slot = CHUNKS.get();
-        Chunks body = slot[0] != null ? slot[0] : new Chunks();
-        slot[0] = null;
+        Chunks body = CHUNKS.take();
         body.set(batch, cache, q, qWidth, heads, scale, out, outWidth, buf, tasks, chunks);
         try {
             team.forEach(chunks, body);
         } finally {
             body.set(null, null, null, 0, 0, 0f, null, 0, null, 0, 0);
-            slot[0] = body;
+            CHUNKS.put(body);
         }
     }
 
@@ -107,7 +106,7 @@ public final class CachedAttention {
      * Per calling thread: {@link #attend}'s phase body and its arguments, reused by the next call (a
      * decode step allocates no lambda here), taken out of the slot while a call runs.
      */
-    private static final ThreadLocal<Chunks[]> CHUNKS = ThreadLocal.withInitial(() -> new Chunks[] {new Chunks()});
+    private static final ThreadSlot<Chunks> CHUNKS = new ThreadSlot<>(Chunks::new);
 
     /** {@link #attend}'s phase: chunk c of the (tokens, kv head) tasks, over one call's arguments. */
     private static final class Chunks implements Parallel.Task {

@@ -1,6 +1,7 @@
 package capmoe.runtime.moe;
 
 import capmoe.kernels.Parallel;
+import capmoe.kernels.ThreadSlot;
 
 /**
  * The Combine stage: {@code out[t] += w * y} for every kept pair, in one fixed order, experts
@@ -55,9 +56,7 @@ public final class Combine {
     public static void all(Dispatch d, float[] y, int[] rowOf, float[] out, int h) {
         int tokens = d.tokens();
         if (tokens == 0) return;
-        Call[] slot = CALL.get();
-        Call c = slot[0] != null ? slot[0] : new Call();
-        slot[0] = null;
+        Call c = CALL.take();
         c.d = d;
         c.y = y;
         c.rowOf = rowOf;
@@ -70,7 +69,7 @@ public final class Combine {
             c.y = null;
             c.rowOf = null;
             c.out = null;
-            slot[0] = c;
+            CALL.put(c);
         }
     }
 
@@ -78,7 +77,7 @@ public final class Combine {
      * Per calling thread: {@link #all}'s phase body and its arguments, reused by the next call (a
      * decode step allocates no lambda here), taken out of the slot while a call runs.
      */
-    private static final ThreadLocal<Call[]> CALL = ThreadLocal.withInitial(() -> new Call[] {new Call()});
+    private static final ThreadSlot<Call> CALL = new ThreadSlot<>(Call::new);
 
     private static final class Call implements Parallel.Range {
         Dispatch d;
