@@ -13,8 +13,11 @@ final class GatingMath {
     static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
             && !Boolean.getBoolean("capmoe.routing.scalar");
 
-    /** Per thread: {@link GgmlMath#softmax}'s 16 lanes (a decode step allocates nothing here). */
-    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[16]);
+    /**
+     * Per thread: {@link GgmlMath#softmax}'s 16 lanes, or {@link GatingVectorMath#softmaxRow}'s one
+     * vector (at most 64 floats, 2048 bits) for its lane sum (a decode step allocates nothing here).
+     */
+    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[64]);
 
     /** Gate scores from router logits: softmax for the softmax families, sigmoid for DeepSeek-V3. */
     static void scores(Gating gating, float[] logits, int tokens, int experts, float[] out) {
@@ -27,7 +30,10 @@ final class GatingMath {
         }
         if (VECTOR) {
             if (sigmoid) GatingVectorMath.sigmoid(logits, out, tokens * experts);
-            else for (int t = 0; t < tokens; t++) GatingVectorMath.softmaxRow(logits, out, t * experts, experts);
+            else {
+                float[] lanes = LANES.get();
+                for (int t = 0; t < tokens; t++) GatingVectorMath.softmaxRow(logits, out, t * experts, experts, lanes);
+            }
         } else {
             if (sigmoid) sigmoidScalar(logits, out, tokens * experts);
             else for (int t = 0; t < tokens; t++) softmaxRowScalar(logits, out, t * experts, experts);

@@ -20,8 +20,8 @@ import java.util.SplittableRandom;
  * changes which device each pair runs on, {@link Placement#device(int, int)}, and so the device loads.
  *
  * <p>The hot path works on primitive arrays only; scratch buffers are reused between calls, the
- * returned {@link Routing} owns fresh arrays ({@link #routeReusing}: arrays of this Router that its
- * next such call overwrites). {@code random} draws from one stream per Router,
+ * returned {@link Routing} and its stats are fresh and never change ({@link #routeReusing}: this
+ * Router's own, which its next such call overwrites). {@code random} draws from one stream per Router,
  * seeded by the policy's seed and a stream number: an engine gives each MoE layer its own stream
  * (its index), so layers draw independently, and the i-th call of a Router is reproducible. The
  * same number selects the layer's γ of {@code score@layers:FILE}.
@@ -67,6 +67,8 @@ public final class Router {
     private int[] outOffsets = new int[0], outExpertIds = new int[0], outLoadBefore = new int[0], outLoadAfter = new int[0],
             outDevBefore = new int[0], outDevAfter = new int[0];
     private float[] outWeights = new float[0];  // routeReusing's Routing arrays, kept while their lengths repeat
+    private RoutingStats outStats;              // routeReusing's stats, refilled per call
+    private Routing outRouting;                 // routeReusing's Routing, kept while its tokens and arrays repeat
 
     /**
      * @param placement which device hosts each expert; {@code null} means one device holding all
@@ -192,11 +194,20 @@ public final class Router {
     }
 
     /**
-     * As {@link #route(float[], int, int[])} (the same bits), but the returned {@link Routing} and
-     * its stats hold arrays of this Router, which its next {@code routeReusing} call overwrites:
-     * for a caller that keeps nothing of the result past that call, e.g. an engine's decode step
-     * with no routing listener, which then allocates no arrays per call once their lengths repeat.
-     * Calls of {@link #route} still return fresh arrays and are never overwritten.
+     * As {@link #route(float[], int, int[])} (the same bits), but what it returns is this Router's
+     * own: the ownership of a reused {@link Routing} and {@link RoutingStats}, explained here once.
+     * <ul>
+     *   <li>The Router keeps one set of output arrays (offsets, expert ids, weights, the four
+     *       loads), one {@link RoutingStats} and one {@link Routing} over them. Each
+     *       {@code routeReusing} call refills them: the arrays while their lengths repeat (else new
+     *       ones), the stats always (in place), the Routing while its token count and arrays are
+     *       the same objects (else a new one over the kept stats).</li>
+     *   <li>So a result is valid until this Router's next {@code routeReusing} call, and a caller
+     *       keeps nothing of it past that: e.g. an engine's decode step with no routing listener,
+     *       which then allocates nothing per call once the shapes repeat.</li>
+     *   <li>{@link #route} and {@link #routeProbabilities} never touch them: their results are
+     *       fresh objects and arrays, never overwritten.</li>
+     * </ul>
      */
     public Routing routeReusing(float[] routerLogits, int tokens, int[] tokenOrigin) {
         reusing = true;
@@ -550,8 +561,19 @@ public final class Router {
                 for (int i = o; i < end; i++) weights[i] = weights[i] * scale;
             }
         }
-        RoutingStats stats = new RoutingStats(capacity, loadBefore, loadAfter, devBefore, devAfter, dropped, added, empty,
-                scoreBefore, scoreDropped);
-        return new Routing(tokens, E, offsets, expertIds, weights, stats);
+        if (!reusing) {
+            return new Routing(tokens, E, offsets, expertIds, weights, new RoutingStats(capacity, loadBefore, loadAfter,
+                    devBefore, devAfter, dropped, added, empty, scoreBefore, scoreDropped));
+        }
+        if (outStats == null) {
+            outStats = new RoutingStats(capacity, loadBefore, loadAfter, devBefore, devAfter, dropped, added, empty, scoreBefore, scoreDropped);
+        } else {
+            outStats.set(capacity, loadBefore, loadAfter, devBefore, devAfter, dropped, added, empty, scoreBefore, scoreDropped);
+        }
+        Routing r = outRouting;
+        if (r == null || r.tokens() != tokens || r.offsets() != offsets || r.expertIds() != expertIds || r.weights() != weights) {
+            outRouting = r = new Routing(tokens, E, offsets, expertIds, weights, outStats);
+        }
+        return r;
     }
 }
