@@ -42,8 +42,10 @@ public final class Parallel implements AutoCloseable {
      * microseconds of work, more than handing it to another core costs. A small operation (a
      * router, a tiny model's projection, one head's attention over a short context) then goes to
      * fewer threads, or stays on the caller, instead of waking the whole team for nanoseconds each.
+     * 32,768 (2^15) unless the system property {@code capmoe.minTaskWork} says otherwise (for
+     * measuring the trade-off on a machine; the bits never depend on it).
      */
-    public static final long MIN_TASK_WORK = 1 << 15;
+    public static final long MIN_TASK_WORK = Math.max(1, Long.getLong("capmoe.minTaskWork", 1 << 15));
 
     /** Tasks to split {@code work} multiply-adds into: at most {@code max} and {@link #threads()}, each about {@link #MIN_TASK_WORK} or more. */
     public int tasks(long work, int max) {

@@ -69,6 +69,36 @@ public final class Router {
     private float[] outWeights = new float[0];  // routeReusing's Routing arrays, kept while their lengths repeat
     private RoutingStats outStats;              // routeReusing's stats, refilled per call
     private Routing outRouting;                 // routeReusing's Routing, kept while its tokens and arrays repeat
+    /** Where steps 1-2 of a call of at least {@link #PARALLEL_TOKENS} tokens run ({@link #tokenRanges}). */
+    private TokenRanges ranges = TokenRanges.SERIAL;
+    private final TokenRanges.Range gateRows = this::gateRows;  // steps 1-2 on a token range (no lambda per call)
+    private float[] callLogits;                 // the running call's logits, read by gateRows
+
+    /**
+     * Runs independent per-token work over token ranges, possibly on several threads (an engine
+     * passes its thread team): {@link #run} returns once {@code body} has covered [0, n) exactly
+     * once. {@link #SERIAL} runs it on the caller.
+     */
+    @FunctionalInterface
+    public interface TokenRanges {
+        /** Covers [0, n) with {@code body}, each item about {@code workPerItem} multiply-adds of work (to size the ranges). */
+        void run(int n, long workPerItem, Range body);
+
+        /** Tokens [from, to). */
+        @FunctionalInterface
+        interface Range {
+            void run(int from, int to);
+        }
+
+        TokenRanges SERIAL = (n, workPerItem, body) -> body.run(0, n);
+    }
+
+    /** Calls with fewer tokens (a decode step) run steps 1-2 on the caller, without {@link #ranges}. */
+    static final int PARALLEL_TOKENS = 16;
+    /** Steps 1-2 per token per expert, in multiply-adds' worth ({@link TokenRanges#run}'s sizing): an exp, a compare, stores. */
+    private static final long GATE_WORK_PER_EXPERT = 64;
+    /** Per thread: {@link #kth} and {@link #wide} for the token ranges {@link #gateRows} runs on a team's threads. */
+    private static final ThreadLocal<float[][]> RANGE_SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0]});
 
     /**
      * @param placement which device hosts each expert; {@code null} means one device holding all
@@ -189,8 +219,38 @@ public final class Router {
             }
         }
         grow(tokens);
+        if (tokens >= PARALLEL_TOKENS && ranges != TokenRanges.SERIAL && config.gating() instanceof Gating.Softmax) {
+            // steps 1-2 per token over the ranges: each token's softmax row and top-k are its own (same bits, any split)
+            callLogits = routerLogits;
+            try {
+                ranges.run(tokens, GATE_WORK_PER_EXPERT * experts, gateRows);
+            } finally {
+                callLogits = null;
+            }
+            return routeScores(tokens, tokenOrigin, true);
+        }
         GatingMath.scores(config.gating(), routerLogits, tokens, experts, scores);
-        return routeScores(tokens, tokenOrigin);
+        return routeScores(tokens, tokenOrigin, false);
+    }
+
+    /**
+     * Where this Router runs the gate scores and top-k choice (steps 1-2) of calls of at least
+     * {@link #PARALLEL_TOKENS} tokens with softmax gating: each token's row on its own, so any
+     * split gives the same bits. Default {@link TokenRanges#SERIAL}. Returns this Router.
+     */
+    public Router tokenRanges(TokenRanges ranges) {
+        this.ranges = java.util.Objects.requireNonNull(ranges, "ranges");
+        return this;
+    }
+
+    /** Steps 1-2 for tokens [t0, t1) of the running call: softmax gate scores, then the top-k (softmax gating). */
+    private void gateRows(int t0, int t1) {
+        int e = experts, k = topK;
+        GatingMath.scores(config.gating(), callLogits, t0, t1, e, scores);
+        float[][] scratch = RANGE_SCRATCH.get();
+        if (scratch[0].length < kth.length) scratch[0] = new float[kth.length];
+        if (scratch[1].length < wide.length) scratch[1] = new float[wide.length];
+        for (int t = t0; t < t1; t++) GatingMath.topKRow(scores, t * e, e, k, topIdx, t * k, scratch[0], scratch[1]);
     }
 
     /**
@@ -234,7 +294,7 @@ public final class Router {
         }
         grow(tokens);
         System.arraycopy(probs, 0, scores, 0, tokens * experts);
-        return routeScores(tokens, tokenOrigin);
+        return routeScores(tokens, tokenOrigin, false);
     }
 
     private void checkShape(String what, float[] values, int tokens) {
@@ -263,7 +323,8 @@ public final class Router {
         }
     }
 
-    private Routing routeScores(int tokens, int[] tokenOrigin) {
+    /** Steps 2-5 on {@link #scores} ({@code selected}: step 2's {@link #topIdx} is already filled, by {@link #gateRows}). */
+    private Routing routeScores(int tokens, int[] tokenOrigin, boolean selected) {
         int k = topK, E = experts;
         if (base instanceof Policy.ExpandedOrigin && tokenOrigin != null) {
             if (tokenOrigin.length != tokens) {
@@ -277,7 +338,7 @@ public final class Router {
             }
         }
 
-        GatingMath.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth, wide);
+        if (!selected) GatingMath.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth, wide);
 
         // candidates, CSR by token: the top-k first (best first), then the Expanded Drop extras
         int n = 0;
