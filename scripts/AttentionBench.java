@@ -53,7 +53,10 @@ public final class AttentionBench {
             one.run(() -> {
                 int longest = java.util.Arrays.stream(lens).max().getAsInt();
                 float[] x = random(longest * hidden, rnd), out = new float[longest * hidden];
-                for (int w = 0; w < 3 * reps; w++) {                       // warm-up: the JIT compiles every path (C2, vectors in registers)
+                // warm-up: the JIT compiles every path (C2, vectors in registers); 3 s of CPU at least, since
+                // C2's last compiles of the kernels came up to 10 s after start at 3 x 5 reps (timed still in C1 code)
+                long warm = mx.getCurrentThreadCpuTime();
+                for (int w = 0; w < 3 * reps || mx.getCurrentThreadCpuTime() - warm < 3_000_000_000L; w++) {
                     for (int n : lens) prefill(att, n, x, out, new Scratch());
                     decode(att, longest, decode, x, out);
                 }

@@ -170,7 +170,7 @@ public final class MatMul {
      * {@link #matmul(float[], int, Matrix, float[], float[])} passes a single matrix. Taken out of
      * the thread's slot while a call uses it (a nested call, e.g. from inside a phase, gets its own).
      */
-    private static final class MultiCall implements Parallel.Range {
+    private static final class MultiCall implements Parallel.Range, Parallel.Task {
         private static final ThreadSlot<MultiCall> SLOT = new ThreadSlot<>(MultiCall::new);
 
         final Matrix[] one = new Matrix[1];
@@ -184,6 +184,8 @@ public final class MatMul {
         float[][] bias, y;
         float[] x;
         int rows, xs, nr;
+        /** A phase over (row block, panel) tiles ({@link #run(int)}): rows per block (a multiple of TILE_ROWS) and the phase's panels. */
+        int blockRows, panelCount;
         boolean reduced;
         /** An expert's matrix ({@link #matmulExpert}): reduced BF16 takes ggml_vec_dot_bf16's order at every row count. */
         boolean expert;
@@ -207,21 +209,34 @@ public final class MatMul {
             if (panels.length < matrices) panels = new Panels[matrices];
         }
 
-        /** Panels [q0, q1) of the phase: each matrix's share of them, then its bias. */
+        /** Panels [q0, q1) of the phase, all rows: each matrix's share of them, then its bias. */
         @Override
         public void run(int q0, int q1) {
+            run(q0, q1, 0, rows);
+        }
+
+        /** Tile t of a (row block, panel) phase: panel t % panelCount over row block t / panelCount. */
+        @Override
+        public void run(int t) {
+            int q = t % panelCount, r0 = t / panelCount * blockRows;
+            run(q, q + 1, r0, Math.min(rows, r0 + blockRows));
+        }
+
+        /** Panels [q0, q1) of the phase over rows [r0, r1): each row's outputs exactly as over all rows (a row's chains are its own). */
+        private void run(int q0, int q1, int r0, int r1) {
             for (int i = 0; i < w.length; i++) {
                 int n = w[i].rows();
                 int n0 = (Math.max(q0, first[i]) - first[i]) * nr, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * nr);
                 if (n0 >= n1) continue;
                 if (reduced) {
+                    // the order of the whole call's batch (llama.cpp's n), not of this row block
                     ReducedMatMul.gemm(expert ? ReducedMatMul.Order.VEC_DOT : ReducedMatMul.matMulOrder(rows, n, w[i].cols()),
-                            x, 0, xs, rows, w[i].pairPanels(), n0, n1, y[i], n0, n);
+                            x, r0 * xs, xs, r1 - r0, w[i].pairPanels(), n0, n1, y[i], r0 * n + n0, n);
                 }
-                else gemm(x, 0, xs, rows, panels[i], n0, n1, y[i], n0, n);
+                else gemm(x, r0 * xs, xs, r1 - r0, panels[i], n0, n1, y[i], r0 * n + n0, n);
                 float[] b = bias == null ? null : bias[i];
                 if (b != null) {
-                    for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[i][r * n + j] += b[j];
+                    for (int r = r0; r < r1; r++) for (int j = n0; j < n1; j++) y[i][r * n + j] += b[j];
                 }
             }
         }
@@ -264,11 +279,33 @@ public final class MatMul {
         c.xs = xs;
         c.nr = nr;
         c.reduced = reduced;
+        int blocks = rowBlocks(rows, first[w.length], k, nr, pool.threads());
         try {
-            pool.forWork(first[w.length], (long) rows * k * nr, c);
+            if (blocks > 1) {
+                c.blockRows = ((rows + blocks - 1) / blocks + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
+                c.panelCount = first[w.length];
+                pool.forEach((rows + c.blockRows - 1) / c.blockRows * c.panelCount, (Parallel.Task) c);
+            } else {
+                pool.forWork(first[w.length], (long) rows * k * nr, c);
+            }
         } finally {
             if (xp != x) PADDED.set(xp);
         }
+    }
+
+    /**
+     * Row blocks to split a prefill matmul's rows into, besides its {@code panels} (each of
+     * {@code nr} columns): 1 (a phase over panels alone) unless there are too few panels to keep
+     * {@code threads} busy, e.g. a router's 32 or 64 columns, or a small model's projections (192
+     * columns: 6 panels for 16 threads). Then about four tiles per thread, each a block of at least
+     * 2 x TILE_ROWS rows and about {@link Parallel#MIN_TASK_WORK} multiply-adds or more.
+     */
+    static int rowBlocks(int rows, int panels, int k, int nr, int threads) {
+        if (threads < 2 || panels >= 4 * threads || rows < 4 * TILE_ROWS) return 1;
+        long perRow = (long) k * nr;
+        int byWork = (int) Math.min(Integer.MAX_VALUE, (long) rows * perRow / Math.max(1, Parallel.MIN_TASK_WORK));
+        int want = (4 * threads + panels - 1) / panels;
+        return Math.max(1, Math.min(Math.min(want, rows / (2 * TILE_ROWS)), Math.max(1, byWork / panels)));
     }
 
     /** Panels per task of a matmul phase over rows x k: at least {@link Parallel#MIN_TASK_WORK} multiply-adds. */

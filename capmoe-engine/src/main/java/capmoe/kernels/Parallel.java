@@ -42,8 +42,10 @@ public final class Parallel implements AutoCloseable {
      * microseconds of work, more than handing it to another core costs. A small operation (a
      * router, a tiny model's projection, one head's attention over a short context) then goes to
      * fewer threads, or stays on the caller, instead of waking the whole team for nanoseconds each.
+     * 32,768 (2^15) unless the system property {@code capmoe.minTaskWork} says otherwise (for
+     * measuring the trade-off on a machine; the bits never depend on it).
      */
-    public static final long MIN_TASK_WORK = 1 << 15;
+    public static final long MIN_TASK_WORK = Math.max(1, Long.getLong("capmoe.minTaskWork", 1 << 15));
 
     /** Tasks to split {@code work} multiply-adds into: at most {@code max} and {@link #threads()}, each about {@link #MIN_TASK_WORK} or more. */
     public int tasks(long work, int max) {
@@ -125,11 +127,7 @@ public final class Parallel implements AutoCloseable {
             body.run(0, n);
             return;
         }
-        forEach(chunks, c -> {
-            int start = Math.min(n, (int) ((long) units * c / chunks) * g);
-            int end = Math.min(n, (int) ((long) units * (c + 1) / chunks) * g);
-            if (start < end) body.run(start, end);
-        });
+        split(body, n, g, units, chunks);
     }
 
     /**
@@ -146,7 +144,41 @@ public final class Parallel implements AutoCloseable {
             body.run(0, n);
             return;
         }
-        forEach(chunks, c -> body.run((int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks)));
+        split(body, n, 1, n, chunks);
+    }
+
+    /** One phase of {@code chunks} tasks over [0, n) in {@code units} grains of {@code g} items: {@link Split}. */
+    private void split(Range body, int n, int g, int units, int chunks) {
+        Split split = Split.SLOT.take();
+        split.body = body;
+        split.n = n;
+        split.g = g;
+        split.units = units;
+        split.chunks = chunks;
+        try {
+            forEach(chunks, split);
+        } finally {
+            split.body = null;
+            Split.SLOT.put(split);
+        }
+    }
+
+    /**
+     * The phase body of {@link #forRange} and {@link #forWork}, kept in the calling thread's
+     * {@link ThreadSlot} for its next call (no lambda per phase): task c runs grains
+     * [units·c/chunks, units·(c+1)/chunks) of [0, n) on {@code body} (forWork: grains of 1 item).
+     */
+    private static final class Split implements Task {
+        static final ThreadSlot<Split> SLOT = new ThreadSlot<>(Split::new);
+        Range body;
+        int n, g, units, chunks;
+
+        @Override
+        public void run(int c) {
+            int start = Math.min(n, (int) ((long) units * c / chunks) * g);
+            int end = Math.min(n, (int) ((long) units * (c + 1) / chunks) * g);
+            if (start < end) body.run(start, end);
+        }
     }
 
     /**
@@ -186,7 +218,7 @@ public final class Parallel implements AutoCloseable {
                 if (pinned) body.run(0);
                 else claim(body, count);
             } finally {
-                Worker.IN_PHASE.remove();
+                Worker.IN_PHASE.set(null);      // not remove(): the next phase's get() and set() would make a new entry
             }
             for (int spins = 0; pinned && done.get() < workers.length && failure == null; spins++) backOff(spins);
             for (int spins = 0; !active.compareAndSet(0, CLOSED); spins++) backOff(spins);

@@ -61,13 +61,6 @@ public final class QuantDot {
             FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG,
                     ADDRESS, JAVA_LONG, JAVA_LONG), true);
 
-    /**
-     * Per thread: x's activation blocks [rows x K/32 x 72 bytes] of the running call, in slot 0
-     * while no call runs, taken while in use (a nested call gets its own), as
-     * {@code QuantMatMul}'s activations.
-     */
-    private static final ThreadLocal<byte[][]> ACTIVATIONS = ThreadLocal.withInitial(() -> new byte[1][]);
-
     /** Bytes of one row of K values as activation blocks. */
     public static int rowBytes(int k) {
         return k / QK * BLOCK_BYTES;
@@ -75,7 +68,18 @@ public final class QuantDot {
 
     /** y[r*N + n] = Σ_k x_q[r, k]·W[n, k] in llama.cpp's order (+ bias[n]), x_q = row r of x quantized to Q8_0; y is overwritten. */
     public static void matmul(float[] x, int rows, Matrix w, float[] bias, float[] y) {
-        matmul(x, rows, new Matrix[] {w}, new float[][] {bias}, new float[][] {y});
+        Call c = Call.SLOT.take();
+        c.one[0] = w;
+        c.oneBias[0] = bias;
+        c.oneY[0] = y;
+        try {
+            c.run(x, rows, c.one, c.oneBias, c.oneY);
+        } finally {
+            c.one[0] = null;
+            c.oneBias[0] = null;
+            c.oneY[0] = null;
+            Call.put(c);
+        }
     }
 
     /** True when every matrix of {@code w} is Q8_0/Q4_0 in {@link DotMode#REDUCED} with the same K: {@link #matmul(float[], int, Matrix[], float[][], float[][])} takes them together. */
@@ -93,58 +97,111 @@ public final class QuantDot {
      * at prefill. {@code bias} may be null, or hold nulls.
      */
     public static void matmul(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
-        if (!applies(w)) throw new IllegalArgumentException("matrix " + w[0].name() + ": QuantDot multiplies Q8_0/Q4_0 matrices in --dot reduced of one K");
-        if (rows == 0) return;
-        int k = w[0].cols(), xs = rowBytes(k);
-        QuantDotPanels[] p = new QuantDotPanels[w.length];
-        int[] first = new int[w.length + 1];                      // matrix i's panels are [first[i], first[i+1]) of the phase
-        for (int i = 0; i < w.length; i++) {
-            if (x.length < (long) rows * k || y[i].length < (long) rows * w[i].rows()) {
-                throw new IllegalArgumentException("matmul " + w[i].name() + ": x has " + x.length + " floats, y " + y[i].length
-                        + ", need " + rows + " x " + k + " and " + rows + " x " + w[i].rows());
-            }
-            p[i] = w[i].quantDotPanels();
-            first[i + 1] = first[i] + p[i].panels();
-        }
-        byte[][] slot = ACTIVATIONS.get();
-        byte[] held = slot[0];
-        slot[0] = null;
-        if (held == null || held.length < rows * xs) held = new byte[Math.max(rows * xs, held == null ? 0 : 2 * held.length)];
-        byte[] xq = held;
+        Call c = Call.SLOT.take();
         try {
-            Parallel pool = Parallel.current();
-            pool.forRange(rows, 8, (r0, r1) -> quantize(x, r0 * k, k, r1 - r0, k, NativeKernels.heap(xq), (long) r0 * xs, xs, BLOCK_BYTES));
-            int blockRows = Math.min(rows, ROW_BLOCK), blocks = (rows + blockRows - 1) / blockRows, panels = first[w.length];
-            pool.forWork(panels * blocks, (long) blockRows * k * QuantDotPanels.COLUMNS, (t0, t1) -> {
-                MemorySegment xseg = NativeKernels.heap(xq);
-                for (int t = t0; t < t1; ) {
-                    int q = t / blocks, b0 = t % blocks, i = 0;
-                    while (first[i + 1] <= q) i++;
-                    // one call per run of items: whole panels of matrix i (all rows), or rows [r0, r1) of panel q
-                    int qEnd, r0, r1, used;
-                    if (b0 == 0 && t + blocks <= t1) {
-                        qEnd = Math.min(first[i + 1], t1 / blocks);
-                        r0 = 0;
-                        r1 = rows;
-                        used = (qEnd - q) * blocks;
-                    } else {
-                        int b1 = Math.min(blocks, b0 + t1 - t);
-                        qEnd = q + 1;
-                        r0 = b0 * blockRows;
-                        r1 = Math.min(rows, b1 * blockRows);
-                        used = b1 - b0;
-                    }
-                    int n = w[i].rows(), j0 = (q - first[i]) * QuantDotPanels.COLUMNS, j1 = Math.min(n, (qEnd - first[i]) * QuantDotPanels.COLUMNS);
-                    gemm(xseg, (long) r0 * xs, xs, BLOCK_BYTES, r1 - r0, p[i], j0, j1, y[i], r0 * n + j0, n);
-                    float[] bi = bias == null ? null : bias[i];
-                    if (bi != null) {
-                        for (int r = r0; r < r1; r++) for (int j = j0; j < j1; j++) y[i][r * n + j] += bi[j];
-                    }
-                    t += used;
-                }
-            });
+            c.run(x, rows, w, bias, y);
         } finally {
-            slot[0] = xq;
+            Call.put(c);
+        }
+    }
+
+    /**
+     * One {@link #matmul} call's state, kept in the calling thread's {@link ThreadSlot} for its next
+     * call (a decode step then allocates no per-call arrays or lambdas here): x's activation
+     * blocks, the matrices' panels and their ranges in the phase, the two phase bodies with what
+     * they read, and the one-element arrays through which a single matrix is passed. A nested
+     * call (from inside a phase) gets its own.
+     */
+    private static final class Call implements Parallel.Range {
+        static final ThreadSlot<Call> SLOT = new ThreadSlot<>(Call::new);
+
+        final Matrix[] one = new Matrix[1];
+        final float[][] oneBias = new float[1][], oneY = new float[1][];
+        /** [rows x K/32 x 72 bytes] x's activation blocks ({@link #quantize}), grown on demand. */
+        byte[] xq = new byte[0];
+        /** [matrices]: each matrix's dot panels. */
+        QuantDotPanels[] p = new QuantDotPanels[3];
+        /** [matrices + 1]: matrix i's panels are [first[i], first[i+1]) of the phase. */
+        int[] first = new int[4];
+        /** The first phase's body: rows [r0, r1) of x quantized into xq. */
+        final Parallel.Range quantizing = this::quantizeRows;
+        // the running call's arguments (cleared after it, so that no matrix or buffer is kept alive)
+        float[] x;
+        Matrix[] w;
+        float[][] bias, y;
+        int rows, k, xs, blockRows, blocks;
+
+        static void put(Call c) {
+            c.x = null;
+            c.w = null;
+            c.bias = c.y = null;
+            java.util.Arrays.fill(c.p, null);
+            SLOT.put(c);
+        }
+
+        void run(float[] x, int rows, Matrix[] w, float[][] bias, float[][] y) {
+            if (!applies(w)) throw new IllegalArgumentException("matrix " + w[0].name() + ": QuantDot multiplies Q8_0/Q4_0 matrices in --dot reduced of one K");
+            if (rows == 0) return;
+            int k = w[0].cols(), xs = rowBytes(k);
+            if (p.length < w.length) p = new QuantDotPanels[w.length];
+            if (first.length < w.length + 1) first = new int[w.length + 1];
+            first[0] = 0;
+            for (int i = 0; i < w.length; i++) {
+                if (x.length < (long) rows * k || y[i].length < (long) rows * w[i].rows()) {
+                    throw new IllegalArgumentException("matmul " + w[i].name() + ": x has " + x.length + " floats, y " + y[i].length
+                            + ", need " + rows + " x " + k + " and " + rows + " x " + w[i].rows());
+                }
+                p[i] = w[i].quantDotPanels();
+                first[i + 1] = first[i] + p[i].panels();
+            }
+            if (xq.length < rows * xs) xq = new byte[Math.max(rows * xs, 2 * xq.length)];
+            this.x = x;
+            this.w = w;
+            this.bias = bias;
+            this.y = y;
+            this.rows = rows;
+            this.k = k;
+            this.xs = xs;
+            blockRows = Math.min(rows, ROW_BLOCK);
+            blocks = (rows + blockRows - 1) / blockRows;
+            Parallel pool = Parallel.current();
+            pool.forRange(rows, 8, quantizing);
+            pool.forWork(first[w.length] * blocks, (long) blockRows * k * QuantDotPanels.COLUMNS, this);
+        }
+
+        private void quantizeRows(int r0, int r1) {
+            quantize(x, r0 * k, k, r1 - r0, k, NativeKernels.heap(xq), (long) r0 * xs, xs, BLOCK_BYTES);
+        }
+
+        /** Items [t0, t1) of the phase ((panel, row block) pairs, panel-major): their outputs, then the bias. */
+        @Override
+        public void run(int t0, int t1) {
+            MemorySegment xseg = NativeKernels.heap(xq);
+            for (int t = t0; t < t1; ) {
+                int q = t / blocks, b0 = t % blocks, i = 0;
+                while (first[i + 1] <= q) i++;
+                // one call per run of items: whole panels of matrix i (all rows), or rows [r0, r1) of panel q
+                int qEnd, r0, r1, used;
+                if (b0 == 0 && t + blocks <= t1) {
+                    qEnd = Math.min(first[i + 1], t1 / blocks);
+                    r0 = 0;
+                    r1 = rows;
+                    used = (qEnd - q) * blocks;
+                } else {
+                    int b1 = Math.min(blocks, b0 + t1 - t);
+                    qEnd = q + 1;
+                    r0 = b0 * blockRows;
+                    r1 = Math.min(rows, b1 * blockRows);
+                    used = b1 - b0;
+                }
+                int n = w[i].rows(), j0 = (q - first[i]) * QuantDotPanels.COLUMNS, j1 = Math.min(n, (qEnd - first[i]) * QuantDotPanels.COLUMNS);
+                gemm(xseg, (long) r0 * xs, xs, BLOCK_BYTES, r1 - r0, p[i], j0, j1, y[i], r0 * n + j0, n);
+                float[] bi = bias == null ? null : bias[i];
+                if (bi != null) {
+                    for (int r = r0; r < r1; r++) for (int j = j0; j < j1; j++) y[i][r * n + j] += bi[j];
+                }
+                t += used;
+            }
         }
     }
 

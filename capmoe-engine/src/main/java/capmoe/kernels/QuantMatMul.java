@@ -80,13 +80,6 @@ public final class QuantMatMul {
     /** K steps per block: a panel's K block decoded to fp32 is 16 KB (KC rows of NR floats), kept in L1 across the row tiles. */
     static final int KC = Math.max(QK, 16 * 1024 / (4 * NR) / QK * QK);
 
-    /**
-     * Per thread: x's Q8_0 values [rows x stride] of the running call, in slot 0 while no call
-     * runs; a call takes it (slot 0 null while in use: a nested call gets its own) and puts it back
-     * (into the same slot: no ThreadLocal entry allocated per call, as {@code set} after
-     * {@code remove} did).
-     */
-    private static final ThreadLocal<float[][]> ACTIVATIONS = ThreadLocal.withInitial(() -> new float[1][]);
     /** Per thread: one panel's K block decoded to fp32, [KC x NR] floats in the F32 panel layout. */
     private static final ThreadLocal<MemorySegment> BLOCK = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(4L * KC * NR, 64));
     /** Per thread: one panel's scales as floats, [blocks x NR] (all K/32 blocks for the decode kernels, a K block's for prefill). */
@@ -96,34 +89,67 @@ public final class QuantMatMul {
 
     /** y[r*N + n] = Σ_k x_q[r*K + k]·W[n,k] (+ bias[n]), x_q = x rounded to Q8_0 per row; y is overwritten. */
     public static void matmul(float[] x, int rows, Matrix w, float[] bias, float[] y) {
-        int n = w.rows(), k = w.cols();
         if (!w.dtype().quantized()) throw new IllegalArgumentException("matrix " + w.name() + " is " + w.dtype() + ", not Q8_0/Q4_0");
         if (w.dot() == DotMode.REDUCED) {                        // --dot reduced: llama.cpp's arithmetic, native kernels
             QuantDot.matmul(x, rows, w, bias, y);
             return;
         }
         if (rows == 0) return;
-        QuantPanels p = w.quantPanels();
-        int xs = rows >= TILE_MIN_ROWS ? MatMul.stride(k) : k;
-        float[][] slot = ACTIVATIONS.get();
-        float[] xf = slot[0];
-        slot[0] = null;
-        if (xf == null || xf.length < rows * xs) xf = new float[Math.max(rows * xs, xf == null ? 0 : 2 * xf.length)];
-        float[] xq = xf;
+        Call c = Call.SLOT.take();
         try {
-            Parallel pool = Parallel.current();
-            pool.forRange(rows, 8, (r0, r1) -> {
-                for (int r = r0; r < r1; r++) dequantizedActivations(x, r * k, k, xq, r * xs);
-            });
-            pool.forRange(p.panels(), MatMul.grain(rows, k), (q0, q1) -> {
-                int n0 = q0 * NR, n1 = Math.min(n, q1 * NR);
-                gemm(xq, 0, xs, rows, p, n0, n1, y, n0, n);
-                if (bias != null) {
-                    for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
-                }
-            });
+            c.run(x, rows, w.quantPanels(), bias, y);
         } finally {
-            slot[0] = xq;
+            c.x = c.bias = c.y = null;
+            c.p = null;
+            Call.SLOT.put(c);
+        }
+    }
+
+    /**
+     * One {@link #matmul} call's state, kept in the calling thread's {@link ThreadSlot} for its next
+     * call (a decode step then allocates no per-call arrays or lambdas here): x's Q8_0 values and
+     * the two phase bodies with what they read. A nested call (from inside a phase) gets its own.
+     */
+    private static final class Call implements Parallel.Range {
+        static final ThreadSlot<Call> SLOT = new ThreadSlot<>(Call::new);
+
+        /** [rows x xs] x's Q8_0 values in fp32 ({@link #dequantizedActivations}), grown on demand. */
+        float[] xq = new float[0];
+        /** The first phase's body: rows [r0, r1) of x rounded into xq. */
+        final Parallel.Range rounding = this::round;
+        // the running call's arguments (cleared after it, so that no matrix or buffer is kept alive)
+        float[] x, bias, y;
+        QuantPanels p;
+        int rows, n, k, xs;
+
+        void run(float[] x, int rows, QuantPanels p, float[] bias, float[] y) {
+            int k = p.k(), xs = rows >= TILE_MIN_ROWS ? MatMul.stride(k) : k;
+            if (xq.length < rows * xs) xq = new float[Math.max(rows * xs, 2 * xq.length)];
+            this.x = x;
+            this.rows = rows;
+            this.p = p;
+            this.bias = bias;
+            this.y = y;
+            this.n = p.n();
+            this.k = k;
+            this.xs = xs;
+            Parallel pool = Parallel.current();
+            pool.forRange(rows, 8, rounding);
+            pool.forRange(p.panels(), MatMul.grain(rows, k), this);
+        }
+
+        private void round(int r0, int r1) {
+            for (int r = r0; r < r1; r++) dequantizedActivations(x, r * k, k, xq, r * xs);
+        }
+
+        /** Panels [q0, q1): their columns of y, then the bias. */
+        @Override
+        public void run(int q0, int q1) {
+            int n0 = q0 * NR, n1 = Math.min(n, q1 * NR);
+            gemm(xq, 0, xs, rows, p, n0, n1, y, n0, n);
+            if (bias != null) {
+                for (int r = 0; r < rows; r++) for (int j = n0; j < n1; j++) y[r * n + j] += bias[j];
+            }
         }
     }
 

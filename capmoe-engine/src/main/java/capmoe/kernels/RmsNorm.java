@@ -14,6 +14,9 @@ public final class RmsNorm {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
+    /** Per thread: one vector's lanes [L floats], for the sum of squares. */
+    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[F.length()]);
+
     /** Below this many elements a call runs on the calling thread (a phase would cost more than it saves). */
     private static final int PARALLEL_ABOVE = 1 << 15;
 
@@ -78,7 +81,9 @@ public final class RmsNorm {
             FloatVector v = FloatVector.fromArray(F, x, xOff + i);
             acc = v.fma(v, acc);
         }
-        float ss = VectorMath.sum(acc);
+        float[] lanes = LANES.get();
+        acc.intoArray(lanes, 0);
+        float ss = VectorMath.sum(lanes, 0);    // not sum(acc): C2 did not always inline it here, and boxed acc (olmoe-tiny: 480 bytes a decode step)
         for (int i = full; i < n; i++) ss += x[xOff + i] * x[xOff + i];
         float inv = (float) (1.0 / Math.sqrt(ss / n + (float) eps));
         for (int i = 0; i < n; i++) out[outOff + i] = weight[i] * (x[xOff + i] * inv);

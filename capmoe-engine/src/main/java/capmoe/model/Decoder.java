@@ -235,6 +235,12 @@ public final class Decoder implements CausalLM {
             PhaseClock.lap(Phase.LM_HEAD);
         }
 
+        /** Rows [r0, r1) of x [tokens x hidden]: the embeddings of the batch's tokens (row r is sequence sequenceOf[r]'s token r - start[...]). */
+        private void embedRows(int[][] tokens, int[] sequenceOf, int[] start, float[] x, int r0, int r1) {
+            int h = config.hiddenSize();
+            for (int r = r0; r < r1; r++) embed.row(tokens[sequenceOf[r]][r - start[sequenceOf[r]]], x, r * h);
+        }
+
         /**
          * The layer loop; returns the final-normed hidden states [tokens x hidden] (the session's
          * {@link Scratch.Buffer#HIDDEN}). Each residual add is fused with the RMSNorm that follows
@@ -253,9 +259,12 @@ public final class Decoder implements CausalLM {
                 }
             }
             int[] sequenceOf = batch.sequenceOf(), start = batch.start();
-            Parallel.current().forRange(t, (int) Math.max(1, Parallel.MIN_TASK_WORK / h), (r0, r1) -> {
-                for (int r = r0; r < r1; r++) embed.row(tokens[sequenceOf[r]][r - start[sequenceOf[r]]], x, r * h);
-            });
+            int grain = (int) Math.max(1, Parallel.MIN_TASK_WORK / h);
+            if (t <= grain) {                            // one chunk (a decode step): no phase, no lambda
+                embedRows(tokens, sequenceOf, start, x, 0, t);
+            } else {
+                Parallel.current().forRange(t, grain, (r0, r1) -> embedRows(tokens, sequenceOf, start, x, r0, r1));
+            }
             trace.hidden(0, x, t);
             Step step = lastStep != null && lastStep.batch() == batch && lastStep.trace() == trace ? lastStep
                     : (lastStep = new Step(batch, options, trace, scratch));

@@ -13,24 +13,42 @@ final class GatingMath {
     static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
             && !Boolean.getBoolean("capmoe.routing.scalar");
 
-    /** Per thread: {@link GgmlMath#softmax}'s 16 lanes (a decode step allocates nothing here). */
-    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[16]);
+    /**
+     * Per thread: {@link GgmlMath#softmax}'s 16 lanes, or {@link GatingVectorMath#softmaxRow}'s one
+     * vector (at most 64 floats, 2048 bits) for its lane sum (a decode step allocates nothing here).
+     */
+    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[64]);
 
     /** Gate scores from router logits: softmax for the softmax families, sigmoid for DeepSeek-V3. */
     static void scores(Gating gating, float[] logits, int tokens, int experts, float[] out) {
-        boolean sigmoid = gating instanceof Gating.SigmoidGroupLimited;
-        if (gating instanceof Gating.Softmax s && s.ggml()) {
-            float[] lanes = LANES.get();
-            System.arraycopy(logits, 0, out, 0, tokens * experts);
-            for (int t = 0; t < tokens; t++) GgmlMath.softmax(out, t * experts, experts, experts, 1f, lanes);
-            return;
-        }
-        if (VECTOR) {
-            if (sigmoid) GatingVectorMath.sigmoid(logits, out, tokens * experts);
-            else for (int t = 0; t < tokens; t++) GatingVectorMath.softmaxRow(logits, out, t * experts, experts);
+        if (gating instanceof Gating.SigmoidGroupLimited) {
+            if (VECTOR) GatingVectorMath.sigmoid(logits, out, tokens * experts);
+            else sigmoidScalar(logits, out, tokens * experts);
         } else {
-            if (sigmoid) sigmoidScalar(logits, out, tokens * experts);
-            else for (int t = 0; t < tokens; t++) softmaxRowScalar(logits, out, t * experts, experts);
+            softmaxRows(gating instanceof Gating.Softmax s && s.ggml(), logits, 0, tokens, experts, out);
+        }
+    }
+
+    /**
+     * {@link #scores} for tokens [t0, t1) only, softmax gating ({@link Gating.Softmax}): each row's
+     * scores exactly as the whole call's (a row depends on its own logits alone).
+     */
+    static void scores(Gating gating, float[] logits, int t0, int t1, int experts, float[] out) {
+        if (!(gating instanceof Gating.Softmax s)) throw new IllegalArgumentException("token ranges need softmax gating, got " + gating);
+        softmaxRows(s.ggml(), logits, t0, t1, experts, out);
+    }
+
+    /** Softmax of rows [t0, t1) of {@code experts} logits each: llama.cpp's ({@code ggml}) or capmoe's. */
+    private static void softmaxRows(boolean ggml, float[] logits, int t0, int t1, int experts, float[] out) {
+        if (ggml) {
+            float[] lanes = LANES.get();
+            System.arraycopy(logits, t0 * experts, out, t0 * experts, (t1 - t0) * experts);
+            for (int t = t0; t < t1; t++) GgmlMath.softmax(out, t * experts, experts, experts, 1f, lanes);
+        } else if (VECTOR) {
+            float[] lanes = LANES.get();
+            for (int t = t0; t < t1; t++) GatingVectorMath.softmaxRow(logits, out, t * experts, experts, lanes);
+        } else {
+            for (int t = t0; t < t1; t++) softmaxRowScalar(logits, out, t * experts, experts);
         }
     }
 

@@ -20,8 +20,8 @@ import java.util.SplittableRandom;
  * changes which device each pair runs on, {@link Placement#device(int, int)}, and so the device loads.
  *
  * <p>The hot path works on primitive arrays only; scratch buffers are reused between calls, the
- * returned {@link Routing} owns fresh arrays ({@link #routeReusing}: arrays of this Router that its
- * next such call overwrites). {@code random} draws from one stream per Router,
+ * returned {@link Routing} and its stats are fresh and never change ({@link #routeReusing}: this
+ * Router's own, which its next such call overwrites). {@code random} draws from one stream per Router,
  * seeded by the policy's seed and a stream number: an engine gives each MoE layer its own stream
  * (its index), so layers draw independently, and the i-th call of a Router is reproducible. The
  * same number selects the layer's γ of {@code score@layers:FILE}.
@@ -67,6 +67,38 @@ public final class Router {
     private int[] outOffsets = new int[0], outExpertIds = new int[0], outLoadBefore = new int[0], outLoadAfter = new int[0],
             outDevBefore = new int[0], outDevAfter = new int[0];
     private float[] outWeights = new float[0];  // routeReusing's Routing arrays, kept while their lengths repeat
+    private RoutingStats outStats;              // routeReusing's stats, refilled per call
+    private Routing outRouting;                 // routeReusing's Routing, kept while its tokens and arrays repeat
+    /** Where steps 1-2 of a call of at least {@link #PARALLEL_TOKENS} tokens run ({@link #tokenRanges}). */
+    private TokenRanges ranges = TokenRanges.SERIAL;
+    private final TokenRanges.Range gateRows = this::gateRows;  // steps 1-2 on a token range (no lambda per call)
+    private float[] callLogits;                 // the running call's logits, read by gateRows
+
+    /**
+     * Runs independent per-token work over token ranges, possibly on several threads (an engine
+     * passes its thread team): {@link #run} returns once {@code body} has covered [0, n) exactly
+     * once. {@link #SERIAL} runs it on the caller.
+     */
+    @FunctionalInterface
+    public interface TokenRanges {
+        /** Covers [0, n) with {@code body}, each item about {@code workPerItem} multiply-adds of work (to size the ranges). */
+        void run(int n, long workPerItem, Range body);
+
+        /** Tokens [from, to). */
+        @FunctionalInterface
+        interface Range {
+            void run(int from, int to);
+        }
+
+        TokenRanges SERIAL = (n, workPerItem, body) -> body.run(0, n);
+    }
+
+    /** Calls with fewer tokens (a decode step) run steps 1-2 on the caller, without {@link #ranges}. */
+    static final int PARALLEL_TOKENS = 16;
+    /** Steps 1-2 per token per expert, in multiply-adds' worth ({@link TokenRanges#run}'s sizing): an exp, a compare, stores. */
+    private static final long GATE_WORK_PER_EXPERT = 64;
+    /** Per thread: {@link #kth} and {@link #wide} for the token ranges {@link #gateRows} runs on a team's threads. */
+    private static final ThreadLocal<float[][]> RANGE_SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0]});
 
     /**
      * @param placement which device hosts each expert; {@code null} means one device holding all
@@ -187,16 +219,55 @@ public final class Router {
             }
         }
         grow(tokens);
+        if (tokens >= PARALLEL_TOKENS && ranges != TokenRanges.SERIAL && config.gating() instanceof Gating.Softmax) {
+            // steps 1-2 per token over the ranges: each token's softmax row and top-k are its own (same bits, any split)
+            callLogits = routerLogits;
+            try {
+                ranges.run(tokens, GATE_WORK_PER_EXPERT * experts, gateRows);
+            } finally {
+                callLogits = null;
+            }
+            return routeScores(tokens, tokenOrigin, true);
+        }
         GatingMath.scores(config.gating(), routerLogits, tokens, experts, scores);
-        return routeScores(tokens, tokenOrigin);
+        return routeScores(tokens, tokenOrigin, false);
     }
 
     /**
-     * As {@link #route(float[], int, int[])} (the same bits), but the returned {@link Routing} and
-     * its stats hold arrays of this Router, which its next {@code routeReusing} call overwrites:
-     * for a caller that keeps nothing of the result past that call, e.g. an engine's decode step
-     * with no routing listener, which then allocates no arrays per call once their lengths repeat.
-     * Calls of {@link #route} still return fresh arrays and are never overwritten.
+     * Where this Router runs the gate scores and top-k choice (steps 1-2) of calls of at least
+     * {@link #PARALLEL_TOKENS} tokens with softmax gating: each token's row on its own, so any
+     * split gives the same bits. Default {@link TokenRanges#SERIAL}. Returns this Router.
+     */
+    public Router tokenRanges(TokenRanges ranges) {
+        this.ranges = java.util.Objects.requireNonNull(ranges, "ranges");
+        return this;
+    }
+
+    /** Steps 1-2 for tokens [t0, t1) of the running call: softmax gate scores, then the top-k (softmax gating). */
+    private void gateRows(int t0, int t1) {
+        int e = experts, k = topK;
+        GatingMath.scores(config.gating(), callLogits, t0, t1, e, scores);
+        float[][] scratch = RANGE_SCRATCH.get();
+        if (scratch[0].length < kth.length) scratch[0] = new float[kth.length];
+        if (scratch[1].length < wide.length) scratch[1] = new float[wide.length];
+        for (int t = t0; t < t1; t++) GatingMath.topKRow(scores, t * e, e, k, topIdx, t * k, scratch[0], scratch[1]);
+    }
+
+    /**
+     * As {@link #route(float[], int, int[])} (the same bits), but what it returns is this Router's
+     * own: the ownership of a reused {@link Routing} and {@link RoutingStats}, explained here once.
+     * <ul>
+     *   <li>The Router keeps one set of output arrays (offsets, expert ids, weights, the four
+     *       loads), one {@link RoutingStats} and one {@link Routing} over them. Each
+     *       {@code routeReusing} call refills them: the arrays while their lengths repeat (else new
+     *       ones), the stats always (in place), the Routing while its token count and arrays are
+     *       the same objects (else a new one over the kept stats).</li>
+     *   <li>So a result is valid until this Router's next {@code routeReusing} call, and a caller
+     *       keeps nothing of it past that: e.g. an engine's decode step with no routing listener,
+     *       which then allocates nothing per call once the shapes repeat.</li>
+     *   <li>{@link #route} and {@link #routeProbabilities} never touch them: their results are
+     *       fresh objects and arrays, never overwritten.</li>
+     * </ul>
      */
     public Routing routeReusing(float[] routerLogits, int tokens, int[] tokenOrigin) {
         reusing = true;
@@ -223,7 +294,7 @@ public final class Router {
         }
         grow(tokens);
         System.arraycopy(probs, 0, scores, 0, tokens * experts);
-        return routeScores(tokens, tokenOrigin);
+        return routeScores(tokens, tokenOrigin, false);
     }
 
     private void checkShape(String what, float[] values, int tokens) {
@@ -252,7 +323,8 @@ public final class Router {
         }
     }
 
-    private Routing routeScores(int tokens, int[] tokenOrigin) {
+    /** Steps 2-5 on {@link #scores} ({@code selected}: step 2's {@link #topIdx} is already filled, by {@link #gateRows}). */
+    private Routing routeScores(int tokens, int[] tokenOrigin, boolean selected) {
         int k = topK, E = experts;
         if (base instanceof Policy.ExpandedOrigin && tokenOrigin != null) {
             if (tokenOrigin.length != tokens) {
@@ -266,7 +338,7 @@ public final class Router {
             }
         }
 
-        GatingMath.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth, wide);
+        if (!selected) GatingMath.select(config.gating(), scores, tokens, E, k, topIdx, sel, groupScore, groupIdx, kth, wide);
 
         // candidates, CSR by token: the top-k first (best first), then the Expanded Drop extras
         int n = 0;
@@ -550,8 +622,19 @@ public final class Router {
                 for (int i = o; i < end; i++) weights[i] = weights[i] * scale;
             }
         }
-        RoutingStats stats = new RoutingStats(capacity, loadBefore, loadAfter, devBefore, devAfter, dropped, added, empty,
-                scoreBefore, scoreDropped);
-        return new Routing(tokens, E, offsets, expertIds, weights, stats);
+        if (!reusing) {
+            return new Routing(tokens, E, offsets, expertIds, weights, new RoutingStats(capacity, loadBefore, loadAfter,
+                    devBefore, devAfter, dropped, added, empty, scoreBefore, scoreDropped));
+        }
+        if (outStats == null) {
+            outStats = new RoutingStats(capacity, loadBefore, loadAfter, devBefore, devAfter, dropped, added, empty, scoreBefore, scoreDropped);
+        } else {
+            outStats.set(capacity, loadBefore, loadAfter, devBefore, devAfter, dropped, added, empty, scoreBefore, scoreDropped);
+        }
+        Routing r = outRouting;
+        if (r == null || r.tokens() != tokens || r.offsets() != offsets || r.expertIds() != expertIds || r.weights() != weights) {
+            outRouting = r = new Routing(tokens, E, offsets, expertIds, weights, outStats);
+        }
+        return r;
     }
 }

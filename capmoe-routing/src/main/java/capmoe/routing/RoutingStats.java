@@ -1,30 +1,66 @@
 package capmoe.routing;
 
 /**
- * What a policy did to one routing call.
- *
- * @param capacity             C = ceil(gamma*k*(T/E)) of the policy; for policies without a capacity
- *                             ({@code none}, {@code expert_drop}) the balanced load ceil(k*T/E), i.e. C at gamma = 1
- * @param loadBefore           (token, expert) pairs per expert under plain top-k routing
- * @param loadAfter            kept pairs per expert after the policy
- * @param deviceLoadBefore     {@code loadBefore} summed per device of the placement
- * @param deviceLoadAfter      {@code loadAfter} summed per device
- * @param droppedPairs         top-k pairs the policy removed
- * @param addedPairs           kept pairs that were not in the token's top-k (Expanded Drop extras)
- * @param tokensWithoutExperts tokens left with no expert at all (only the residual carries them)
- * @param scoreBefore          gate-score mass of the top-k pairs (sum of their unbiased gate scores)
- * @param scoreDropped         gate-score mass of the top-k pairs the policy removed
+ * What a policy did to one routing call. Those of {@link Router#route} never change; one from
+ * {@link Router#routeReusing} is its Router's own, refilled by its next such call (the ownership
+ * is explained there).
  */
-public record RoutingStats(int capacity, int[] loadBefore, int[] loadAfter,
-                           int[] deviceLoadBefore, int[] deviceLoadAfter,
-                           long droppedPairs, long addedPairs, int tokensWithoutExperts,
-                           double scoreBefore, double scoreDropped) {
+public final class RoutingStats {
+    private int capacity;
+    private int[] loadBefore, loadAfter, deviceLoadBefore, deviceLoadAfter;
+    private long droppedPairs, addedPairs;
+    private int tokensWithoutExperts;
+    private double scoreBefore, scoreDropped;
+
+    public RoutingStats(int capacity, int[] loadBefore, int[] loadAfter,
+                        int[] deviceLoadBefore, int[] deviceLoadAfter,
+                        long droppedPairs, long addedPairs, int tokensWithoutExperts,
+                        double scoreBefore, double scoreDropped) {
+        set(capacity, loadBefore, loadAfter, deviceLoadBefore, deviceLoadAfter, droppedPairs, addedPairs, tokensWithoutExperts,
+                scoreBefore, scoreDropped);
+    }
 
     /** Without the score masses (0). */
     public RoutingStats(int capacity, int[] loadBefore, int[] loadAfter, int[] deviceLoadBefore, int[] deviceLoadAfter,
                         long droppedPairs, long addedPairs, int tokensWithoutExperts) {
         this(capacity, loadBefore, loadAfter, deviceLoadBefore, deviceLoadAfter, droppedPairs, addedPairs, tokensWithoutExperts, 0, 0);
     }
+
+    /** Every value anew, as the constructor sets them: for {@link Router#routeReusing}'s kept stats only. */
+    void set(int capacity, int[] loadBefore, int[] loadAfter, int[] deviceLoadBefore, int[] deviceLoadAfter,
+             long droppedPairs, long addedPairs, int tokensWithoutExperts, double scoreBefore, double scoreDropped) {
+        this.capacity = capacity;
+        this.loadBefore = loadBefore;
+        this.loadAfter = loadAfter;
+        this.deviceLoadBefore = deviceLoadBefore;
+        this.deviceLoadAfter = deviceLoadAfter;
+        this.droppedPairs = droppedPairs;
+        this.addedPairs = addedPairs;
+        this.tokensWithoutExperts = tokensWithoutExperts;
+        this.scoreBefore = scoreBefore;
+        this.scoreDropped = scoreDropped;
+    }
+
+    /** C = ceil(gamma*k*(T/E)) of the policy; for policies without a capacity ({@code none}, {@code expert_drop}) the balanced load ceil(k*T/E), i.e. C at gamma = 1. */
+    public int capacity() { return capacity; }
+    /** (token, expert) pairs per expert under plain top-k routing. */
+    public int[] loadBefore() { return loadBefore; }
+    /** Kept pairs per expert after the policy. */
+    public int[] loadAfter() { return loadAfter; }
+    /** {@link #loadBefore} summed per device of the placement. */
+    public int[] deviceLoadBefore() { return deviceLoadBefore; }
+    /** {@link #loadAfter} summed per device. */
+    public int[] deviceLoadAfter() { return deviceLoadAfter; }
+    /** Top-k pairs the policy removed. */
+    public long droppedPairs() { return droppedPairs; }
+    /** Kept pairs that were not in the token's top-k (Expanded Drop extras). */
+    public long addedPairs() { return addedPairs; }
+    /** Tokens left with no expert at all (only the residual carries them). */
+    public int tokensWithoutExperts() { return tokensWithoutExperts; }
+    /** Gate-score mass of the top-k pairs (sum of their unbiased gate scores). */
+    public double scoreBefore() { return scoreBefore; }
+    /** Gate-score mass of the top-k pairs the policy removed. */
+    public double scoreDropped() { return scoreDropped; }
 
     /** scoreDropped / scoreBefore: the share of the gate-score mass the policy dropped; 0 for an empty call. */
     public double droppedScoreFraction() {

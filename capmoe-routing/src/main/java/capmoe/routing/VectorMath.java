@@ -104,6 +104,24 @@ public final class VectorMath {
         return v.lane(0);
     }
 
+    /**
+     * {@link #sum(FloatVector)} of the L lanes stored at {@code lanes[at .. at+L)} (which it
+     * overwrites), in scalar code: the same adds in the same order, so the same bits. For a caller
+     * where C2 may not inline {@code sum}: a vector passed to a call C2 does not inline is boxed on
+     * the heap at every call ({@code v.intoArray(lanes, at)} first keeps it in registers).
+     */
+    public static float sum(float[] lanes, int at) {
+        if (L > 16) {
+            float s = 0f;
+            for (int i = 0; i < L; i++) s += lanes[at + i];
+            return s;
+        }
+        for (int d = L / 2; d >= 1; d >>= 1) {
+            for (int i = 0; i < d; i++) lanes[at + i] += lanes[at + i + d];   // lane i + lane i^d, i < d
+        }
+        return lanes[at];
+    }
+
     /** The species these functions are written for. */
     public static VectorSpecies<Float> species() {
         return F;

@@ -25,7 +25,7 @@ class GatingVectorMathTest {
             float[] x = new float[3 * n], a = new float[3 * n], b = new float[3 * n];
             for (int i = 0; i < x.length; i++) x[i] = (float) (rng.nextGaussian() * 4);
             for (int row = 0; row < 3 * n; row += n) {
-                GatingVectorMath.softmaxRow(x, a, row, n);
+                GatingVectorMath.softmaxRow(x, a, row, n, new float[64]);
                 GatingMath.softmaxRowScalar(x, b, row, n);
             }
             for (int i = 0; i < x.length; i++) assertEquals(b[i], a[i], 1e-6 * Math.max(1e-3, b[i]), "n=" + n + " i=" + i);
@@ -38,7 +38,7 @@ class GatingVectorMathTest {
         float[] x = {1000f, 1001f, 999f, -5f};
         double z = Math.exp(0) + Math.exp(1) + Math.exp(-1) + Math.exp(-1005);
         float[] a = new float[4], b = new float[4];
-        GatingVectorMath.softmaxRow(x, a, 0, 4);
+        GatingVectorMath.softmaxRow(x, a, 0, 4, new float[64]);
         GatingMath.softmaxRowScalar(x, b, 0, 4);
         for (float[] p : new float[][] {a, b}) {
             assertEquals(Math.exp(1) / z, p[1], 1e-6);

@@ -9,8 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 /**
  * {@link Router#routeReusing}: every call routes exactly as {@link Router#route} (kept pairs,
  * weights and every statistic, bit for bit), over policies and call sizes that grow, shrink and
- * repeat; calls of the same shape hand out the same arrays (what makes a steady decode step
- * allocate none); and a Routing from {@code route} is never overwritten by later reusing calls.
+ * repeat; calls of the same shape hand out the same Routing, stats and arrays (what makes a steady
+ * decode step allocate none); and a Routing from {@code route} is never overwritten by later
+ * reusing calls.
  */
 class RouteReusingTest {
 
@@ -43,6 +44,7 @@ class RouteReusingTest {
             int[] sizes = {1, 1, 200, 7, 7, 1, 300, 1};
             Routing kept = null, previous = null;
             int[] keptIds = null;
+            double keptScore = 0;
             int previousTokens = -1, previousPairs = -1; // read before the next call overwrites previous's arrays
             for (int i = 0; i < sizes.length; i++) {
                 float[] logits = RoutingSample.skewed(sizes[i], E, 60 + i).logits();
@@ -53,6 +55,8 @@ class RouteReusingTest {
                     assertSame(previous.offsets(), r.offsets(), what + ": the same shape reuses the offsets");
                     assertSame(previous.expertIds(), r.expertIds(), what + ": the same shape reuses the experts");
                     assertSame(previous.stats().loadAfter(), r.stats().loadAfter(), what + ": the same shape reuses the loads");
+                    assertSame(previous, r, what + ": the same shape reuses the Routing");
+                    assertSame(previous.stats(), r.stats(), what + ": the same shape reuses the stats");
                 }
                 previous = r;
                 previousTokens = r.tokens();
@@ -60,9 +64,11 @@ class RouteReusingTest {
                 if (i == 3) {
                     kept = reusing.route(logits, sizes[i]);
                     keptIds = kept.expertIds().clone();
+                    keptScore = kept.stats().scoreBefore();
                 }
             }
             assertArrayEquals(keptIds, kept.expertIds(), p + ": route's result is its own, untouched by later reusing calls");
+            assertEquals(keptScore, kept.stats().scoreBefore(), p + ": route's stats are its own, untouched by later reusing calls");
         }
     }
 }

@@ -69,7 +69,7 @@ class VectorMathTest {
         }
     }
 
-    /** The sum's order is the pairwise tree: lanes i and i^d for d = L/2 .. 1. */
+    /** The sum's order is the pairwise tree: lanes i and i^d for d = L/2 .. 1; the same bits for lanes stored in an array. */
     @Test
     void sumAddsTheLanesInTheDocumentedOrder() {
         SplittableRandom rng = new SplittableRandom(3);
@@ -84,6 +84,9 @@ class VectorMathTest {
             }
             float got = VectorMath.sum(FloatVector.fromArray(VectorMath.species(), x, 0));
             assertEquals(Float.floatToRawIntBits(t[0]), Float.floatToRawIntBits(got), "trial " + trial);
+            float[] stored = new float[L + 3];
+            System.arraycopy(x, 0, stored, 3, L);
+            assertEquals(Float.floatToRawIntBits(got), Float.floatToRawIntBits(VectorMath.sum(stored, 3)), "trial " + trial + ", lanes in an array");
         }
     }
 }

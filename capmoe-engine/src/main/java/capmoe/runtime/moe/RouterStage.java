@@ -1,5 +1,6 @@
 package capmoe.runtime.moe;
 
+import capmoe.kernels.Parallel;
 import capmoe.routing.Placement;
 import capmoe.routing.Policy;
 import capmoe.routing.Router;
@@ -44,6 +45,9 @@ public interface RouterStage {
     final class Kept {
         private Kept() { }
 
+        /** The gate scores and top-k of a prefill's tokens over the current thread team ({@link Router#tokenRanges}). */
+        static final Router.TokenRanges TEAM = (n, work, body) -> Parallel.current().forWork(n, work, body::run);
+
         private static final ThreadLocal<Router[]> ROUTERS = ThreadLocal.withInitial(() -> new Router[0]);
 
         static Router router(int layer, RouterConfig config, Policy policy, Placement placement) {
@@ -72,9 +76,10 @@ public interface RouterStage {
     /**
      * The Router of one call of layer {@code layer}. A fresh Router per call: its scratch is tiny
      * next to the experts, and a call's routing then depends on its input alone; its random
-     * stream is the layer's (stream = layer index), so layers draw independently.
+     * stream is the layer's (stream = layer index), so layers draw independently. Its gate scores
+     * and top-k of a many-token call run over the current thread team ({@link Kept#TEAM}).
      */
     static Router router(int layer, RouterConfig config, Policy policy, Placement placement) {
-        return new Router(config, policy, placement, layer);
+        return new Router(config, policy, placement, layer).tokenRanges(Kept.TEAM);
     }
 }

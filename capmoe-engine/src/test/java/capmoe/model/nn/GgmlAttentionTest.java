@@ -22,6 +22,9 @@ class GgmlAttentionTest {
 
     private static final CachedAttentionTest.Kernel GGML =
             (batch, cache, q, heads, dk, dv, scale, out, scratch) -> GgmlAttention.attend(batch, cache, q, heads * dk, heads, scale, out, heads * dv);
+    /** Every row alone: the order before the quads of rows. */
+    private static final CachedAttentionTest.Kernel ROWS =
+            (batch, cache, q, heads, dk, dv, scale, out, scratch) -> GgmlAttention.attendRows(batch, cache, q, heads * dk, heads, scale, out, heads * dv);
 
     @Test
     void equalsTheScalarGgmlOpsBitForBit() {
@@ -77,6 +80,48 @@ class GgmlAttentionTest {
             for (int i = 0; i < once.length; i++) {
                 assertEquals(Float.floatToIntBits(once[i]), Float.floatToIntBits(stepped[i]), "decoded, element " + i);
                 assertEquals(Float.floatToIntBits(once[i]), Float.floatToIntBits(beside[i]), "beside another sequence, element " + i);
+            }
+        }
+    }
+
+    /**
+     * Quads of rows (each key and value row shared by four rows' chains) give the bits of every row
+     * alone, on random shapes: head dims through each branch of the scores (16, 40, 48: leftover dims
+     * only; 64, 128: 64-dim steps only; 72, 100: both) and of p·V (value dims of 17, 24, 40, 72, 128:
+     * three-vector tiles, one-vector tiles, scalar dims), grouped-query heads (groups 1 to 4), one to
+     * three sequences cut into ragged steps (some empty, so quads mix rows of different lengths and
+     * tasks split sequences), rows of every causal length 1..len, on 1 and 3 threads.
+     */
+    @Test
+    void quadsOfRowsEqualRowsAloneBitForBit() {
+        SplittableRandom rnd = new SplittableRandom(13);
+        int[][] shapes = {{4, 4, 48, 48}, {4, 2, 64, 64}, {6, 3, 72, 40}, {8, 2, 16, 128}, {3, 1, 100, 24}, {5, 5, 128, 72}, {2, 1, 40, 17}};
+        for (int[] shape : shapes) {
+            int heads = shape[0], kvHeads = shape[1], dk = shape[2], dv = shape[3], nb = 1 + rnd.nextInt(3), steps = 4;
+            float scale = 1.0f / (float) Math.sqrt(dk);
+            Seq[] seqs = new Seq[nb];
+            int[][] cuts = new int[nb][steps];
+            for (int b = 0; b < nb; b++) {
+                int len = 1 + rnd.nextInt(90);
+                seqs[b] = Seq.random(len, heads, kvHeads, dk, dv, rnd);
+                for (int s = 0, left = len; s < steps; s++) {             // a ragged split of len, the last step takes the rest
+                    cuts[b][s] = s == steps - 1 ? left : rnd.nextInt(left + 1);
+                    left -= cuts[b][s];
+                }
+            }
+            for (int threads : new int[] {1, 3}) {
+                try (Parallel team = new Parallel(threads)) {
+                    float[][] quads = CachedAttentionTest.run(team, seqs, cuts, heads, kvHeads, dk, dv, scale, GGML);
+                    float[][] rows = CachedAttentionTest.run(team, seqs, cuts, heads, kvHeads, dk, dv, scale, ROWS);
+                    for (int b = 0; b < nb; b++) {
+                        for (int i = 0; i < rows[b].length; i++) {
+                            if (Float.floatToRawIntBits(quads[b][i]) != Float.floatToRawIntBits(rows[b][i])) {
+                                throw new AssertionError("heads " + heads + "/" + kvHeads + " dk " + dk + " dv " + dv + " threads " + threads
+                                        + " sequence " + b + " element " + i + ": " + quads[b][i] + " vs " + rows[b][i]);
+                            }
+                        }
+                    }
+                }
             }
         }
     }
