@@ -7,7 +7,9 @@
  *     restated here;
  *   GGML_OP_MUL_MAT_ID (the experts: ggml_vec_dot_bf16 at every batch size), capmoe in VEC_DOT order;
  * each through capmoe's AVX512_BF16 kernel (where the CPU has it) and its portable one, at 1 and 3
- * ggml threads. Also ggml_cpu_fp32_to_bf16 against capmoe's rounding. Built and run by scripts/bf16-vs-ggml.
+ * ggml threads; every 11th trial's products overflow fp32 (infinities, NaN: VEC_DOT's tail then takes its
+ * float-product path), compared on the AVX512_BF16 kernel only (the portable model's two fp32 additions
+ * per vdpbf16ps overflow where the instruction does not). Also ggml_cpu_fp32_to_bf16 against capmoe's rounding. Built and run by scripts/bf16-vs-ggml.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +40,8 @@ static void compare(const char *what, int trial, const float *ref, const float *
 }
 
 /* capmoe's product of W (bf16 [n x k]) and x [rows x k] in `order`, both kernels, against ref [rows x n]. */
-static void both(const char *what, int trial, int order, const uint16_t *w, int n, int k, const float *x, int rows, const float *ref) {
+/* portable: 0 where the inputs overflow fp32 (vdpbf16ps sums a lane's two products with more range than the portable model's two fp32 additions) */
+static void both(const char *what, int trial, int order, const uint16_t *w, int n, int k, const float *x, int rows, const float *ref, int portable_too) {
     int panels = (n + 15) / 16;
     uint16_t *p = aligned_alloc(64, (size_t) panels * capmoe_bf16_panel_elements(k) * 2);
     capmoe_bf16_pack(w, n, k, 0, panels, p);
@@ -46,6 +49,7 @@ static void both(const char *what, int trial, int order, const uint16_t *w, int 
     char label[96];
     for (int portable = 0; portable < 2; portable++) {
         if (!portable && !capmoe_bf16_isa()) continue;
+        if (portable && !portable_too) continue;
         /* two column ranges, as two threads of the Java side would split them */
         int split = 16 * (panels / 2);
         for (int part = 0; part < 2; part++) {
@@ -77,8 +81,10 @@ int main(void) {
         uint16_t *w = a->data;
         float *x = b->data;
         double scale = trial % 7 == 3 ? 1e-3 : trial % 7 == 4 ? 300 : 1;
-        for (long i = 0; i < (long) n * k; i++) { float f = (float) rnd(); uint32_t u; memcpy(&u, &f, 4); w[i] = (uint16_t) (u >> 16); }
+        for (long i = 0; i < (long) n * k; i++) { float f = (float) (trial % 11 == 8 ? rnd() * 4 : rnd()); uint32_t u; memcpy(&u, &f, 4); w[i] = (uint16_t) (u >> 16); }
         for (long i = 0; i < (long) rows * k; i++) x[i] = (float) (rnd() * 3 * scale);
+        /* some trials: products past float's range (inf, then NaN), so that the tail's float-product path runs */
+        if (trial % 11 == 8) for (long i = 0; i < (long) rows * k; i += 13) x[i] = (float) (rnd() * 3e38);
         /* the rounding */
         uint16_t *mine = malloc(2 * (size_t) rows * k), *theirs = malloc(2 * (size_t) rows * k);
         capmoe_bf16_round(x, rows * k, mine);
@@ -91,12 +97,12 @@ int main(void) {
         ggml_build_forward_expand(gf, c);
         ggml_graph_compute_with_ctx(ctx, gf, threads);
         int order = rows >= 2 && k % 32 == 0 && n % 4 == 0;      /* ReducedMatMul.matMulOrder: 1 TINYBLAS, 0 VEC_DOT */
-        both(order ? "mul_mat (tinyBLAS)" : "mul_mat (vec_dot)", trial, order, w, n, k, x, rows, c->data);
+        both(order ? "mul_mat (tinyBLAS)" : "mul_mat (vec_dot)", trial, order, w, n, k, x, rows, c->data, trial % 11 != 8);
         /* MUL_MAT_ID: 3 experts of [k x n], each row of b routed to expert (row % 3), one slot per row */
         struct ggml_tensor *as = ggml_new_tensor_3d(ctx, GGML_TYPE_BF16, k, n, 3), *bb = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, k, 1, rows),
                 *ids = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, 1, rows);
         uint16_t *ws = as->data;
-        for (long i = 0; i < 3L * n * k; i++) { float f = (float) rnd(); uint32_t u; memcpy(&u, &f, 4); ws[i] = (uint16_t) (u >> 16); }
+        for (long i = 0; i < 3L * n * k; i++) { float f = (float) (trial % 11 == 8 ? rnd() * 4 : rnd()); uint32_t u; memcpy(&u, &f, 4); ws[i] = (uint16_t) (u >> 16); }
         memcpy(bb->data, x, sizeof(float) * rows * k);
         for (int r = 0; r < rows; r++) ((int32_t *) ids->data)[r] = r % 3;
         struct ggml_tensor *d = ggml_mul_mat_id(ctx, as, bb, ids);
@@ -110,7 +116,7 @@ int main(void) {
                 memcpy(xe + (size_t) m * k, x + (size_t) r * k, sizeof(float) * k);
                 memcpy(re + (size_t) m * n, (float *) d->data + (size_t) r * n, sizeof(float) * n);
             }
-            if (m > 0) both("mul_mat_id (vec_dot)", trial, 0, ws + (size_t) e * n * k, n, k, xe, m, re);
+            if (m > 0) both("mul_mat_id (vec_dot)", trial, 0, ws + (size_t) e * n * k, n, k, xe, m, re, trial % 11 != 8);
             free(xe); free(re);
         }
         ggml_free(ctx);

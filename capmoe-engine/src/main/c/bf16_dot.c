@@ -62,6 +62,7 @@
 #define NP_COLS 16          /* output columns per panel */
 #define MR 6                /* rows per register tile: 6 x 4 zmm accumulators + 4 weight zmm + 1 broadcast */
 #define MC 240              /* rows per row block: a panel group's weights stay in L2 while the block's row tiles pass */
+#define SHORT 4             /* chains of at most this many steps (K up to 256, tinyBLAS 128) take the small unrolled tiles */
 #define ORDER_VEC_DOT 0
 #define ORDER_TINYBLAS 1
 
@@ -244,16 +245,17 @@ CAPMOE_AVX512 static inline __m256 high8(__m512 v) {
  * order, the lane's chain for all M x NPN x 16 outputs in registers, then added into the pending
  * partial sums (level L holds the sum of 2^L leaves), so the tree's additions are R16's.
  */
-#define TILE(M, NPN, ORD, order) \
-CAPMOE_AVX512 static void tile_##ORD##_##M##x##NPN(const uint32_t *xw, int64_t xs, const uint32_t *w, int64_t pstride, \
-        int k, int nb, float *y, int ys, int width) { \
+#define TILE(M, NPN, ORD, order) TILE_U(M, NPN, ORD, order, GCC unroll 1, )
+#define TILE_U(M, NPN, ORD, order, UNROLL, SUFFIX) \
+CAPMOE_AVX512 static void tile_##ORD##_##M##x##NPN##SUFFIX(const uint32_t *xw, int64_t xs, const uint32_t *w, int64_t pstride, \
+        int k, int nb, float *y, int ys, int width, double *sd, int sds) { \
     __m512 acc[M][NPN], slot[4][M][NPN], c1[M][NPN]; \
     _Pragma("GCC unroll 8") for (int r = 0; r < M; r++) \
         _Pragma("GCC unroll 8") for (int q = 0; q < NPN; q++) c1[r][q] = _mm512_setzero_ps(); \
     __mmask16 last = width >= NP_COLS ? (__mmask16) 0xffff : (__mmask16) ((1u << width) - 1); \
     int trees = order == ORDER_TINYBLAS ? 1 : 2; \
     for (int tree = 0; tree < trees; tree++) { \
-        for (int i = 0; i < 16; i++) { \
+        _Pragma(#UNROLL) for (int i = 0; i < 16; i++) { \
             int s = LANE[i]; \
             _Pragma("GCC unroll 8") for (int r = 0; r < M; r++) \
                 _Pragma("GCC unroll 8") for (int q = 0; q < NPN; q++) acc[r][q] = _mm512_setzero_ps(); \
@@ -291,45 +293,44 @@ CAPMOE_AVX512 static void tile_##ORD##_##M##x##NPN(const uint32_t *xw, int64_t x
                 _mm512_mask_storeu_ps(y + (int64_t) r * ys + q * NP_COLS, q == NPN - 1 ? last : (__mmask16) 0xffff, acc[r][q]); \
         return; \
     } \
-    /* VEC_DOT: s = 0; s += R16(c1); s += R16(c2); then the tail k one by one, in double */ \
-    int full = k / 64; \
+    /* VEC_DOT: s = 0; s += R16(c1); s += R16(c2); then the tail (k past the last whole block, vec_dot_tail) */ \
+    /* or, without one, y = (float) s */ \
+    int tail = k & 63; \
     for (int r = 0; r < M; r++) { \
-        __m512d d[NPN][2]; \
         _Pragma("GCC unroll 8") for (int q = 0; q < NPN; q++) { \
-            d[q][0] = _mm512_add_pd(_mm512_add_pd(_mm512_setzero_pd(), _mm512_cvtps_pd(_mm512_castps512_ps256(c1[r][q]))), \
-                                    _mm512_cvtps_pd(_mm512_castps512_ps256(acc[r][q]))); \
-            d[q][1] = _mm512_add_pd(_mm512_add_pd(_mm512_setzero_pd(), _mm512_cvtps_pd(high8(c1[r][q]))), _mm512_cvtps_pd(high8(acc[r][q]))); \
-        } \
-        for (int c = 64 * full; c < k; c++) { \
-            int64_t pos = pos_of(c >> 1, nb); \
-            int shift = 16 * (c & 1); \
-            __m512 xv = _mm512_set1_ps(bf16_float((xw[r * xs + (c >> 1)] >> shift) & 0xffff)); \
-            _Pragma("GCC unroll 8") for (int q = 0; q < NPN; q++) { \
-                __m512i wv = _mm512_loadu_si512((const void *) (w + q * pstride + pos * NP_COLS)); \
-                __m512 wf = _mm512_castsi512_ps(shift ? _mm512_and_si512(wv, _mm512_set1_epi32((int) 0xffff0000u)) : _mm512_slli_epi32(wv, 16)); \
-                __m512 p = _mm512_mul_ps(xv, wf); \
-                d[q][0] = _mm512_add_pd(d[q][0], _mm512_cvtps_pd(_mm512_castps512_ps256(p))); \
-                d[q][1] = _mm512_add_pd(d[q][1], _mm512_cvtps_pd(high8(p))); \
+            __m512d lo = _mm512_add_pd(_mm512_add_pd(_mm512_setzero_pd(), _mm512_cvtps_pd(_mm512_castps512_ps256(c1[r][q]))), \
+                                       _mm512_cvtps_pd(_mm512_castps512_ps256(acc[r][q]))); \
+            __m512d hi = _mm512_add_pd(_mm512_add_pd(_mm512_setzero_pd(), _mm512_cvtps_pd(high8(c1[r][q]))), _mm512_cvtps_pd(high8(acc[r][q]))); \
+            if (tail) { \
+                _mm512_storeu_pd(sd + (int64_t) r * sds + q * NP_COLS, lo); \
+                _mm512_storeu_pd(sd + (int64_t) r * sds + q * NP_COLS + 8, hi); \
+            } else { \
+                __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1); \
+                _mm512_mask_storeu_ps(y + (int64_t) r * ys + q * NP_COLS, q == NPN - 1 ? last : (__mmask16) 0xffff, f); \
             } \
-        } \
-        _Pragma("GCC unroll 8") for (int q = 0; q < NPN; q++) { \
-            __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(d[q][0])), _mm512_cvtpd_ps(d[q][1]), 1); \
-            _mm512_mask_storeu_ps(y + (int64_t) r * ys + q * NP_COLS, q == NPN - 1 ? last : (__mmask16) 0xffff, f); \
         } \
     } \
 }
-
-
 
 #define TILES(ORD, order) \
     TILE(6, 4, ORD, order) TILE(5, 4, ORD, order) TILE(4, 4, ORD, order) TILE(3, 4, ORD, order) TILE(2, 4, ORD, order) TILE(1, 4, ORD, order) \
     TILE(6, 1, ORD, order) TILE(5, 1, ORD, order) TILE(4, 1, ORD, order) TILE(3, 1, ORD, order) TILE(2, 1, ORD, order) TILE(1, 1, ORD, order)
 TILES(vd, ORDER_VEC_DOT)
 TILES(tb, ORDER_TINYBLAS)
+/* Short chains (small K): 2 x 2 tiles whose 16 leaves are unrolled, so that the pending partial sums stay in registers */
+TILE_U(2, 2, vd, ORDER_VEC_DOT, GCC unroll 16, _u) TILE_U(1, 2, vd, ORDER_VEC_DOT, GCC unroll 16, _u)
+TILE_U(2, 1, vd, ORDER_VEC_DOT, GCC unroll 16, _u) TILE_U(1, 1, vd, ORDER_VEC_DOT, GCC unroll 16, _u)
+TILE_U(2, 2, tb, ORDER_TINYBLAS, GCC unroll 16, _u) TILE_U(1, 2, tb, ORDER_TINYBLAS, GCC unroll 16, _u)
+TILE_U(2, 1, tb, ORDER_TINYBLAS, GCC unroll 16, _u) TILE_U(1, 1, tb, ORDER_TINYBLAS, GCC unroll 16, _u)
 #undef TILES
 #undef TILE
+#undef TILE_U
 
-typedef void (*tile_fn)(const uint32_t *, int64_t, const uint32_t *, int64_t, int, int, float *, int, int);
+typedef void (*tile_fn)(const uint32_t *, int64_t, const uint32_t *, int64_t, int, int, float *, int, int, double *, int);
+/* [order][two panels][rows] */
+static const tile_fn SMALL_FNS[2][2][3] = {
+    {{0, tile_vd_1x1_u, tile_vd_2x1_u}, {0, tile_vd_1x2_u, tile_vd_2x2_u}},
+    {{0, tile_tb_1x1_u, tile_tb_2x1_u}, {0, tile_tb_1x2_u, tile_tb_2x2_u}}};
 /* [order][panels == 4][rows] */
 static const tile_fn TILE_FNS[2][2][MR + 1] = {
     {{0, tile_vd_1x1, tile_vd_2x1, tile_vd_3x1, tile_vd_4x1, tile_vd_5x1, tile_vd_6x1},
@@ -338,26 +339,136 @@ static const tile_fn TILE_FNS[2][2][MR + 1] = {
      {0, tile_tb_1x4, tile_tb_2x4, tile_tb_3x4, tile_tb_4x4, tile_tb_5x4, tile_tb_6x4}}};
 
 /*
+ * VEC_DOT's tail for one panel and `rows` rows: s (sd, the tiles' double sums, row stride sds)
+ * plus, k by k past the last whole block, (double) (x * w); y = (float) s into `width` columns.
+ * The tail's weights are widened once per panel, with the least nonzero and the largest |w|. Where
+ * every nonzero product x * w is a normal float (|x w| in [2^-126, 2^127): the bounds' products,
+ * per row; NaN fails the check) it is exact in float (16 significant bits), and s + (double) (x * w)
+ * = fma(x, w, s), rounded once: the fast path; else the float products themselves.
+ * xt: the rows' tail values as doubles [rows x tail], xb: their least nonzero and largest |x| [rows x 2].
+ */
+CAPMOE_AVX512 static void vec_dot_tail(const uint32_t *w, int k, int nb, int rows, const double *xt, const float *xb,
+                                       const double *sd, int sds, float *y, int ys, int width) {
+    int full = k / 64, tail = k & 63;
+    __m512 wt[64];
+    __m512d wd[64][2];
+    __m512 wmax = _mm512_setzero_ps(), wmin = _mm512_set1_ps(__builtin_inff());
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
+    for (int e = 0; e < tail; e++) {
+        __m512i wv = _mm512_loadu_si512((const void *) (w + pos_of(32 * full + e / 2, nb) * NP_COLS));
+        __m512 f = _mm512_castsi512_ps((e & 1) ? _mm512_and_si512(wv, _mm512_set1_epi32((int) 0xffff0000u)) : _mm512_slli_epi32(wv, 16));
+        __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(f), absmask));
+        wt[e] = f;
+        wd[e][0] = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
+        wd[e][1] = _mm512_cvtps_pd(high8(f));
+        wmax = _mm512_max_ps(wmax, a);
+        wmin = _mm512_mask_min_ps(wmin, _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_NEQ_OQ), wmin, a);
+    }
+    double wlo = _mm512_reduce_min_ps(wmin), whi = _mm512_reduce_max_ps(wmax);
+    __mmask16 mask = width >= NP_COLS ? (__mmask16) 0xffff : (__mmask16) ((1u << width) - 1);
+    int r = 0;
+    /* four rows at a time on the fast path: eight independent fma chains */
+    for (; r + 4 <= rows; r += 4) {
+        int fast = 1;
+        for (int i = 0; i < 4; i++) fast &= xb[2 * (r + i) + 1] * whi < 0x1p127 && xb[2 * (r + i)] * wlo >= 0x1p-126;
+        if (!fast) break;
+        __m512d d[4][2];
+        for (int i = 0; i < 4; i++) {
+            d[i][0] = _mm512_loadu_pd(sd + (int64_t) (r + i) * sds);
+            d[i][1] = _mm512_loadu_pd(sd + (int64_t) (r + i) * sds + 8);
+        }
+        for (int e = 0; e < tail; e++) {
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+                __m512d xv = _mm512_set1_pd(xt[(int64_t) (r + i) * tail + e]);
+                d[i][0] = _mm512_fmadd_pd(xv, wd[e][0], d[i][0]);
+                d[i][1] = _mm512_fmadd_pd(xv, wd[e][1], d[i][1]);
+            }
+        }
+        for (int i = 0; i < 4; i++) {
+            __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(d[i][0])), _mm512_cvtpd_ps(d[i][1]), 1);
+            _mm512_mask_storeu_ps(y + (int64_t) (r + i) * ys, mask, f);
+        }
+    }
+    for (; r < rows; r++) {
+        __m512d lo = _mm512_loadu_pd(sd + (int64_t) r * sds), hi = _mm512_loadu_pd(sd + (int64_t) r * sds + 8);
+        const double *xr = xt + (int64_t) r * tail;
+        if (xb[2 * r + 1] * whi < 0x1p127 && xb[2 * r] * wlo >= 0x1p-126) {
+            for (int e = 0; e < tail; e++) {
+                __m512d xv = _mm512_set1_pd(xr[e]);
+                lo = _mm512_fmadd_pd(xv, wd[e][0], lo);
+                hi = _mm512_fmadd_pd(xv, wd[e][1], hi);
+            }
+        } else {
+            for (int e = 0; e < tail; e++) {
+                __m512 p = _mm512_mul_ps(_mm512_set1_ps((float) xr[e]), wt[e]);
+                lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+                hi = _mm512_add_pd(hi, _mm512_cvtps_pd(high8(p)));
+            }
+        }
+        __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+        _mm512_mask_storeu_ps(y + (int64_t) r * ys, mask, f);
+    }
+}
+
+/* Per thread: VEC_DOT's tail scratch: the tiles' double sums [MC x 64], the rows' tail values as doubles and their bounds. */
+static __thread double *tail_scratch;
+static __thread size_t tail_len;
+
+/*
  * Columns [j0, j1) (j0 a multiple of 16) of y for all rows of xw: per block of MC rows, per group of
- * four panels (then single panels), tiles of MR rows (the group's weights stay in L2 while the
- * block's row tiles pass).
+ * panels, tiles (6 rows x 4 panels, then single panels; with short chains 2 x 2), the group's
+ * weights staying in L2 while the block's row tiles pass; then VEC_DOT's tail per panel.
  */
 CAPMOE_AVX512 static void gemm_avx512(int order, const uint32_t *xw, int rows, int k, const uint16_t *panels, int j0, int j1,
                                       float *y, int ys) {
     int kp = padded_k(k), nb = kp / 64, p = j0 / NP_COLS, pend = (j1 + NP_COLS - 1) / NP_COLS;
+    int tail = order == ORDER_VEC_DOT ? k & 63 : 0, small = (order == ORDER_TINYBLAS ? k / 32 : k / 64) <= SHORT;
     int64_t xs = kp / 2, pstride = (int64_t) NP_COLS * (kp / 2);
     const uint32_t *words = (const uint32_t *) panels;
+    double *sd = NULL, *xt = NULL;
+    float *xb = NULL;
+    const int sds = 4 * NP_COLS;
+    if (tail) {
+        size_t need = (size_t) MC * sds + (size_t) rows * tail + (size_t) rows;   /* the bounds: two floats per row */
+        if (tail_len < need) {
+            free(tail_scratch);
+            tail_scratch = aligned_alloc(64, ((need * 8 + 63) / 64) * 64);
+            tail_len = tail_scratch == NULL ? 0 : need;
+            if (tail_scratch == NULL) abort();
+        }
+        sd = tail_scratch;
+        xt = sd + (size_t) MC * sds;
+        xb = (float *) (xt + (size_t) rows * tail);
+        for (int r = 0; r < rows; r++) {
+            const uint16_t *h = (const uint16_t *) (xw + (int64_t) r * xs) + (k - tail);
+            float lo = __builtin_inff(), hi = 0;
+            for (int e = 0; e < tail; e++) {
+                float v = bf16_float(h[e]), a = __builtin_fabsf(v);
+                xt[(int64_t) r * tail + e] = v;
+                hi = a > hi || a != a ? a : hi;
+                if (a != 0 && a < lo) lo = a;
+            }
+            xb[2 * r] = lo;
+            xb[2 * r + 1] = hi;
+        }
+    }
     for (int r0 = 0; r0 < rows; r0 += MC) {
         int m = rows - r0 < MC ? rows - r0 : MC;
         for (int q = p; q < pend;) {
-            int four = q + 4 <= pend && (q + 4) * NP_COLS <= j1, np = four ? 4 : 1;
-            int width = four ? NP_COLS : j1 - q * NP_COLS;
-            const tile_fn *fs = TILE_FNS[order][four];
+            int group = small ? 2 : 4, full = q + group <= pend && (q + group) * NP_COLS <= j1, np = full ? group : 1;
+            int width = full ? NP_COLS : j1 - q * NP_COLS, tile = small ? 2 : MR;
+            const tile_fn *fs = small ? SMALL_FNS[order][full] : TILE_FNS[order][full];
             for (int r = 0; r < m;) {
-                int h = m - r >= MR ? MR : m - r;
+                int h = m - r >= tile ? tile : m - r;
                 fs[h](xw + (int64_t) (r0 + r) * xs, xs, words + q * pstride, pstride, k, nb,
-                      y + (int64_t) (r0 + r) * ys + (q - p) * NP_COLS, ys, width);
+                      y + (int64_t) (r0 + r) * ys + (q - p) * NP_COLS, ys, width, sd + (int64_t) r * sds, sds);
                 r += h;
+            }
+            if (tail) {
+                for (int i = 0; i < np; i++) {
+                    vec_dot_tail(words + (q + i) * pstride, k, nb, m, xt + (int64_t) r0 * tail, xb + 2 * r0, sd + i * NP_COLS, sds,
+                                 y + (int64_t) r0 * ys + (q + i - p) * NP_COLS, ys, i == np - 1 ? width : NP_COLS);
+                }
             }
             q += np;
         }
