@@ -178,8 +178,9 @@ class ReducedMatMulTest {
         return new int[] {k, 1 + rnd.nextInt(90), 1 + rnd.nextInt(40)};
     }
 
+    /** Both kernels: the model's bits, and within (K + 1)·2^-24·Σ|x·w| of float64 (the class comment) on inputs without subnormals. */
     @Test
-    void bothKernelsGiveTheModelsBitsOfLlamaCppsOrders() {
+    void bothKernelsGiveTheModelsBitsOfLlamaCppsOrdersAndFloat64WithinTolerance() {
         for (ReducedMatMul.Order order : ReducedMatMul.Order.values()) {
             SplittableRandom rnd = new SplittableRandom(order.ordinal() + 5);
             try (Arena arena = Arena.ofShared()) {
@@ -200,6 +201,14 @@ class ReducedMatMulTest {
                             String at = order + " rows=" + rows + " k=" + k + " n=" + n + " at " + r + "," + j;
                             assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(fast[r * n + j]), ReducedMatMul.kernel() + " " + at);
                             assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(portable[r * n + j]), "portable " + at);
+                            if (trial % 5 == 2) continue;
+                            double ref = 0, sum = 0;
+                            for (int c = 0; c < k; c++) {
+                                double t = (double) xr[r * k + c] * wv[j * k + c];
+                                ref += t;
+                                sum += Math.abs(t);
+                            }
+                            assertEquals(ref, fast[r * n + j], (k + 1) * 0x1p-24 * sum, "float64 " + at);
                         }
                     }
                 }
@@ -214,39 +223,6 @@ class ReducedMatMulTest {
         int differ = 0;
         for (int r = 0; r < 50; r++) if (tinyBlas(x, r * 192, w, 0, 192) != vecDot(x, r * 192, w, 0, 192)) differ++;
         assertTrue(differ > 5, "tinyBLAS's and ggml_vec_dot_bf16's sums differed in only " + differ + " of 50");
-    }
-
-    @Test
-    void bothKernelsMatchFloat64OfTheRoundedInputsOnRaggedShapes() {
-        for (ReducedMatMul.Order order : ReducedMatMul.Order.values()) {
-        SplittableRandom rnd = new SplittableRandom(11);
-        try (Arena arena = Arena.ofShared()) {
-            for (int trial = 0; trial < 40; trial++) {
-                int[] shape = shape(rnd, trial, order);
-                int k = shape[0], n = shape[1], rows = shape[2];
-                float[] wv = new float[n * k];
-                Matrix w = bf16("w", n, k, wv, 100 + trial, arena);
-                float[] x = gaussian(rows * k, 200 + trial);
-                float[] fast = new float[rows * n], portable = new float[rows * n];
-                ReducedMatMul.gemm(order, x, 0, k, rows, w.pairPanels(), 0, n, fast, 0, n);
-                ReducedMatMul.gemmPortable(order, x, 0, k, rows, w.pairPanels(), 0, n, portable, 0, n);
-                for (int r = 0; r < rows; r++) {
-                    for (int j = 0; j < n; j++) {
-                        double ref = 0, s = 0;
-                        for (int c = 0; c < k; c++) {
-                            double p = (double) Bf16.toFloat(ggmlBf16(x[r * k + c])) * wv[j * k + c];
-                            ref += p;
-                            s += Math.abs(p);
-                        }
-                        double tol = (k + 1) * 0x1p-24 * s;
-                        String at = order + " rows=" + rows + " k=" + k + " n=" + n + " at " + r + "," + j;
-                        assertEquals(ref, fast[r * n + j], tol, ReducedMatMul.kernel() + " " + at);
-                        assertEquals(ref, portable[r * n + j], tol, "portable " + at);
-                    }
-                }
-            }
-        }
-        }
     }
 
     /**
