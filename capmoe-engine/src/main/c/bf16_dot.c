@@ -339,74 +339,91 @@ static const tile_fn TILE_FNS[2][2][MR + 1] = {
      {0, tile_tb_1x4, tile_tb_2x4, tile_tb_3x4, tile_tb_4x4, tile_tb_5x4, tile_tb_6x4}}};
 
 /*
- * VEC_DOT's tail for one panel and `rows` rows: s (sd, the tiles' double sums, row stride sds)
- * plus, k by k past the last whole block, (double) (x * w); y = (float) s into `width` columns.
- * The tail's weights are widened once per panel, with the least nonzero and the largest |w|. Where
- * every nonzero product x * w is a normal float (|x w| in [2^-126, 2^127): the bounds' products,
- * per row; NaN fails the check) it is exact in float (16 significant bits), and s + (double) (x * w)
- * = fma(x, w, s), rounded once: the fast path; else the float products themselves.
+ * VEC_DOT's tail for np (<= 4) consecutive panels and `rows` rows: s (sd, the tiles' double sums,
+ * row stride sds) plus, k by k past the last whole block, (double) (x * w); y = (float) s, the last
+ * panel's `width` columns. The tail's weights are widened once, with the least nonzero and the
+ * largest |w|. Where every nonzero product x * w is a normal float (|x w| in [2^-126, 2^127): the
+ * bounds' products, per row; NaN fails the check) it is exact in float (16 significant bits), and
+ * s + (double) (x * w) = fma(x, w, s), rounded once: the fast path; else the float products themselves.
  * xt: the rows' tail values as doubles [rows x tail], xb: their least nonzero and largest |x| [rows x 2].
  */
-CAPMOE_AVX512 static void vec_dot_tail(const uint32_t *w, int k, int nb, int rows, const double *xt, const float *xb,
-                                       const double *sd, int sds, float *y, int ys, int width) {
+CAPMOE_AVX512 static void vec_dot_tail(const uint32_t *w, int64_t pstride, int np, int k, int nb, int rows, const double *xt,
+                                       const float *xb, const double *sd, int sds, float *y, int ys, int width) {
     int full = k / 64, tail = k & 63;
-    __m512 wt[64];
-    __m512d wd[64][2];
+    __m512 wt[64][4];
+    __m512d wd[64][4][2];
     __m512 wmax = _mm512_setzero_ps(), wmin = _mm512_set1_ps(__builtin_inff());
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
     for (int e = 0; e < tail; e++) {
-        __m512i wv = _mm512_loadu_si512((const void *) (w + pos_of(32 * full + e / 2, nb) * NP_COLS));
-        __m512 f = _mm512_castsi512_ps((e & 1) ? _mm512_and_si512(wv, _mm512_set1_epi32((int) 0xffff0000u)) : _mm512_slli_epi32(wv, 16));
-        __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(f), absmask));
-        wt[e] = f;
-        wd[e][0] = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
-        wd[e][1] = _mm512_cvtps_pd(high8(f));
-        wmax = _mm512_max_ps(wmax, a);
-        wmin = _mm512_mask_min_ps(wmin, _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_NEQ_OQ), wmin, a);
+        int64_t pos = pos_of(32 * full + e / 2, nb);
+        for (int q = 0; q < np; q++) {
+            __m512i wv = _mm512_loadu_si512((const void *) (w + q * pstride + pos * NP_COLS));
+            __m512 f = _mm512_castsi512_ps((e & 1) ? _mm512_and_si512(wv, _mm512_set1_epi32((int) 0xffff0000u)) : _mm512_slli_epi32(wv, 16));
+            __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(f), absmask));
+            wt[e][q] = f;
+            wd[e][q][0] = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
+            wd[e][q][1] = _mm512_cvtps_pd(high8(f));
+            wmax = _mm512_max_ps(wmax, a);
+            wmin = _mm512_mask_min_ps(wmin, _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_NEQ_OQ), wmin, a);
+        }
     }
     double wlo = _mm512_reduce_min_ps(wmin), whi = _mm512_reduce_max_ps(wmax);
-    __mmask16 mask = width >= NP_COLS ? (__mmask16) 0xffff : (__mmask16) ((1u << width) - 1);
+    __mmask16 last = width >= NP_COLS ? (__mmask16) 0xffff : (__mmask16) ((1u << width) - 1);
     int r = 0;
-    /* four rows at a time on the fast path: eight independent fma chains */
+    /* fast path, four rows at a time: eight independent fma chains per panel */
     for (; r + 4 <= rows; r += 4) {
         int fast = 1;
         for (int i = 0; i < 4; i++) fast &= xb[2 * (r + i) + 1] * whi < 0x1p127 && xb[2 * (r + i)] * wlo >= 0x1p-126;
         if (!fast) break;
-        __m512d d[4][2];
-        for (int i = 0; i < 4; i++) {
-            d[i][0] = _mm512_loadu_pd(sd + (int64_t) (r + i) * sds);
-            d[i][1] = _mm512_loadu_pd(sd + (int64_t) (r + i) * sds + 8);
-        }
-        for (int e = 0; e < tail; e++) {
-            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
-                __m512d xv = _mm512_set1_pd(xt[(int64_t) (r + i) * tail + e]);
-                d[i][0] = _mm512_fmadd_pd(xv, wd[e][0], d[i][0]);
-                d[i][1] = _mm512_fmadd_pd(xv, wd[e][1], d[i][1]);
+        for (int q = 0; q < np; q++) {
+            __m512d d[4][2];
+            for (int i = 0; i < 4; i++) {
+                d[i][0] = _mm512_loadu_pd(sd + (int64_t) (r + i) * sds + q * NP_COLS);
+                d[i][1] = _mm512_loadu_pd(sd + (int64_t) (r + i) * sds + q * NP_COLS + 8);
+            }
+            for (int e = 0; e < tail; e++) {
+                _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+                    __m512d xv = _mm512_set1_pd(xt[(int64_t) (r + i) * tail + e]);
+                    d[i][0] = _mm512_fmadd_pd(xv, wd[e][q][0], d[i][0]);
+                    d[i][1] = _mm512_fmadd_pd(xv, wd[e][q][1], d[i][1]);
+                }
+            }
+            for (int i = 0; i < 4; i++) {
+                __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(d[i][0])), _mm512_cvtpd_ps(d[i][1]), 1);
+                _mm512_mask_storeu_ps(y + (int64_t) (r + i) * ys + q * NP_COLS, q == np - 1 ? last : (__mmask16) 0xffff, f);
             }
         }
-        for (int i = 0; i < 4; i++) {
-            __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(d[i][0])), _mm512_cvtpd_ps(d[i][1]), 1);
-            _mm512_mask_storeu_ps(y + (int64_t) (r + i) * ys, mask, f);
-        }
     }
+    /* the other rows one at a time, all np panels together (2 np chains) */
     for (; r < rows; r++) {
-        __m512d lo = _mm512_loadu_pd(sd + (int64_t) r * sds), hi = _mm512_loadu_pd(sd + (int64_t) r * sds + 8);
+        __m512d d[4][2];
+        for (int q = 0; q < np; q++) {
+            d[q][0] = _mm512_loadu_pd(sd + (int64_t) r * sds + q * NP_COLS);
+            d[q][1] = _mm512_loadu_pd(sd + (int64_t) r * sds + q * NP_COLS + 8);
+        }
         const double *xr = xt + (int64_t) r * tail;
         if (xb[2 * r + 1] * whi < 0x1p127 && xb[2 * r] * wlo >= 0x1p-126) {
             for (int e = 0; e < tail; e++) {
                 __m512d xv = _mm512_set1_pd(xr[e]);
-                lo = _mm512_fmadd_pd(xv, wd[e][0], lo);
-                hi = _mm512_fmadd_pd(xv, wd[e][1], hi);
+                for (int q = 0; q < np; q++) {
+                    d[q][0] = _mm512_fmadd_pd(xv, wd[e][q][0], d[q][0]);
+                    d[q][1] = _mm512_fmadd_pd(xv, wd[e][q][1], d[q][1]);
+                }
             }
         } else {
             for (int e = 0; e < tail; e++) {
-                __m512 p = _mm512_mul_ps(_mm512_set1_ps((float) xr[e]), wt[e]);
-                lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
-                hi = _mm512_add_pd(hi, _mm512_cvtps_pd(high8(p)));
+                __m512 xv = _mm512_set1_ps((float) xr[e]);
+                for (int q = 0; q < np; q++) {
+                    __m512 p = _mm512_mul_ps(xv, wt[e][q]);
+                    d[q][0] = _mm512_add_pd(d[q][0], _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+                    d[q][1] = _mm512_add_pd(d[q][1], _mm512_cvtps_pd(high8(p)));
+                }
             }
         }
-        __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
-        _mm512_mask_storeu_ps(y + (int64_t) r * ys, mask, f);
+        for (int q = 0; q < np; q++) {
+            __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(d[q][0])), _mm512_cvtpd_ps(d[q][1]), 1);
+            _mm512_mask_storeu_ps(y + (int64_t) r * ys + q * NP_COLS, q == np - 1 ? last : (__mmask16) 0xffff, f);
+        }
     }
 }
 
@@ -455,20 +472,21 @@ CAPMOE_AVX512 static void gemm_avx512(int order, const uint32_t *xw, int rows, i
     for (int r0 = 0; r0 < rows; r0 += MC) {
         int m = rows - r0 < MC ? rows - r0 : MC;
         for (int q = p; q < pend;) {
-            int group = small ? 2 : 4, full = q + group <= pend && (q + group) * NP_COLS <= j1, np = full ? group : 1;
-            int width = full ? NP_COLS : j1 - q * NP_COLS, tile = small ? 2 : MR;
-            const tile_fn *fs = small ? SMALL_FNS[order][full] : TILE_FNS[order][full];
-            for (int r = 0; r < m;) {
-                int h = m - r >= tile ? tile : m - r;
-                fs[h](xw + (int64_t) (r0 + r) * xs, xs, words + q * pstride, pstride, k, nb,
-                      y + (int64_t) (r0 + r) * ys + (q - p) * NP_COLS, ys, width, sd + (int64_t) r * sds, sds);
-                r += h;
+            int full = q + 4 <= pend && (q + 4) * NP_COLS <= j1, np = full ? 4 : 1;
+            int width = full ? NP_COLS : j1 - q * NP_COLS;
+            for (int sub = 0; sub < np; sub += small ? 2 : 4) {     /* small tiles: two panels each */
+                const tile_fn *fs = small ? SMALL_FNS[order][np > 1] : TILE_FNS[order][full];
+                int tile = small ? 2 : MR;
+                for (int r = 0; r < m;) {
+                    int h = m - r >= tile ? tile : m - r;
+                    fs[h](xw + (int64_t) (r0 + r) * xs, xs, words + (q + sub) * pstride, pstride, k, nb,
+                          y + (int64_t) (r0 + r) * ys + (q + sub - p) * NP_COLS, ys, width, sd + (int64_t) r * sds + sub * NP_COLS, sds);
+                    r += h;
+                }
             }
             if (tail) {
-                for (int i = 0; i < np; i++) {
-                    vec_dot_tail(words + (q + i) * pstride, k, nb, m, xt + (int64_t) r0 * tail, xb + 2 * r0, sd + i * NP_COLS, sds,
-                                 y + (int64_t) r0 * ys + (q + i - p) * NP_COLS, ys, i == np - 1 ? width : NP_COLS);
-                }
+                vec_dot_tail(words + q * pstride, pstride, np, k, nb, m, xt + (int64_t) r0 * tail, xb + 2 * r0, sd, sds,
+                             y + (int64_t) r0 * ys + (q - p) * NP_COLS, ys, width);
             }
             q += np;
         }
