@@ -36,6 +36,15 @@ final class GgmlAttention {
 
     /** Query rows that share each key and value row they load ({@link #quad}): four, as {@link CachedAttention}'s. */
     private static final int R = 4;
+    /**
+     * Rows at positions below this go alone ({@link #row}) in a prefill too, though quads would
+     * serve them: their work is 1.6% of a 512-token prefill's, and so the one-row kernel, which a
+     * decode step of one token per kv head runs, is compiled (C2, vectors in registers) from the
+     * prefill's thousands of calls with every branch profiled. Run by decode steps alone, its
+     * first compilations were on-stack replacements from the interpreter, its vectors boxed (in
+     * some runs 579 KB allocated per olmoe-tiny token and a third of the tokens/s, for hundreds of steps).
+     */
+    private static final int ALONE = 64;
     /** Rows a task holds (tokens x the group's query heads), unless one token has more heads: two quads. */
     private static final int ROWS_PER_TASK = 8;
 
@@ -50,16 +59,16 @@ final class GgmlAttention {
      * ({@link #row}); the same bits either way ({@code GgmlAttentionTest}).
      */
     static void attend(Batch batch, KvCache cache, float[] q, int qWidth, int heads, float scale, float[] out, int outWidth) {
-        attend(batch, cache, q, qWidth, heads, scale, out, outWidth, true);
+        attend(batch, cache, q, qWidth, heads, scale, out, outWidth, ALONE);
     }
 
-    /** {@link #attend} with every row alone ({@link #row}, the order before the quads), for the tests' bit comparison. */
-    static void attendRows(Batch batch, KvCache cache, float[] q, int qWidth, int heads, float scale, float[] out, int outWidth) {
-        attend(batch, cache, q, qWidth, heads, scale, out, outWidth, false);
-    }
-
-    private static void attend(Batch batch, KvCache cache, float[] q, int qWidth, int heads, float scale,
-                               float[] out, int outWidth, boolean quads) {
+    /**
+     * {@link #attend} with the rows at positions below {@code alone} alone ({@link #row}) and the rest
+     * in quads where they make them: for the tests' bit comparisons, 0 (quads wherever possible)
+     * against {@link Integer#MAX_VALUE} (every row alone: the order before the quads).
+     */
+    static void attend(Batch batch, KvCache cache, float[] q, int qWidth, int heads, float scale,
+                       float[] out, int outWidth, int alone) {
         int t = batch.tokens(), kvHeads = cache.heads(), tq = Math.max(1, ROWS_PER_TASK / (heads / kvHeads));
         if (t == 0) return;
         long work = 0;
@@ -68,11 +77,11 @@ final class GgmlAttention {
         Parallel team = Parallel.current();
         int chunks = team.tasks(work, tasks) > 1 ? Math.min(tasks, 4 * team.threads()) : 1;
         Tasks body = TASKS.take();
-        body.set(batch, cache, q, qWidth, heads, scale, out, outWidth, tq, tasks, chunks, quads);
+        body.set(batch, cache, q, qWidth, heads, scale, out, outWidth, tq, tasks, chunks, alone);
         try {
             team.forEach(chunks, body);
         } finally {
-            body.set(null, null, null, 0, 0, 0f, null, 0, 0, 0, 0, false);
+            body.set(null, null, null, 0, 0, 0f, null, 0, 0, 0, 0, 0);
             TASKS.put(body);
         }
     }
@@ -83,19 +92,18 @@ final class GgmlAttention {
     /**
      * {@link #attend}'s phase: chunk c runs tasks c, c + chunks, ... (later tokens cost more; striding
      * evens the chunks out), task = (block of tq batch tokens, kv head). Inside a task, the tokens of
-     * one sequence times the kv head's query heads are rows sharing one cache's keys and values:
-     * quads of them, then the last ones alone.
+     * one sequence times the kv head's query heads are rows sharing one cache's keys and values: those
+     * at positions below {@code aloneBelow} alone, quads of the rest, the last few alone.
      */
     private static final class Tasks implements Parallel.Task {
         private Batch batch;
         private KvCache cache;
         private float[] q, out;
-        private int qWidth, outWidth, heads, tq, tasks, chunks;
+        private int qWidth, outWidth, heads, tq, tasks, chunks, aloneBelow;
         private float scale;
-        private boolean quads;
 
         void set(Batch batch, KvCache cache, float[] q, int qWidth, int heads, float scale, float[] out, int outWidth,
-                 int tq, int tasks, int chunks, boolean quads) {
+                 int tq, int tasks, int chunks, int alone) {
             this.batch = batch;
             this.cache = cache;
             this.q = q;
@@ -107,7 +115,7 @@ final class GgmlAttention {
             this.tq = tq;
             this.tasks = tasks;
             this.chunks = chunks;
-            this.quads = quads;
+            this.aloneBelow = alone;
         }
 
         @Override
@@ -121,25 +129,27 @@ final class GgmlAttention {
                     for (e = i + 1; e < i1 && seq[e] == b; e++) { }
                     float[] kc = cache.keys(b), vc = cache.values(b);
                     int rows = (e - i) * group, r = 0;         // row r: token i + r / group, query head kh*group + r % group
-                    if (quads) {
-                        for (; r + R <= rows; r += R) {
-                            int t0 = i + r / group, t1 = i + (r + 1) / group, t2 = i + (r + 2) / group, t3 = i + (r + 3) / group;
-                            int h0 = kh * group + r % group, h1 = kh * group + (r + 1) % group;
-                            int h2 = kh * group + (r + 2) % group, h3 = kh * group + (r + 3) % group;
-                            int v0 = pos[t0] + 1, v1 = pos[t1] + 1, v2 = pos[t2] + 1, v3 = pos[t3] + 1;
-                            int nMax = (Math.max(Math.max(v0, v1), Math.max(v2, v3)) + 15) & ~15;
-                            quad(kc, vc, cache, kh, q, t0 * qWidth + h0 * dk, t1 * qWidth + h1 * dk, t2 * qWidth + h2 * dk,
-                                    t3 * qWidth + h3 * dk, v0, v1, v2, v3, scale, out, t0 * outWidth + h0 * dv, t1 * outWidth + h1 * dv,
-                                    t2 * outWidth + h2 * dv, t3 * outWidth + h3 * dv, dk, dv, buffer(R * (16 * L + nMax + 16 * dv)), nMax);
-                        }
+                    for (; r < rows && pos[i + r / group] < aloneBelow; r++) alone(kc, vc, kh, i, r, group, dk, dv);
+                    for (; r + R <= rows; r += R) {
+                        int t0 = i + r / group, t1 = i + (r + 1) / group, t2 = i + (r + 2) / group, t3 = i + (r + 3) / group;
+                        int h0 = kh * group + r % group, h1 = kh * group + (r + 1) % group;
+                        int h2 = kh * group + (r + 2) % group, h3 = kh * group + (r + 3) % group;
+                        int v0 = pos[t0] + 1, v1 = pos[t1] + 1, v2 = pos[t2] + 1, v3 = pos[t3] + 1;
+                        int nMax = (Math.max(Math.max(v0, v1), Math.max(v2, v3)) + 15) & ~15;
+                        quad(kc, vc, cache, kh, q, t0 * qWidth + h0 * dk, t1 * qWidth + h1 * dk, t2 * qWidth + h2 * dk,
+                                t3 * qWidth + h3 * dk, v0, v1, v2, v3, scale, out, t0 * outWidth + h0 * dv, t1 * outWidth + h1 * dv,
+                                t2 * outWidth + h2 * dv, t3 * outWidth + h3 * dv, dk, dv, buffer(R * (16 * L + nMax + 16 * dv)), nMax);
                     }
-                    for (; r < rows; r++) {
-                        int ti = i + r / group, h = kh * group + r % group, valid = pos[ti] + 1, n = (valid + 15) & ~15;
-                        row(kc, vc, cache, kh, q, ti * qWidth + h * dk, valid, n, scale, out, ti * outWidth + h * dv, dk, dv,
-                                buffer(16 * L + n + 16 * dv));
-                    }
+                    for (; r < rows; r++) alone(kc, vc, kh, i, r, group, dk, dv);
                 }
             }
+        }
+
+        /** Row r of the rows from token i on, alone ({@link #row}). */
+        private void alone(float[] kc, float[] vc, int kh, int i, int r, int group, int dk, int dv) {
+            int ti = i + r / group, h = kh * group + r % group, valid = batch.position()[ti] + 1, n = (valid + 15) & ~15;
+            row(kc, vc, cache, kh, q, ti * qWidth + h * dk, valid, n, scale, out, ti * outWidth + h * dv, dk, dv,
+                    buffer(16 * L + n + 16 * dv));
         }
     }
 
@@ -170,6 +180,27 @@ final class GgmlAttention {
         int s = 16 * L, acc = s + n, np = dk & ~63;
         // 1. kq: ggml_vec_dot_f32 per position, L positions of a key block at once: the 64-dim steps
         // (four accumulators per lane) and their tree first, then the leftover dims' adds
+        rowSteps(kc, cache, kh, q, qo, valid, np, buf, s);
+        // the leftover dims: each position's adds in dim order, four key blocks' chains interleaved
+        // (independent chains, so the adds' latency overlaps; positions past the row's are masked by the softmax)
+        if (np < dk) rowLeftover(kc, cache, kh, q, qo, valid, np, dk, buf, s);
+        // 2. kq_soft_max
+        softmax(buf, s, n, valid, scale);
+        // 3. kqv: lane j mod 16 of every value dim, fma over j ascending, then the 16 lanes' tree.
+        // Eight lanes' chains at once (positions j..j+7 of one cache block, rows dv apart), each in a
+        // register, so the fmas' latency overlaps; each chain's order is unchanged.
+        rowKqv(vc, cache, kh, valid, dv, buf, s, acc);
+        tree16(buf, acc, dv, dv);
+        System.arraycopy(buf, acc, out, oo, dv);
+    }
+
+    /**
+     * {@link #row}'s scores' 64-dim steps (np dims; none: zeros) for positions 0..valid (rounded up to
+     * L) into buf[s + position], L positions of a key block at once. (Each of {@link #row}'s phases
+     * is a method of its own, so that C2 compiles each within its node budget: vector calls it stops
+     * inlining there are boxed objects, kilobytes per decode step.)
+     */
+    private static void rowSteps(float[] kc, KvCache cache, int kh, float[] q, int qo, int valid, int np, float[] buf, int s) {
         for (int start = 0; start < valid; start += L) {
             if (np == 0) {                                       // no 64-dim step: ggml's sum starts at 0
                 java.util.Arrays.fill(buf, s + start, s + start + L, 0f);
@@ -190,40 +221,39 @@ final class GgmlAttention {
             tree16(buf, 0, L, L);
             System.arraycopy(buf, 0, buf, s + start, L);
         }
-        // the leftover dims: each position's adds in dim order, four key blocks' chains interleaved
-        // (independent chains, so the adds' latency overlaps; positions past the row's are masked by the softmax)
-        if (np < dk) {
-            int start = 0;
-            for (; start + 3 * L < valid; start += 4 * L) {
-                int k0 = cache.keyOffset(start, kh), k1 = cache.keyOffset(start + L, kh);
-                int k2 = cache.keyOffset(start + 2 * L, kh), k3 = cache.keyOffset(start + 3 * L, kh);
-                FloatVector s0 = FloatVector.fromArray(F, buf, s + start), s1 = FloatVector.fromArray(F, buf, s + start + L);
-                FloatVector s2 = FloatVector.fromArray(F, buf, s + start + 2 * L), s3 = FloatVector.fromArray(F, buf, s + start + 3 * L);
-                for (int c = np; c < dk; c++) {
-                    float qc = q[qo + c];
-                    int co = c * KvCache.BLOCK;
-                    s0 = s0.add(FloatVector.fromArray(F, kc, k0 + co).mul(qc));
-                    s1 = s1.add(FloatVector.fromArray(F, kc, k1 + co).mul(qc));
-                    s2 = s2.add(FloatVector.fromArray(F, kc, k2 + co).mul(qc));
-                    s3 = s3.add(FloatVector.fromArray(F, kc, k3 + co).mul(qc));
-                }
-                s0.intoArray(buf, s + start);
-                s1.intoArray(buf, s + start + L);
-                s2.intoArray(buf, s + start + 2 * L);
-                s3.intoArray(buf, s + start + 3 * L);
+    }
+
+    /** {@link #row}'s scores' leftover dims np..dk-1: each position's adds onto buf[s + position] in dim order. */
+    private static void rowLeftover(float[] kc, KvCache cache, int kh, float[] q, int qo, int valid, int np, int dk, float[] buf, int s) {
+        int start = 0;
+        for (; start + 3 * L < valid; start += 4 * L) {
+            int k0 = cache.keyOffset(start, kh), k1 = cache.keyOffset(start + L, kh);
+            int k2 = cache.keyOffset(start + 2 * L, kh), k3 = cache.keyOffset(start + 3 * L, kh);
+            FloatVector s0 = FloatVector.fromArray(F, buf, s + start), s1 = FloatVector.fromArray(F, buf, s + start + L);
+            FloatVector s2 = FloatVector.fromArray(F, buf, s + start + 2 * L), s3 = FloatVector.fromArray(F, buf, s + start + 3 * L);
+            for (int c = np; c < dk; c++) {
+                float qc = q[qo + c];
+                int co = c * KvCache.BLOCK;
+                s0 = s0.add(FloatVector.fromArray(F, kc, k0 + co).mul(qc));
+                s1 = s1.add(FloatVector.fromArray(F, kc, k1 + co).mul(qc));
+                s2 = s2.add(FloatVector.fromArray(F, kc, k2 + co).mul(qc));
+                s3 = s3.add(FloatVector.fromArray(F, kc, k3 + co).mul(qc));
             }
-            for (; start < valid; start += L) {
-                int ko = cache.keyOffset(start, kh);
-                FloatVector sum = FloatVector.fromArray(F, buf, s + start);
-                for (int c = np; c < dk; c++) sum = sum.add(FloatVector.fromArray(F, kc, ko + c * KvCache.BLOCK).mul(q[qo + c]));
-                sum.intoArray(buf, s + start);
-            }
+            s0.intoArray(buf, s + start);
+            s1.intoArray(buf, s + start + L);
+            s2.intoArray(buf, s + start + 2 * L);
+            s3.intoArray(buf, s + start + 3 * L);
         }
-        // 2. kq_soft_max
-        softmax(buf, s, n, valid, scale);
-        // 3. kqv: lane j mod 16 of every value dim, fma over j ascending, then the 16 lanes' tree.
-        // Eight lanes' chains at once (positions j..j+7 of one cache block, rows dv apart), each in a
-        // register, so the fmas' latency overlaps; each chain's order is unchanged.
+        for (; start < valid; start += L) {
+            int ko = cache.keyOffset(start, kh);
+            FloatVector sum = FloatVector.fromArray(F, buf, s + start);
+            for (int c = np; c < dk; c++) sum = sum.add(FloatVector.fromArray(F, kc, ko + c * KvCache.BLOCK).mul(q[qo + c]));
+            sum.intoArray(buf, s + start);
+        }
+    }
+
+    /** {@link #row}'s p·V lanes: lane l of value dim d, the fma chain over j = l, l+16, ... < valid, to buf[acc + l·dv + d]. */
+    private static void rowKqv(float[] vc, KvCache cache, int kh, int valid, int dv, float[] buf, int s, int acc) {
         int full = F.loopBound(dv);
         for (int l = 0; l < 16; l += 8) {
             int a = acc + l * dv;
@@ -268,8 +298,6 @@ final class GgmlAttention {
                 }
             }
         }
-        tree16(buf, acc, dv, dv);
-        System.arraycopy(buf, acc, out, oo, dv);
     }
 
     /**
@@ -367,78 +395,88 @@ final class GgmlAttention {
      */
     private static void leftover4(float[] kc, KvCache cache, int kh, float[] q, int q0, int q1, int q2, int q3, int np, int dk,
                                   int vMax, float[] buf, int so, int nMax) {
-        int s0 = so, s1 = s0 + nMax, s2 = s1 + nMax, s3 = s2 + nMax, B = KvCache.BLOCK;
         int start = 0;
         for (; start + 3 * L < vMax; start += 4 * L) {
-            int k0 = cache.keyOffset(start, kh), k1 = cache.keyOffset(start + L, kh);
-            int k2 = cache.keyOffset(start + 2 * L, kh), k3 = cache.keyOffset(start + 3 * L, kh);
-            int p0 = s0 + start, p1 = s1 + start, p2 = s2 + start, p3 = s3 + start;
-            FloatVector x00 = FloatVector.fromArray(F, buf, p0), x01 = FloatVector.fromArray(F, buf, p0 + L);
-            FloatVector x02 = FloatVector.fromArray(F, buf, p0 + 2 * L), x03 = FloatVector.fromArray(F, buf, p0 + 3 * L);
-            FloatVector x10 = FloatVector.fromArray(F, buf, p1), x11 = FloatVector.fromArray(F, buf, p1 + L);
-            FloatVector x12 = FloatVector.fromArray(F, buf, p1 + 2 * L), x13 = FloatVector.fromArray(F, buf, p1 + 3 * L);
-            FloatVector x20 = FloatVector.fromArray(F, buf, p2), x21 = FloatVector.fromArray(F, buf, p2 + L);
-            FloatVector x22 = FloatVector.fromArray(F, buf, p2 + 2 * L), x23 = FloatVector.fromArray(F, buf, p2 + 3 * L);
-            FloatVector x30 = FloatVector.fromArray(F, buf, p3), x31 = FloatVector.fromArray(F, buf, p3 + L);
-            FloatVector x32 = FloatVector.fromArray(F, buf, p3 + 2 * L), x33 = FloatVector.fromArray(F, buf, p3 + 3 * L);
-            for (int c = np; c < dk; c++) {
-                int co = c * B;
-                FloatVector y0 = FloatVector.fromArray(F, kc, k0 + co), y1 = FloatVector.fromArray(F, kc, k1 + co);
-                FloatVector y2 = FloatVector.fromArray(F, kc, k2 + co), y3 = FloatVector.fromArray(F, kc, k3 + co);
-                FloatVector b = FloatVector.broadcast(F, q[q0 + c]);
-                x00 = x00.add(y0.mul(b));
-                x01 = x01.add(y1.mul(b));
-                x02 = x02.add(y2.mul(b));
-                x03 = x03.add(y3.mul(b));
-                b = FloatVector.broadcast(F, q[q1 + c]);
-                x10 = x10.add(y0.mul(b));
-                x11 = x11.add(y1.mul(b));
-                x12 = x12.add(y2.mul(b));
-                x13 = x13.add(y3.mul(b));
-                b = FloatVector.broadcast(F, q[q2 + c]);
-                x20 = x20.add(y0.mul(b));
-                x21 = x21.add(y1.mul(b));
-                x22 = x22.add(y2.mul(b));
-                x23 = x23.add(y3.mul(b));
-                b = FloatVector.broadcast(F, q[q3 + c]);
-                x30 = x30.add(y0.mul(b));
-                x31 = x31.add(y1.mul(b));
-                x32 = x32.add(y2.mul(b));
-                x33 = x33.add(y3.mul(b));
-            }
-            x00.intoArray(buf, p0);
-            x01.intoArray(buf, p0 + L);
-            x02.intoArray(buf, p0 + 2 * L);
-            x03.intoArray(buf, p0 + 3 * L);
-            x10.intoArray(buf, p1);
-            x11.intoArray(buf, p1 + L);
-            x12.intoArray(buf, p1 + 2 * L);
-            x13.intoArray(buf, p1 + 3 * L);
-            x20.intoArray(buf, p2);
-            x21.intoArray(buf, p2 + L);
-            x22.intoArray(buf, p2 + 2 * L);
-            x23.intoArray(buf, p2 + 3 * L);
-            x30.intoArray(buf, p3);
-            x31.intoArray(buf, p3 + L);
-            x32.intoArray(buf, p3 + 2 * L);
-            x33.intoArray(buf, p3 + 3 * L);
+            leftover4x4(kc, cache.keyOffset(start, kh), cache.keyOffset(start + L, kh), cache.keyOffset(start + 2 * L, kh),
+                    cache.keyOffset(start + 3 * L, kh), q, q0, q1, q2, q3, np, dk, buf, so + start, nMax);
         }
-        for (; start < vMax; start += L) {
-            int ko = cache.keyOffset(start, kh);
-            FloatVector x0 = FloatVector.fromArray(F, buf, s0 + start), x1 = FloatVector.fromArray(F, buf, s1 + start);
-            FloatVector x2 = FloatVector.fromArray(F, buf, s2 + start), x3 = FloatVector.fromArray(F, buf, s3 + start);
-            for (int c = np; c < dk; c++) {
-                FloatVector y = FloatVector.fromArray(F, kc, ko + c * B);
-                x0 = x0.add(y.mul(q[q0 + c]));
-                x1 = x1.add(y.mul(q[q1 + c]));
-                x2 = x2.add(y.mul(q[q2 + c]));
-                x3 = x3.add(y.mul(q[q3 + c]));
-            }
-            x0.intoArray(buf, s0 + start);
-            x1.intoArray(buf, s1 + start);
-            x2.intoArray(buf, s2 + start);
-            x3.intoArray(buf, s3 + start);
+        for (; start < vMax; start += L) leftover1x4(kc, cache.keyOffset(start, kh), q, q0, q1, q2, q3, np, dk, buf, so + start, nMax);
+    }
+
+    /**
+     * {@link #leftover4} for four key blocks of L positions (key dim c at k0..k3 + c·BLOCK): four
+     * rows x four blocks' chains; row r's scores of block i at buf[so + r·nMax + i·L ..].
+     */
+    private static void leftover4x4(float[] kc, int k0, int k1, int k2, int k3, float[] q, int q0, int q1, int q2, int q3,
+                                    int np, int dk, float[] buf, int so, int nMax) {
+        int p0 = so, p1 = p0 + nMax, p2 = p1 + nMax, p3 = p2 + nMax, B = KvCache.BLOCK;
+        FloatVector x00 = FloatVector.fromArray(F, buf, p0), x01 = FloatVector.fromArray(F, buf, p0 + L);
+        FloatVector x02 = FloatVector.fromArray(F, buf, p0 + 2 * L), x03 = FloatVector.fromArray(F, buf, p0 + 3 * L);
+        FloatVector x10 = FloatVector.fromArray(F, buf, p1), x11 = FloatVector.fromArray(F, buf, p1 + L);
+        FloatVector x12 = FloatVector.fromArray(F, buf, p1 + 2 * L), x13 = FloatVector.fromArray(F, buf, p1 + 3 * L);
+        FloatVector x20 = FloatVector.fromArray(F, buf, p2), x21 = FloatVector.fromArray(F, buf, p2 + L);
+        FloatVector x22 = FloatVector.fromArray(F, buf, p2 + 2 * L), x23 = FloatVector.fromArray(F, buf, p2 + 3 * L);
+        FloatVector x30 = FloatVector.fromArray(F, buf, p3), x31 = FloatVector.fromArray(F, buf, p3 + L);
+        FloatVector x32 = FloatVector.fromArray(F, buf, p3 + 2 * L), x33 = FloatVector.fromArray(F, buf, p3 + 3 * L);
+        for (int c = np; c < dk; c++) {
+            int co = c * B;
+            FloatVector y0 = FloatVector.fromArray(F, kc, k0 + co), y1 = FloatVector.fromArray(F, kc, k1 + co);
+            FloatVector y2 = FloatVector.fromArray(F, kc, k2 + co), y3 = FloatVector.fromArray(F, kc, k3 + co);
+            FloatVector b = FloatVector.broadcast(F, q[q0 + c]);
+            x00 = x00.add(y0.mul(b));
+            x01 = x01.add(y1.mul(b));
+            x02 = x02.add(y2.mul(b));
+            x03 = x03.add(y3.mul(b));
+            b = FloatVector.broadcast(F, q[q1 + c]);
+            x10 = x10.add(y0.mul(b));
+            x11 = x11.add(y1.mul(b));
+            x12 = x12.add(y2.mul(b));
+            x13 = x13.add(y3.mul(b));
+            b = FloatVector.broadcast(F, q[q2 + c]);
+            x20 = x20.add(y0.mul(b));
+            x21 = x21.add(y1.mul(b));
+            x22 = x22.add(y2.mul(b));
+            x23 = x23.add(y3.mul(b));
+            b = FloatVector.broadcast(F, q[q3 + c]);
+            x30 = x30.add(y0.mul(b));
+            x31 = x31.add(y1.mul(b));
+            x32 = x32.add(y2.mul(b));
+            x33 = x33.add(y3.mul(b));
         }
+        x00.intoArray(buf, p0);
+        x01.intoArray(buf, p0 + L);
+        x02.intoArray(buf, p0 + 2 * L);
+        x03.intoArray(buf, p0 + 3 * L);
+        x10.intoArray(buf, p1);
+        x11.intoArray(buf, p1 + L);
+        x12.intoArray(buf, p1 + 2 * L);
+        x13.intoArray(buf, p1 + 3 * L);
+        x20.intoArray(buf, p2);
+        x21.intoArray(buf, p2 + L);
+        x22.intoArray(buf, p2 + 2 * L);
+        x23.intoArray(buf, p2 + 3 * L);
+        x30.intoArray(buf, p3);
+        x31.intoArray(buf, p3 + L);
+        x32.intoArray(buf, p3 + 2 * L);
+        x33.intoArray(buf, p3 + 3 * L);
+    }
+
+    /** {@link #leftover4} for the L positions of one key block (key dim c at ko + c·BLOCK), row r's at buf[so + r·nMax ..]. */
+    private static void leftover1x4(float[] kc, int ko, float[] q, int q0, int q1, int q2, int q3, int np, int dk, float[] buf, int so, int nMax) {
+        int s0 = so, s1 = s0 + nMax, s2 = s1 + nMax, s3 = s2 + nMax, B = KvCache.BLOCK;
+        FloatVector x0 = FloatVector.fromArray(F, buf, s0), x1 = FloatVector.fromArray(F, buf, s1);
+        FloatVector x2 = FloatVector.fromArray(F, buf, s2), x3 = FloatVector.fromArray(F, buf, s3);
+        for (int c = np; c < dk; c++) {
+            FloatVector y = FloatVector.fromArray(F, kc, ko + c * B);
+            x0 = x0.add(y.mul(q[q0 + c]));
+            x1 = x1.add(y.mul(q[q1 + c]));
+            x2 = x2.add(y.mul(q[q2 + c]));
+            x3 = x3.add(y.mul(q[q3 + c]));
+        }
+        x0.intoArray(buf, s0);
+        x1.intoArray(buf, s1);
+        x2.intoArray(buf, s2);
+        x3.intoArray(buf, s3);
     }
 
     /**

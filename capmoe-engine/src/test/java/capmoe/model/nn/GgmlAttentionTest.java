@@ -22,9 +22,12 @@ class GgmlAttentionTest {
 
     private static final CachedAttentionTest.Kernel GGML =
             (batch, cache, q, heads, dk, dv, scale, out, scratch) -> GgmlAttention.attend(batch, cache, q, heads * dk, heads, scale, out, heads * dv);
+    /** Quads of rows wherever rows make them (the engine's kernel leaves the first positions' rows alone). */
+    private static final CachedAttentionTest.Kernel QUADS =
+            (batch, cache, q, heads, dk, dv, scale, out, scratch) -> GgmlAttention.attend(batch, cache, q, heads * dk, heads, scale, out, heads * dv, 0);
     /** Every row alone: the order before the quads of rows. */
-    private static final CachedAttentionTest.Kernel ROWS =
-            (batch, cache, q, heads, dk, dv, scale, out, scratch) -> GgmlAttention.attendRows(batch, cache, q, heads * dk, heads, scale, out, heads * dv);
+    private static final CachedAttentionTest.Kernel ROWS = (batch, cache, q, heads, dk, dv, scale, out, scratch) ->
+            GgmlAttention.attend(batch, cache, q, heads * dk, heads, scale, out, heads * dv, Integer.MAX_VALUE);
 
     @Test
     void equalsTheScalarGgmlOpsBitForBit() {
@@ -33,9 +36,10 @@ class GgmlAttentionTest {
             int heads = 4, kvHeads = 2, dv = dk, len = 70;
             float scale = 1.0f / (float) Math.sqrt(dk);
             Seq seq = Seq.random(len, heads, kvHeads, dk, dv, rnd);
-            float[] got;
+            float[] got, quads;                                            // the engine's kernel; quads of rows wherever they form
             try (Parallel team = new Parallel(2)) {
                 got = CachedAttentionTest.run(team, new Seq[] {seq}, new int[][] {{len}}, heads, kvHeads, dk, dv, scale, GGML)[0];
+                quads = CachedAttentionTest.run(team, new Seq[] {seq}, new int[][] {{len}}, heads, kvHeads, dk, dv, scale, QUADS)[0];
             }
             float[] lanes = new float[64], key = new float[dk];
             for (int p = 0; p < len; p++) {
@@ -49,9 +53,11 @@ class GgmlAttentionTest {
                     GgmlMath.softmax(s, 0, n, valid, scale, lanes);
                     for (int d = 0; d < dv; d++) {
                         for (int j = 0; j < valid; j++) col[j] = seq.v()[(j * kvHeads + kh) * dv + d];
-                        float want = GgmlOps.dotF32(col, 0, s, 0, n, lanes), have = got[(p * heads + h) * dv + d];
-                        if (Float.floatToIntBits(want) != Float.floatToIntBits(have)) {
-                            throw new AssertionError("dk=" + dk + " position " + p + " head " + h + " dim " + d + ": " + have + " vs " + want);
+                        int at = (p * heads + h) * dv + d;
+                        float want = GgmlOps.dotF32(col, 0, s, 0, n, lanes), have = got[at];
+                        if (Float.floatToIntBits(want) != Float.floatToIntBits(have) || Float.floatToIntBits(want) != Float.floatToIntBits(quads[at])) {
+                            throw new AssertionError("dk=" + dk + " position " + p + " head " + h + " dim " + d + ": " + have
+                                    + " (quads everywhere " + quads[at] + ") vs " + want);
                         }
                     }
                 }
@@ -90,7 +96,8 @@ class GgmlAttentionTest {
      * only; 64, 128: 64-dim steps only; 72, 100: both) and of p·V (value dims of 17, 24, 40, 72, 128:
      * three-vector tiles, one-vector tiles, scalar dims), grouped-query heads (groups 1 to 4), one to
      * three sequences cut into ragged steps (some empty, so quads mix rows of different lengths and
-     * tasks split sequences), rows of every causal length 1..len, on 1 and 3 threads.
+     * tasks split sequences), rows of every causal length 1..len, on 1 and 3 threads; with quads
+     * wherever rows make them, and as the engine runs it (the rows at the first positions alone).
      */
     @Test
     void quadsOfRowsEqualRowsAloneBitForBit() {
@@ -102,7 +109,7 @@ class GgmlAttentionTest {
             Seq[] seqs = new Seq[nb];
             int[][] cuts = new int[nb][steps];
             for (int b = 0; b < nb; b++) {
-                int len = 1 + rnd.nextInt(90);
+                int len = 1 + rnd.nextInt(b == 0 ? 150 : 90);
                 seqs[b] = Seq.random(len, heads, kvHeads, dk, dv, rnd);
                 for (int s = 0, left = len; s < steps; s++) {             // a ragged split of len, the last step takes the rest
                     cuts[b][s] = s == steps - 1 ? left : rnd.nextInt(left + 1);
@@ -111,13 +118,16 @@ class GgmlAttentionTest {
             }
             for (int threads : new int[] {1, 3}) {
                 try (Parallel team = new Parallel(threads)) {
-                    float[][] quads = CachedAttentionTest.run(team, seqs, cuts, heads, kvHeads, dk, dv, scale, GGML);
                     float[][] rows = CachedAttentionTest.run(team, seqs, cuts, heads, kvHeads, dk, dv, scale, ROWS);
-                    for (int b = 0; b < nb; b++) {
-                        for (int i = 0; i < rows[b].length; i++) {
-                            if (Float.floatToRawIntBits(quads[b][i]) != Float.floatToRawIntBits(rows[b][i])) {
-                                throw new AssertionError("heads " + heads + "/" + kvHeads + " dk " + dk + " dv " + dv + " threads " + threads
-                                        + " sequence " + b + " element " + i + ": " + quads[b][i] + " vs " + rows[b][i]);
+                    for (CachedAttentionTest.Kernel kernel : new CachedAttentionTest.Kernel[] {QUADS, GGML}) {
+                        float[][] quads = CachedAttentionTest.run(team, seqs, cuts, heads, kvHeads, dk, dv, scale, kernel);
+                        for (int b = 0; b < nb; b++) {
+                            for (int i = 0; i < rows[b].length; i++) {
+                                if (Float.floatToRawIntBits(quads[b][i]) != Float.floatToRawIntBits(rows[b][i])) {
+                                    throw new AssertionError((kernel == QUADS ? "quads everywhere" : "engine's kernel") + ": heads " + heads
+                                            + "/" + kvHeads + " dk " + dk + " dv " + dv + " threads " + threads + " sequence " + b
+                                            + " element " + i + ": " + quads[b][i] + " vs " + rows[b][i]);
+                                }
                             }
                         }
                     }
