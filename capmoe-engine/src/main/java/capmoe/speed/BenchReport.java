@@ -38,7 +38,7 @@ public record BenchReport(String model, double bytesPerWeight, EngineBench.Resul
                     f.worst(), f.best(), speedup(f), pct, bytes(f.allocatedPerToken()), f.handOffsPerToken(), pct > 100 ? " !" : ""));
         }
         s.append("of peak: " + prefillPeakNote() + ", decode weight+cache bytes/s over the read bandwidth; speedup: over "
-                + plan.threads()[0] + " thread(s), best rounds; alloc/token: Java heap allocated per token, all threads, fewest of the rounds (decode: the steps only, not the session and its prompt);"
+                + plan.threads()[0] + " thread(s), best rounds; alloc/token: Java heap allocated per token, all threads, fewest of the rounds (the timed steps only, not the session, its KV cache and, for decode, its prompt);"
                 + " hand-offs/tok: phases the worker threads were woken for (each ends in a barrier), per token\n");
         if (over) s.append("! above 100% of the measured peak: the peak run was disturbed (or caches held the data); rerun\n");
         s.append(phases());

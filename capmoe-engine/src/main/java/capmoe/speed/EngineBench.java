@@ -38,8 +38,9 @@ import java.util.function.Consumer;
  *       enough on 2 cores, where the compiler threads share the cores with the model: olmoe-tiny's
  *       pp256 then measured 1,134, 5,383 and 8,795 tok/s in three rounds of one JVM;</li>
  *   <li>{@code rounds} rounds: per thread count, each prefill length as one sequence (logits for
- *       its last token only), then {@code decodeTokens} greedy tokens one at a time after a
- *       one-token prompt (batch 1, as llama-bench's tg);</li>
+ *       its last token only; in one session per thread count, emptied before each prefill, as
+ *       llama-bench's repetitions share one context), then {@code decodeTokens} greedy tokens one
+ *       at a time after a one-token prompt (batch 1, as llama-bench's tg);</li>
  *   <li>the peaks, each the best of {@code peakRuns} runs (a run disturbed by other work only
  *       ever measures lower), then the best round of each figure beside them.</li>
  * </ol>
@@ -123,12 +124,14 @@ public final class EngineBench {
             }
             for (double[] a : prefillAlloc) Arrays.fill(a, Double.MAX_VALUE);
             Arrays.fill(decodeAlloc, Double.MAX_VALUE);
+            Session[] prefillSessions = new Session[nt];         // per thread count: its prefills' session, buffers kept between rounds
             for (int i = 0; i < nt; i++) {
+                Session ps = prefillSessions[i] = model.newSession(1, options);
                 pools.get(i).run(() -> {
                     long start = System.nanoTime(), jit = jitMillis();
                     while (true) {
                         long r0 = System.nanoTime();
-                        for (int n : plan.prefillTokens()) prefill(model, options, Arrays.copyOf(prompt, n), new PhaseClock());
+                        for (int n : plan.prefillTokens()) prefill(ps, Arrays.copyOf(prompt, n), new PhaseClock(), new long[1]);
                         decode(model, options, prompt[0], plan.decodeTokens(), new PhaseClock(), new long[1]);
                         long now = System.nanoTime(), j = jitMillis();
                         boolean settled = (j - jit) * 1e6 <= JIT_SETTLED * (now - r0);
@@ -143,9 +146,10 @@ public final class EngineBench {
                     pools.get(i).run(() -> {
                         for (int p = 0; p < np; p++) {
                             int n = plan.prefillTokens()[p];
-                            long a0 = allocated(), h0 = pools.get(ti).handOffs();
-                            prefill[ti][p][round] = n / prefill(model, options, Arrays.copyOf(prompt, n), prefillPhases[ti][p]);
-                            prefillAlloc[ti][p] = Math.min(prefillAlloc[ti][p], (allocated() - a0) / (double) n);
+                            long h0 = pools.get(ti).handOffs();
+                            long[] stepBytes = new long[1];
+                            prefill[ti][p][round] = n / prefill(prefillSessions[ti], Arrays.copyOf(prompt, n), prefillPhases[ti][p], stepBytes);
+                            prefillAlloc[ti][p] = Math.min(prefillAlloc[ti][p], stepBytes[0] / (double) n);
                             prefillHandOffs[ti][p] = (pools.get(ti).handOffs() - h0) / (double) n;
                         }
                         long h0 = pools.get(ti).handOffs();
@@ -240,11 +244,25 @@ public final class EngineBench {
         return THREADS.getTotalThreadAllocatedBytes();
     }
 
-    /** Seconds for one prefill of {@code tokens} as one sequence, logits for its last token only; its phases go to {@code clock}. */
-    private static double prefill(CausalLM model, RunOptions options, int[] tokens, PhaseClock clock) {
-        long start = System.nanoTime();
-        clock.time(() -> model.newSession(1, options).appendLast(new int[][] {tokens}));
-        return (System.nanoTime() - start) / 1e9;
+    /**
+     * Seconds for one prefill of {@code tokens} as one sequence, logits for its last token only; its
+     * phases go to {@code clock}. The session {@code s} is the thread count's own, emptied and its
+     * KV cache sized for the prompt before the timing ({@link Session#reset}, {@link Session#reserve}),
+     * so the timed prefill runs on the step buffers of its earlier rounds, as llama-bench's repetitions
+     * run in one context made before them (its KV cache cleared between them). A new session per
+     * round (until {@code eb1faea}) also timed the allocation and zeroing of those buffers and the
+     * cache's doublings on the calling thread: for olmoe-tiny's 512 tokens about 8 MB per prefill
+     * (the alloc/token column). {@code stepBytes[0]} gets the heap bytes the timed prefill allocates.
+     */
+    private static double prefill(Session s, int[] tokens, PhaseClock clock, long[] stepBytes) {
+        s.reset(0);
+        s.reserve(0, tokens.length);
+        int[][] batch = {tokens};
+        long a0 = allocated(), start = System.nanoTime();
+        clock.time(() -> s.appendLast(batch));
+        long nanos = System.nanoTime() - start;
+        stepBytes[0] = allocated() - a0;
+        return nanos / 1e9;
     }
 
     /**
