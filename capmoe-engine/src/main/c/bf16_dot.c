@@ -322,12 +322,15 @@ TILE_U(2, 2, vd, ORDER_VEC_DOT, GCC unroll 16, _u) TILE_U(1, 2, vd, ORDER_VEC_DO
 TILE_U(2, 1, vd, ORDER_VEC_DOT, GCC unroll 16, _u) TILE_U(1, 1, vd, ORDER_VEC_DOT, GCC unroll 16, _u)
 TILE_U(2, 2, tb, ORDER_TINYBLAS, GCC unroll 16, _u) TILE_U(1, 2, tb, ORDER_TINYBLAS, GCC unroll 16, _u)
 TILE_U(2, 1, tb, ORDER_TINYBLAS, GCC unroll 16, _u) TILE_U(1, 1, tb, ORDER_TINYBLAS, GCC unroll 16, _u)
+/* and one row (decode) across four panels: twice the independent chains of 1 x 2 */
+TILE_U(1, 4, vd, ORDER_VEC_DOT, GCC unroll 16, _u) TILE_U(1, 4, tb, ORDER_TINYBLAS, GCC unroll 16, _u)
 #undef TILES
 #undef TILE
 #undef TILE_U
 
 typedef void (*tile_fn)(const uint32_t *, int64_t, const uint32_t *, int64_t, int, int, float *, int, int, double *, int);
 /* [order][two panels][rows] */
+static const tile_fn ROW_FNS[2] = {tile_vd_1x4_u, tile_tb_1x4_u};   /* [order]: one row, four panels, short chains */
 static const tile_fn SMALL_FNS[2][2][3] = {
     {{0, tile_vd_1x1_u, tile_vd_2x1_u}, {0, tile_vd_1x2_u, tile_vd_2x2_u}},
     {{0, tile_tb_1x1_u, tile_tb_2x1_u}, {0, tile_tb_1x2_u, tile_tb_2x2_u}}};
@@ -474,7 +477,10 @@ CAPMOE_AVX512 static void gemm_avx512(int order, const uint32_t *xw, int rows, i
         for (int q = p; q < pend;) {
             int full = q + 4 <= pend && (q + 4) * NP_COLS <= j1, np = full ? 4 : 1;
             int width = full ? NP_COLS : j1 - q * NP_COLS;
-            for (int sub = 0; sub < np; sub += small ? 2 : 4) {     /* small tiles: two panels each */
+            if (small && np == 4 && m == 1) {                         /* a lone row: one tile over the four panels */
+                ROW_FNS[order](xw + (int64_t) r0 * xs, xs, words + q * pstride, pstride, k, nb,
+                               y + (int64_t) r0 * ys + (q - p) * NP_COLS, ys, width, sd, sds);
+            } else for (int sub = 0; sub < np; sub += small ? 2 : 4) {     /* small tiles: two panels each */
                 const tile_fn *fs = small ? SMALL_FNS[order][np > 1] : TILE_FNS[order][full];
                 int tile = small ? 2 : MR;
                 for (int r = 0; r < m;) {
