@@ -64,7 +64,7 @@ public class OpsVsGgml {
                     System.arraycopy(gate, (t * used + k) * ff, wantE, rowsE * ff, ff);
                     rowsE++;
                 }
-        MatMul.matmul(xs, rowsE, we, ye);
+        MatMul.matmulExpert(xs, rowsE, we, ye);
         report("ffn_moe_gate" + l + " expert " + topk[0] + " (MUL_MAT_ID " + we.dtype() + ")",
                 java.util.Arrays.copyOf(ye, rowsE * ff), java.util.Arrays.copyOf(wantE, rowsE * ff));
         // 1. RMSNorm + MUL: attn_norm, Qcur_normed, Kcur_normed, ffn_norm

@@ -119,6 +119,31 @@ public final class MatMul {
     }
 
     /**
+     * y = x W^T for one expert's matrix: {@link #matmul(float[], int, Matrix, float[], float[])},
+     * except that a BF16 matrix in {@code --dot reduced} is summed in {@code ggml_vec_dot_bf16}'s
+     * order at every row count, as llama.cpp's {@code ggml_mul_mat_id} sums the experts
+     * ({@link ReducedMatMul.Order#VEC_DOT}), the order of the grouped experts' {@link #gemm(float[], int, int, int, Matrix, int, int, float[], int, int)}.
+     */
+    public static void matmulExpert(float[] x, int rows, Matrix w, float[] y) {
+        if (!w.reducedBf16() || rows == 0) {
+            matmul(x, rows, w, null, y);
+            return;
+        }
+        check(x, rows, w, y);
+        MultiCall c = MultiCall.take();
+        c.one[0] = w;
+        c.oneY[0] = y;
+        c.expert = true;
+        try {
+            matmul(x, rows, c.one, c.oneBias, c.oneY, c);
+        } finally {
+            c.one[0] = null;
+            c.oneY[0] = null;
+            MultiCall.put(c);
+        }
+    }
+
+    /**
      * y_i = x W_i^T (+ bias_i) for several matrices read with the same x (an attention's q, k and
      * v projections): one padded copy of x and ONE parallel phase over all their panels instead
      * of a phase per matrix (a decode step's hand-offs are what it waits on). Every output is
@@ -162,12 +187,15 @@ public final class MatMul {
         /** A phase over (row block, panel) tiles ({@link #run(int)}): rows per block (a multiple of TILE_ROWS) and the phase's panels. */
         int blockRows, panelCount;
         boolean reduced;
+        /** An expert's matrix ({@link #matmulExpert}): reduced BF16 takes ggml_vec_dot_bf16's order at every row count. */
+        boolean expert;
 
         static MultiCall take() {
             return SLOT.take();
         }
 
         static void put(MultiCall c) {
+            c.expert = false;
             c.w = null;
             c.bias = null;
             c.y = null;
@@ -200,7 +228,11 @@ public final class MatMul {
                 int n = w[i].rows();
                 int n0 = (Math.max(q0, first[i]) - first[i]) * nr, n1 = Math.min(n, (Math.min(q1, first[i + 1]) - first[i]) * nr);
                 if (n0 >= n1) continue;
-                if (reduced) ReducedMatMul.gemm(x, r0 * xs, xs, r1 - r0, w[i].pairPanels(), n0, n1, y[i], r0 * n + n0, n);
+                if (reduced) {
+                    // the order of the whole call's batch (llama.cpp's n), not of this row block
+                    ReducedMatMul.gemm(expert ? ReducedMatMul.Order.VEC_DOT : ReducedMatMul.matMulOrder(rows, n, w[i].cols()),
+                            x, r0 * xs, xs, r1 - r0, w[i].pairPanels(), n0, n1, y[i], r0 * n + n0, n);
+                }
                 else gemm(x, r0 * xs, xs, r1 - r0, panels[i], n0, n1, y[i], r0 * n + n0, n);
                 float[] b = bias == null ? null : bias[i];
                 if (b != null) {
@@ -325,11 +357,12 @@ public final class MatMul {
 
     /**
      * {@link #gemm(float[], int, int, int, Panels, int, int, float[], int, int)} on matrix w in its
-     * {@link Matrix#dot} mode: a reduced BF16 matrix goes to {@link ReducedMatMul#gemm} (j0 then a
-     * multiple of {@link PairPanels#NR} too), any other to its {@link Matrix#panels}.
+     * {@link Matrix#dot} mode: a reduced BF16 matrix goes to {@link ReducedMatMul#gemm} in
+     * {@code ggml_vec_dot_bf16}'s order, llama.cpp's for the experts, whom the grouped kernels
+     * multiply (j0 then a multiple of {@link PairPanels#NR} too), any other to its {@link Matrix#panels}.
      */
     public static void gemm(float[] x, int x0, int xs, int rows, Matrix w, int j0, int j1, float[] y, int y0, int ys) {
-        if (w.reducedBf16()) ReducedMatMul.gemm(x, x0, xs, rows, w.pairPanels(), j0, j1, y, y0, ys);
+        if (w.reducedBf16()) ReducedMatMul.gemm(ReducedMatMul.Order.VEC_DOT, x, x0, xs, rows, w.pairPanels(), j0, j1, y, y0, ys);
         else gemmPanels(x, x0, xs, rows, w.panels(), j0, j1, y, y0, ys);
     }
 

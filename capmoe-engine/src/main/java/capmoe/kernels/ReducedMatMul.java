@@ -12,29 +12,39 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * y = x W^T (+ bias) for BF16 weights in {@link DotMode#REDUCED}: llama.cpp's arithmetic for a BF16
- * matmul on the CPU. The activations are rounded to bf16 as ggml's {@code ggml_cpu_fp32_to_bf16}
- * does ({@code ggml/src/ggml-cpu/ggml-cpu.c} lines 3531-3536: {@code GGML_FP32_TO_BF16},
- * {@code ggml/src/ggml-impl.h} lines 611-624), then bf16 x bf16 products are summed in fp32, by
- * AVX512_BF16's vdpbf16ps as {@code ggml_vec_dot_bf16} does ({@code ggml/src/ggml-cpu/vec.cpp}
- * line 139), over {@link PairPanels}. The kernels are C ({@code capmoe-engine/src/main/c/bf16_dot.c},
- * where the layout, the tiling and the order of each sum are described), called over FFM
- * ({@link NativeKernels}); the threads stay Java's: a call is split over output columns by
- * {@link Parallel}, and each native call computes a column range for all rows on its thread.
+ * matmul on the CPU, bit for bit. The activations are rounded to bf16 as ggml's
+ * {@code ggml_cpu_fp32_to_bf16} does ({@code ggml/src/ggml-cpu/ggml-cpu.c} lines 3531-3536:
+ * {@code GGML_FP32_TO_BF16}, {@code ggml/src/ggml-impl.h} lines 611-624), then the bf16 x bf16
+ * products are summed by AVX512_BF16's vdpbf16ps in the {@link Order} of the llama.cpp kernel that
+ * would run the same matmul: tinyBLAS's for a dense matmul of two or more rows (when K and N allow,
+ * {@link #matMulOrder}), {@code ggml_vec_dot_bf16}'s for the experts and for one row. The kernels
+ * are C ({@code capmoe-engine/src/main/c/bf16_dot.c}, where the layout and both orders are written
+ * out with file and line), called over FFM ({@link NativeKernels}) on {@link PairPanels}; the
+ * threads stay Java's: a call is split over output columns by {@link Parallel}, and each native
+ * call computes a column range for all rows on its thread. Without AVX512_BF16 a portable C model
+ * of the same orders gives the same bits (except where vdpbf16ps flushes a subnormal to zero).
  *
- * <p><b>Row independence, in this mode.</b> Each output element is one fp32 chain over the k pairs
- * in order, {@code c = dot2(c, x[r, 2t..2t+1], W[j, 2t..2t+1])}, the same instruction sequence in
- * every tile height, row count, thread and column position, so a row's bits never depend on the
- * batch, as in {@link MatMul}. llama.cpp's own {@code ggml_vec_dot_bf16} sums the same products in
- * another order (two zmm chains over blocks of 64, then a horizontal sum in double), so results
- * agree with it to rounding, not bit for bit. Without AVX512_BF16 a portable C loop computes the
- * same chain (the same bits, except where vdpbf16ps flushes a subnormal to zero).
+ * <p><b>Row independence, per order.</b> Within one order every output goes through the same
+ * operations whatever the tile, the thread, the column range or the other rows, so a row's bits
+ * depend only on that row of x and W ({@link MatMul}'s invariant). A dense matrix takes tinyBLAS's
+ * order from two rows on and {@code ggml_vec_dot_bf16}'s for one, as llama.cpp does, so its
+ * one-row results (decode) differ in rounding from the same row inside a batch (prefill); the
+ * experts' order never depends on the batch.
  */
 public final class ReducedMatMul {
     private ReducedMatMul() { }
 
     private static final int NR = PairPanels.NR;
 
-    private static final FunctionDescriptor GEMM_TYPE = FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT,
+    /** The order of a sum: one of llama.cpp's two BF16 kernels (bf16_dot.c's top comment). */
+    public enum Order {
+        /** {@code ggml_vec_dot_bf16} (ggml/src/ggml-cpu/vec.cpp lines 139-163): two zmm over blocks of 64, summed in double with the tail. */
+        VEC_DOT,
+        /** tinyBLAS's {@code gemm_bloc} (ggml/src/ggml-cpu/llamafile/sgemm.cpp lines 537-568): one zmm over blocks of 32, K % 32 == 0. */
+        TINYBLAS
+    }
+
+    private static final FunctionDescriptor GEMM_TYPE = FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT,
             ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
     private static final MethodHandle GEMM = NativeKernels.function("capmoe_bf16_gemm", GEMM_TYPE, true);
     private static final MethodHandle GEMM_PORTABLE = NativeKernels.function("capmoe_bf16_gemm_portable", GEMM_TYPE, true);
@@ -51,22 +61,35 @@ public final class ReducedMatMul {
     }
 
     /**
+     * The order llama.cpp's {@code ggml_mul_mat} sums a BF16 matrix [n x k] times {@code rows} rows
+     * of activations in: {@link Order#TINYBLAS} when {@code llamafile_sgemm} takes it (at least two
+     * rows, {@code sgemm.cpp} line 3810; k % 32 == 0 and n % 4 == 0, lines 489-523), else
+     * {@link Order#VEC_DOT} ({@code ggml-cpu.c} lines 1339-1410). The experts ({@code ggml_mul_mat_id})
+     * always take {@link Order#VEC_DOT}.
+     */
+    public static Order matMulOrder(int rows, int n, int k) {
+        return rows >= 2 && k % 32 == 0 && n % 4 == 0 ? Order.TINYBLAS : Order.VEC_DOT;
+    }
+
+    /**
      * The kernel on one column range, on the calling thread: for rows r < {@code rows} of x (row r
      * at {@code x0 + r*xs}, K = w.k() floats) and columns j in [j0, j1) ({@code j0} a multiple of
-     * {@link PairPanels#NR}), {@code y[y0 + r*ys + j - j0] = bf16(x_r) · W[j]} (see the class Javadoc).
+     * {@link PairPanels#NR}), {@code y[y0 + r*ys + j - j0] = bf16(x_r) · W[j]} summed in {@code order}
+     * ({@link Order#TINYBLAS} needs K % 32 == 0).
      */
-    public static void gemm(float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1, float[] y, int y0, int ys) {
-        call(GEMM, x, x0, xs, rows, w, j0, j1, y, y0, ys);
+    public static void gemm(Order order, float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1, float[] y, int y0, int ys) {
+        call(GEMM, order, x, x0, xs, rows, w, j0, j1, y, y0, ys);
     }
 
     /** {@link #gemm} on the portable C kernel whatever the CPU (tests compare it with the AVX512_BF16 one). */
-    static void gemmPortable(float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1, float[] y, int y0, int ys) {
-        call(GEMM_PORTABLE, x, x0, xs, rows, w, j0, j1, y, y0, ys);
+    static void gemmPortable(Order order, float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1, float[] y, int y0, int ys) {
+        call(GEMM_PORTABLE, order, x, x0, xs, rows, w, j0, j1, y, y0, ys);
     }
 
-    private static void call(MethodHandle kernel, float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1,
+    private static void call(MethodHandle kernel, Order order, float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1,
                              float[] y, int y0, int ys) {
         if (j0 % NR != 0) throw new IllegalArgumentException("reduced gemm: first column " + j0 + " is not a multiple of " + NR);
+        if (order == Order.TINYBLAS && w.k() % 32 != 0) throw new IllegalArgumentException("reduced gemm: tinyBLAS's order needs K % 32 == 0, not K = " + w.k());
         if (rows <= 0 || j0 >= j1) return;
         if (j1 > w.n() || (long) x0 + (long) (rows - 1) * xs + w.k() > x.length || xs < w.k()
                 || (long) y0 + (long) (rows - 1) * ys + (j1 - j0) > y.length || ys < j1 - j0) {
@@ -74,7 +97,7 @@ public final class ReducedMatMul {
                     + "] do not fit x (" + x.length + " floats from " + x0 + ", stride " + xs + ") or y (" + y.length + " from " + y0 + ", stride " + ys + ")");
         }
         try {
-            kernel.invokeExact(NativeKernels.heap(x), (long) x0, xs, rows, w.k(), w.data(), j0, j1, NativeKernels.heap(y), (long) y0, ys);
+            kernel.invokeExact(order.ordinal(), NativeKernels.heap(x), (long) x0, xs, rows, w.k(), w.data(), j0, j1, NativeKernels.heap(y), (long) y0, ys);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

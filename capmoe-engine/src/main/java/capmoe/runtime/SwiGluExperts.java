@@ -188,11 +188,11 @@ public final class SwiGluExperts implements Experts {
         Expert e = experts.get(expert);
         float[] g = new float[rows * intermediate];
         float[] u = new float[rows * intermediate];
-        MatMul.matmul(x, rows, e.gate(), g);
-        MatMul.matmul(x, rows, e.up(), u);
+        MatMul.matmulExpert(x, rows, e.gate(), g);
+        MatMul.matmulExpert(x, rows, e.up(), u);
         if (ggml) for (int r = 0; r < rows; r++) GgmlOps.swiglu(g, r * intermediate, u, r * intermediate, intermediate);
         else Activations.siluMul(g, u, rows * intermediate);
-        MatMul.matmul(g, rows, e.down(), y);
+        MatMul.matmulExpert(g, rows, e.down(), y);
     }
 
     @Override
