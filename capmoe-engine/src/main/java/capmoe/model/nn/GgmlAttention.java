@@ -75,7 +75,10 @@ final class GgmlAttention {
         for (int i = 0; i < t; i++) work += (long) (batch.position()[i] + 1) * heads * (cache.keyDim() + cache.valueDim());
         int tasks = (t + tq - 1) / tq * kvHeads;
         Parallel team = Parallel.current();
-        int chunks = team.tasks(work, tasks) > 1 ? Math.min(tasks, 4 * team.threads()) : 1;
+        // a prefill's many tasks in 4 strided chunks per thread (balance); a decode step's few (one
+        // token: one task per kv head) in at most one chunk per thread, as the rows were before quads
+        int chunks = team.tasks(work, tasks);
+        if (chunks > 1 && tasks > 4 * team.threads()) chunks = 4 * team.threads();
         Tasks body = TASKS.take();
         body.set(batch, cache, q, qWidth, heads, scale, out, outWidth, tq, tasks, chunks, alone);
         try {
