@@ -172,7 +172,8 @@ static uint32_t *take_scratch(size_t words) {
 
 /* ---- the portable kernel: the two orders written out one output at a time ---- */
 
-/* vdpbf16ps on one lane: the odd product, then the even one (no flushing of subnormals). */
+/* vdpbf16ps on one lane: the odd product, then the even one (no flushing of subnormals; where the two
+ * products overflow fp32 the instruction, with more range, may give inf where these two additions give NaN). */
 static inline float dp(float c, uint32_t w, uint32_t x) {
     c = c + bf16_float(x >> 16) * bf16_float(w >> 16);
     c = c + bf16_float(x & 0xffff) * bf16_float(w & 0xffff);

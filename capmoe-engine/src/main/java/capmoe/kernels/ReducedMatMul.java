@@ -22,7 +22,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * out with file and line), called over FFM ({@link NativeKernels}) on {@link PairPanels}; the
  * threads stay Java's: a call is split over output columns by {@link Parallel}, and each native
  * call computes a column range for all rows on its thread. Without AVX512_BF16 a portable C model
- * of the same orders gives the same bits (except where vdpbf16ps flushes a subnormal to zero).
+ * of the same orders gives the same bits (except where vdpbf16ps flushes a subnormal to zero, or a
+ * lane's two products overflow fp32, which the instruction adds with more range).
  *
  * <p><b>Row independence, per order.</b> Within one order every output goes through the same
  * operations whatever the tile, the thread, the column range or the other rows, so a row's bits
