@@ -221,11 +221,11 @@ static float vec_dot_portable(const uint32_t *xr, const uint32_t *w, int k, int 
     return (float) s;
 }
 
-static void gemm_portable(int order, const uint32_t *xw, int rows, int k, const uint16_t *panels, int j0, int j1, float *y, int ys) {
+static void gemm_portable(int order, const uint32_t *xw, int64_t xs, int rows, int k, const uint16_t *panels, int j0, int j1, float *y, int ys) {
     int kp = padded_k(k), nb = kp / 64;
     const uint32_t *words = (const uint32_t *) panels;
     for (int r = 0; r < rows; r++) {
-        const uint32_t *xr = xw + (int64_t) r * (kp / 2);
+        const uint32_t *xr = xw + (int64_t) r * xs;
         for (int j = j0; j < j1; j++) {
             const uint32_t *w = words + (int64_t) (j / NP_COLS) * NP_COLS * (kp / 2) + j % NP_COLS;
             y[(int64_t) r * ys + j - j0] = order == ORDER_TINYBLAS ? tinyblas_portable(xr, w, k, nb) : vec_dot_portable(xr, w, k, nb);
@@ -436,15 +436,15 @@ static __thread double *tail_scratch;
 static __thread size_t tail_len;
 
 /*
- * Columns [j0, j1) (j0 a multiple of 16) of y for all rows of xw: per block of MC rows, per group of
+ * Columns [j0, j1) (j0 a multiple of 16) of y for all rows of xw (row r's kp/2 pairs at xw + r*xs): per block of MC rows, per group of
  * panels, tiles (6 rows x 4 panels, then single panels; with short chains 2 x 2), the group's
  * weights staying in L2 while the block's row tiles pass; then VEC_DOT's tail per panel.
  */
-CAPMOE_AVX512 static void gemm_avx512(int order, const uint32_t *xw, int rows, int k, const uint16_t *panels, int j0, int j1,
+CAPMOE_AVX512 static void gemm_avx512(int order, const uint32_t *xw, int64_t xs, int rows, int k, const uint16_t *panels, int j0, int j1,
                                       float *y, int ys) {
     int kp = padded_k(k), nb = kp / 64, p = j0 / NP_COLS, pend = (j1 + NP_COLS - 1) / NP_COLS;
     int tail = order == ORDER_VEC_DOT ? k & 63 : 0, small = (order == ORDER_TINYBLAS ? k / 32 : k / 64) <= SHORT;
-    int64_t xs = kp / 2, pstride = (int64_t) NP_COLS * (kp / 2);
+    int64_t pstride = (int64_t) NP_COLS * (kp / 2);
     const uint32_t *words = (const uint32_t *) panels;
     double *sd = NULL, *xt = NULL;
     float *xb = NULL;
@@ -501,6 +501,19 @@ CAPMOE_AVX512 static void gemm_avx512(int order, const uint32_t *xw, int rows, i
 }
 #endif
 
+/* The kernel on rows of pairs xw (row stride xs words), whichever the caller names. */
+static void kernel(int avx512, int order, const uint32_t *xw, int64_t xs, int rows, int k, const uint16_t *panels,
+                   int j0, int j1, float *y, int ys) {
+#ifdef CAPMOE_X86
+    if (avx512) {
+        gemm_avx512(order, xw, xs, rows, k, panels, j0, j1, y, ys);
+        return;
+    }
+#endif
+    (void) avx512;
+    gemm_portable(order, xw, xs, rows, k, panels, j0, j1, y, ys);
+}
+
 /* Shared by the two entry points: rounds x's rows once (pairs in k order, zero-padded to kp), then the kernel. */
 static void gemm(int avx512, int order, const float *x, int64_t x0, int xs, int rows, int k, const uint16_t *panels,
                  int j0, int j1, float *y, int64_t y0, int ys) {
@@ -519,14 +532,7 @@ static void gemm(int avx512, int order, const float *x, int64_t x0, int xs, int 
         round_row_portable(xr, k, h);
         memset(h + k, 0, (size_t) (kp - k) * 2);
     }
-#ifdef CAPMOE_X86
-    if (avx512) {
-        gemm_avx512(order, xw, rows, k, panels, j0, j1, y + y0, ys);
-        return;
-    }
-#endif
-    (void) avx512;
-    gemm_portable(order, xw, rows, k, panels, j0, j1, y + y0, ys);
+    kernel(avx512, order, xw, kp / 2, rows, k, panels, j0, j1, y + y0, ys);
 }
 
 /**
@@ -545,4 +551,34 @@ void capmoe_bf16_gemm(int order, const float *x, int64_t x0, int xs, int rows, i
 void capmoe_bf16_gemm_portable(int order, const float *x, int64_t x0, int xs, int rows, int k, const uint16_t *panels,
                                int j0, int j1, float *y, int64_t y0, int ys) {
     gemm(0, order, x, x0, xs, rows, k, panels, j0, j1, y, y0, ys);
+}
+
+/**
+ * Columns [c0, c1) (0 <= c0 <= c1 <= k) of one row of activations, x[x0 + c0 .. x0 + c1), rounded
+ * to bf16 (ggml's rounding, as capmoe_bf16_gemm rounds them) into the row's prepared form at
+ * out + o0 (o0 in 32-bit words): the kp/2 pairs in k order, value c at uint16 index c, zero-padded
+ * to kp = k rounded up to 64 (written by the call that ends at c1 == k). Calls on disjoint column
+ * ranges of one row write disjoint bytes, so a row may be prepared tile by tile from several
+ * threads. capmoe_bf16_gemm_prepared then multiplies such rows without rounding them again.
+ */
+void capmoe_bf16_prepare(const float *x, int64_t x0, int k, int c0, int c1, uint32_t *out, int64_t o0) {
+    if (c0 < 0 || c1 > k || c0 > c1) abort();
+    uint16_t *h = (uint16_t *) (out + o0);
+#ifdef CAPMOE_X86
+    if (has_avx512bf16()) round_row_avx512(x + x0 + c0, c1 - c0, h + c0);
+    else
+#endif
+    round_row_portable(x + x0 + c0, c1 - c0, h + c0);
+    if (c1 == k) memset(h + k, 0, (size_t) (padded_k(k) - k) * 2);
+}
+
+/**
+ * capmoe_bf16_gemm on rows already prepared by capmoe_bf16_prepare: row r's kp/2 pairs at
+ * xw + x0 + r*xs (x0 and xs in 32-bit words, xs >= kp/2). The same kernel, so the same bits.
+ */
+void capmoe_bf16_gemm_prepared(int order, const uint32_t *xw, int64_t x0, int xs, int rows, int k, const uint16_t *panels,
+                               int j0, int j1, float *y, int64_t y0, int ys) {
+    if (rows <= 0 || j1 <= j0) return;
+    if (order == ORDER_TINYBLAS && k % 32 != 0) abort();
+    kernel(has_avx512bf16(), order, xw + x0, xs, rows, k, panels, j0, j1, y + y0, ys);
 }

@@ -49,6 +49,9 @@ public final class ReducedMatMul {
             ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
     private static final MethodHandle GEMM = NativeKernels.function("capmoe_bf16_gemm", GEMM_TYPE, true);
     private static final MethodHandle GEMM_PORTABLE = NativeKernels.function("capmoe_bf16_gemm_portable", GEMM_TYPE, true);
+    private static final MethodHandle GEMM_PREPARED = NativeKernels.function("capmoe_bf16_gemm_prepared", GEMM_TYPE, true);
+    private static final MethodHandle PREPARE = NativeKernels.function("capmoe_bf16_prepare",
+            FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG), true);
     private static final MethodHandle PACK = NativeKernels.function("capmoe_bf16_pack",
             FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
     private static final MethodHandle ROUND = NativeKernels.function("capmoe_bf16_round",
@@ -79,20 +82,63 @@ public final class ReducedMatMul {
      * ({@link Order#TINYBLAS} needs K % 32 == 0).
      */
     public static void gemm(Order order, float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1, float[] y, int y0, int ys) {
-        call(GEMM, order, x, x0, xs, rows, w, j0, j1, y, y0, ys);
+        call(GEMM, order, x, x0, xs, rows, w, j0, j1, y, y0, ys, false);
+    }
+
+    /**
+     * Words (32-bit, stored in a float[]) of one row of K activations prepared for
+     * {@link #gemmPrepared}: its bf16 values in pairs, zero-padded to K rounded up to 64.
+     */
+    public static int preparedWords(int k) {
+        return ((k + 63) & ~63) / 2;
+    }
+
+    /**
+     * Columns [c0, c1) of one row of K activations, {@code x[x0 + c0 .. x0 + c1)}, rounded to bf16
+     * as {@link #gemm} rounds them, into the row's prepared form at {@code out[o0 ..
+     * o0 + preparedWords(k))} (bf16 value c in the low (c even) or high half of word {@code o0 + c/2},
+     * the padding zeroed by the call with {@code c1 == k}). Disjoint column ranges of one row write
+     * disjoint bytes (tiles of one row may be prepared from several threads).
+     */
+    public static void prepare(float[] x, int x0, int k, int c0, int c1, float[] out, int o0) {
+        if (c0 < 0 || c1 > k || c0 > c1 || (long) x0 + k > x.length || (long) o0 + preparedWords(k) > out.length) {
+            throw new IllegalArgumentException("reduced prepare: columns [" + c0 + ", " + c1 + ") of " + k + " from " + x0 + " of " + x.length
+                    + " into " + o0 + " of " + out.length);
+        }
+        try {
+            PREPARE.invokeExact(NativeKernels.heap(x), (long) x0, k, c0, c1, NativeKernels.heap(out), (long) o0);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /**
+     * {@link #gemm} on rows already {@link #prepare prepared}: row r's {@link #preparedWords}(K)
+     * words at {@code xw[x0 + r*xs ..]} ({@code xs >= preparedWords(K)}); the same kernel and bits,
+     * without rounding x again (the grouped experts prepare each row once for all column tiles).
+     */
+    public static void gemmPrepared(Order order, float[] xw, int x0, int xs, int rows, PairPanels w, int j0, int j1, float[] y, int y0, int ys) {
+        int words = preparedWords(w.k());
+        if (rows > 0 && ((long) x0 + (long) (rows - 1) * xs + words > xw.length || xs < words)) {
+            throw new IllegalArgumentException("reduced gemm: " + rows + " prepared rows of " + words + " words do not fit " + xw.length
+                    + " from " + x0 + ", stride " + xs);
+        }
+        call(GEMM_PREPARED, order, xw, x0, xs, rows, w, j0, j1, y, y0, ys, true);
     }
 
     /** {@link #gemm} on the portable C kernel whatever the CPU (tests compare it with the AVX512_BF16 one). */
     static void gemmPortable(Order order, float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1, float[] y, int y0, int ys) {
-        call(GEMM_PORTABLE, order, x, x0, xs, rows, w, j0, j1, y, y0, ys);
+        call(GEMM_PORTABLE, order, x, x0, xs, rows, w, j0, j1, y, y0, ys, false);
     }
 
     private static void call(MethodHandle kernel, Order order, float[] x, int x0, int xs, int rows, PairPanels w, int j0, int j1,
-                             float[] y, int y0, int ys) {
+                             float[] y, int y0, int ys, boolean prepared) {
         if (j0 % NR != 0) throw new IllegalArgumentException("reduced gemm: first column " + j0 + " is not a multiple of " + NR);
         if (order == Order.TINYBLAS && w.k() % 32 != 0) throw new IllegalArgumentException("reduced gemm: tinyBLAS's order needs K % 32 == 0, not K = " + w.k());
         if (rows <= 0 || j0 >= j1) return;
-        if (j1 > w.n() || (long) x0 + (long) (rows - 1) * xs + w.k() > x.length || xs < w.k()
+        if (j1 > w.n() || !prepared && ((long) x0 + (long) (rows - 1) * xs + w.k() > x.length || xs < w.k())
                 || (long) y0 + (long) (rows - 1) * ys + (j1 - j0) > y.length || ys < j1 - j0) {
             throw new IllegalArgumentException("reduced gemm: " + rows + " rows x columns [" + j0 + ", " + j1 + ") of [" + w.n() + " x " + w.k()
                     + "] do not fit x (" + x.length + " floats from " + x0 + ", stride " + xs + ") or y (" + y.length + " from " + y0 + ", stride " + ys + ")");

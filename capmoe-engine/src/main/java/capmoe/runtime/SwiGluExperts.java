@@ -7,6 +7,7 @@ import capmoe.kernels.MatMul;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Panels;
 import capmoe.kernels.Parallel;
+import capmoe.kernels.ReducedMatMul;
 import capmoe.runtime.moe.Dispatch;
 
 import java.util.List;
@@ -71,12 +72,18 @@ public final class SwiGluExperts implements Experts {
 
     /**
      * The grouped stage's buffers, rows = the call's kept pairs of the given experts (P'):
-     * {@code x} [P' x H] the slots' input rows ({@link Gemms#gather}), at row stride {@link MatMul#stride}(H);
+     * {@code x} [P' x H] the slots' input rows ({@link Gemms#gather}), at row stride {@code xs}: {@link MatMul#stride}(H)
+     * floats, or for {@link FloatGemms#REDUCED_BF16} each row rounded to bf16 once in the kernel's form,
+     * {@link ReducedMatMul#preparedWords}(H) 32-bit words of two bf16 each (stored in the float[]) per row;
      * {@code act} [P' x I] silu(gate)*up of each slot ({@link Gemms#hidden}), at row stride {@link MatMul#stride}(I);
+     * {@code aw} [P' x {@link ReducedMatMul#preparedWords}(I) words] {@link FloatGemms#REDUCED_BF16} only: act's rows
+     * rounded to bf16 in the kernel's form, each task preparing the columns it wrote, what the down projection reads
+     * (so every H-tile of the down phase reads it, none rounds act again);
      * {@code base} [E] each listed expert's first row in x/act.
      */
     private static final class Scratch {
-        float[] x = new float[0], act = new float[0];
+        float[] x = new float[0], act = new float[0], aw = new float[0];
+        int xs;                                 // the running call's row stride of x (see above)
         int[] base = new int[0];
         int[] token = new int[0];               // [P'] the token (row of x) of each row
         int[] tasks = new int[0];               // (list index, row block, column tile) packed per task, see #tasks
@@ -94,8 +101,8 @@ public final class SwiGluExperts implements Experts {
 
         /** Step 1 on slots [r0, r1): each slot's row of the call's input into the gathered matrix. */
         private void gather(int r0, int r1) {
-            int h = owner.hidden, hs = MatMul.stride(h);
-            for (int r = r0; r < r1; r++) gemms.gather(in, token[r] * h, h, x, r * hs);
+            int h = owner.hidden;
+            for (int r = r0; r < r1; r++) gemms.gather(in, token[r] * h, h, x, r * xs);
         }
 
         /** Steps 2-3 of a decode call for expert busy[t]: gate/up over all I columns, SwiGLU, down over all H columns. */
@@ -104,8 +111,10 @@ public final class SwiGluExperts implements Experts {
             Expert e = owner.experts.get(list[i]);
             float[] gu = DECODE.get();
             if (gu.length < 2 * m * n) DECODE.set(gu = new float[2 * m * n]);
-            owner.gateUp(gemms, e, x, row, m, 0, n, gu, n, act);
-            gemms.gemm(act, row * MatMul.stride(n), MatMul.stride(n), m, e.down(), 0, h, out, d.start(list[i]) * h, h);
+            float[] a = gemms.preparedWords(n) > 0 ? aw : null;
+            owner.gateUp(gemms, e, x, xs, row, m, 0, n, gu, n, act, a);
+            int as = a != null ? gemms.preparedWords(n) : MatMul.stride(n);
+            gemms.gemm(a != null ? a : act, row * as, as, m, e.down(), 0, h, out, d.start(list[i]) * h, h);
         }
 
         void clear() {
@@ -137,6 +146,13 @@ public final class SwiGluExperts implements Experts {
 
         /** End of step 2: {@code act[o .. o+n)}, SwiGLU outputs of one hidden row, made what the down projection reads (in place). */
         void hidden(float[] act, int o, int n);
+
+        /**
+         * 0 when {@link #gemm} reads rows of K floats; else the 32-bit words of one row of K
+         * activations in the form {@link #gemm} reads instead ({@link FloatGemms#REDUCED_BF16}:
+         * {@link #gather} writes that form, and the hidden rows are prepared into {@code Scratch.aw}).
+         */
+        default int preparedWords(int k) { return 0; }
     }
 
     /**
@@ -144,7 +160,25 @@ public final class SwiGluExperts implements Experts {
      * on each matrix in its {@code --dot} mode (exact: its panels; reduced BF16: the native kernel).
      */
     enum FloatGemms implements Gemms {
-        INSTANCE;
+        INSTANCE,
+        /**
+         * Every matrix reduced BF16: {@link ReducedMatMul}'s kernel in {@code ggml_vec_dot_bf16}'s
+         * order (as {@link MatMul#matmulExpert}), on rows rounded to bf16 once
+         * ({@link ReducedMatMul#prepare}: when gathered, and the hidden rows as their tiles are
+         * written) instead of once per column tile; the same rounding and kernel, so the same bits.
+         */
+        REDUCED_BF16 {
+            @Override
+            public void gather(float[] x, int xo, int h, float[] out, int oo) { ReducedMatMul.prepare(x, xo, h, 0, h, out, oo); }
+
+            @Override
+            public void gemm(float[] x, int x0, int xs, int rows, Matrix w, int j0, int j1, float[] y, int y0, int ys) {
+                ReducedMatMul.gemmPrepared(ReducedMatMul.Order.VEC_DOT, x, x0, xs, rows, w.pairPanels(), j0, j1, y, y0, ys);
+            }
+
+            @Override
+            public int preparedWords(int k) { return ReducedMatMul.preparedWords(k); }
+        };
 
         @Override
         public void gather(float[] x, int xo, int h, float[] out, int oo) { System.arraycopy(x, xo, out, oo, h); }
@@ -166,7 +200,10 @@ public final class SwiGluExperts implements Experts {
         for (Expert e : this.experts) {
             g &= Panels.supports(e.gate().dtype()) && Panels.supports(e.up().dtype()) && Panels.supports(e.down().dtype());
         }
-        this.gemms = QuantizedExperts.applies(this.experts) ? QuantizedExperts.of(this.experts) : g ? FloatGemms.INSTANCE : null;
+        boolean bf16 = !this.experts.isEmpty();
+        for (Expert e : this.experts) bf16 &= e.gate().reducedBf16() && e.up().reducedBf16() && e.down().reducedBf16();
+        this.gemms = QuantizedExperts.applies(this.experts) ? QuantizedExperts.of(this.experts)
+                : bf16 ? FloatGemms.REDUCED_BF16 : g ? FloatGemms.INSTANCE : null;
         this.ggml = !this.experts.isEmpty() && this.experts.get(0).gate().dot() == DotMode.REDUCED;
     }
 
@@ -201,7 +238,9 @@ public final class SwiGluExperts implements Experts {
             Experts.super.runAll(d, list, x, y);
             return;
         }
-        int h = hidden, in = intermediate, hs = MatMul.stride(h), is = MatMul.stride(in);
+        Gemms g = gemms;
+        int h = hidden, in = intermediate, is = MatMul.stride(in), as = g.preparedWords(in);
+        int hs = g.preparedWords(h) > 0 ? g.preparedWords(h) : MatMul.stride(h);
         Scratch s = SCRATCH.get();
         if (s.base.length < list.length) s.base = new int[list.length];
         int rows = 0;
@@ -212,14 +251,15 @@ public final class SwiGluExperts implements Experts {
         if (rows == 0) return;
         if (s.x.length < rows * hs) s.x = new float[rows * hs];
         if (s.act.length < rows * is) s.act = new float[rows * is];
+        if (s.aw.length < rows * as) s.aw = new float[rows * as];
+        s.xs = hs;
         if (s.token.length < rows) s.token = new int[rows];
-        float[] xs = s.x, act = s.act;
+        float[] xs = s.x, act = s.act, aw = as > 0 ? s.aw : null;
         int[] base = s.base, token = s.token;
         for (int i = 0; i < list.length; i++) {
             for (int r = 0; r < d.rows(list[i]); r++) token[base[i] + r] = d.token(d.start(list[i]) + r);
         }
         Parallel pool = Parallel.current();
-        Gemms g = gemms;
         s.owner = this;
         s.gemms = g;
         s.d = d;
@@ -246,29 +286,32 @@ public final class SwiGluExperts implements Experts {
         pool.forEach(n1, t -> {
             int i = t1[3 * t], r0 = t1[3 * t + 1], j0 = t1[3 * t + 2];
             int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0;
-            gateUp(g, experts.get(list[i]), xs, base[i] + r0, m, j0, Math.min(in, j0 + TILE_COLUMNS), TILE.get(), TILE_COLUMNS, act);
+            gateUp(g, experts.get(list[i]), xs, hs, base[i] + r0, m, j0, Math.min(in, j0 + TILE_COLUMNS), TILE.get(), TILE_COLUMNS, act, aw);
         });
 
-        // 3. down into y at the experts' slots, a phase over (expert, rows, H-tile)
+        // 3. down into y at the experts' slots, a phase over (expert, rows, H-tile), from act or its prepared rows
         int n2 = tasks(s, d, list, h);
         int[] t2 = s.tasks;
+        float[] down = aw != null ? aw : act;
+        int ds = aw != null ? as : is;
         pool.forEach(n2, t -> {
             int i = t2[3 * t], r0 = t2[3 * t + 1], j0 = t2[3 * t + 2];
             int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0, j1 = Math.min(h, j0 + TILE_COLUMNS);
-            g.gemm(act, (base[i] + r0) * is, is, m, experts.get(list[i]).down(), j0, j1,
+            g.gemm(down, (base[i] + r0) * ds, ds, m, experts.get(list[i]).down(), j0, j1,
                     y, (d.start(list[i]) + r0) * h + j0, h);
         });
     }
 
     /**
-     * Step 2 for one task: rows {@code row .. row+m) of the gathered x times columns [j0, j1) of
+     * Step 2 for one task: rows {@code row .. row+m) of the gathered x (row stride {@code hs}) times columns [j0, j1) of
      * e's gate and up into {@code buf} (gate block at 0, up block at {@code m * ld}, row stride
      * {@code ld}), then {@code silu(g) * u} into the same columns of those rows of {@code act}
      * (row stride {@link MatMul#stride}(I)), finished for the down projection by
-     * {@link Gemms#hidden}.
+     * {@link Gemms#hidden}, and, when {@code aw} is not null, those columns rounded once into the rows'
+     * prepared form in {@code aw} (row stride {@link Gemms#preparedWords}(I)) for the down projection.
      */
-    private void gateUp(Gemms g, Expert e, float[] xs, int row, int m, int j0, int j1, float[] buf, int ld, float[] act) {
-        int hs = MatMul.stride(hidden), is = MatMul.stride(intermediate), w = j1 - j0, up = m * ld;
+    private void gateUp(Gemms g, Expert e, float[] xs, int hs, int row, int m, int j0, int j1, float[] buf, int ld, float[] act, float[] aw) {
+        int is = MatMul.stride(intermediate), w = j1 - j0, up = m * ld;
         g.gemm(xs, row * hs, hs, m, e.gate(), j0, j1, buf, 0, ld);
         g.gemm(xs, row * hs, hs, m, e.up(), j0, j1, buf, up, ld);
         for (int q = 0; q < m; q++) {
@@ -276,6 +319,7 @@ public final class SwiGluExperts implements Experts {
             if (ggml) for (int j = 0; j < w; j++) act[o + j] = GgmlOps.swiglu(buf[q * ld + j], buf[up + q * ld + j], j0 + j, intermediate);
             else for (int j = 0; j < w; j++) act[o + j] = Activations.silu(buf[q * ld + j]) * buf[up + q * ld + j];
             g.hidden(act, o, w);
+            if (aw != null) ReducedMatMul.prepare(act, o - j0, intermediate, j0, j1, aw, (row + q) * g.preparedWords(intermediate));
         }
     }
 

@@ -78,6 +78,9 @@ class DecodeAllocationTest {
         try (CausalLM model = Models.load(Shared.require("models/olmoe-tiny"))) {
             check(model, "bf16");
         }
+        try (CausalLM model = Models.load(Shared.require("models/olmoe-tiny"), null, new LoadOptions(null, DotMode.REDUCED))) {
+            check(model, "bf16 reduced");
+        }
     }
 
     /**

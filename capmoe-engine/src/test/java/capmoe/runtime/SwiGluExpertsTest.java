@@ -1,5 +1,6 @@
 package capmoe.runtime;
 
+import capmoe.kernels.DotMode;
 import capmoe.kernels.Matrix;
 import capmoe.kernels.Parallel;
 import capmoe.runtime.moe.Dispatch;
@@ -30,6 +31,10 @@ class SwiGluExpertsTest {
 
     /** Experts with random weights stored in {@code dtype}; {@code exact} receives the stored values as doubles [expert][gate, up, down][...]. */
     private static SwiGluExperts experts(DType dtype, int e, int h, int i, long seed, double[][][] exact, Arena arena) {
+        return experts(dtype, DotMode.EXACT, e, h, i, seed, exact, arena);
+    }
+
+    private static SwiGluExperts experts(DType dtype, DotMode dot, int e, int h, int i, long seed, double[][][] exact, Arena arena) {
         return ExpertsFixtures.experts(e, h, i, seed, (x, p, rows, cols, v) -> {
             MemorySegment seg = arena.allocate(2L * v.length + 2).asSlice(2);
             exact[x][p] = new double[v.length];
@@ -38,7 +43,7 @@ class SwiGluExpertsTest {
                 seg.setAtIndex(I16, k, bits);
                 exact[x][p][k] = dtype == DType.F16 ? Float.float16ToFloat(bits) : Float.intBitsToFloat((bits & 0xFFFF) << 16);
             }
-            return new Matrix("e" + x + "p" + p, dtype, rows, cols, seg);
+            return new Matrix("e" + x + "p" + p, dtype, rows, cols, seg, dot);
         });
     }
 
@@ -90,12 +95,15 @@ class SwiGluExpertsTest {
      * The grouped stage gives {@link SwiGluExperts#apply}'s bits (what the distributed runtime and
      * the per-expert path compute), for any team size and for any share of the experts (an
      * in-JVM device's list): a row's result never depends on which rows or experts run beside it.
+     * Also reduced BF16, whose grouped path rounds each gathered and hidden row to bf16 once
+     * ({@code FloatGemms.REDUCED_BF16}) where {@code apply} rounds per call: H = 75 has a VEC_DOT
+     * tail, I = 131 a last tile of 3 columns (a pair split at the end, padding).
      */
     @Test
     void groupedExpertsGiveApplysBitsOnAnyTeamAndShare() {
         int e = 7, tokens = 23;
         // widths that are multiples of 256 take MatMul.stride's padded rows in the grouped buffers
-        for (int[] shape : new int[][] {{75, 52}, {256, 512}})
+        for (int[] shape : new int[][] {{75, 52}, {256, 512}, {75, 131}})
         try (Arena arena = Arena.ofShared(); Parallel one = new Parallel(1); Parallel four = new Parallel(4)) {
             int h = shape[0], in = shape[1];
             for (DType dtype : new DType[] {DType.BF16, DType.F16}) {
@@ -104,6 +112,10 @@ class SwiGluExpertsTest {
                 float[] x = random(tokens * h, 12);
                 assertRunAllGives(applyRowByRow(experts, d, x, h), experts, d, x, h, dtype.toString(), one, four);
             }
+            SwiGluExperts reduced = experts(DType.BF16, DotMode.REDUCED, e, h, in, 5, new double[e][3][], arena);
+            Dispatch d = dispatch(tokens, e, 3, 11);
+            float[] x = random(tokens * h, 12);
+            assertRunAllGives(applyRowByRow(reduced, d, x, h), reduced, d, x, h, "BF16 reduced", one, four);
         }
     }
 
