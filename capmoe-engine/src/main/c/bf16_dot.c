@@ -34,7 +34,9 @@
  * in the order the kernel takes the lanes (LANE below): VEC_DOT's lane u (c1's lane u for u < 16,
  * c2's lane u - 16 after) is the run run(u); tinyBLAS's lane s alternates between the runs run(s)
  * and run(s + 16). Panel p starts at element p * 16 * kp. x's rows are rounded into a
- * per-thread scratch in k order (a pair is broadcast from wherever it lies).
+ * per-thread scratch in k order (a pair is broadcast from wherever it lies), or prepared so once
+ * by the caller (capmoe_bf16_prepare: the grouped experts, once per gathered or hidden row, then
+ * capmoe_bf16_gemm_prepared for every column tile).
  *
  * The kernel (AVX512_BF16): a register tile of up to 6 rows x 4 panels (24 accumulators, output
  * columns in lanes) runs one lane's chain at a time for every output of the tile at once: the chain
