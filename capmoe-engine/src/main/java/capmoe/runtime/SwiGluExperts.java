@@ -113,7 +113,7 @@ public final class SwiGluExperts implements Experts {
             if (gu.length < 2 * m * n) DECODE.set(gu = new float[2 * m * n]);
             float[] a = gemms.preparedWords(n) > 0 ? aw : null;
             owner.gateUp(gemms, e, x, xs, row, m, 0, n, gu, n, act, a);
-            int as = a != null ? gemms.preparedWords(n) : MatMul.stride(n);
+            int as = gemms.rowStride(n);
             gemms.gemm(a != null ? a : act, row * as, as, m, e.down(), 0, h, out, d.start(list[i]) * h, h);
         }
 
@@ -153,6 +153,12 @@ public final class SwiGluExperts implements Experts {
          * {@link #gather} writes that form, and the hidden rows are prepared into {@code Scratch.aw}).
          */
         default int preparedWords(int k) { return 0; }
+
+        /** Row stride of K activations as {@link #gemm} reads them: {@link #preparedWords}(K) words when that is not 0, else {@link MatMul#stride}(K) floats. */
+        default int rowStride(int k) {
+            int w = preparedWords(k);
+            return w > 0 ? w : MatMul.stride(k);
+        }
     }
 
     /**
@@ -240,7 +246,7 @@ public final class SwiGluExperts implements Experts {
         }
         Gemms g = gemms;
         int h = hidden, in = intermediate, is = MatMul.stride(in), as = g.preparedWords(in);
-        int hs = g.preparedWords(h) > 0 ? g.preparedWords(h) : MatMul.stride(h);
+        int hs = g.rowStride(h);
         Scratch s = SCRATCH.get();
         if (s.base.length < list.length) s.base = new int[list.length];
         int rows = 0;
@@ -293,7 +299,7 @@ public final class SwiGluExperts implements Experts {
         int n2 = tasks(s, d, list, h);
         int[] t2 = s.tasks;
         float[] down = aw != null ? aw : act;
-        int ds = aw != null ? as : is;
+        int ds = g.rowStride(in);
         pool.forEach(n2, t -> {
             int i = t2[3 * t], r0 = t2[3 * t + 1], j0 = t2[3 * t + 2];
             int m = Math.min(d.rows(list[i]), r0 + BLOCK_ROWS) - r0, j1 = Math.min(h, j0 + TILE_COLUMNS);
